@@ -1,0 +1,49 @@
+"""The channel-layer contract: group names, event shapes, and the publish helpers.
+
+Only services call the publish helpers (after commit). A frame is JSON-encoded once here
+and relayed verbatim by every consumer, never re-encoded per recipient.
+"""
+
+import json
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from chat.selectors import MessageOut
+
+
+class MessageEvent(TypedDict):
+    type: Literal["chat.message"]  # dispatched to ChatConsumer.chat_message
+    room_id: int
+    seq: int
+    frame: str  # the ready-to-send {"type": "message", ...} text frame
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def encode(frame: object) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_frame(message: MessageOut) -> str:
+    return encode({"type": "message", "message": message})
+
+
+def publish_message(room_id: int, message: MessageOut) -> None:
+    """Send a saved message to every consumer of the room, on every process.
+
+    Called from sync code (an on_commit hook). Delivery through the layer is best
+    effort; consumers fill any gap from the database by seq.
+    """
+    event: MessageEvent = {
+        "type": "chat.message",
+        "room_id": room_id,
+        "seq": message["seq"],
+        "frame": message_frame(message),
+    }
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    async_to_sync(layer.group_send)(room_group(room_id), event)

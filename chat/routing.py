@@ -1,0 +1,10 @@
+"""WebSocket URL routes (wrapped by origin validation and session auth in asgi.py)."""
+
+from django.urls import path
+
+from chat import consumers
+
+websocket_urlpatterns = [
+    path("ws/chat/<slug:slug>/", consumers.ChatConsumer.as_asgi()),
+    path("ws/echo/", consumers.EchoConsumer.as_asgi()),
+]

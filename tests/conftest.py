@@ -1,0 +1,158 @@
+"""Shared fixtures: users and sessions, in-process WebSocket connections, and the real
+services (Redis, daphne processes) that multi-process tests run against."""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+
+from chat.models import Room
+from tests.servers import ROOT
+
+# In CI the real services are part of the contract: their absence is a failure, not a skip.
+REQUIRE_SERVICES = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("django_db") is not None:
+            item.add_marker(pytest.mark.orm)
+
+
+def unavailable(what: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required in CI but unreachable", pytrace=False)
+    pytest.skip(f"{what} unreachable on this machine")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        unavailable(f"Redis at {REDIS_TEST_URL}")
+    finally:
+        client.close()
+    return REDIS_TEST_URL
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """collectstatic once, as a deployment would, for daphne processes with DEBUG off."""
+    root = tmp_path_factory.mktemp("static")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+           "DJANGO_STATIC_ROOT": str(root), "DJANGO_SECRET_KEY": "collect",
+           "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                   cwd=ROOT, env=env, check=True)
+    return root
+
+
+def database_url() -> str:
+    """The URL of the test database pytest-django created, for other processes."""
+    s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    return f"postgres://{user}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def server_env(
+    transactional_db: None, redis_url: str, static_root: Path
+) -> dict[str, str]:
+    """Environment for real daphne processes sharing this test's database and Redis."""
+    from django.conf import settings
+
+    return {
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "CHAT_LAYER_PREFIX": f"t{uuid.uuid4().hex[:8]}",  # isolates concurrent runs
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "DJANGO_CONN_MAX_AGE": "60",
+    }
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str, *, password: str | None = None, **extra: Any) -> User:
+        if password is None:
+            user = User(username=username, **extra)
+            user.set_unusable_password()
+            user.save()
+            return user
+        return User.objects.create_user(username=username, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def room(db: None) -> Room:
+    return Room.objects.create(slug="general", name="General", topic="Anything goes")
+
+
+def session_cookie(user: User) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def communicator(
+    path: str, *, cookie: str | None = None, origin: str = "http://testserver"
+) -> WebsocketCommunicator:
+    from chatsite.asgi import application
+
+    headers = [(b"origin", origin.encode())]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+@pytest.fixture
+async def open_socket() -> AsyncIterator[Callable[..., Any]]:
+    """Connect in-process; every communicator is disconnected at the end of the test."""
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_(user: User | None, path: str, **kwargs: Any) -> WebsocketCommunicator:
+        from channels.db import database_sync_to_async
+
+        cookie = await database_sync_to_async(session_cookie)(user) if user else None
+        comm = communicator(path, cookie=cookie, **kwargs)
+        opened.append(comm)
+        return comm
+
+    yield open_
+    for comm in opened:
+        await comm.disconnect()
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path

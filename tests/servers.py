@@ -1,0 +1,140 @@
+"""Real servers for tests: daphne processes on loopback, and helpers to log in to them
+over HTTP and talk to them over real WebSockets."""
+
+import asyncio
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Daphne:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return int(self.proc.returncode)
+
+
+def start_daphne(env: dict[str, str], log_dir: Path, name: str) -> Daphne:
+    port = free_port()
+    log_path = log_dir / f"daphne-{name}-{port}.log"
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
+    log_file = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "chatsite.asgi:application"],
+        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited at start:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.http}/accounts/login/", timeout=2) as resp:
+                if resp.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop(9)
+    raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
+
+
+@contextmanager
+def daphnes(env: dict[str, str], log_dir: Path, count: int) -> Iterator[list[Daphne]]:
+    servers: list[Daphne] = []
+    try:
+        for index in range(count):
+            servers.append(start_daphne(env, log_dir, str(index)))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def http_login(base_url: str, username: str, password: str) -> str:
+    """Log in through the real login form (CSRF and all); return a Cookie header."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base_url}/accounts/login/", timeout=10).read().decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match, "login page has no CSRF token"
+    data = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": match[1]}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base_url}/accounts/login/", data=data, headers={"Referer": f"{base_url}/accounts/login/"}
+    )
+    with opener.open(request, timeout=10) as resp:
+        assert resp.url.rstrip("/") == base_url, f"login failed, landed on {resp.url}"
+    cookies = {c.name: c.value for c in jar}
+    assert "sessionid" in cookies, "login set no session cookie"
+    return f"sessionid={cookies['sessionid']}"
+
+
+async def ws_connect(server: Daphne, path: str, cookie: str | None) -> Any:
+    headers = {"Cookie": cookie} if cookie else {}
+    return await websockets.connect(
+        f"{server.ws}{path}", additional_headers=headers, origin=server.http,
+        open_timeout=20, max_size=2**22,
+    )
+
+
+async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    import json
+
+    frame = await asyncio.wait_for(ws.recv(), timeout)
+    data: dict[str, Any] = json.loads(frame)
+    return data
+
+
+async def recv_until(ws: Any, kind: str, timeout: float = 10) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        frame = await recv_json(ws, max(remaining, 0.01))
+        if frame["type"] == kind:
+            return frame

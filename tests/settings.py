@@ -1,0 +1,25 @@
+"""Test settings: the production settings module, fed a test environment.
+
+DATABASE_URL picks the engine (tests/__main__.py runs the ORM tests on PostgreSQL and
+SQLite); SQLite uses a file so real daphne processes started by a test share it.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("REDIS_URL", "")  # in-process tests use the in-memory layer
+
+from chatsite.settings import *  # noqa: E402, F403
+from chatsite.settings import DATABASES  # noqa: E402
+
+TEST_SQLITE_PATH = Path(tempfile.gettempdir()) / f"chat-test-{os.getpid()}.sqlite3"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(TEST_SQLITE_PATH)}
+
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
