@@ -18,7 +18,7 @@ CLOSE_ROOM_NOT_FOUND = 4404
 _INTERNAL_ERROR = ChatError("internal_error", "The server could not handle that frame.")
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     """One connection to one room. Delivers the room's messages in seq order, each once."""
 
     room: selectors.RoomOut
@@ -111,7 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
 
-class EchoConsumer(AsyncWebsocketConsumer):
+class EchoConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     """Diagnostic endpoint: returns every frame exactly as it was sent."""
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -119,5 +119,3 @@ class EchoConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text_data)
         elif bytes_data is not None:
             await self.send(bytes_data=bytes_data)
-
-

@@ -6,7 +6,7 @@ wraps it in database_sync_to_async.
 """
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -26,9 +26,7 @@ def message_body_clean(body: str) -> str:
     return body
 
 
-def message_post(
-    *, room_id: int, author: AbstractBaseUser, body: str, client_id: str
-) -> MessageOut:
+def message_post(*, room_id: int, author: User, body: str, client_id: str) -> MessageOut:
     """Save a message with the room's next seq and broadcast it after commit.
 
     Idempotent per (room, author, client_id): a repeat returns the original message
@@ -50,9 +48,7 @@ def message_post(
 
 
 @transaction.atomic
-def _message_insert(
-    *, room_id: int, author: AbstractBaseUser, body: str, client_id: str
-) -> MessageOut:
+def _message_insert(*, room_id: int, author: User, body: str, client_id: str) -> MessageOut:
     # The UPDATE takes the room row's write lock until commit, so concurrent senders (on
     # any process) get consecutive seqs and commit in seq order.
     updated = Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
@@ -67,9 +63,7 @@ def _message_insert(
     return payload
 
 
-def _message_by_client_id(
-    *, room_id: int, author: AbstractBaseUser, client_id: str
-) -> MessageOut | None:
+def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:
     found = (
         Message.objects.filter(room_id=room_id, author=author, client_id=client_id)
         .select_related("room")
@@ -80,5 +74,5 @@ def _message_by_client_id(
     return message_out(found, room_slug=found.room.slug, author=author.get_username())
 
 
-def room_create(*, slug: str, name: str, topic: str, creator: AbstractBaseUser) -> Room:
+def room_create(*, slug: str, name: str, topic: str, creator: User) -> Room:
     return Room.objects.create(slug=slug, name=name, topic=topic, created_by=creator)

@@ -82,7 +82,12 @@ TEMPLATES = [
 
 ASGI_APPLICATION = "chatsite.asgi.application"
 
+_SUPPORTED_DATABASES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"].get("ENGINE") not in _SUPPORTED_DATABASES:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be sqlite:///<path> or postgres://<user>@<host>:<port>/<name>."
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

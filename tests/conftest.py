@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from tests.servers import ROOT
 # In CI the real services are part of the contract: their absence is a failure, not a skip.
 REQUIRE_SERVICES = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEST_PASSWORD = "correct-horse-battery-staple"  # noqa: S105
+TEST_PASSWORD = "correct-horse-battery-staple"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,11 +54,19 @@ def redis_url() -> str:
 def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """collectstatic once, as a deployment would, for daphne processes with DEBUG off."""
     root = tmp_path_factory.mktemp("static")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-           "DJANGO_STATIC_ROOT": str(root), "DJANGO_SECRET_KEY": "collect",
-           "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-                   cwd=ROOT, env=env, check=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DJANGO_STATIC_ROOT": str(root),
+        "DJANGO_SECRET_KEY": "collect",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     return root
 
 
@@ -72,9 +80,7 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def server_env(
-    transactional_db: None, redis_url: str, static_root: Path
-) -> dict[str, str]:
+def server_env(transactional_db: None, redis_url: str, static_root: Path) -> dict[str, str]:
     """Environment for real daphne processes sharing this test's database and Redis."""
     from django.conf import settings
 
@@ -154,5 +160,5 @@ async def open_socket() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path

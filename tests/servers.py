@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import websockets
+from websockets.typing import Origin
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 30
@@ -64,9 +65,20 @@ def start_daphne(env: dict[str, str], log_dir: Path, name: str) -> Daphne:
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "chatsite.asgi:application"],
-        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "chatsite.asgi:application",
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -118,8 +130,11 @@ def http_login(base_url: str, username: str, password: str) -> str:
 async def ws_connect(server: Daphne, path: str, cookie: str | None) -> Any:
     headers = {"Cookie": cookie} if cookie else {}
     return await websockets.connect(
-        f"{server.ws}{path}", additional_headers=headers, origin=server.http,
-        open_timeout=20, max_size=2**22,
+        f"{server.ws}{path}",
+        additional_headers=headers,
+        origin=Origin(server.http),
+        open_timeout=20,
+        max_size=2**22,
     )
 
 

@@ -13,8 +13,8 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("REDIS_URL", "")  # in-process tests use the in-memory layer
 
-from chatsite.settings import *  # noqa: E402, F403
-from chatsite.settings import DATABASES  # noqa: E402
+from chatsite.settings import *  # noqa: F403
+from chatsite.settings import DATABASES
 
 TEST_SQLITE_PATH = Path(tempfile.gettempdir()) / f"chat-test-{os.getpid()}.sqlite3"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -89,17 +89,22 @@ async def test_message_reaches_every_member_including_sender(
     b = await joined(open_socket, bob, room.slug)
     await a.receive_json_from()
     await b.receive_json_from()
-    await send(a, {"type": "message.send", "body": "<img src=x onerror=alert(1)>",
-                   "client_id": "c-1"})
+    await send(
+        a, {"type": "message.send", "body": "<img src=x onerror=alert(1)>", "client_id": "c-1"}
+    )
     ack = await a.receive_json_from(timeout=5)
-    assert ack["type"] == "ack" and ack["client_id"] == "c-1"
+    assert ack["type"] == "ack"
+    assert ack["client_id"] == "c-1"
     for comm in (a, b):
         frame = await comm.receive_json_from(timeout=5)
         assert frame["type"] == "message"
         message = frame["message"]
         assert message["body"] == "<img src=x onerror=alert(1)>"
         assert (message["author"], message["room"], message["client_id"]) == (
-            "alice", "general", "c-1")
+            "alice",
+            "general",
+            "c-1",
+        )
         assert message["id"] == ack["message"]["id"]
         assert message["created_at"].startswith("20")
     saved = await database_sync_to_async(Message.objects.get)(pk=ack["message"]["id"])
@@ -128,8 +133,10 @@ async def test_members_of_other_rooms_do_not_receive(
         ('{"type": "nope"}', "unknown_type"),
         ('{"type": "message.send", "client_id": "a"}', "empty_body"),
         ('{"type": "message.send", "body": "   ", "client_id": "a"}', "empty_body"),
-        ('{"type": "message.send", "body": "%s", "client_id": "a"}' % ("x" * 4001),
-         "body_too_long"),
+        (
+            '{"type": "message.send", "body": "%s", "client_id": "a"}' % ("x" * 4001),
+            "body_too_long",
+        ),
         ('{"type": "message.send", "body": "hi", "client_id": ""}', "bad_client_id"),
     ],
 )
@@ -140,8 +147,10 @@ async def test_bad_frame_gets_error_and_connection_stays_usable(
     await comm.receive_json_from()
     await comm.send_to(text_data=raw)
     error = await comm.receive_json_from()
-    assert error["type"] == "error" and error["code"] == code
-    assert error["detail"] and "Traceback" not in error["detail"]
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert error["detail"]
+    assert "Traceback" not in error["detail"]
     await send(comm, {"type": "message.send", "body": "still here", "client_id": "ok"})
     assert (await comm.receive_json_from())["type"] == "ack"
     assert (await comm.receive_json_from())["message"]["body"] == "still here"

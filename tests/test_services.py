@@ -21,8 +21,13 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
     assert (first["seq"], second["seq"]) == (1, 2)
     assert list(Message.objects.filter(room=room).values_list("body", flat=True)) == ["one", "two"]
     assert second == {
-        "id": second["id"], "room": "general", "seq": 2, "author": "alice", "body": "two",
-        "created_at": second["created_at"], "client_id": "c2",
+        "id": second["id"],
+        "room": "general",
+        "seq": 2,
+        "author": "alice",
+        "body": "two",
+        "created_at": second["created_at"],
+        "client_id": "c2",
     }
 
 
@@ -63,10 +68,15 @@ def test_message_is_published_only_after_commit(
     monkeypatch.setattr(
         "chat.events.publish_message", lambda room_id, message: published.append(message["seq"])
     )
-    with pytest.raises(RuntimeError), transaction.atomic():
-        post(room, alice, "rolled back", "r1")
-        assert published == []
-        raise RuntimeError("abort the outer transaction")
+
+    def post_then_fail() -> None:
+        with transaction.atomic():
+            post(room, alice, "rolled back", "r1")
+            assert published == []
+            raise RuntimeError("abort the outer transaction")
+
+    with pytest.raises(RuntimeError):
+        post_then_fail()
     assert published == []
     assert not Message.objects.exists()
     post(room, alice, "kept", "k1")
@@ -89,6 +99,10 @@ def test_history_returns_newest_page_oldest_first(room: Room, alice: User) -> No
 def test_room_create_and_lookup(alice: User) -> None:
     created = services.room_create(slug="ops", name="Ops", topic="on call", creator=alice)
     assert selectors.room_get(slug="ops") == {
-        "id": created.pk, "slug": "ops", "name": "Ops", "topic": "on call", "last_seq": 0,
+        "id": created.pk,
+        "slug": "ops",
+        "name": "Ops",
+        "topic": "on call",
+        "last_seq": 0,
     }
     assert selectors.room_get(slug="nope") is None
