@@ -1,19 +1,25 @@
 """WebSocket adapters. Protocol only: authorize, parse one frame, call one service or
 selector (one database_sync_to_async call per frame), relay events. No ORM here."""
 
+import asyncio
 import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from chat import events, protocol, selectors, services
+from chat import delivery, events, protocol, selectors, services
 from chat.errors import ChatError
 
 logger = logging.getLogger(__name__)
 
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_NOT_FOUND = 4404
+
+CATCH_UP_CHUNK = 100  # messages read per query when filling a gap
 
 _INTERNAL_ERROR = ChatError("internal_error", "The server could not handle that frame.")
 
@@ -22,87 +28,138 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     """One connection to one room. Delivers the room's messages in seq order, each once."""
 
     room: selectors.RoomOut
+    room_id: int
     group: str
-    # Highest seq this connection has delivered; events at or below it are duplicates.
+    # Highest seq this connection has delivered (or knows to be deleted); events at or
+    # below it are duplicates, events above last_seq + 1 reveal a gap.
     last_seq: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deliver_lock = asyncio.Lock()  # one writer of the message stream at a time
+        self._frame_lock = asyncio.Lock()  # held while a client frame is being handled
+        self._closing = False
 
     async def connect(self) -> None:
         user = self.scope["user"]
+        if delivery.shutting_down():
+            await self._refuse(CLOSE_SERVICE_RESTART)
+            return
         if not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            after = protocol.parse_after(self.scope.get("query_string", b""))
+        except ChatError:
+            await self._refuse(CLOSE_BAD_REQUEST)
             return
         slug: str = self.scope["url_route"]["kwargs"]["slug"]
         room = await database_sync_to_async(selectors.room_get)(slug=slug)
         if room is None:
             await self._refuse(CLOSE_ROOM_NOT_FOUND)
             return
-        self.room = room
+        self.room, self.room_id = room, room["id"]
         self.group = events.room_group(room["id"])
         # Join before reading history: anything committed from here on arrives as an
         # event, anything earlier is in the history; the seq check removes the overlap.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        history = await database_sync_to_async(selectors.message_list)(room_id=room["id"])
-        self.last_seq = history[-1]["seq"] if history else 0
-        await self.accept()
-        await self.send(
-            text_data=events.encode(
-                {
-                    "type": "hello",
-                    "room": {"slug": room["slug"], "name": room["name"], "topic": room["topic"]},
-                    "user": {"username": user.get_username()},
-                    "history": history,
-                }
-            )
+        limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
+        history = await database_sync_to_async(selectors.message_history)(
+            room_id=room["id"], after=after, limit=limit
         )
+        messages = history["messages"]
+        if messages:
+            self.last_seq = messages[-1]["seq"]
+        elif after is not None:
+            self.last_seq = min(after, history["last_seq"])
+        else:
+            self.last_seq = history["last_seq"]
+        hello: dict[str, object] = {
+            "type": "hello",
+            "room": {"slug": room["slug"], "name": room["name"], "topic": room["topic"]},
+            "user": {"username": user.get_username()},
+            "history": messages,
+        }
+        if after is not None:
+            hello["resumed"] = {"after": after, "complete": history["complete"]}
+        await self.accept()
+        await self.send(text_data=events.encode(hello))
+        delivery.register(self)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
+            delivery.unregister(self)
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            if text_data is None:
-                raise ChatError("binary_frame", "Only JSON text frames are accepted.")
-            command = protocol.parse_frame(text_data)
-            await self._handle(command)
-        except ChatError as error:
-            await self.send(text_data=events.encode(error.as_frame()))
-        except Exception:
-            logger.exception("chat frame failed room=%s", self.room["slug"])
-            await self.send(text_data=events.encode(_INTERNAL_ERROR.as_frame()))
+        async with self._frame_lock:
+            if self._closing:
+                return  # never acknowledged, so the client resends it elsewhere
+            try:
+                if text_data is None:
+                    raise ChatError("binary_frame", "Only JSON text frames are accepted.")
+                command = protocol.parse_frame(text_data)
+                await self._handle(command)
+            except ChatError as error:
+                await self.send(text_data=events.encode(error.as_frame()))
+            except Exception:
+                logger.exception("chat frame failed room=%s", self.room["slug"])
+                await self.send(text_data=events.encode(_INTERNAL_ERROR.as_frame()))
 
     async def _handle(self, command: protocol.Command) -> None:
-        message = await database_sync_to_async(services.message_post)(
-            room_id=self.room["id"],
-            author=self.scope["user"],
-            body=command.body,
-            client_id=command.client_id,
-        )
-        await self.send(
-            text_data=events.encode(
-                {"type": "ack", "client_id": command.client_id, "message": message}
-            )
-        )
+        match command:
+            case protocol.SendMessage(body=body, client_id=client_id):
+                message = await database_sync_to_async(services.message_post)(
+                    room_id=self.room_id,
+                    author=self.scope["user"],
+                    body=body,
+                    client_id=client_id,
+                )
+                frame = {"type": "ack", "client_id": client_id, "message": message}
+            case protocol.FetchHistory(before=before, limit=limit):
+                messages = await database_sync_to_async(selectors.message_list)(
+                    room_id=self.room_id, before=before, limit=limit
+                )
+                frame = {"type": "history", "before": before, "messages": messages}
+        await self.send(text_data=events.encode(frame))
 
     async def chat_message(self, event: events.MessageEvent) -> None:
         seq = event["seq"]
-        if seq <= self.last_seq:
-            return
-        if seq > self.last_seq + 1:
-            await self._fill_gap(up_to=seq)
+        async with self._deliver_lock:
             if seq <= self.last_seq:
                 return
-        await self.send(text_data=event["frame"])
-        self.last_seq = seq
+            if seq > self.last_seq + 1:
+                await self._fill(up_to=seq - 1)
+            await self.send(text_data=event["frame"])
+            self.last_seq = seq
 
-    async def _fill_gap(self, *, up_to: int) -> None:
-        # seqs commit in order, so everything below a delivered seq is already saved.
-        missing = await database_sync_to_async(selectors.message_list)(
-            room_id=self.room["id"], after=self.last_seq, limit=up_to - self.last_seq - 1
-        )
-        for message in missing:
-            await self.send(text_data=events.message_frame(message))
-            self.last_seq = message["seq"]
+    async def catch_up(self, up_to: int) -> None:
+        """Deliver every saved message up to seq `up_to` this connection has not had."""
+        async with self._deliver_lock:
+            if up_to > self.last_seq:
+                await self._fill(up_to=up_to)
+
+    async def _fill(self, *, up_to: int) -> None:
+        # Seqs commit in order, so every message up to a committed seq is readable now;
+        # one that is not found was deleted and is skipped.
+        while self.last_seq < up_to:
+            missing = await database_sync_to_async(selectors.message_list)(
+                room_id=self.room_id,
+                after=self.last_seq,
+                before=up_to + 1,
+                limit=CATCH_UP_CHUNK,
+            )
+            for message in missing:
+                await self.send(text_data=events.message_frame(message))
+                self.last_seq = message["seq"]
+            if len(missing) < CATCH_UP_CHUNK:
+                self.last_seq = up_to
+
+    async def shut_down(self, code: int) -> None:
+        """Close once the frame being handled (if any) is saved and answered."""
+        async with self._frame_lock:
+            self._closing = True
+            await self.close(code=code)
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept becomes an HTTP 403 that browsers report

@@ -7,10 +7,13 @@ Pure: no Django, no I/O. Every rejection is a ChatError with a documented code
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from chat.errors import ChatError
 
 MAX_CLIENT_ID_CHARS = 64
+MAX_FETCH_LIMIT = 100
+DEFAULT_FETCH_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +22,13 @@ class SendMessage:
     client_id: str
 
 
-Command = SendMessage
+@dataclass(frozen=True, slots=True)
+class FetchHistory:
+    before: int
+    limit: int
+
+
+Command = SendMessage | FetchHistory
 
 
 def parse_frame(text: str) -> Command:
@@ -35,6 +44,8 @@ def parse_frame(text: str) -> Command:
         raise ChatError("bad_frame", 'A frame needs a string "type".')
     if kind == "message.send":
         return _parse_send(data)
+    if kind == "history.fetch":
+        return _parse_fetch(data)
     raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 
@@ -56,3 +67,27 @@ def _parse_send(data: dict[str, Any]) -> SendMessage:
             f'"client_id" must be a printable string of 1 to {MAX_CLIENT_ID_CHARS} characters.',
         )
     return SendMessage(body=body, client_id=client_id)
+
+
+def _parse_fetch(data: dict[str, Any]) -> FetchHistory:
+    before = data.get("before")
+    if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+        raise ChatError("bad_frame", '"before" must be a positive integer seq.')
+    limit = data.get("limit", DEFAULT_FETCH_LIMIT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_FETCH_LIMIT:
+        raise ChatError("bad_frame", f'"limit" must be an integer from 1 to {MAX_FETCH_LIMIT}.')
+    return FetchHistory(before=before, limit=limit)
+
+
+def parse_after(query_string: bytes) -> int | None:
+    """The `after` seq of a resuming connection's query string, if any."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values:
+        return None
+    try:
+        after = int(values[-1])
+    except ValueError:
+        raise ChatError("bad_after", '"after" must be a non-negative integer seq.') from None
+    if after < 0:
+        raise ChatError("bad_after", '"after" must be a non-negative integer seq.')
+    return after

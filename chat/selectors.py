@@ -53,8 +53,18 @@ def room_get(*, slug: str) -> RoomOut | None:
     return room_out(room) if room is not None else None
 
 
+def room_last_seqs(*, room_ids: list[int]) -> dict[int, int]:
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+
 def room_list() -> list[RoomOut]:
     return [room_out(room) for room in Room.objects.order_by("name")]
+
+
+class HistoryOut(TypedDict):
+    messages: list[MessageOut]
+    complete: bool  # False: there are messages after `after` older than messages[0]
+    last_seq: int  # the room's committed seq when the history was read
 
 
 def message_list(
@@ -63,20 +73,29 @@ def message_list(
     after: int | None = None,
     before: int | None = None,
     limit: int | None = None,
+    newest: bool = False,
 ) -> list[MessageOut]:
-    """Messages of a room, oldest first.
-
-    With `after`, the first `limit` messages with a greater seq; otherwise the newest
-    `limit` messages (with a seq below `before` when given).
-    """
+    """Messages of a room with after < seq < before, oldest first: the first `limit` of
+    them, or with `newest` (or without `after`) the last `limit` of them."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
     rows = Message.objects.filter(room_id=room_id).select_related("room", "author")
     if after is not None:
-        picked = list(rows.filter(seq__gt=after).order_by("seq")[:limit])
+        rows = rows.filter(seq__gt=after)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    if after is not None and not newest:
+        picked = list(rows.order_by("seq")[:limit])
     else:
-        if before is not None:
-            rows = rows.filter(seq__lt=before)
         picked = list(rows.order_by("-seq")[:limit])
         picked.reverse()
     return [message_out(m, room_slug=m.room.slug, author=m.author.get_username()) for m in picked]
+
+
+def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOut:
+    """What a connecting client is missing: the newest `limit` messages (after `after`
+    when resuming), and the room's seq at the time of reading."""
+    last_seq = Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).first() or 0
+    page = message_list(room_id=room_id, after=after, limit=limit + 1, newest=True)
+    complete = after is not None and len(page) <= limit
+    return {"messages": page[-limit:] if limit else [], "complete": complete, "last_seq": last_seq}

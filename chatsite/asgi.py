@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chatsite.lifecycle import install_graceful_shutdown  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,3 +23,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+install_graceful_shutdown()

@@ -164,6 +164,13 @@ else:
 # --- Chat limits ---------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS: int = env.int("CHAT_MAX_BODY_CHARS", default=4000)
 CHAT_HISTORY_LIMIT: int = env.int("CHAT_HISTORY_LIMIT", default=50)
+# Most messages a resuming client (?after=) gets in `hello`; past it, it pages.
+CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
+# How often each process checks its rooms' committed seq to catch up connections
+# whose channel-layer events were lost (a Redis restart, a dropped publish).
+CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", default=1.0)
+# On SIGTERM: how long to wait for in-flight frames and close handshakes.
+CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

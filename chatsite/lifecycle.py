@@ -1,0 +1,60 @@
+"""Graceful stop for `daphne chatsite.asgi:application`.
+
+Stock daphne lets Twisted's SIGTERM handler stop the reactor at once: every WebSocket
+drops without a close frame and daphne cancels consumers mid-save. Here SIGTERM first
+closes every chat connection with 1012 (service restart) once the frame it is handling
+is saved and answered, waits for the close handshakes (bounded), then stops the reactor.
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+from types import FrameType
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def install_graceful_shutdown() -> None:
+    """Take over SIGTERM once daphne's reactor runs. A no-op outside daphne."""
+    if "daphne.server" not in sys.modules:
+        return  # imported by tests, a management command or another server
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(_take_over_sigterm)
+
+
+def _take_over_sigterm() -> None:
+    # Runs after Twisted installed its own handlers, so this one replaces its SIGTERM.
+    from twisted.internet import reactor
+
+    stopping = False
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:  # a second SIGTERM: stop now
+            reactor.callFromThread(reactor.stop)  # type: ignore[misc]  # twisted stubs
+            return
+        stopping = True
+        reactor.callFromThread(_stop_gracefully)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _stop_gracefully() -> None:
+    from twisted.internet import defer, reactor
+
+    from chat import delivery
+    from chat.consumers import CLOSE_SERVICE_RESTART
+
+    task = asyncio.ensure_future(
+        delivery.close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
+    )
+
+    def done(result: object) -> None:
+        logger.info("graceful shutdown: %s connections left open; stopping", result)
+        reactor.stop()  # type: ignore[misc]  # twisted stubs
+
+    defer.Deferred.fromFuture(task).addBoth(done)
