@@ -17,12 +17,27 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+# Registered close codes a server may send that autobahn's sendClose() refuses (it only
+# takes 1000 and 3000-4999 from applications); they go through its sendCloseFrame().
+_SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
+
+
 def install_graceful_shutdown() -> None:
     """Take over SIGTERM once daphne's reactor runs. A no-op outside daphne."""
     if "daphne.server" not in sys.modules:
         return  # imported by tests, a management command or another server
+    from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
 
+    send_close = WebSocketProtocol.serverClose
+
+    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
+        if code in _SERVER_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            send_close(self, code)
+
+    WebSocketProtocol.serverClose = server_close
     reactor.callWhenRunning(_take_over_sigterm)
 
 
