@@ -126,7 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def chat_message(self, event: events.MessageEvent) -> None:
         seq = event["seq"]
         async with self._deliver_lock:
-            if seq <= self.last_seq:
+            if seq <= self.last_seq or self._closing:
                 return
             if seq > self.last_seq + 1:
                 await self._fill(up_to=seq - 1)
@@ -136,7 +136,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def catch_up(self, up_to: int) -> None:
         """Deliver every saved message up to seq `up_to` this connection has not had."""
         async with self._deliver_lock:
-            if up_to > self.last_seq:
+            if up_to > self.last_seq and not self._closing:
                 await self._fill(up_to=up_to)
 
     async def _fill(self, *, up_to: int) -> None:
@@ -158,8 +158,12 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def shut_down(self, code: int) -> None:
         """Close once the frame being handled (if any) is saved and answered."""
         async with self._frame_lock:
-            self._closing = True
             await self.close(code=code)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        # After the close frame nothing may be sent (daphne raises on a closing socket).
+        self._closing = True
+        await super().close(code=code, reason=reason)
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept becomes an HTTP 403 that browsers report

@@ -144,7 +144,10 @@ _redis_host: dict[str, Any] = {
     "health_check_interval": 15,
     "retry_on_timeout": True,
 }
-if REDIS_URL:
+# "pubsub" (default) or "core" (channels-redis RedisChannelLayer: per-member lists with
+# a capacity; kept selectable because deployments already running it can keep it).
+CHAT_REDIS_LAYER: str = env.str("CHAT_REDIS_LAYER", default="pubsub")
+if REDIS_URL and CHAT_REDIS_LAYER == "pubsub":
     CHANNEL_LAYERS: dict[str, Any] = {
         "default": {
             # Pub/sub: one PUBLISH per group send and a process-wide subscription, rather
@@ -153,6 +156,21 @@ if REDIS_URL:
             "CONFIG": {"hosts": [_redis_host], "prefix": env.str("CHAT_LAYER_PREFIX", "chat")},
         }
     }
+elif REDIS_URL and CHAT_REDIS_LAYER == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # No socket timeout: with redis-py's default of 5 s, BZPOPMIN's 5 s wait
+                # times out and idle consumers die with 1011.
+                "hosts": [{**_redis_host, "socket_timeout": None}],
+                "prefix": env.str("CHAT_LAYER_PREFIX", "chat"),
+                "capacity": env.int("CHAT_LAYER_CAPACITY", default=1000),
+            },
+        }
+    }
+elif REDIS_URL:
+    raise ImproperlyConfigured('CHAT_REDIS_LAYER must be "pubsub" or "core".')
 else:
     CHANNEL_LAYERS = {
         "default": {

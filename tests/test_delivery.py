@@ -1,0 +1,236 @@
+"""Delivery rules on one connection (in-process): resume, scrollback, idempotent send,
+gap filling and catch-up when the channel layer loses an event."""
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from chat import delivery, events, services
+from chat.consumers import CLOSE_BAD_REQUEST
+from chat.models import Message, Room
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Open = Callable[..., Any]
+
+
+async def post(room: Room, user: User, body: str, client_id: str | None = None) -> int:
+    message = await database_sync_to_async(services.message_post)(
+        room_id=room.pk, author=user, body=body, client_id=client_id or body
+    )
+    return int(message["seq"])
+
+
+async def joined(open_socket: Open, user: User, path: str) -> tuple[Any, dict[str, Any]]:
+    comm = await open_socket(user, path)
+    connected, _ = await comm.connect()
+    assert connected
+    hello = await comm.receive_json_from()
+    assert hello["type"] == "hello"
+    return comm, hello
+
+
+async def next_messages(comm: Any, count: int) -> list[int]:
+    seqs: list[int] = []
+    while len(seqs) < count:
+        frame = await comm.receive_json_from(timeout=5)
+        if frame["type"] == "message":
+            seqs.append(frame["message"]["seq"])
+    return seqs
+
+
+async def test_resume_after_seq_returns_every_later_message(
+    open_socket: Open, alice: User, room: Room
+) -> None:
+    for n in range(1, 71):
+        await post(room, alice, f"m{n}")
+    _, hello = await joined(open_socket, alice, f"/ws/chat/{room.slug}/?after=12")
+    assert [m["seq"] for m in hello["history"]] == list(range(13, 71))  # more than 50
+    assert hello["resumed"] == {"after": 12, "complete": True}
+
+
+@override_settings(CHAT_RESUME_LIMIT=5)
+async def test_resume_past_the_cap_says_so_and_client_pages(
+    open_socket: Open, alice: User, room: Room
+) -> None:
+    for n in range(1, 21):
+        await post(room, alice, f"m{n}")
+    comm, hello = await joined(open_socket, alice, f"/ws/chat/{room.slug}/?after=3")
+    assert [m["seq"] for m in hello["history"]] == [16, 17, 18, 19, 20]
+    assert hello["resumed"] == {"after": 3, "complete": False}
+    await comm.send_json_to({"type": "history.fetch", "before": 16, "limit": 100})
+    page = await comm.receive_json_from()
+    assert page["type"] == "history"
+    assert [m["seq"] for m in page["messages"]] == list(range(1, 16))
+
+
+async def test_resume_seam_has_no_gap_or_duplicate_while_messages_flow(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    for n in range(1, 6):
+        await post(room, alice, f"m{n}")
+    sending = asyncio.ensure_future(
+        asyncio.gather(*(post(room, bob, f"live{n}") for n in range(30)))
+    )
+    comm, hello = await joined(open_socket, alice, f"/ws/chat/{room.slug}/?after=2")
+    await sending
+    seqs = [m["seq"] for m in hello["history"]]
+    seqs += await next_messages(comm, 35 - seqs[-1])
+    assert seqs == list(range(3, 36))
+    assert await comm.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1e3"])
+async def test_bad_after_is_closed_with_4400(
+    open_socket: Open, alice: User, room: Room, after: str
+) -> None:
+    comm = await open_socket(alice, f"/ws/chat/{room.slug}/?after={after}")
+    assert (await comm.connect())[0]
+    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_BAD_REQUEST}
+
+
+async def test_resume_after_a_future_seq_still_gets_new_messages(
+    open_socket: Open, alice: User, room: Room
+) -> None:
+    await post(room, alice, "one")
+    comm, hello = await joined(open_socket, alice, f"/ws/chat/{room.slug}/?after=999")
+    assert hello["history"] == []
+    await post(room, alice, "two")
+    assert await next_messages(comm, 1) == [2]
+
+
+async def test_history_fetch_pages_backwards(open_socket: Open, alice: User, room: Room) -> None:
+    for n in range(1, 121):
+        await post(room, alice, f"m{n}")
+    comm, hello = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    assert hello["history"][0]["seq"] == 71
+    await comm.send_json_to({"type": "history.fetch", "before": 71, "limit": 100})
+    page = await comm.receive_json_from()
+    assert page == {"type": "history", "before": 71, "messages": page["messages"]}
+    assert [m["seq"] for m in page["messages"]] == list(range(1, 71))[-100:]
+    await comm.send_json_to({"type": "history.fetch", "before": 5})
+    assert [m["seq"] for m in (await comm.receive_json_from())["messages"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "history.fetch"},
+        {"type": "history.fetch", "before": 0},
+        {"type": "history.fetch", "before": "5"},
+        {"type": "history.fetch", "before": 5, "limit": 101},
+        {"type": "history.fetch", "before": 5, "limit": 0},
+        {"type": "history.fetch", "before": True},
+    ],
+)
+async def test_bad_history_fetch_is_an_error(
+    open_socket: Open, alice: User, room: Room, frame: dict[str, Any]
+) -> None:
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    await comm.send_json_to(frame)
+    assert (await comm.receive_json_from())["code"] == "bad_frame"
+
+
+async def test_same_client_id_from_two_connections_yields_one_message(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    first, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    second, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    watcher, _ = await joined(open_socket, bob, f"/ws/chat/{room.slug}/")
+    frame = {"type": "message.send", "body": "once", "client_id": "dup-1"}
+    await asyncio.gather(first.send_json_to(frame), second.send_json_to(frame))
+    acks = []
+    for comm in (first, second):
+        while True:
+            got = await comm.receive_json_from(timeout=5)
+            if got["type"] == "ack":
+                acks.append(got["message"])
+                break
+    assert acks[0] == acks[1]
+    assert await next_messages(watcher, 1) == [1]
+    assert await watcher.receive_nothing(timeout=0.3)
+    # Resending later, even after reconnecting, still answers with the original.
+    await first.send_json_to({**frame, "body": "changed"})
+    got = await first.receive_json_from()
+    while got["type"] != "ack":
+        got = await first.receive_json_from()
+    assert got["message"] == acks[0]
+    assert await database_sync_to_async(Message.objects.count)() == 1
+
+
+async def test_lost_event_gap_is_filled_before_later_messages(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    real_publish = events.publish_message
+    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    await post(room, alice, "lost one")
+    await post(room, alice, "lost two")
+    monkeypatch.setattr(events, "publish_message", real_publish)
+    await post(room, alice, "arrives")
+    frames: list[tuple[int, str]] = []
+    while len(frames) < 3:
+        got = await comm.receive_json_from(timeout=5)
+        if got["type"] == "message":
+            frames.append((got["message"]["seq"], got["message"]["body"]))
+    assert frames == [(1, "lost one"), (2, "lost two"), (3, "arrives")]
+
+
+@override_settings(CHAT_SYNC_INTERVAL_SECONDS=0.1)
+async def test_lost_last_event_is_delivered_by_the_periodic_sync(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    await post(room, alice, "nobody published me")
+    got = await comm.receive_json_from(timeout=5)
+    assert (got["type"], got["message"]["seq"]) == ("message", 1)
+
+
+async def test_deleted_messages_leave_no_stuck_gap(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    await post(room, alice, "to be deleted")
+    await database_sync_to_async(Message.objects.filter(seq=1).delete)()
+    monkeypatch.undo()
+    await post(room, alice, "after the deleted one")
+    assert await next_messages(comm, 1) == [2]
+    await delivery.sync_once()
+    assert await comm.receive_nothing(timeout=0.2)
+
+
+async def test_overflowing_in_memory_layer_still_delivers_in_order(
+    open_socket: Open, alice: User, room: Room
+) -> None:
+    from channels.layers import channel_layers
+
+    tiny = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    }
+    with override_settings(CHANNEL_LAYERS=tiny):
+        channel_layers.backends.clear()
+        try:
+            comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+            await database_sync_to_async(_burst)(room, alice, 40)
+            assert await next_messages(comm, 40) == list(range(1, 41))
+        finally:
+            channel_layers.backends.clear()
+
+
+def _burst(room: Room, user: User, count: int) -> None:
+    # Synchronous and back to back: the consumer cannot drain a capacity-1 channel in time.
+    for n in range(count):
+        services.message_post(room_id=room.pk, author=user, body=f"b{n}", client_id=f"b{n}")
+
+
+def test_frames_are_json_the_client_can_parse() -> None:
+    frame = json.loads(events.encode({"type": "x", "body": "ü <b>"}))
+    assert frame == {"type": "x", "body": "ü <b>"}
