@@ -20,16 +20,21 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_NOT_FOUND = 4404
 
 CATCH_UP_CHUNK = 100  # messages read per query when filling a gap
+MAX_EARLY_EVENTS = 1000  # events held while hello is prepared; past it, gap filling
 
 _INTERNAL_ERROR = ChatError("internal_error", "The server could not handle that frame.")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
-    """One connection to one room. Delivers the room's messages in seq order, each once."""
+    """One connection to one room. Delivers the room's messages in seq order, each once.
 
+    Room events reach it through the process's delivery hub (chat/delivery.py), not a
+    channel of its own, so it asks channels for no per-connection channel.
+    """
+
+    channel_layer_alias = None
     room: selectors.RoomOut
     room_id: int
-    group: str
     # Highest seq this connection has delivered (or knows to be deleted); events at or
     # below it are duplicates, events above last_seq + 1 reveal a gap.
     last_seq: int
@@ -38,11 +43,15 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         super().__init__()
         self._deliver_lock = asyncio.Lock()  # one writer of the message stream at a time
         self._frame_lock = asyncio.Lock()  # held while a client frame is being handled
+        self.last_seq = 0
         self._closing = False
+        self._joined = False
+        self._early: list[tuple[int, str]] | None = []  # events that beat the hello
+        self._in_order: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> None:
         user = self.scope["user"]
-        if delivery.shutting_down():
+        if delivery.current().shutting_down:
             await self._refuse(CLOSE_SERVICE_RESTART)
             return
         if not user.is_authenticated:
@@ -59,10 +68,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._refuse(CLOSE_ROOM_NOT_FOUND)
             return
         self.room, self.room_id = room, room["id"]
-        self.group = events.room_group(room["id"])
         # Join before reading history: anything committed from here on arrives as an
         # event, anything earlier is in the history; the seq check removes the overlap.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await delivery.current().join(self)
+        self._joined = True
         limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
         history = await database_sync_to_async(selectors.message_history)(
             room_id=room["id"], after=after, limit=limit
@@ -84,12 +93,14 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             hello["resumed"] = {"after": after, "complete": history["complete"]}
         await self.accept()
         await self.send(text_data=events.encode(hello))
-        delivery.register(self)
+        early, self._early = self._early or [], None
+        for seq, frame in early:
+            await self.deliver(seq, frame)
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            delivery.unregister(self)
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        self._closing = True
+        if self._joined:
+            await delivery.current().leave(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         async with self._frame_lock:
@@ -123,20 +134,36 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 frame = {"type": "history", "before": before, "messages": messages}
         await self.send(text_data=events.encode(frame))
 
-    async def chat_message(self, event: events.MessageEvent) -> None:
-        seq = event["seq"]
+    async def deliver(self, seq: int, frame: str) -> None:
+        """Called by the hub for each room event, in the order the layer delivered them."""
+        if self._early is not None:
+            if len(self._early) < MAX_EARLY_EVENTS:
+                self._early.append((seq, frame))
+            return
+        if self._closing or seq <= self.last_seq:
+            return
+        if seq == self.last_seq + 1 and not self._deliver_lock.locked() and not self._in_order:
+            self.last_seq = seq  # the common case: no gap, nothing queued
+            await self.send(text_data=frame)
+            return
+        # A gap to fill from the database: queue behind the lock (FIFO), off the hub's path.
+        task = asyncio.get_running_loop().create_task(self._deliver_in_order(seq, frame))
+        self._in_order.add(task)
+        task.add_done_callback(self._in_order.discard)
+
+    async def _deliver_in_order(self, seq: int, frame: str) -> None:
         async with self._deliver_lock:
-            if seq <= self.last_seq or self._closing:
+            if self._closing or seq <= self.last_seq:
                 return
             if seq > self.last_seq + 1:
                 await self._fill(up_to=seq - 1)
-            await self.send(text_data=event["frame"])
             self.last_seq = seq
+            await self.send(text_data=frame)
 
     async def catch_up(self, up_to: int) -> None:
         """Deliver every saved message up to seq `up_to` this connection has not had."""
         async with self._deliver_lock:
-            if up_to > self.last_seq and not self._closing:
+            if up_to > self.last_seq and not self._closing and self._early is None:
                 await self._fill(up_to=up_to)
 
     async def _fill(self, *, up_to: int) -> None:

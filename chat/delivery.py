@@ -1,6 +1,11 @@
-"""Process-local bookkeeping of live room connections, for the two jobs that need to
-see all of them: catching up connections the channel layer failed (a dropped or
-unpublished event, a Redis restart), and closing them all on a graceful shutdown.
+"""The process-local delivery hub: one channel-layer subscription per room per process,
+fanning each event out to the room's local connections.
+
+Per-connection channels would cost a Redis subscription, a queue, a task wake-up and a
+decode per recipient; here an event is received and decoded once per process and its
+pre-encoded frame is written to every local socket. The hub also keeps the registry
+the two whole-process jobs need: catching up connections whose events were lost
+(database sync) and closing them all on a graceful shutdown.
 
 Transport layer: it reads through selectors only and never writes.
 """
@@ -8,101 +13,159 @@ Transport layer: it reads through selectors only and never writes.
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import defaultdict
-from typing import Protocol
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import selectors
+from chat import events, selectors
 
 logger = logging.getLogger(__name__)
+
+HUB_RETRY_SECONDS = 0.5
 
 
 class LiveConnection(Protocol):
     room_id: int
     last_seq: int
 
+    async def deliver(self, seq: int, frame: str) -> None: ...
+
     async def catch_up(self, up_to: int) -> None: ...
 
     async def shut_down(self, code: int) -> None: ...
 
 
-_by_room: dict[int, set[LiveConnection]] = defaultdict(set)
-_sync_task: asyncio.Task[None] | None = None
-_shutting_down = False
-_all_closed: asyncio.Event | None = None  # set once shutting down and nothing is left
+class _Hub:
+    def __init__(self) -> None:
+        self.by_room: dict[int, set[LiveConnection]] = defaultdict(set)
+        self.subscribed: set[int] = set()
+        self.room_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.channel: str | None = None
+        self.layer: Any = None
+        self.receiver: asyncio.Task[None] | None = None
+        self.syncer: asyncio.Task[None] | None = None
+        self.shutting_down = False
+        self.all_closed: asyncio.Event | None = None
+
+    async def ensure_started(self) -> None:
+        if self.channel is None:
+            self.layer = get_channel_layer()
+            self.channel = await self.layer.new_channel(prefix="hub.")
+        loop = asyncio.get_running_loop()
+        if self.receiver is None or self.receiver.done():
+            self.receiver = loop.create_task(self._receive_forever())
+        if self.syncer is None or self.syncer.done():
+            self.syncer = loop.create_task(self._sync_forever())
+
+    async def _receive_forever(self) -> None:
+        assert self.channel is not None  # noqa: S101 - set by ensure_started
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub receive failed; retrying")
+                await asyncio.sleep(HUB_RETRY_SECONDS)
+                continue
+            if event.get("type") == "chat.message":
+                await self.fan_out(event)
+
+    async def fan_out(self, event: events.MessageEvent) -> None:
+        seq, frame = event["seq"], event["frame"]
+        for conn in list(self.by_room.get(event["room_id"], ())):
+            try:
+                await conn.deliver(seq, frame)
+            except Exception:
+                logger.exception("delivery to one connection failed")
+
+    async def join(self, conn: LiveConnection) -> None:
+        """Add a connection; returns once the room's events reach this process."""
+        await self.ensure_started()
+        room_id = conn.room_id
+        self.by_room[room_id].add(conn)
+        async with self.room_locks[room_id]:
+            if room_id not in self.subscribed:
+                await self.layer.group_add(events.room_group(room_id), self.channel)
+                self.subscribed.add(room_id)
+
+    async def leave(self, conn: LiveConnection) -> None:
+        room_id = conn.room_id
+        members = self.by_room.get(room_id)
+        if members is not None:
+            members.discard(conn)
+            if not members:
+                del self.by_room[room_id]
+        if self.all_closed is not None and not self.by_room:
+            self.all_closed.set()
+        if room_id in self.by_room:
+            return
+        async with self.room_locks[room_id]:
+            if room_id not in self.by_room and room_id in self.subscribed:
+                self.subscribed.discard(room_id)
+                with contextlib.suppress(Exception):  # the layer may be down; harmless
+                    await self.layer.group_discard(events.room_group(room_id), self.channel)
+
+    def connection_count(self) -> int:
+        return sum(len(members) for members in self.by_room.values())
+
+    async def sync_once(self) -> None:
+        """Compare every local connection with its room's committed seq; catch up laggards."""
+        if not self.by_room:
+            return
+        latest = await database_sync_to_async(selectors.room_last_seqs)(room_ids=list(self.by_room))
+        laggards = [
+            (conn, latest[room_id])
+            for room_id, members in list(self.by_room.items())
+            if room_id in latest
+            for conn in list(members)
+            if conn.last_seq < latest[room_id]
+        ]
+        if laggards:
+            await asyncio.gather(*(conn.catch_up(up_to) for conn, up_to in laggards))
+
+    async def _sync_forever(self) -> None:
+        # One cheap query per process per interval bounds how long a lost event can delay
+        # a message: the channel layer is the fast path, the database is the truth.
+        while True:
+            await asyncio.sleep(settings.CHAT_SYNC_INTERVAL_SECONDS)
+            try:
+                await self.sync_once()
+            except Exception:
+                logger.exception("delivery sync failed; retrying next interval")
+
+    async def close_all(self, code: int, wait_seconds: float) -> int:
+        """Close every connection with `code` once its current frame is handled, and wait
+        (up to `wait_seconds`) for them to go. Returns how many were still open after."""
+        self.shutting_down = True
+        self.all_closed = asyncio.Event()
+        conns = [conn for members in list(self.by_room.values()) for conn in list(members)]
+        logger.info("graceful shutdown: closing %d connections with %d", len(conns), code)
+        if not conns:
+            return 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        await asyncio.wait(
+            [loop.create_task(conn.shut_down(code)) for conn in conns], timeout=wait_seconds
+        )
+        if self.by_room:
+            # The close handshakes finish as clients answer; each disconnect leaves.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_closed.wait(), max(deadline - loop.time(), 0))
+        return self.connection_count()
 
 
-def register(conn: LiveConnection) -> None:
-    global _sync_task
-    _by_room[conn.room_id].add(conn)
-    if _sync_task is None or _sync_task.done():
-        _sync_task = asyncio.get_running_loop().create_task(_sync_forever())
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Hub]" = weakref.WeakKeyDictionary()
 
 
-def unregister(conn: LiveConnection) -> None:
-    members = _by_room.get(conn.room_id)
-    if members is not None:
-        members.discard(conn)
-        if not members:
-            del _by_room[conn.room_id]
-    if _all_closed is not None and not _by_room:
-        _all_closed.set()
-
-
-def connection_count() -> int:
-    return sum(len(members) for members in _by_room.values())
-
-
-def shutting_down() -> bool:
-    return _shutting_down
-
-
-async def sync_once() -> None:
-    """Compare every local connection with its room's committed seq; catch up laggards."""
-    if not _by_room:
-        return
-    latest = await database_sync_to_async(selectors.room_last_seqs)(room_ids=list(_by_room))
-    laggards = [
-        (conn, latest[room_id])
-        for room_id, members in list(_by_room.items())
-        if room_id in latest
-        for conn in list(members)
-        if conn.last_seq < latest[room_id]
-    ]
-    if laggards:
-        await asyncio.gather(*(conn.catch_up(up_to) for conn, up_to in laggards))
-
-
-async def _sync_forever() -> None:
-    # One cheap query per process per interval bounds how long a lost event can delay
-    # a message: the channel layer is fast, the database is the truth.
-    while _by_room:
-        await asyncio.sleep(settings.CHAT_SYNC_INTERVAL_SECONDS)
-        try:
-            await sync_once()
-        except Exception:
-            logger.exception("delivery sync failed; retrying next interval")
-
-
-async def close_all(code: int, wait_seconds: float) -> int:
-    """Close every live connection with `code` once its current frame is handled, and
-    wait (up to `wait_seconds`) for them to go. Returns how many were still open after."""
-    global _shutting_down, _all_closed
-    _shutting_down = True
-    _all_closed = asyncio.Event()
-    conns = [conn for members in list(_by_room.values()) for conn in list(members)]
-    logger.info("graceful shutdown: closing %d connections with %d", len(conns), code)
-    if not conns:
-        return 0
+def current() -> _Hub:
+    """This process's hub (one per event loop and channel layer; tests swap both)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
-    await asyncio.wait(
-        [loop.create_task(conn.shut_down(code)) for conn in conns], timeout=wait_seconds
-    )
-    if _by_room:
-        # The close handshakes finish as clients answer; each disconnect unregisters.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_all_closed.wait(), max(deadline - loop.time(), 0))
-    return connection_count()
+    found = _hubs.get(loop)
+    if found is None or (found.layer is not None and found.layer is not get_channel_layer()):
+        found = _hubs[loop] = _Hub()
+    return found

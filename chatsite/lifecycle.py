@@ -65,7 +65,7 @@ def _stop_gracefully() -> None:
     from chat.consumers import CLOSE_SERVICE_RESTART
 
     task = asyncio.ensure_future(
-        delivery.close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
+        delivery.current().close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
     )
 
     def done(result: object) -> None:

@@ -203,7 +203,7 @@ async def test_deleted_messages_leave_no_stuck_gap(
     monkeypatch.undo()
     await post(room, alice, "after the deleted one")
     assert await next_messages(comm, 1) == [2]
-    await delivery.sync_once()
+    await delivery.current().sync_once()
     assert await comm.receive_nothing(timeout=0.2)
 
 

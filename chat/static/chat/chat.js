@@ -1,89 +1,527 @@
-// Room page client: one WebSocket per tab; renders every message as text (never HTML).
+// Room page client (docs/protocol.md). One WebSocket per tab that reconnects by itself
+// and resumes where it left off (?after=<seq>); an outbox in localStorage keeps every
+// typed message until the server acknowledges it, across reconnects and page reloads.
+// User content is only ever set with textContent, never parsed as HTML.
 "use strict";
 
 (function () {
   const slug = JSON.parse(document.getElementById("room-slug").textContent);
+  const roomEl = document.getElementById("room");
   const list = document.getElementById("messages");
   const statusEl = document.getElementById("status");
   const errorEl = document.getElementById("error");
   const form = document.getElementById("composer");
   const input = document.getElementById("body");
 
-  let socket = null;
-  let lastSeq = 0;
-  let retry = 0;
-  const seen = new Set();
+  const BACKOFF_BASE_MS = 500;
+  const BACKOFF_CAP_MS = 30000;
+  const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
+  const OLDER_PAGE = 50; // scrollback page size
+  const GAP_PAGE = 100; // the protocol's largest history.fetch
+  const NEAR_EDGE_PX = 40;
+  // Send errors worth retrying on the same connection; any other error means the
+  // message will never be accepted as it is, so it leaves the outbox as failed.
+  const RETRYABLE_ERRORS = new Set(["internal_error"]);
 
-  function setStatus(state, text) {
+  let username = roomEl.dataset.username || "";
+  let socket = null;
+  let ready = false; // the current socket has had its hello
+  let everConnected = false;
+  let stoppedText = ""; // set on 4403/4404: never reconnect
+  let attempt = 0; // reconnect attempts since the last hello
+  let reconnectTimer = null;
+  let helloTimer = null;
+  // Highest seq of the live stream (hello history + message frames): on one connection
+  // they join with no gap, so everything up to it is held. Acks and history pages do
+  // not move it: they can run ahead of the stream. null until the first hello.
+  let cursor = null;
+  let resumable = true; // false after a 4400: reconnect without ?after once
+  let inflight = []; // frames sent on this socket, awaiting their reply (one each, in order)
+
+  const seqs = []; // seqs of the saved messages shown, ascending
+  const bySeq = new Map(); // seq -> <li>
+  const outboxEls = new Map(); // client_id -> <li> (pending or failed)
+  const retries = new Map(); // client_id -> internal_error retries so far
+  let olderLoading = false;
+  let olderExhausted = false;
+  const gaps = []; // {low, high}: saved messages with low < seq < high still to fetch
+  let gapLoading = false;
+
+  // --- outbox ------------------------------------------------------------------------
+  // Read and written through on every change, so tabs of one user share it safely.
+
+  let storageOk = (function () {
+    try {
+      const probe = "chat:probe";
+      localStorage.setItem(probe, "1");
+      localStorage.removeItem(probe);
+      return true;
+    } catch (e) {
+      return false;
+    }
+  })();
+  let memoryOutbox = [];
+
+  function outboxKey() {
+    return `chat:outbox:v1:${slug}:${username}`;
+  }
+
+  function outboxLoad() {
+    if (!storageOk) return memoryOutbox.slice();
+    try {
+      const parsed = JSON.parse(localStorage.getItem(outboxKey()) || "[]");
+      if (!Array.isArray(parsed)) return [];
+      return parsed.filter(
+        (e) => e && typeof e.client_id === "string" && typeof e.body === "string"
+      );
+    } catch (e) {
+      return memoryOutbox.slice();
+    }
+  }
+
+  function outboxSave(entries) {
+    memoryOutbox = entries.slice();
+    if (!storageOk) return;
+    try {
+      if (entries.length) localStorage.setItem(outboxKey(), JSON.stringify(entries));
+      else localStorage.removeItem(outboxKey());
+    } catch (e) {
+      storageOk = false; // full or blocked: this tab keeps its outbox in memory
+    }
+  }
+
+  function outboxAdd(entry) {
+    const entries = outboxLoad();
+    entries.push(entry);
+    outboxSave(entries);
+  }
+
+  function outboxRemove(clientId) {
+    const entries = outboxLoad();
+    const kept = entries.filter((e) => e.client_id !== clientId);
+    if (kept.length !== entries.length) outboxSave(kept);
+    retries.delete(clientId);
+  }
+
+  function newClientId() {
+    if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    // randomUUID needs a secure context; getRandomValues does not.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  // --- status and errors -------------------------------------------------------------
+
+  function updateStatus() {
+    let state, text;
+    if (stoppedText) [state, text] = ["closed", stoppedText];
+    else if (ready) [state, text] = ["connected", "connected"];
+    else if (!navigator.onLine) [state, text] = ["offline", "offline"];
+    else if (everConnected) [state, text] = ["reconnecting", "reconnecting…"];
+    else [state, text] = ["connecting", "connecting…"];
     statusEl.dataset.state = state;
     statusEl.textContent = text;
   }
 
   function showError(text) {
+    if (errorEl.textContent === text && errorEl.hidden === !text) return;
+    const atBottom = nearBottom(); // the error line takes room from the list
     errorEl.textContent = text;
     errorEl.hidden = !text;
+    if (atBottom) scrollToBottom();
   }
 
-  function render(message) {
-    if (seen.has(message.seq)) return;
-    seen.add(message.seq);
-    lastSeq = Math.max(lastSeq, message.seq);
+  // --- rendering ---------------------------------------------------------------------
+
+  function span(className, text) {
+    const el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_EDGE_PX;
+  }
+
+  function scrollToBottom() {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function messageItem(message) {
     const item = document.createElement("li");
-    item.className = "message";
+    item.className = message.author === username ? "message own" : "message";
     item.dataset.seq = String(message.seq);
-    const author = document.createElement("span");
-    author.className = "author";
-    author.textContent = message.author;
     const time = document.createElement("time");
     time.dateTime = message.created_at;
-    time.textContent = new Date(message.created_at).toLocaleTimeString();
-    const body = document.createElement("span");
-    body.className = "body";
-    body.textContent = message.body; // textContent: a payload is shown, never parsed
-    item.append(author, " ", time, " ", body);
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(item);
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    const date = new Date(message.created_at);
+    time.textContent = date.toLocaleTimeString();
+    time.title = date.toLocaleString();
+    // textContent: a payload is shown, never parsed
+    item.append(span("author", message.author), " ", time, " ", span("body", message.body));
+    return item;
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/chat/${encodeURIComponent(slug)}/`);
-    setStatus("connecting", retry ? "reconnecting…" : "connecting…");
-    socket.onmessage = (event) => {
-      const frame = JSON.parse(event.data);
-      switch (frame.type) {
-        case "hello":
-          retry = 0;
-          setStatus("connected", "connected");
-          frame.history.forEach(render);
-          break;
-        case "message":
-          render(frame.message);
-          break;
-        case "error":
-          showError(frame.detail);
-          break;
-      }
-    };
-    socket.onclose = (event) => {
-      if (event.code === 4401) { location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname); return; }
-      if (event.code === 4404 || event.code === 4403) { setStatus("offline", "room unavailable"); return; }
-      setStatus("reconnecting", "reconnecting…");
-      const delay = Math.min(30000, 500 * 2 ** retry) * (0.5 + Math.random() / 2);
-      retry += 1;
-      setTimeout(connect, delay);
-    };
+  // A saved message from this user settles its outbox entry, however it arrived (ack,
+  // broadcast, hello history or a history page).
+  function settle(message) {
+    if (message.author !== username || typeof message.client_id !== "string") return;
+    const item = outboxEls.get(message.client_id);
+    if (item) {
+      item.remove();
+      outboxEls.delete(message.client_id);
+    }
+    outboxRemove(message.client_id);
+  }
+
+  // Insert a saved message at its seq; a seq already shown is never shown twice.
+  function insertMessage(message) {
+    if (!message || !Number.isInteger(message.seq)) return;
+    settle(message);
+    if (bySeq.has(message.seq)) return;
+    let lo = 0;
+    let hi = seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (seqs[mid] < message.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    const item = messageItem(message);
+    // Saved messages come first in seq order; the outbox (pending, failed) stays below.
+    const next = lo < seqs.length ? bySeq.get(seqs[lo]) : list.querySelector(":scope > li.outbox");
+    list.insertBefore(item, next);
+    seqs.splice(lo, 0, message.seq);
+    bySeq.set(message.seq, item);
+  }
+
+  function showPending(entry) {
+    if (outboxEls.has(entry.client_id)) return;
+    const item = document.createElement("li");
+    item.className = "message outbox pending";
+    item.dataset.clientId = entry.client_id;
+    item.append(span("author", username), " ", span("state", "sending…"), " ", span("body", entry.body));
+    list.append(item);
+    outboxEls.set(entry.client_id, item);
+  }
+
+  function markFailed(clientId, detail) {
+    outboxRemove(clientId);
+    const item = outboxEls.get(clientId);
+    if (!item) return;
+    item.classList.remove("pending");
+    item.classList.add("failed");
+    item.querySelector(".state").textContent = "not sent";
+    item.title = detail;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "dismiss";
+    dismiss.textContent = "dismiss";
+    dismiss.addEventListener("click", () => {
+      item.remove();
+      outboxEls.delete(clientId);
+    });
+    item.append(" ", dismiss);
+  }
+
+  function restoreOutbox() {
+    outboxLoad().forEach(showPending);
+  }
+
+  // --- sending -----------------------------------------------------------------------
+
+  function sendFrame(frame, tag) {
+    socket.send(JSON.stringify(frame));
+    inflight.push(tag);
+  }
+
+  function sendEntry(entry) {
+    if (!ready) return; // stays in the outbox; sent after the next hello
+    sendFrame(
+      { type: "message.send", body: entry.body, client_id: entry.client_id },
+      { kind: "send", clientId: entry.client_id }
+    );
+  }
+
+  function retryLater(clientId) {
+    const n = retries.get(clientId) || 0;
+    retries.set(clientId, n + 1);
+    const delay = Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
+    const ws = socket;
+    setTimeout(() => {
+      if (socket !== ws || !ready) return; // a new connection resends the whole outbox
+      const entry = outboxLoad().find((e) => e.client_id === clientId);
+      if (entry) sendEntry(entry);
+    }, delay);
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value;
-    if (!body.trim() || !socket || socket.readyState !== WebSocket.OPEN) return;
+    if (!body.trim()) return;
     showError("");
-    socket.send(JSON.stringify({ type: "message.send", body, client_id: crypto.randomUUID() }));
+    const entry = { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    outboxAdd(entry); // persisted before anything goes on the wire
+    showPending(entry);
+    scrollToBottom();
     input.value = "";
+    sendEntry(entry);
   });
 
+  // --- history: scrollback and gap filling -------------------------------------------
+
+  function maybeLoadOlder() {
+    if (!ready || olderLoading || olderExhausted || !seqs.length) return;
+    if (seqs[0] <= 1) {
+      olderExhausted = true;
+      return;
+    }
+    if (list.scrollTop > NEAR_EDGE_PX) return;
+    olderLoading = true;
+    sendFrame(
+      { type: "history.fetch", before: seqs[0], limit: OLDER_PAGE },
+      { kind: "fetch", purpose: "older", limit: OLDER_PAGE }
+    );
+  }
+
+  function fillGaps() {
+    if (!ready || gapLoading || !gaps.length) return;
+    gapLoading = true;
+    sendFrame(
+      { type: "history.fetch", before: gaps[0].high, limit: GAP_PAGE },
+      { kind: "fetch", purpose: "gap", limit: GAP_PAGE }
+    );
+  }
+
+  // Insert messages anywhere but keep what the reader sees where it is on screen.
+  function insertKeepingView(messages) {
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    messages.forEach(insertMessage);
+    list.scrollTop = list.scrollHeight - fromBottom;
+  }
+
+  function onHistory(frame, tag) {
+    const messages = Array.isArray(frame.messages) ? frame.messages : [];
+    insertKeepingView(messages);
+    if (tag && tag.purpose === "gap") {
+      gapLoading = false;
+      const gap = gaps[0];
+      if (gap) {
+        const lowest = messages.length ? messages[0].seq : gap.low;
+        if (messages.length < tag.limit || lowest <= gap.low + 1) gaps.shift();
+        else gap.high = lowest;
+      }
+      fillGaps();
+    } else {
+      olderLoading = false;
+      if (messages.length < ((tag && tag.limit) || OLDER_PAGE)) olderExhausted = true;
+    }
+    maybeLoadOlder(); // still at the top, or the list does not fill its box yet
+  }
+
+  // --- frames ------------------------------------------------------------------------
+
+  function onHello(frame) {
+    clearTimeout(helloTimer);
+    ready = true;
+    everConnected = true;
+    attempt = 0;
+    resumable = true;
+    const helloUser = frame.user && frame.user.username;
+    if (helloUser && helloUser !== username) {
+      // The page was rendered for someone else (a login in another tab): switch outbox.
+      outboxEls.forEach((item) => item.remove());
+      outboxEls.clear();
+      username = helloUser;
+      restoreOutbox();
+    }
+    const history = Array.isArray(frame.history) ? frame.history : [];
+    const first = !seqs.length;
+    const atBottom = nearBottom();
+    const previous = cursor;
+    history.forEach(insertMessage);
+    if (history.length) {
+      const top = history[history.length - 1].seq;
+      cursor = previous === null ? top : Math.max(previous, top);
+      const resumed = frame.resumed;
+      if (resumed && resumed.complete === false) {
+        gaps.push({ low: resumed.after, high: history[0].seq });
+      } else if (!resumed && previous !== null && history[0].seq > previous + 1) {
+        gaps.push({ low: previous, high: history[0].seq }); // reconnected without ?after
+      }
+    } else if (cursor === null) {
+      cursor = 0;
+    }
+    // Resend the whole outbox, oldest first, with the original client_ids: the server
+    // returns the saved message for any it already has.
+    outboxLoad().forEach((entry) => {
+      showPending(entry);
+      sendEntry(entry);
+    });
+    if (first || atBottom) scrollToBottom();
+    updateStatus();
+    fillGaps();
+    maybeLoadOlder();
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+        onHello(frame);
+        break;
+      case "message": {
+        const atBottom = nearBottom();
+        insertMessage(frame.message);
+        if (frame.message && Number.isInteger(frame.message.seq)) {
+          cursor = Math.max(cursor || 0, frame.message.seq);
+        }
+        if (atBottom) scrollToBottom();
+        break;
+      }
+      case "ack": {
+        inflight.shift();
+        const atBottom = nearBottom();
+        insertMessage(frame.message);
+        const item = outboxEls.get(frame.client_id);
+        if (item && item.classList.contains("pending")) {
+          item.remove();
+          outboxEls.delete(frame.client_id);
+        }
+        outboxRemove(frame.client_id);
+        if (atBottom) scrollToBottom();
+        break;
+      }
+      case "history":
+        onHistory(frame, inflight.shift());
+        break;
+      case "error": {
+        // Errors carry no client_id, but every frame gets exactly one reply, in order:
+        // this one answers the oldest frame still in flight.
+        const tag = inflight.shift();
+        const detail = typeof frame.detail === "string" ? frame.detail : String(frame.code);
+        showError(detail);
+        if (tag && tag.kind === "send") {
+          if (RETRYABLE_ERRORS.has(frame.code)) retryLater(tag.clientId);
+          else markFailed(tag.clientId, detail);
+        } else if (tag && tag.purpose === "gap") {
+          gapLoading = false;
+          if (!RETRYABLE_ERRORS.has(frame.code)) gaps.shift();
+          setTimeout(fillGaps, 2000);
+        } else if (tag && tag.purpose === "older") {
+          olderLoading = false; // the next scroll to the top tries again
+          if (!RETRYABLE_ERRORS.has(frame.code)) olderExhausted = true;
+        }
+        break;
+      }
+    }
+  }
+
+  // --- connection --------------------------------------------------------------------
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (stoppedText || socket) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    let url = `${scheme}://${location.host}/ws/chat/${encodeURIComponent(slug)}/`;
+    if (cursor !== null && resumable) url += `?after=${cursor}`;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      scheduleReconnect(null);
+      return;
+    }
+    socket = ws;
+    ready = false;
+    inflight = [];
+    ws.onmessage = (event) => {
+      if (ws !== socket) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame.type === "string") onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws === socket) onClose(event.code);
+    };
+    clearTimeout(helloTimer);
+    helloTimer = setTimeout(() => {
+      if (ws === socket && !ready) abandon(); // stuck connecting (a silent network)
+    }, HELLO_TIMEOUT_MS);
+    updateStatus();
+  }
+
+  // Forget the current socket now, without waiting for a close handshake that may
+  // never come, and reconnect as after a lost connection.
+  function abandon() {
+    const ws = socket;
+    if (!ws) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close();
+    } catch (e) {
+      /* already closed */
+    }
+    onClose(1006);
+  }
+
+  function onClose(code) {
+    const hadHello = ready;
+    clearTimeout(helloTimer);
+    socket = null;
+    ready = false;
+    inflight = []; // unanswered sends stay in the outbox and go again after the next hello
+    olderLoading = false;
+    gapLoading = false;
+    if (code === 4401) {
+      location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
+      return;
+    }
+    if (code === 4403 || code === 4404) {
+      stoppedText = code === 4404 ? "room not found" : "no access to this room";
+      updateStatus();
+      return;
+    }
+    if (code === 4400) resumable = false; // the resume point was refused: start afresh
+    scheduleReconnect(code === 1012 && hadHello ? 200 + Math.random() * 800 : null);
+    updateStatus();
+  }
+
+  function scheduleReconnect(delay) {
+    if (delay === null) {
+      // Exponential backoff with full jitter.
+      delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+      attempt += 1;
+    }
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  window.addEventListener("offline", () => {
+    // The socket is most likely dead; do not wait for TCP to notice.
+    if (socket) abandon();
+    updateStatus();
+  });
+  window.addEventListener("online", () => {
+    if (stoppedText) return;
+    if (socket && !ready) abandon();
+    if (!socket) connect();
+    updateStatus();
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted || stoppedText) return; // back from the back/forward cache:
+    if (socket) abandon(); // its socket did not survive
+    connect();
+  });
+  list.addEventListener("scroll", maybeLoadOlder, { passive: true });
+
+  restoreOutbox();
   connect();
 })();
