@@ -1,4 +1,5 @@
-"""Graceful stop for `daphne chatsite.asgi:application`.
+"""What `daphne chatsite.asgi:application` needs beyond stock daphne: a graceful stop,
+the registered close codes, and TCP_NODELAY on WebSocket connections.
 
 Stock daphne lets Twisted's SIGTERM handler stop the reactor at once: every WebSocket
 drops without a close frame and daphne cancels consumers mid-save. Here SIGTERM first
@@ -23,7 +24,8 @@ _SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
 
 
 def install_graceful_shutdown() -> None:
-    """Take over SIGTERM once daphne's reactor runs. A no-op outside daphne."""
+    """Patch daphne's WebSocket protocol and take over SIGTERM once its reactor runs.
+    A no-op outside daphne."""
     if "daphne.server" not in sys.modules:
         return  # imported by tests, a management command or another server
     from daphne.ws_protocol import WebSocketProtocol
@@ -37,7 +39,18 @@ def install_graceful_shutdown() -> None:
         else:
             send_close(self, code)
 
+    connection_made = WebSocketProtocol.connectionMade
+
+    def connection_made_no_delay(self: WebSocketProtocol) -> None:
+        connection_made(self)
+        # Small frames pushed to idle clients must leave at once: with Nagle's algorithm
+        # a frame waits for the ACK of the previous one, which delayed ACKs hold ~40 ms.
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
+
     WebSocketProtocol.serverClose = server_close
+    WebSocketProtocol.connectionMade = connection_made_no_delay
     reactor.callWhenRunning(_take_over_sigterm)
 
 
