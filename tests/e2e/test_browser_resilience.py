@@ -1,0 +1,409 @@
+"""Real-browser resilience: chat.js against real daphne processes that are stopped
+(SIGTERM: every socket closes with 1012) and started again on the same port. The pages
+must reconnect and resume by themselves, keep what was typed meanwhile in their outbox
+(across a reload too), deliver it exactly once, page back through history on scroll
+and through a resume gap, and turn a refused message into a failed one."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connections
+from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from chat import services
+from chat.models import Message, Room
+from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
+from tests.servers import ROOT, STARTUP_TIMEOUT_SECONDS, Daphne, start_daphne
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+RESYNC_SECONDS = 15  # a restarted server to every page showing the same list again
+DOWN = re.compile(r"^(reconnecting|offline)$")
+SAVED = "#messages li.message:not(.outbox)"
+
+# Every <li> of #messages as (seq or None, author, body, "saved" | "pending" | "failed").
+RENDERED_JS = """items => items.map(li => [
+    li.dataset.seq ? Number(li.dataset.seq) : null,
+    li.querySelector('.author').textContent,
+    li.querySelector('.body').textContent,
+    li.classList.contains('pending') ? 'pending' : li.classList.contains('failed') ? 'failed'
+        : 'saved',
+])"""
+
+Item = tuple[int | None, str, str, str]
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
+        pytest.skip(f"{CHROMIUM} not installed on this machine")
+    return CHROMIUM
+
+
+@contextmanager
+def launch_chromium(executable: Path) -> Iterator[Browser]:
+    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
+    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
+    once the test's database work is done; it is closed before the database is read."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def start_daphne_on(port: int, env: dict[str, str], log_dir: Path, name: str) -> Daphne:
+    """tests.servers.start_daphne on a given port (it always picks a free one): a restarted
+    server has to come back where the pages' sockets reconnect to."""
+    log_path = log_dir / f"daphne-{name}-{port}.log"
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "chatsite.asgi:application",
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited at start:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.http}/accounts/login/", timeout=2) as resp:
+                if resp.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop(9)
+    raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
+
+
+def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
+    """A fresh context (its own cookie jar and localStorage) logged in through the form.
+    Uncaught page script errors are appended to errors."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    with page.expect_navigation():
+        page.click("form.stack button[type=submit]")
+    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
+    return page
+
+
+def open_room(page: Page, slug: str) -> None:
+    page.goto(f"/chat/{slug}/")
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
+def send(page: Page, body: str) -> None:
+    page.fill("#body", body)
+    page.click("#composer button[type=submit]")
+    expect(page.locator("#body")).to_have_value("")  # queued (and sent if connected)
+
+
+def rendered(page: Page) -> list[Item]:
+    items = page.locator("#messages li.message").evaluate_all(RENDERED_JS)
+    return [tuple(item) for item in items]
+
+
+def wait_for_list(page: Page, expected: list[Item], seconds: float = TIMEOUT_MS / 1000) -> None:
+    deadline = time.monotonic() + seconds
+    while (got := rendered(page)) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{page.url} shows\n{got!r}\nnot\n{expected!r}")
+        page.wait_for_timeout(100)
+
+
+def outbox(page: Page, slug: str, username: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = page.evaluate(
+        "key => JSON.parse(localStorage.getItem(key) || '[]')",
+        f"chat:outbox:v1:{slug}:{username}",
+    )
+    return entries
+
+
+def seqs_shown(page: Page) -> list[int]:
+    seqs: list[int] = page.locator(SAVED).evaluate_all(
+        "items => items.map(li => Number(li.dataset.seq))"
+    )
+    return seqs
+
+
+def post(room: Room, author: User, body: str) -> None:
+    services.message_post(room_id=room.pk, author=author, body=body, client_id=str(uuid.uuid4()))
+
+
+def in_thread(work: Callable[[], object]) -> None:
+    """ORM work while sync Playwright is up: Django refuses it on this thread (its event
+    loop runs here), not on another one."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
+
+
+def expect_down(page: Page) -> None:
+    expect(page.locator("#status")).to_have_attribute("data-state", DOWN)
+
+
+@pytest.mark.timeout(120)
+def test_pages_resume_and_flush_their_outbox_after_a_server_restart(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    make_user("alice", password=TEST_PASSWORD)
+    make_user("bob", password=TEST_PASSWORD)
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    servers = [start_daphne(server_env, log_dir, "a")]
+    try:
+        with launch_chromium(chromium_path) as browser:
+            page_errors: list[str] = []
+            alice = log_in(browser, servers[0].http, "alice", page_errors)
+            bob = log_in(browser, servers[0].http, "bob", page_errors)
+            open_room(alice, "lobby")
+            open_room(bob, "lobby")
+            before: list[Item] = [(1, "alice", "hello bob", "saved")]
+            send(alice, "hello bob")
+            wait_for_list(bob, before)
+            before.append((2, "bob", "hi alice", "saved"))
+            send(bob, "hi alice")
+            for page in (alice, bob):
+                wait_for_list(page, before)
+
+            # The browser going offline shows at once; coming back online reconnects now.
+            bob.context.set_offline(True)
+            expect(bob.locator("#status")).to_have_attribute("data-state", "offline")
+            expect(bob.locator("#status")).to_have_text("offline")
+            bob.context.set_offline(False)
+            expect(bob.locator("#status")).to_have_attribute("data-state", "connected")
+            wait_for_list(bob, before)
+
+            servers[0].stop()  # SIGTERM: graceful, every socket gets 1012
+            expect_down(alice)
+            expect_down(bob)
+            send(alice, "typed while down 1")
+            send(alice, "typed while down 2")
+            pending: list[Item] = [
+                (None, "alice", "typed while down 1", "pending"),
+                (None, "alice", "typed while down 2", "pending"),
+            ]
+            wait_for_list(alice, before + pending)
+            expect(alice.locator("#messages li.pending .state")).to_have_text(["sending…"] * 2)
+            stored = outbox(alice, "lobby", "alice")
+            assert [entry["body"] for entry in stored] == [
+                "typed while down 1",
+                "typed while down 2",
+            ]
+            assert len({entry["client_id"] for entry in stored}) == 2
+            alice.screenshot(path=str(log_dir / "alice-pending.png"))
+            expect_down(bob)
+            assert rendered(bob) == before  # nothing of alice's is shown before it is saved
+
+            servers.append(start_daphne_on(servers[0].port, server_env, log_dir, "b"))
+            restarted = time.monotonic()
+            after = [
+                *before,
+                (3, "alice", "typed while down 1", "saved"),
+                (4, "alice", "typed while down 2", "saved"),
+            ]
+            for page in (alice, bob):
+                wait_for_list(page, after, RESYNC_SECONDS - (time.monotonic() - restarted))
+                expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+            print(f"both pages resynced {time.monotonic() - restarted:.2f}s after the restart")
+            assert outbox(alice, "lobby", "alice") == []
+            assert outbox(bob, "lobby", "bob") == []
+            assert not alice.locator("#error").is_visible()
+            assert page_errors == []
+            alice.screenshot(path=str(log_dir / "alice-after.png"))
+    finally:
+        for server in servers:
+            server.stop()
+    saved = Message.objects.filter(room__slug="lobby").order_by("seq")
+    assert [(m.seq, m.author.username, m.body) for m in saved] == [
+        (seq, author, body) for seq, author, body, _ in after
+    ]
+    for server in servers:
+        assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.timeout(120)
+def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    alice = make_user("alice", password=TEST_PASSWORD)
+    bob = make_user("bob", password=TEST_PASSWORD)
+    room = Room.objects.create(slug="archive", name="Archive")
+    for n in range(1, 121):
+        post(room, alice, f"old message {n}")
+    # Small limits: a 41-character message is refused, and a resume past 5 missed
+    # messages is incomplete (the page pages back the rest).
+    env = {**server_env, "CHAT_MAX_BODY_CHARS": "40", "CHAT_RESUME_LIMIT": "5"}
+    servers = [start_daphne(env, log_dir, "a")]
+    try:
+        with launch_chromium(chromium_path) as browser:
+            page_errors: list[str] = []
+            page = log_in(browser, servers[0].http, "alice", page_errors)
+            socket_urls: list[str] = []
+            sent: list[Any] = []
+
+            def watch(ws: WebSocket) -> None:
+                socket_urls.append(ws.url)
+                ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
+
+            page.on("websocket", watch)
+            open_room(page, "archive")
+            saved = page.locator(SAVED)
+            expect(saved).to_have_count(50)  # hello: the newest 50
+            expect(saved.first).to_have_attribute("data-seq", "71")
+
+            # Scroll to the top until the room's first message is shown; each page of
+            # older messages goes above the one in view without moving it.
+            for _ in range(5):
+                if page.locator('#messages li[data-seq="1"]').count():
+                    break
+                count = saved.count()
+                top_seq, offset = page.locator("#messages").evaluate(
+                    """list => {
+                        list.scrollTop = 0;
+                        const top = list.querySelector('li[data-seq]');
+                        return [Number(top.dataset.seq),
+                                top.getBoundingClientRect().top - list.getBoundingClientRect().top];
+                    }"""
+                )
+                expect(saved).not_to_have_count(count)
+                moved = page.locator(f'#messages li[data-seq="{top_seq}"]').evaluate(
+                    "li => li.getBoundingClientRect().top"
+                    " - li.parentElement.getBoundingClientRect().top"
+                )
+                assert abs(moved - offset) < 2, f"view jumped: {offset} -> {moved}"
+            assert seqs_shown(page) == list(range(1, 121))
+            assert {"type": "history.fetch", "before": 21, "limit": 50} in sent
+
+            # A refused send (too long) is matched to its pending entry and marked failed.
+            page.locator("#body").evaluate("input => input.removeAttribute('maxlength')")
+            send(page, "x" * 41)
+            expect(page.locator("#messages li.failed .state")).to_have_text("not sent")
+            expect(page.locator("#error")).to_have_text("A message can have at most 40 characters.")
+            assert outbox(page, "archive", "alice") == []
+            page.screenshot(path=str(log_dir / "failed.png"))
+            send(page, "still usable")
+            expect(saved.last).to_have_attribute("data-seq", "121")
+            expect(page.locator("#messages li.pending")).to_have_count(0)
+
+            # 12 messages are saved while the page is away: it resumes after 121, gets the
+            # newest 5 (incomplete) and pages back the other 7.
+            servers[0].stop()
+            expect_down(page)
+
+            def post_missed() -> None:
+                for n in range(1, 13):
+                    post(room, bob, f"missed {n}")
+
+            in_thread(post_missed)
+            servers.append(start_daphne_on(servers[0].port, env, log_dir, "b"))
+            expect(saved.last).to_have_attribute("data-seq", "133")
+            expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+            expect(saved).to_have_count(133)
+            assert seqs_shown(page) == list(range(1, 134))
+            expect(saved.nth(121).locator(".body")).to_have_text("missed 1")
+            assert socket_urls[-1].endswith("/ws/chat/archive/?after=121"), socket_urls
+            assert {"type": "history.fetch", "before": 129, "limit": 100} in sent
+
+            # Server down, a message typed, the page reloaded (the browser's error page).
+            servers[1].stop()
+            expect_down(page)
+            send(page, "typed before a reload")
+            expect(page.locator("#messages li.pending .body")).to_have_text("typed before a reload")
+            with pytest.raises(PlaywrightError, match="ERR_CONNECTION_REFUSED"):
+                page.reload()
+
+            # Back up; hold the room socket (open, silent) so the restored entry can be seen.
+            held: list[WebSocketRoute] = []
+            holding = [True]
+
+            def route(ws: WebSocketRoute) -> None:
+                if holding[0]:
+                    held.append(ws)
+                else:
+                    ws.connect_to_server()
+
+            page.route_web_socket(re.compile(r"/ws/chat/"), route)
+            servers.append(start_daphne_on(servers[0].port, env, log_dir, "c"))
+            page.goto("/chat/archive/")
+            expect(page.locator("#messages li.pending .body")).to_have_text("typed before a reload")
+            expect(page.locator("#messages li.pending .state")).to_have_text("sending…")
+            page.screenshot(path=str(log_dir / "restored-pending.png"))
+            holding[0] = False
+            for ws in held:
+                ws.close(code=1012)
+
+            expect(saved.last).to_have_attribute("data-seq", "134")
+            expect(saved.last.locator(".body")).to_have_text("typed before a reload")
+            expect(page.locator("#messages li.pending")).to_have_count(0)
+            expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+            assert outbox(page, "archive", "alice") == []
+            assert page_errors == []
+    finally:
+        for server in servers:
+            server.stop()
+    bodies = list(room.messages.order_by("seq").values_list("body", flat=True))
+    assert len(bodies) == 134
+    assert bodies[120] == "still usable"
+    assert bodies[133] == "typed before a reload"
+    for server in servers:
+        assert "Traceback" not in server.log(), server.log()
