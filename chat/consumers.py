@@ -85,7 +85,12 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             self.last_seq = history["last_seq"]
         hello: dict[str, object] = {
             "type": "hello",
-            "room": {"slug": room["slug"], "name": room["name"], "topic": room["topic"]},
+            "room": {
+                "id": room["id"],
+                "slug": room["slug"],
+                "name": room["name"],
+                "topic": room["topic"],
+            },
             "user": {"username": user.get_username()},
             "history": messages,
         }
@@ -106,16 +111,18 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         async with self._frame_lock:
             if self._closing:
                 return  # never acknowledged, so the client resends it elsewhere
+            command: protocol.Command | None = None
             try:
                 if text_data is None:
                     raise ChatError("binary_frame", "Only JSON text frames are accepted.")
                 command = protocol.parse_frame(text_data)
                 await self._handle(command)
             except ChatError as error:
-                await self.send(text_data=events.encode(error.as_frame()))
+                await self.send(text_data=events.encode(error.as_frame(_client_id(command))))
             except Exception:
                 logger.exception("chat frame failed room=%s", self.room["slug"])
-                await self.send(text_data=events.encode(_INTERNAL_ERROR.as_frame()))
+                frame = _INTERNAL_ERROR.as_frame(_client_id(command))
+                await self.send(text_data=events.encode(frame))
 
     async def _handle(self, command: protocol.Command) -> None:
         match command:
@@ -197,6 +204,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         # without the code, and the client must be able to tell 4401 from 4404.
         await self.accept()
         await self.close(code=code)
+
+
+def _client_id(command: protocol.Command | None) -> str | None:
+    return command.client_id if isinstance(command, protocol.SendMessage) else None
 
 
 class EchoConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped

@@ -50,11 +50,7 @@ def parse_frame(text: str) -> Command:
 
 
 def _parse_send(data: dict[str, Any]) -> SendMessage:
-    body = data.get("body")
-    if body is None:
-        raise ChatError("empty_body", 'A message needs a "body".')
-    if not isinstance(body, str):
-        raise ChatError("bad_frame", '"body" must be a string.')
+    # client_id first, so every later error can name the message it refuses.
     client_id = data.get("client_id")
     if (
         not isinstance(client_id, str)
@@ -66,6 +62,11 @@ def _parse_send(data: dict[str, Any]) -> SendMessage:
             "bad_client_id",
             f'"client_id" must be a printable string of 1 to {MAX_CLIENT_ID_CHARS} characters.',
         )
+    body = data.get("body")
+    if body is None:
+        raise ChatError("empty_body", 'A message needs a "body".', client_id=client_id)
+    if not isinstance(body, str):
+        raise ChatError("bad_frame", '"body" must be a string.', client_id=client_id)
     return SendMessage(body=body, client_id=client_id)
 
 

@@ -86,7 +86,9 @@ async def test_hello_carries_room_user_and_last_50_messages(
     comm = await joined(open_socket, alice, room.slug)
     hello = await comm.receive_json_from()
     assert hello["type"] == "hello"
-    assert hello["room"] == {"slug": "general", "name": "General", "topic": "Anything goes"}
+    assert hello["room"] == {
+        "id": room.pk, "slug": "general", "name": "General", "topic": "Anything goes"
+    }
     assert hello["user"] == {"username": "alice"}
     assert [m["body"] for m in hello["history"]] == [f"m{n}" for n in range(5, 55)]
     assert hello["history"][0]["seq"] == 6
@@ -207,4 +209,5 @@ async def test_body_limit_setting_applies_to_websocket(
     comm = await joined(open_socket, alice, room.slug)
     await comm.receive_json_from()
     await send(comm, {"type": "message.send", "body": "123456", "client_id": "a"})
-    assert (await comm.receive_json_from())["code"] == "body_too_long"
+    error = await comm.receive_json_from()
+    assert (error["code"], error["client_id"]) == ("body_too_long", "a")

@@ -39,10 +39,20 @@ def test_bad_frames_raise_documented_codes(frame: str, code: str) -> None:
     with pytest.raises(ChatError) as caught:
         parse_frame(frame)
     assert caught.value.code == code
-    assert caught.value.as_frame() == {"type": "error", "code": code, "detail": caught.value.detail}
+    frame = caught.value.as_frame()
+    assert (frame["type"], frame["code"], frame["detail"]) == ("error", code, caught.value.detail)
 
 
 def test_unknown_type_detail_does_not_echo_huge_input() -> None:
     with pytest.raises(ChatError) as caught:
         parse_frame('{"type": "%s"}' % ("y" * 10_000))
     assert len(caught.value.detail) < 100
+
+
+def test_send_errors_name_the_refused_message() -> None:
+    with pytest.raises(ChatError) as caught:
+        parse_frame('{"type": "message.send", "body": 5, "client_id": "c-9"}')
+    assert caught.value.as_frame()["client_id"] == "c-9"
+    with pytest.raises(ChatError) as caught:
+        parse_frame('{"type": "message.send", "body": "x", "client_id": ""}')
+    assert "client_id" not in caught.value.as_frame()
