@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, events, protocol, selectors, services
+from chat import delivery, events, presence, protocol, selectors, services
 from chat.errors import ChatError
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,13 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._deliver_lock = asyncio.Lock()  # one writer of the message stream at a time
         self._frame_lock = asyncio.Lock()  # held while a client frame is being handled
         self.last_seq = 0
+        self.username = ""
+        self.last_frame_at = 0.0
+        self._last_typing_at = float("-inf")
         self._closing = False
         self._joined = False
-        self._early: list[tuple[int, str]] | None = []  # events that beat the hello
+        # Events that beat the hello: (seq, frame) of messages, (None, frame) of others.
+        self._early: list[tuple[int | None, str]] | None = []
         self._in_order: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> None:
@@ -68,9 +72,12 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._refuse(CLOSE_ROOM_NOT_FOUND)
             return
         self.room, self.room_id = room, room["id"]
+        self.username = user.get_username()
+        self.last_frame_at = asyncio.get_running_loop().time()
         # Join before reading history: anything committed from here on arrives as an
         # event, anything earlier is in the history; the seq check removes the overlap.
-        await delivery.current().join(self)
+        hub = delivery.current()
+        await hub.join(self)
         self._joined = True
         limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
         history = await database_sync_to_async(selectors.message_history)(
@@ -91,7 +98,8 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 "name": room["name"],
                 "topic": room["topic"],
             },
-            "user": {"username": user.get_username()},
+            "user": {"username": self.username},
+            "online": await hub.online(room["id"]),
             "history": messages,
         }
         if after is not None:
@@ -100,7 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self.send(text_data=events.encode(hello))
         early, self._early = self._early or [], None
         for seq, frame in early:
-            await self.deliver(seq, frame)
+            await (self.push(frame) if seq is None else self.deliver(seq, frame))
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
@@ -112,6 +120,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             if self._closing:
                 return  # never acknowledged, so the client resends it elsewhere
             command: protocol.Command | None = None
+            self.last_frame_at = asyncio.get_running_loop().time()
             try:
                 if text_data is None:
                     raise ChatError("binary_frame", "Only JSON text frames are accepted.")
@@ -139,6 +148,13 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                     room_id=self.room_id, before=before, limit=limit
                 )
                 frame = {"type": "history", "before": before, "messages": messages}
+            case protocol.Typing():
+                # Unanswered; a client typing faster than the interval is simply thinned.
+                now = asyncio.get_running_loop().time()
+                if now - self._last_typing_at >= settings.CHAT_TYPING_MIN_INTERVAL_SECONDS:
+                    self._last_typing_at = now
+                    await presence.typing_announce(room_id=self.room_id, username=self.username)
+                return
         await self.send(text_data=events.encode(frame))
 
     async def deliver(self, seq: int, frame: str) -> None:
@@ -157,6 +173,15 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         task = asyncio.get_running_loop().create_task(self._deliver_in_order(seq, frame))
         self._in_order.add(task)
         task.add_done_callback(self._in_order.discard)
+
+    async def push(self, frame: str) -> None:
+        """Called by the hub for frames outside the message stream (presence, typing)."""
+        if self._early is not None:
+            if len(self._early) < MAX_EARLY_EVENTS:
+                self._early.append((None, frame))
+            return
+        if not self._closing:
+            await self.send(text_data=frame)
 
     async def _deliver_in_order(self, seq: int, frame: str) -> None:
         async with self._deliver_lock:

@@ -21,18 +21,23 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import events, selectors
+from chat import events, presence, selectors
 
 logger = logging.getLogger(__name__)
 
 HUB_RETRY_SECONDS = 0.5
+CLOSE_IDLE = 4408  # sent nothing for CHAT_IDLE_TIMEOUT_SECONDS
 
 
 class LiveConnection(Protocol):
     room_id: int
+    username: str
     last_seq: int
+    last_frame_at: float  # loop time of the last frame from the client
 
     async def deliver(self, seq: int, frame: str) -> None: ...
+
+    async def push(self, frame: str) -> None: ...
 
     async def catch_up(self, up_to: int) -> None: ...
 
@@ -48,6 +53,9 @@ class _Hub:
         self.layer: Any = None
         self.receiver: asyncio.Task[None] | None = None
         self.syncer: asyncio.Task[None] | None = None
+        self.maintainer: asyncio.Task[None] | None = None
+        self.presence: presence.Presence | None = None
+        self.closing: set[asyncio.Task[None]] = set()
         self.shutting_down = False
         self.all_closed: asyncio.Event | None = None
 
@@ -55,11 +63,14 @@ class _Hub:
         if self.channel is None:
             self.layer = get_channel_layer()
             self.channel = await self.layer.new_channel(prefix="hub.")
+            self.presence = presence.presence_for_process()
         loop = asyncio.get_running_loop()
         if self.receiver is None or self.receiver.done():
             self.receiver = loop.create_task(self._receive_forever())
         if self.syncer is None or self.syncer.done():
             self.syncer = loop.create_task(self._sync_forever())
+        if self.maintainer is None or self.maintainer.done():
+            self.maintainer = loop.create_task(self._maintain_presence_forever())
 
     async def _receive_forever(self) -> None:
         assert self.channel is not None  # noqa: S101 - set by ensure_started
@@ -72,8 +83,11 @@ class _Hub:
                 logger.exception("hub receive failed; retrying")
                 await asyncio.sleep(HUB_RETRY_SECONDS)
                 continue
-            if event.get("type") == "chat.message":
+            kind = event.get("type")
+            if kind == "chat.message":
                 await self.fan_out(event)
+            elif kind == "chat.frame":
+                await self.push_out(event)
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         seq, frame = event["seq"], event["frame"]
@@ -83,8 +97,18 @@ class _Hub:
             except Exception:
                 logger.exception("delivery to one connection failed")
 
+    async def push_out(self, event: events.FrameEvent) -> None:
+        excluded, frame = event["exclude_user"], event["frame"]
+        for conn in list(self.by_room.get(event["room_id"], ())):
+            if conn.username != excluded:
+                try:
+                    await conn.push(frame)
+                except Exception:
+                    logger.exception("push to one connection failed")
+
     async def join(self, conn: LiveConnection) -> None:
-        """Add a connection; returns once the room's events reach this process."""
+        """Add a connection; returns once the room's events reach this process and the
+        user counts as online."""
         await self.ensure_started()
         room_id = conn.room_id
         self.by_room[room_id].add(conn)
@@ -92,9 +116,20 @@ class _Hub:
             if room_id not in self.subscribed:
                 await self.layer.group_add(events.room_group(room_id), self.channel)
                 self.subscribed.add(room_id)
+        assert self.presence is not None  # noqa: S101 - set by ensure_started
+        await self.presence.connected(room_id, conn.username)
+
+    async def online(self, room_id: int) -> list[str]:
+        assert self.presence is not None  # noqa: S101 - set by ensure_started
+        return await self.presence.online(room_id)
 
     async def leave(self, conn: LiveConnection) -> None:
         room_id = conn.room_id
+        if self.presence is not None:
+            try:
+                await self.presence.disconnected(room_id, conn.username)
+            except Exception:  # Redis down: the entry expires and a sweep announces it
+                logger.exception("presence update failed on disconnect")
         members = self.by_room.get(room_id)
         if members is not None:
             members.discard(conn)
@@ -137,6 +172,28 @@ class _Hub:
                 await self.sync_once()
             except Exception:
                 logger.exception("delivery sync failed; retrying next interval")
+            self.close_idle()
+
+    def close_idle(self) -> None:
+        timeout = settings.CHAT_IDLE_TIMEOUT_SECONDS
+        if timeout <= 0:
+            return
+        now = asyncio.get_running_loop().time()
+        for members in list(self.by_room.values()):
+            for conn in list(members):
+                if now - conn.last_frame_at > timeout:
+                    task = asyncio.get_running_loop().create_task(conn.shut_down(CLOSE_IDLE))
+                    self.closing.add(task)
+                    task.add_done_callback(self.closing.discard)
+
+    async def _maintain_presence_forever(self) -> None:
+        while True:
+            await asyncio.sleep(presence.maintain_interval_seconds())
+            try:
+                assert self.presence is not None  # noqa: S101 - set by ensure_started
+                await self.presence.maintain()
+            except Exception:
+                logger.exception("presence maintenance failed; retrying next interval")
 
     async def close_all(self, code: int, wait_seconds: float) -> int:
         """Close every connection with `code` once its current frame is handled, and wait

@@ -23,6 +23,13 @@ class MessageEvent(TypedDict):
     frame: str  # the ready-to-send {"type": "message", ...} text frame
 
 
+class FrameEvent(TypedDict):
+    type: Literal["chat.frame"]  # presence, typing: pushed as is, not part of the seq stream
+    room_id: int
+    frame: str
+    exclude_user: str  # connections of this user skip it ("" for none)
+
+
 def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 
@@ -59,3 +66,19 @@ def publish_message(room_id: int, message: MessageOut) -> None:
             type(error).__name__,
             error,
         )
+
+
+async def publish_frame(room_id: int, frame: object, *, exclude_user: str = "") -> None:
+    """Push a frame to every connection of the room (best effort, from async code)."""
+    event: FrameEvent = {
+        "type": "chat.frame",
+        "room_id": room_id,
+        "frame": encode(frame),
+        "exclude_user": exclude_user,
+    }
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    try:
+        await layer.group_send(room_group(room_id), event)
+    except Exception as error:
+        logger.warning("publish failed room_id=%s (%s: %s)", room_id, type(error).__name__, error)

@@ -28,7 +28,12 @@ class FetchHistory:
     limit: int
 
 
-Command = SendMessage | FetchHistory
+@dataclass(frozen=True, slots=True)
+class Typing:
+    pass
+
+
+Command = SendMessage | FetchHistory | Typing
 
 
 def parse_frame(text: str) -> Command:
@@ -46,6 +51,8 @@ def parse_frame(text: str) -> Command:
         return _parse_send(data)
     if kind == "history.fetch":
         return _parse_fetch(data)
+    if kind == "typing":
+        return Typing()
     raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 

@@ -132,6 +132,8 @@ STORAGES: dict[str, Any] = {
 
 # --- Channel layer -------------------------------------------------------------------
 REDIS_URL: str = env.str("REDIS_URL", default="")
+# Prefix of every Redis key and channel this install uses (several installs, one Redis).
+CHAT_LAYER_PREFIX: str = env.str("CHAT_LAYER_PREFIX", default="chat")
 # Redis client pool for the channel layer. redis-py 8 caps an asyncio pool at 100
 # connections and raises MaxConnectionsError past it; the cap is raised and made a
 # setting. Connect/IO timeouts stay finite so a dead Redis is noticed, not waited on.
@@ -153,7 +155,7 @@ if REDIS_URL and CHAT_REDIS_LAYER == "pubsub":
             # Pub/sub: one PUBLISH per group send and a process-wide subscription, rather
             # than one list per member polled with BZPOPMIN (see docs/architecture.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_redis_host], "prefix": env.str("CHAT_LAYER_PREFIX", "chat")},
+            "CONFIG": {"hosts": [_redis_host], "prefix": CHAT_LAYER_PREFIX},
         }
     }
 elif REDIS_URL and CHAT_REDIS_LAYER == "core":
@@ -164,7 +166,7 @@ elif REDIS_URL and CHAT_REDIS_LAYER == "core":
                 # No socket timeout: with redis-py's default of 5 s, BZPOPMIN's 5 s wait
                 # times out and idle consumers die with 1011.
                 "hosts": [{**_redis_host, "socket_timeout": None}],
-                "prefix": env.str("CHAT_LAYER_PREFIX", "chat"),
+                "prefix": CHAT_LAYER_PREFIX,
                 "capacity": env.int("CHAT_LAYER_CAPACITY", default=1000),
             },
         }
@@ -189,6 +191,13 @@ CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
 CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", default=1.0)
 # On SIGTERM: how long to wait for in-flight frames and close handshakes.
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
+# A process that dies without cleanup: its users leave the online lists within this.
+CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
+# Typing indicators: a client may send one per this interval; others show it this long.
+CHAT_TYPING_MIN_INTERVAL_SECONDS: float = env.float("CHAT_TYPING_MIN_INTERVAL_SECONDS", default=1.0)
+CHAT_TYPING_EXPIRES_SECONDS: float = 5.0
+# Close connections that send nothing for this long with 4408 (0: never).
+CHAT_IDLE_TIMEOUT_SECONDS: float = env.float("CHAT_IDLE_TIMEOUT_SECONDS", default=0.0)
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

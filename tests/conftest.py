@@ -130,6 +130,34 @@ def session_cookie(user: User) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
+SIDE_FRAMES = ("presence", "typing")
+
+
+class ChatCommunicator(WebsocketCommunicator):  # type: ignore[misc]  # channels is untyped
+    """Skips presence and typing frames unless a test asks for them (skip=())."""
+
+    async def receive_json_from(
+        self, timeout: float = 1, skip: tuple[str, ...] = SIDE_FRAMES
+    ) -> Any:
+        while True:
+            frame = await super().receive_json_from(timeout)
+            if frame.get("type") not in skip:
+                return frame
+
+    async def receive_nothing(
+        self, timeout: float = 0.1, interval: float = 0.01, skip: tuple[str, ...] = SIDE_FRAMES
+    ) -> bool:
+        import json
+
+        while not await super().receive_nothing(timeout, interval):
+            frame = await self.receive_output()
+            if frame.get("type") != "websocket.send" or "text" not in frame:
+                return False
+            if json.loads(frame["text"]).get("type") not in skip:
+                return False
+        return True
+
+
 def communicator(
     path: str, *, cookie: str | None = None, origin: str = "http://testserver"
 ) -> WebsocketCommunicator:
@@ -138,7 +166,7 @@ def communicator(
     headers = [(b"origin", origin.encode())]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
+    return ChatCommunicator(application, path, headers=headers)
 
 
 @pytest.fixture

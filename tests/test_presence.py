@@ -1,0 +1,208 @@
+"""Presence and typing: who is online (each user once, across tabs and processes),
+typing indicators, idle closes, and no ghosts after a process dies."""
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from chat.delivery import CLOSE_IDLE
+from chat.models import Room
+from tests.conftest import session_cookie
+from tests.servers import Daphne, daphnes, recv_json, ws_connect
+
+Open = Callable[..., Any]
+NO_SKIP: tuple[str, ...] = ()
+
+
+async def joined(open_socket: Open, user: User, slug: str) -> tuple[Any, dict[str, Any]]:
+    comm = await open_socket(user, f"/ws/chat/{slug}/")
+    assert (await comm.connect())[0]
+    hello = await comm.receive_json_from()
+    return comm, hello
+
+
+async def next_of(comm: Any, kind: str, timeout: float = 3) -> dict[str, Any]:
+    while True:
+        frame: dict[str, Any] = await comm.receive_json_from(timeout, skip=NO_SKIP)
+        if frame["type"] == kind:
+            return frame
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_online_list_counts_each_user_once_across_tabs(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    a1, hello = await joined(open_socket, alice, room.slug)
+    assert hello["online"] == ["alice"]
+    # Everyone in the room gets a user's arrival, that user included.
+    assert await next_of(a1, "presence") == {"type": "presence", "joined": ["alice"], "left": []}
+    b, hello = await joined(open_socket, bob, room.slug)
+    assert hello["online"] == ["alice", "bob"]
+    assert await next_of(a1, "presence") == {"type": "presence", "joined": ["bob"], "left": []}
+    assert await next_of(b, "presence") == {"type": "presence", "joined": ["bob"], "left": []}
+    a2, hello = await joined(open_socket, alice, room.slug)  # a second tab: no event
+    assert hello["online"] == ["alice", "bob"]
+    await a2.disconnect()
+    assert await b.receive_nothing(timeout=0.3, skip=("typing",))
+    await a1.disconnect()
+    assert await next_of(b, "presence") == {"type": "presence", "joined": [], "left": ["alice"]}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_typing_reaches_others_but_never_the_typist(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    a1, _ = await joined(open_socket, alice, room.slug)
+    a2, _ = await joined(open_socket, alice, room.slug)
+    b, _ = await joined(open_socket, bob, room.slug)
+    await a1.send_json_to({"type": "typing"})
+    assert await next_of(b, "typing") == {"type": "typing", "user": "alice"}
+    await a1.send_json_to({"type": "typing"})  # within the interval: thinned out
+    assert await b.receive_nothing(timeout=0.3, skip=("presence",))
+    for own in (a1, a2):
+        assert await own.receive_nothing(timeout=0.2, skip=("presence",))
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CHAT_IDLE_TIMEOUT_SECONDS=0.3, CHAT_SYNC_INTERVAL_SECONDS=0.1)
+async def test_silent_connection_is_closed_after_idle_timeout(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    quiet, _ = await joined(open_socket, alice, room.slug)
+    chatty, _ = await joined(open_socket, bob, room.slug)
+    for _ in range(6):
+        await chatty.send_json_to({"type": "typing"})
+        await asyncio.sleep(0.1)
+    while (out := await quiet.receive_output(timeout=2))["type"] != "websocket.close":
+        pass
+    assert out == {"type": "websocket.close", "code": CLOSE_IDLE}
+    assert await chatty.receive_nothing(timeout=0.1, skip=("presence", "typing"))
+
+
+# --- across processes, with Redis -----------------------------------------------------
+
+
+def redis_keys(url: str, prefix: str) -> set[str]:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        return {str(key) for key in client.scan_iter(match=f"{prefix}:*", count=1000)}
+    finally:
+        client.close()
+
+
+async def open_room(server: Daphne, cookie: str) -> tuple[Any, dict[str, Any]]:
+    ws = await ws_connect(server, "/ws/chat/lobby/", cookie)
+    return ws, await recv_json(ws)
+
+
+async def wait_presence(ws: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await recv_json(ws, max(deadline - time.monotonic(), 0.01))
+        if frame["type"] == "presence":
+            return frame
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_users_on_two_processes_see_each_other_and_tabs_count_once(
+    server_env: dict[str, str], log_dir: Path, alice: User, bob: User
+) -> None:
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
+    with daphnes(server_env, log_dir, 2) as (one, two):
+
+        async def scenario() -> None:
+            a1, hello = await open_room(one, alice_cookie)
+            assert hello["online"] == ["alice"]
+            assert (await wait_presence(a1, 5))["joined"] == ["alice"]
+            b, hello = await open_room(two, bob_cookie)
+            assert hello["online"] == ["alice", "bob"]
+            assert await wait_presence(a1, 5) == {"type": "presence", "joined": ["bob"], "left": []}
+            a2, hello = await open_room(two, alice_cookie)  # alice's second tab, process two
+            assert hello["online"] == ["alice", "bob"]
+            await a1.close()
+            assert (await wait_presence(b, 5))["joined"] == ["bob"]
+            with pytest.raises(TimeoutError):
+                await wait_presence(b, 1)  # alice still has a tab: no event
+            await a2.close()
+            assert await wait_presence(b, 5) == {
+                "type": "presence",
+                "joined": [],
+                "left": ["alice"],
+            }
+            await b.send(json.dumps({"type": "typing"}))
+            await b.close()
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_users_of_a_killed_process_leave_within_the_bound(
+    server_env: dict[str, str], log_dir: Path, alice: User, bob: User
+) -> None:
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    bound = 4.0
+    env = {**server_env, "CHAT_PRESENCE_TIMEOUT_SECONDS": str(bound)}
+    alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
+    with daphnes(env, log_dir, 2) as (one, two):
+
+        async def scenario() -> float:
+            b, _ = await open_room(two, bob_cookie)
+            assert (await wait_presence(b, 5))["joined"] == ["bob"]
+            a, _ = await open_room(one, alice_cookie)
+            assert (await wait_presence(b, 5))["joined"] == ["alice"]
+            one.proc.kill()
+            killed = time.monotonic()
+            left = await wait_presence(b, bound + 5)
+            assert left == {"type": "presence", "joined": [], "left": ["alice"]}
+            elapsed = time.monotonic() - killed
+            _, hello = await open_room(two, bob_cookie)
+            assert hello["online"] == ["bob"]
+            await b.close()
+            return elapsed
+
+        elapsed = asyncio.run(scenario())
+    assert elapsed <= bound + 0.5, f"ghost lasted {elapsed:.1f}s, bound {bound}s"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_connect_disconnect_soak_leaks_no_presence_or_redis_keys(
+    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User], redis_url: str
+) -> None:
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    cookies = [session_cookie(make_user(f"soak{n}")) for n in range(20)]
+    watcher_cookie = session_cookie(make_user("watcher"))
+    prefix = server_env["CHAT_LAYER_PREFIX"]
+    cycles, concurrency = 2000, 25
+    with daphnes(server_env, log_dir, 2) as servers:
+
+        async def scenario() -> None:
+            watcher, hello = await open_room(servers[0], watcher_cookie)
+            assert hello["online"] == ["watcher"]
+            keys_before = redis_keys(redis_url, prefix)
+
+            async def worker(index: int) -> None:
+                for n in range(index, cycles, concurrency):
+                    ws, hello = await open_room(servers[n % 2], cookies[n % len(cookies)])
+                    assert hello["type"] == "hello"
+                    await ws.close()
+
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+            _, hello = await open_room(servers[1], watcher_cookie)
+            assert hello["online"] == ["watcher"]
+            await asyncio.sleep(0.5)  # the last closes' departures settle
+            assert redis_keys(redis_url, prefix) == keys_before
+            await watcher.close()
+
+        asyncio.run(scenario())
