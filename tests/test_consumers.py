@@ -87,7 +87,10 @@ async def test_hello_carries_room_user_and_last_50_messages(
     hello = await comm.receive_json_from()
     assert hello["type"] == "hello"
     assert hello["room"] == {
-        "id": room.pk, "slug": "general", "name": "General", "topic": "Anything goes"
+        "id": room.pk,
+        "slug": "general",
+        "name": "General",
+        "topic": "Anything goes",
     }
     assert hello["user"] == {"username": "alice"}
     assert [m["body"] for m in hello["history"]] == [f"m{n}" for n in range(5, 55)]

@@ -159,7 +159,7 @@ def test_users_of_a_killed_process_leave_within_the_bound(
         async def scenario() -> float:
             b, _ = await open_room(two, bob_cookie)
             assert (await wait_presence(b, 5))["joined"] == ["bob"]
-            a, _ = await open_room(one, alice_cookie)
+            _alice, _ = await open_room(one, alice_cookie)
             assert (await wait_presence(b, 5))["joined"] == ["alice"]
             one.proc.kill()
             killed = time.monotonic()
