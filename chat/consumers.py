@@ -4,6 +4,7 @@ selector (one database_sync_to_async call per frame), relay events. No ORM here.
 import asyncio
 import logging
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -52,6 +53,15 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         # Events that beat the hello: (seq, frame) of messages, (None, frame) of others.
         self._early: list[tuple[int | None, str]] | None = []
         self._in_order: set[asyncio.Task[None]] = set()
+
+    async def dispatch(self, message: dict[str, object]) -> None:
+        # channels' dispatch first runs close_old_connections in a worker thread for
+        # every frame; each database_sync_to_async call here already does that around
+        # itself, so that extra thread hop per frame is skipped.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope["user"]

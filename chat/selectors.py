@@ -1,7 +1,7 @@
 """Read-side queries. They return plain typed data, never model instances, so callers
 (consumers, views, events) cannot lazily hit the database later."""
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 
@@ -79,17 +79,41 @@ def message_list(
     them, or with `newest` (or without `after`) the last `limit` of them."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
-    rows = Message.objects.filter(room_id=room_id).select_related("room", "author")
+    rows = Message.objects.filter(room_id=room_id)
     if after is not None:
         rows = rows.filter(seq__gt=after)
     if before is not None:
         rows = rows.filter(seq__lt=before)
-    if after is not None and not newest:
-        picked = list(rows.order_by("seq")[:limit])
-    else:
-        picked = list(rows.order_by("-seq")[:limit])
+    ordered = rows.order_by("seq" if after is not None and not newest else "-seq")
+    # Plain tuples, not model instances: history is read on every connect.
+    picked = list(ordered.values_list(*_MESSAGE_COLUMNS)[:limit])
+    if ordered.query.order_by == ("-seq",):
         picked.reverse()
-    return [message_out(m, room_slug=m.room.slug, author=m.author.get_username()) for m in picked]
+    return [_message_row(row) for row in picked]
+
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "room__slug",
+    "seq",
+    "author__username",
+    "body",
+    "created_at",
+    "client_id",
+)
+
+
+def _message_row(row: tuple[Any, ...]) -> MessageOut:
+    pk, slug, seq, author, body, created_at, client_id = row
+    return {
+        "id": pk,
+        "room": slug,
+        "seq": seq,
+        "author": author,
+        "body": body,
+        "created_at": created_at.isoformat(),
+        "client_id": client_id,
+    }
 
 
 def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOut:

@@ -1,7 +1,9 @@
 // Room page client (docs/protocol.md). One WebSocket per tab that reconnects by itself
 // and resumes where it left off (?after=<seq>); an outbox in localStorage keeps every
 // typed message until the server acknowledges it, across reconnects and page reloads.
-// User content is only ever set with textContent, never parsed as HTML.
+// A sidebar lists who is online (hello.online, then presence frames) and a line under
+// the list shows who else is typing (typing frames; this page sends its own while the
+// user types). User content is only ever set with textContent, never parsed as HTML.
 "use strict";
 
 (function () {
@@ -12,6 +14,10 @@
   const errorEl = document.getElementById("error");
   const form = document.getElementById("composer");
   const input = document.getElementById("body");
+  const presenceEl = document.getElementById("presence");
+  const onlineEl = document.getElementById("online");
+  const onlineCountEl = document.getElementById("online-count");
+  const typingEl = document.getElementById("typing");
 
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_CAP_MS = 30000;
@@ -22,6 +28,8 @@
   // Send errors worth retrying on the same connection; any other error means the
   // message will never be accepted as it is, so it leaves the outbox as failed.
   const RETRYABLE_ERRORS = new Set(["internal_error"]);
+  const TYPING_SHOWN_MS = 5000; // a typing indicator lasts this long after its last frame
+  const TYPING_SEND_EVERY_MS = 2000; // this page sends a typing frame at most this often
 
   let username = roomEl.dataset.username || "";
   let socket = null;
@@ -46,6 +54,10 @@
   let olderExhausted = false;
   const gaps = []; // {low, high}: saved messages with low < seq < high still to fetch
   let gapLoading = false;
+
+  let online = new Set(); // usernames online in the room: hello.online, then presence
+  const typists = new Map(); // username -> timer that clears their typing indicator
+  let typingSentAt = -Infinity; // performance.now() of the last typing frame sent
 
   // --- outbox ------------------------------------------------------------------------
   // Read and written through on every change, so tabs of one user share it safely.
@@ -124,6 +136,7 @@
     else [state, text] = ["connecting", "connecting…"];
     statusEl.dataset.state = state;
     statusEl.textContent = text;
+    presenceEl.classList.toggle("stale", !ready);
   }
 
   function showError(text) {
@@ -229,6 +242,93 @@
   function restoreOutbox() {
     outboxLoad().forEach(showPending);
   }
+
+  // --- presence and typing -----------------------------------------------------------
+  // Both are outside the seq stream: frames that are never answered and never resent.
+
+  function names(value) {
+    return Array.isArray(value) ? value.filter((name) => typeof name === "string" && name) : [];
+  }
+
+  function renderOnline() {
+    const atBottom = nearBottom(); // on narrow screens the sidebar takes room from the list
+    const items = Array.from(online)
+      .sort()
+      .map((name) => {
+        const item = document.createElement("li");
+        item.dataset.username = name;
+        item.append(span("name", name));
+        if (name === username) {
+          item.classList.add("self");
+          item.append(" ", span("you", "(you)"));
+        }
+        return item;
+      });
+    onlineEl.replaceChildren(...items);
+    onlineCountEl.textContent = online.size ? `(${online.size})` : "";
+    if (atBottom) scrollToBottom();
+  }
+
+  function renderTyping() {
+    const who = Array.from(typists.keys()).sort();
+    let text = "";
+    if (who.length === 1) text = `${who[0]} is typing…`;
+    else if (who.length === 2) text = `${who[0]} and ${who[1]} are typing…`;
+    else if (who.length > 2) text = "several people are typing…";
+    if (typingEl.textContent !== text) typingEl.textContent = text;
+  }
+
+  function typingStarted(name) {
+    if (!name || name === username) return; // the server never sends our own; be sure
+    clearTimeout(typists.get(name));
+    typists.set(
+      name,
+      setTimeout(() => {
+        typists.delete(name);
+        renderTyping();
+      }, TYPING_SHOWN_MS)
+    );
+    renderTyping();
+  }
+
+  function typingStopped(name) {
+    if (!typists.has(name)) return;
+    clearTimeout(typists.get(name));
+    typists.delete(name);
+    renderTyping();
+  }
+
+  function typingClearAll() {
+    typists.forEach((timer) => clearTimeout(timer));
+    typists.clear();
+    renderTyping();
+  }
+
+  function onPresence(frame) {
+    // Idempotent set updates: the joining user gets their own "joined" too.
+    names(frame.joined).forEach((name) => online.add(name));
+    names(frame.left).forEach((name) => {
+      online.delete(name);
+      typingStopped(name);
+    });
+    renderOnline();
+  }
+
+  // Announce typing while the input has text: at most every TYPING_SEND_EVERY_MS, only
+  // on an open socket that has had its hello, and never queued for later. Sent outside
+  // sendFrame: typing is not answered, so it must not wait in `inflight` for a reply.
+  input.addEventListener("input", () => {
+    if (!input.value.trim()) return;
+    if (!ready || !socket || socket.readyState !== WebSocket.OPEN) return;
+    const now = performance.now();
+    if (now - typingSentAt < TYPING_SEND_EVERY_MS) return;
+    typingSentAt = now;
+    try {
+      socket.send(JSON.stringify({ type: "typing" }));
+    } catch (e) {
+      /* closing: the close handler reconnects */
+    }
+  });
 
   // --- sending -----------------------------------------------------------------------
 
@@ -337,6 +437,11 @@
       username = helloUser;
       restoreOutbox();
     }
+    // hello.online is the truth after every (re)connect: replace, do not merge. Typing
+    // frames missed while away are unknowable, so indicators start afresh too.
+    online = new Set(names(frame.online));
+    renderOnline();
+    typingClearAll();
     const history = Array.isArray(frame.history) ? frame.history : [];
     const first = !seqs.length;
     const atBottom = nearBottom();
@@ -377,9 +482,18 @@
         if (frame.message && Number.isInteger(frame.message.seq)) {
           cursor = Math.max(cursor || 0, frame.message.seq);
         }
+        if (frame.message && typeof frame.message.author === "string") {
+          typingStopped(frame.message.author); // their message is here: done typing
+        }
         if (atBottom) scrollToBottom();
         break;
       }
+      case "presence":
+        onPresence(frame);
+        break;
+      case "typing":
+        if (typeof frame.user === "string") typingStarted(frame.user);
+        break;
       case "ack": {
         inflight.shift();
         const atBottom = nearBottom();
