@@ -23,6 +23,9 @@ CLOSE_ROOM_NOT_FOUND = 4404
 CATCH_UP_CHUNK = 100  # messages read per query when filling a gap
 MAX_EARLY_EVENTS = 1000  # events held while hello is prepared; past it, gap filling
 
+# Errors that mean the user may no longer read the room: the socket closes after them.
+LOST_ACCESS = frozenset({"forbidden", "banned"})
+
 _INTERNAL_ERROR = ChatError("internal_error", "The server could not handle that frame.")
 
 
@@ -77,9 +80,14 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             await self._refuse(CLOSE_BAD_REQUEST)
             return
         slug: str = self.scope["url_route"]["kwargs"]["slug"]
-        room = await database_sync_to_async(selectors.room_get)(slug=slug)
+        room, access = await database_sync_to_async(selectors.room_with_access)(
+            slug=slug, user_id=user.pk
+        )
         if room is None:
             await self._refuse(CLOSE_ROOM_NOT_FOUND)
+            return
+        if not access["read"]:
+            await self._refuse(CLOSE_FORBIDDEN)
             return
         self.room, self.room_id = room, room["id"]
         self.username = user.get_username()
@@ -138,6 +146,8 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 await self._handle(command)
             except ChatError as error:
                 await self.send(text_data=events.encode(error.as_frame(_client_id(command))))
+                if error.code in LOST_ACCESS:
+                    await self.close(code=CLOSE_FORBIDDEN)
             except Exception:
                 logger.exception("chat frame failed room=%s", self.room["slug"])
                 frame = _INTERNAL_ERROR.as_frame(_client_id(command))
@@ -154,10 +164,21 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 )
                 frame = {"type": "ack", "client_id": client_id, "message": message}
             case protocol.FetchHistory(before=before, limit=limit):
-                messages = await database_sync_to_async(selectors.message_list)(
-                    room_id=self.room_id, before=before, limit=limit
+                messages = await database_sync_to_async(services.history_page)(
+                    room_id=self.room_id, user=self.scope["user"], before=before, limit=limit
                 )
                 frame = {"type": "history", "before": before, "messages": messages}
+            case protocol.EditMessage(id=message_id, body=body):
+                # Answered by the message.updated broadcast (or an error).
+                await database_sync_to_async(services.message_edit)(
+                    message_id=message_id, user=self.scope["user"], body=body
+                )
+                return
+            case protocol.DeleteMessage(id=message_id):
+                await database_sync_to_async(services.message_delete)(
+                    message_id=message_id, user=self.scope["user"]
+                )
+                return
             case protocol.Typing():
                 # Unanswered; a client typing faster than the interval is simply thinned.
                 now = asyncio.get_running_loop().time()

@@ -64,6 +64,7 @@ class _Hub:
             self.layer = get_channel_layer()
             self.channel = await self.layer.new_channel(prefix="hub.")
             self.presence = presence.presence_for_process()
+            await self.layer.group_add(events.CONTROL_GROUP, self.channel)
         loop = asyncio.get_running_loop()
         if self.receiver is None or self.receiver.done():
             self.receiver = loop.create_task(self._receive_forever())
@@ -88,6 +89,8 @@ class _Hub:
                 await self.fan_out(event)
             elif kind == "chat.frame":
                 await self.push_out(event)
+            elif kind == "chat.kick":
+                self.kick(event)
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         seq, frame = event["seq"], event["frame"]
@@ -105,6 +108,16 @@ class _Hub:
                     await conn.push(frame)
                 except Exception:
                     logger.exception("push to one connection failed")
+
+    def kick(self, event: events.KickEvent) -> None:
+        rooms = [event["room_id"]] if event["room_id"] is not None else list(self.by_room)
+        loop = asyncio.get_running_loop()
+        for room_id in rooms:
+            for conn in list(self.by_room.get(room_id, ())):
+                if conn.username == event["username"]:
+                    task = loop.create_task(conn.shut_down(event["code"]))
+                    self.closing.add(task)
+                    task.add_done_callback(self.closing.discard)
 
     async def join(self, conn: LiveConnection) -> None:
         """Add a connection; returns once the room's events reach this process and the

@@ -30,6 +30,16 @@ class FrameEvent(TypedDict):
     exclude_user: str  # connections of this user skip it ("" for none)
 
 
+class KickEvent(TypedDict):
+    type: Literal["chat.kick"]  # close a user's connections (one room, or every room)
+    username: str
+    room_id: int | None
+    code: int
+
+
+CONTROL_GROUP = "chat.control"  # every process's hub listens here
+
+
 def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 
@@ -82,3 +92,19 @@ async def publish_frame(room_id: int, frame: object, *, exclude_user: str = "") 
         await layer.group_send(room_group(room_id), event)
     except Exception as error:
         logger.warning("publish failed room_id=%s (%s: %s)", room_id, type(error).__name__, error)
+
+
+def publish_room_frame(room_id: int, frame: object) -> None:
+    """Sync form of publish_frame, for on_commit hooks in services."""
+    async_to_sync(publish_frame)(room_id, frame)
+
+
+def publish_kick(*, username: str, room_id: int | None, code: int) -> None:
+    """Close the user's open connections (in one room, or all) on every process."""
+    event: KickEvent = {"type": "chat.kick", "username": username, "room_id": room_id, "code": code}
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    try:
+        async_to_sync(layer.group_send)(CONTROL_GROUP, event)
+    except Exception as error:  # the next action is refused anyway (access is re-checked)
+        logger.warning("kick publish failed (%s: %s)", type(error).__name__, error)

@@ -17,6 +17,15 @@ class Room(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Private rooms are visible and joinable only by their members; a direct-message
+    # room is a private room of exactly two members, created by /dm/<username>/.
+    is_private = models.BooleanField(default=False)
+    is_direct = models.BooleanField(default=False, editable=False)
+    # Locked: read-only for everyone but staff.
+    is_locked = models.BooleanField(default=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms", blank=True
+    )
     # The seq of the room's newest message. Bumped with an UPDATE inside the transaction
     # that saves the message, so the row lock hands out 1, 2, 3, ... with no gap.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
@@ -26,6 +35,22 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Membership(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
 
 
 class Message(models.Model):
@@ -38,6 +63,18 @@ class Message(models.Model):
     body = models.TextField()
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    edited_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Deleted by its author or hidden by a moderator: kept (and its seq stays used),
+    # never shown to clients again.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["room", "seq"]
@@ -50,3 +87,70 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq}"
+
+
+class MessageEdit(models.Model):
+    """A message's earlier text, kept for staff whenever its author edits it."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    body = models.TextField()
+    edited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "edited_at"]
+
+    def __str__(self) -> str:
+        return f"edit of {self.message_id} at {self.edited_at:%Y-%m-%d %H:%M}"
+
+
+class Sanction(models.Model):
+    """A ban (no access) or mute (read-only), in one room or site-wide (room empty)."""
+
+    class Kind(models.TextChoices):
+        BAN = "ban", "ban"
+        MUTE = "mute", "mute"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sanctions"
+    )
+    room = models.ForeignKey(
+        Room,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sanctions",
+        help_text="Empty: the whole site.",
+    )
+    reason = models.CharField(max_length=500)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "kind"])]
+
+    def __str__(self) -> str:
+        where = self.room.slug if self.room else "site"
+        return f"{self.kind} {self.user} ({where})"
+
+
+class AuditLog(models.Model):
+    """Append-only record of every moderation action. Never edited or deleted."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    target = models.CharField(max_length=200)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"

@@ -33,7 +33,18 @@ class Typing:
     pass
 
 
-Command = SendMessage | FetchHistory | Typing
+@dataclass(frozen=True, slots=True)
+class EditMessage:
+    id: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    id: int
+
+
+Command = SendMessage | FetchHistory | Typing | EditMessage | DeleteMessage
 
 
 def parse_frame(text: str) -> Command:
@@ -53,6 +64,13 @@ def parse_frame(text: str) -> Command:
         return _parse_fetch(data)
     if kind == "typing":
         return Typing()
+    if kind == "message.edit":
+        body = data.get("body")
+        if not isinstance(body, str):
+            raise ChatError("bad_frame", '"body" must be a string.')
+        return EditMessage(id=_message_id(data), body=body)
+    if kind == "message.delete":
+        return DeleteMessage(id=_message_id(data))
     raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 
@@ -99,3 +117,10 @@ def parse_after(query_string: bytes) -> int | None:
     if after < 0:
         raise ChatError("bad_after", '"after" must be a non-negative integer seq.')
     return after
+
+
+def _message_id(data: dict[str, Any]) -> int:
+    value = data.get("id")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ChatError("bad_frame", '"id" must be a message id (a positive integer).')
+    return value

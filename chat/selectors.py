@@ -4,8 +4,11 @@
 from typing import Any, TypedDict
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Q
+from django.utils import timezone
 
-from chat.models import Message, Room
+from chat.models import Membership, Message, Room, Sanction
 
 
 class RoomOut(TypedDict):
@@ -14,6 +17,17 @@ class RoomOut(TypedDict):
     name: str
     topic: str
     last_seq: int
+    is_private: bool
+    is_direct: bool
+    is_locked: bool
+    owner_id: int | None
+
+
+class Access(TypedDict):
+    read: bool
+    write: bool
+    code: str  # why not (an error code of docs/protocol.md), "" when writing is allowed
+    detail: str
 
 
 class MessageOut(TypedDict):
@@ -33,6 +47,10 @@ def room_out(room: Room) -> RoomOut:
         "name": room.name,
         "topic": room.topic,
         "last_seq": room.last_seq,
+        "is_private": room.is_private,
+        "is_direct": room.is_direct,
+        "is_locked": room.is_locked,
+        "owner_id": room.created_by_id,
     }
 
 
@@ -53,12 +71,70 @@ def room_get(*, slug: str) -> RoomOut | None:
     return room_out(room) if room is not None else None
 
 
+def room_with_access(*, slug: str, user_id: int) -> tuple[RoomOut | None, Access]:
+    room = room_get(slug=slug)
+    if room is None:
+        return None, _deny("not_found", "No such room.")
+    return room, access_for(room_id=room["id"], user_id=user_id)
+
+
+def room_members(*, room_id: int) -> list[str]:
+    return list(
+        Membership.objects.filter(room_id=room_id)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
+
+
 def room_last_seqs(*, room_ids: list[int]) -> dict[int, int]:
     return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
 
 
-def room_list() -> list[RoomOut]:
-    return [room_out(room) for room in Room.objects.order_by("name")]
+def room_list(*, user: User) -> list[RoomOut]:
+    """Rooms the user may see: public ones and private ones they belong to (staff: all)."""
+    rooms = Room.objects.order_by("is_direct", "name")
+    if not user.is_staff:
+        rooms = rooms.filter(Q(is_private=False) | Q(memberships__user=user)).distinct()
+    return [room_out(room) for room in rooms]
+
+
+def access_for(*, room_id: int, user_id: int) -> Access:
+    """What the user may do in the room right now: read from the database on every
+    call, so a ban, a removal or a deactivation counts from the next action on."""
+    now = timezone.now()
+    person = User.objects.filter(pk=user_id).values("is_active", "is_staff").first()
+    room = Room.objects.filter(pk=room_id).values("is_private", "is_locked").first()
+    if person is None or room is None or not person["is_active"]:
+        return _deny("forbidden", "You have no access to this room.")
+    staff = bool(person["is_staff"])
+    if (
+        room["is_private"]
+        and not staff
+        and not Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
+    ):
+        return _deny("forbidden", "You have no access to this room.")
+    kinds = set(
+        Sanction.objects.filter(user_id=user_id, lifted_at__isnull=True)
+        .filter(Q(room_id=room_id) | Q(room__isnull=True))
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values_list("kind", flat=True)
+    )
+    if Sanction.Kind.BAN in kinds:
+        return _deny("banned", "You are banned from this room.")
+    if Sanction.Kind.MUTE in kinds:
+        return {"read": True, "write": False, "code": "muted", "detail": "You are muted here."}
+    if room["is_locked"] and not staff:
+        return {
+            "read": True,
+            "write": False,
+            "code": "room_locked",
+            "detail": "This room is locked: only staff can write.",
+        }
+    return {"read": True, "write": True, "code": "", "detail": ""}
+
+
+def _deny(code: str, detail: str) -> Access:
+    return {"read": False, "write": False, "code": code, "detail": detail}
 
 
 class HistoryOut(TypedDict):
@@ -79,7 +155,7 @@ def message_list(
     them, or with `newest` (or without `after`) the last `limit` of them."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
-    rows = Message.objects.filter(room_id=room_id)
+    rows = Message.objects.filter(room_id=room_id, deleted_at__isnull=True)
     if after is not None:
         rows = rows.filter(seq__gt=after)
     if before is not None:

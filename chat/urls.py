@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("chat/<slug:slug>/", views.room, name="room"),
+    path("chat/<slug:slug>/members/", views.room_members, name="room_members"),
+    path("dm/<str:username>/", views.dm, name="dm"),
 ]

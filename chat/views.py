@@ -10,12 +10,19 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from chat import selectors, services
+from chat.errors import ChatError
 from chat.forms import RoomForm
+from chat.models import Room
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
+    return request.user
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/index.html", {"rooms": selectors.room_list()})
+    return render(request, "chat/index.html", {"rooms": selectors.room_list(user=_user(request))})
 
 
 @login_required
@@ -23,24 +30,70 @@ def index(request: HttpRequest) -> HttpResponse:
 def room_create(request: HttpRequest) -> HttpResponse:
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        assert request.user.is_authenticated  # noqa: S101 - guaranteed by login_required
         room = services.room_create(
             slug=form.cleaned_data["slug"],
             name=form.cleaned_data["name"],
             topic=form.cleaned_data["topic"],
-            creator=request.user,
+            creator=_user(request),
+            is_private=form.cleaned_data["is_private"],
         )
         return redirect("chat:room", slug=room.slug)
     return render(request, "chat/room_create.html", {"form": form})
 
 
+def _readable_room(request: HttpRequest, slug: str) -> selectors.RoomOut:
+    # A private room a user may not read is answered exactly like a missing one.
+    found, access = selectors.room_with_access(slug=slug, user_id=_user(request).pk)
+    if found is None or not access["read"]:
+        raise Http404("No such room.")
+    return found
+
+
 @login_required
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    found = selectors.room_get(slug=slug)
-    if found is None:
-        raise Http404("No such room.")
-    context = {"room": found, "max_body_chars": settings.CHAT_MAX_BODY_CHARS}
+    found = _readable_room(request, slug)
+    context = {
+        "room": found,
+        "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
+        "can_manage": found["is_private"]
+        and not found["is_direct"]
+        and (request.user.is_staff or found["owner_id"] == _user(request).pk),
+    }
     return render(request, "chat/room.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def room_members(request: HttpRequest, slug: str) -> HttpResponse:
+    """The owner (or staff) adds and removes members of a private room."""
+    found = _readable_room(request, slug)
+    room_obj = Room.objects.get(pk=found["id"])
+    error = ""
+    if request.method == "POST":
+        target = User.objects.filter(username=request.POST.get("username", "")).first()
+        try:
+            if target is None:
+                raise ChatError("not_found", "No such user.")
+            if request.POST.get("action") == "remove":
+                services.membership_remove(room=room_obj, user=target, actor=_user(request))
+            else:
+                services.membership_add(room=room_obj, user=target, actor=_user(request))
+            return redirect("chat:room_members", slug=slug)
+        except ChatError as failure:
+            error = failure.detail
+    members = selectors.room_members(room_id=found["id"])
+    return render(
+        request, "chat/room_members.html", {"room": found, "members": members, "error": error}
+    )
+
+
+@login_required
+def dm(request: HttpRequest, username: str) -> HttpResponse:
+    other = User.objects.filter(username=username, is_active=True).first()
+    if other is None or other.pk == _user(request).pk:
+        raise Http404("No such user.")
+    room_obj = services.dm_open(user=_user(request), other=other)
+    return redirect("chat:room", slug=room_obj.slug)
 
 
 @require_http_methods(["GET", "POST"])

@@ -104,5 +104,9 @@ def test_room_create_and_lookup(alice: User) -> None:
         "name": "Ops",
         "topic": "on call",
         "last_seq": 0,
+        "is_private": False,
+        "is_direct": False,
+        "is_locked": False,
+        "owner_id": alice.pk,
     }
     assert selectors.room_get(slug="nope") is None

@@ -594,6 +594,7 @@
     inflight = []; // unanswered sends stay in the outbox and go again after the next hello
     olderLoading = false;
     gapLoading = false;
+    typingClearAll(); // cut off from the room: no message or leave would clear them
     if (code === 4401) {
       location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
       return;
