@@ -1,32 +1,212 @@
-"""Moderation in the Django admin: rooms and messages, searchable and filterable."""
+"""Moderation in the Django admin. Every action goes through a service, so it is
+audited and takes effect live (sockets closed, messages removed from open clients)."""
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chat.models import Message, Room
+from chat import services
+from chat.models import AuditLog, Membership, Message, MessageEdit, Room, Sanction
+
+
+def _actor(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - the admin requires a staff user
+    return request.user
+
+
+class MembershipInline(admin.TabularInline[Membership, Room]):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+    readonly_fields = ["added_at"]
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin[Room]):
-    list_display = ["name", "slug", "topic", "last_seq", "created_by", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "is_private",
+        "is_direct",
+        "is_locked",
+        "last_seq",
+        "created_at",
+    ]
+    list_filter = ["is_private", "is_direct", "is_locked"]
     search_fields = ["name", "slug", "topic"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["last_seq"]
+    readonly_fields = ["last_seq", "is_direct"]
+    inlines = [MembershipInline]
+    actions = ["lock_rooms", "unlock_rooms"]
+
+    def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
+        lock_changed = change and "is_locked" in form.changed_data
+        super().save_model(request, obj, form, change)
+        if lock_changed:
+            services.room_lock(room=obj, locked=obj.is_locked, actor=_actor(request))
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)
+        room = form.instance
+        for removed in formset.deleted_objects:
+            services.membership_remove(room=room, user=removed.user, actor=_actor(request))
+        for added in formset.new_objects:
+            services.membership_add(room=room, user=added.user, actor=_actor(request))
+
+    @admin.action(description="Lock selected rooms (read-only for non-staff)")
+    def lock_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        for room in queryset:
+            services.room_lock(room=room, locked=True, actor=_actor(request))
+
+    @admin.action(description="Unlock selected rooms")
+    def unlock_rooms(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        for room in queryset:
+            services.room_lock(room=room, locked=False, actor=_actor(request))
+
+
+class MessageEditInline(admin.TabularInline[MessageEdit, Message]):
+    model = MessageEdit
+    extra = 0
+    can_delete = False
+    readonly_fields = ["body", "edited_at"]
+    verbose_name_plural = "earlier versions (edits)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MessageModerationForm(forms.ModelForm[Message]):
+    hide = forms.BooleanField(required=False, help_text="Remove it from every client.")
+    reason = forms.CharField(required=False, max_length=500)
+
+    class Meta:
+        model = Message
+        fields: list[str] = []
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin[Message]):
-    list_display = ["room", "seq", "author", "short_body", "created_at"]
-    list_filter = ["room", "created_at"]
+    form = MessageModerationForm
+    list_display = ["room", "seq", "author", "short_body", "created_at", "edited_at", "is_deleted"]
+    list_filter = ["room", "created_at", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["body", "author__username"]
     list_select_related = ["room", "author"]
     date_hierarchy = "created_at"
-    readonly_fields = ["room", "seq", "author", "client_id", "created_at"]
+    readonly_fields = [
+        "room",
+        "seq",
+        "author",
+        "body",
+        "client_id",
+        "created_at",
+        "edited_at",
+        "deleted_at",
+        "deleted_by",
+    ]
+    inlines = [MessageEditInline]
+    actions = ["hide_messages"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Messages get their seq from services.message_post; the admin only moderates.
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # moderation hides (audited, live); rows are never destroyed here
+
+    def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
+        if form.cleaned_data.get("hide") and obj.deleted_at is None:
+            services.message_delete(
+                message_id=obj.pk, user=_actor(request), reason=form.cleaned_data["reason"]
+            )
+
+    @admin.action(description="Delete (hide) selected messages")
+    def hide_messages(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        hidden = 0
+        for message in queryset.filter(deleted_at__isnull=True):
+            services.message_delete(message_id=message.pk, user=_actor(request))
+            hidden += 1
+        self.message_user(request, f"{hidden} message(s) hidden.", messages.SUCCESS)
+
     @admin.display(description="body")
     def short_body(self, obj: Message) -> str:
         return obj.body if len(obj.body) <= 80 else obj.body[:79] + "…"
+
+    @admin.display(description="deleted", boolean=True)
+    def is_deleted(self, obj: Message) -> bool:
+        return obj.deleted_at is not None
+
+
+@admin.register(Sanction)
+class SanctionAdmin(admin.ModelAdmin[Sanction]):
+    list_display = ["kind", "user", "room", "reason", "expires_at", "created_by", "lifted_at"]
+    list_filter = [
+        "kind",
+        ("room", admin.EmptyFieldListFilter),
+        ("lifted_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["user__username", "reason"]
+    autocomplete_fields = ["user", "room"]
+    fields = ["kind", "user", "room", "reason", "expires_at"]
+    actions = ["lift_sanctions"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None  # a sanction is lifted, not edited: the record stays as it was
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Sanction, form: Any, change: bool) -> None:
+        obj.created_by = _actor(request)
+        super().save_model(request, obj, form, change)
+        services.sanction_applied(sanction=obj, actor=_actor(request))
+
+    @admin.action(description="Lift selected sanctions")
+    def lift_sanctions(self, request: HttpRequest, queryset: QuerySet[Sanction]) -> None:
+        for sanction in queryset.filter(lifted_at__isnull=True):
+            services.sanction_lift(sanction=sanction, actor=_actor(request))
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin[AuditLog]):
+    """Append-only: readable by staff, never added, changed or deleted here."""
+
+    list_display = ["created_at", "actor", "action", "target", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor__username", "target", "reason"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ChatUserAdmin(BaseUserAdmin[User]):
+    actions = ["deactivate_users"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        deactivated = change and "is_active" in form.changed_data and not obj.is_active
+        super().save_model(request, obj, form, change)
+        if deactivated:
+            services.user_deactivated(user=obj, actor=_actor(request))
+
+    @admin.action(description="Deactivate selected users (closes their connections)")
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset.filter(is_active=True):
+            services.user_deactivate(user=user, actor=_actor(request))

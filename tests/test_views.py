@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from chat import services
-from chat.models import Message, Room
+from chat.models import AuditLog, Message, Room
 from tests.conftest import TEST_PASSWORD
 from tests.servers import ROOT
 
@@ -113,9 +113,14 @@ def test_admin_lists_searches_and_filters_messages(client: Client, alice: User) 
     assert filtered.status_code == 200
     assert client.get("/admin/chat/message/add/").status_code == 403
     message = Message.objects.get(body="find the needle")
-    response = client.post(f"/admin/chat/message/{message.pk}/delete/", {"post": "yes"})
+    response = client.post(
+        "/admin/chat/message/", {"action": "hide_messages", "_selected_action": [message.pk]}
+    )
     assert response.status_code == 302
-    assert not Message.objects.filter(pk=message.pk).exists()
+    message.refresh_from_db()
+    assert message.deleted_at is not None  # hidden, kept, audited
+    assert AuditLog.objects.filter(action="message.hide", actor=admin).exists()
+    assert client.get(f"/admin/chat/message/{message.pk}/delete/").status_code == 403
     assert client.get("/admin/chat/room/", {"q": "lobby"}).status_code == 200
 
 
