@@ -1,0 +1,195 @@
+"""Real-browser presence and typing: the "Online" sidebar and the typing line of
+chat.js, in headless Chromium (Debian's, never a downloaded one) against one real
+daphne, two users logged in through the real form in two browser contexts."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+
+from chat.models import Room
+from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
+from tests.servers import daphnes
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+TYPING_SHOWN_SECONDS = 5.0  # an indicator lasts this long after its last typing frame
+TYPING_SEND_EVERY_SECONDS = 2.0  # the page sends a typing frame at most this often
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
+        pytest.skip(f"{CHROMIUM} not installed on this machine")
+    return CHROMIUM
+
+
+@contextmanager
+def launch_chromium(executable: Path) -> Iterator[Browser]:
+    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
+    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
+    once the test's database work is done; it is closed before the database is flushed."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
+    """A fresh context (its own cookie jar) logged in through the page's own form.
+    Uncaught page script errors are appended to errors."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    with page.expect_navigation():
+        page.click("form.stack button[type=submit]")
+    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
+    return page
+
+
+def open_room(page: Page, slug: str) -> None:
+    page.goto(f"/chat/{slug}/")
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
+def expect_online(page: Page, *entries: str) -> None:
+    """The sidebar lists exactly these entries, in this order ("alice (you)", "bob")."""
+    expect(page.locator("#online li")).to_have_text(list(entries))
+
+
+def record_typing_frames(page: Page) -> list[float]:
+    """Monotonic times at which the page sent {"type": "typing"} on any of its sockets."""
+    sent: list[float] = []
+
+    def on_frame(payload: str | bytes) -> None:
+        if isinstance(payload, str) and json.loads(payload).get("type") == "typing":
+            sent.append(time.monotonic())
+
+    def on_socket(ws: WebSocket) -> None:
+        ws.on("framesent", on_frame)
+
+    page.on("websocket", on_socket)
+    return sent
+
+
+@pytest.mark.timeout(120)
+def test_online_sidebar_and_typing_indicator_follow_the_room_live(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    make_user("alice", password=TEST_PASSWORD)
+    make_user("bob", password=TEST_PASSWORD)
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    with (
+        daphnes(server_env, log_dir, 1) as (server,),
+        launch_chromium(chromium_path) as browser,
+    ):
+        page_errors: list[str] = []
+        alice = log_in(browser, server.http, "alice", page_errors)
+        bob = log_in(browser, server.http, "bob", page_errors)
+        bob_typing = record_typing_frames(bob)
+        alice_typing = alice.locator("#typing")
+        bob_typing_line = bob.locator("#typing")
+
+        # Alice alone: only herself, marked as such.
+        open_room(alice, "lobby")
+        expect(alice.locator("#presence h2")).to_contain_text("Online")
+        expect_online(alice, "alice (you)")
+        expect(alice.locator("#online li.self")).to_have_attribute("data-username", "alice")
+
+        # Bob arrives: hello.online for him, a presence "joined" for her.
+        open_room(bob, "lobby")
+        expect_online(bob, "alice", "bob (you)")
+        expect_online(alice, "alice (you)", "bob")
+        expect(alice_typing).to_have_text("")
+
+        # Bob types for a while without sending: alice sees it, bob never sees himself.
+        # One typing frame at the first key, then at most one per 2 s.
+        started = time.monotonic()
+        bob.locator("#body").press_sequentially("hello alice, how", delay=150)
+        stopped = time.monotonic()
+        expect(alice_typing).to_have_text("bob is typing…")
+        alice.screenshot(path=str(log_dir / "alice-bob-typing.png"), full_page=True)
+        expect(bob_typing_line).to_have_text("")
+        assert 1 <= len(bob_typing) <= 1 + int((stopped - started) / TYPING_SEND_EVERY_SECONDS)
+        assert bob_typing[0] - started < 1.0, "the first key did not announce typing"
+        gaps = [b - a for a, b in pairwise(bob_typing)]
+        assert all(gap >= TYPING_SEND_EVERY_SECONDS - 0.3 for gap in gaps), gaps
+
+        # Bob stops: the indicator lasts 5 s after his last typing frame, then goes.
+        expect(alice_typing).to_have_text("", timeout=(TYPING_SHOWN_SECONDS + 2.5) * 1000)
+        gone = time.monotonic()
+        assert gone - bob_typing[-1] >= TYPING_SHOWN_SECONDS - 1.0, "cleared too early"
+        assert gone - bob_typing[-1] <= TYPING_SHOWN_SECONDS + 2.0, "cleared too late"
+        expect(bob_typing_line).to_have_text("")
+
+        # Bob types on (more than 2 s since the last frame: announced at once) and sends:
+        # his message clears his indicator at once, not 5 s later.
+        frames_before = len(bob_typing)
+        bob.locator("#body").press_sequentially(" are you?", delay=30)
+        expect(alice_typing).to_have_text("bob is typing…")
+        assert len(bob_typing) == frames_before + 1
+        shown = time.monotonic()
+        bob.click("#composer button[type=submit]")
+        expect(bob.locator("#body")).to_have_value("")
+        last = alice.locator("#messages li.message").last
+        expect(last.locator(".body")).to_have_text("hello alice, how are you?")
+        expect(last.locator(".author")).to_have_text("bob")
+        expect(alice_typing).to_have_text("", timeout=1500)
+        assert time.monotonic() - shown < TYPING_SHOWN_SECONDS - 1.0, "not cleared by the message"
+
+        # Nothing is announced for an empty (or blank) input, even once 2 s have passed.
+        window_opens = bob_typing[-1] + TYPING_SEND_EVERY_SECONDS + 0.1
+        bob.wait_for_timeout(max(0.0, window_opens - time.monotonic()) * 1000)
+        frames_before = len(bob_typing)
+        bob.locator("#body").press_sequentially("  ")
+        bob.locator("#body").press("Backspace")
+        bob.locator("#body").press("Backspace")
+        bob.wait_for_timeout(300)
+        assert len(bob_typing) == frames_before
+        typed = time.monotonic()
+        bob.locator("#body").press_sequentially("x")
+        expect(alice_typing).to_have_text("bob is typing…")
+        assert len(bob_typing) == frames_before + 1
+        assert bob_typing[-1] >= typed
+
+        # Bob closes his page: his last connection goes, alice's sidebar drops him, and
+        # his typing indicator goes with him at once.
+        bob.context.close()
+        expect_online(alice, "alice (you)")
+        expect(alice_typing).to_have_text("", timeout=2000)
+        assert time.monotonic() - typed < TYPING_SHOWN_SECONDS - 1.0, "not cleared on leaving"
+        expect(alice.locator("#online-count")).to_have_text("(1)")
+        assert not alice.locator("#error").is_visible()
+        assert page_errors == []
+        alice.context.close()
+    assert "Traceback" not in server.log(), server.log()
