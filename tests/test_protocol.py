@@ -39,8 +39,8 @@ def test_bad_frames_raise_documented_codes(frame: str, code: str) -> None:
     with pytest.raises(ChatError) as caught:
         parse_frame(frame)
     assert caught.value.code == code
-    frame = caught.value.as_frame()
-    assert (frame["type"], frame["code"], frame["detail"]) == ("error", code, caught.value.detail)
+    error = caught.value.as_frame()
+    assert (error["type"], error["code"], error["detail"]) == ("error", code, caught.value.detail)
 
 
 def test_unknown_type_detail_does_not_echo_huge_input() -> None:
