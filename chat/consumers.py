@@ -184,9 +184,21 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 now = asyncio.get_running_loop().time()
                 if now - self._last_typing_at >= settings.CHAT_TYPING_MIN_INTERVAL_SECONDS:
                     self._last_typing_at = now
-                    await presence.typing_announce(room_id=self.room_id, username=self.username)
+                    await self._announce_typing()
                 return
         await self.send(text_data=events.encode(frame))
+
+    async def _announce_typing(self) -> None:
+        # Never answered, not even on failure: a reply would be taken for the answer to
+        # the client's previous send. Someone who may not write is not shown typing.
+        try:
+            access = await database_sync_to_async(selectors.access_for)(
+                room_id=self.room_id, user_id=self.scope["user"].pk
+            )
+            if access["write"]:
+                await presence.typing_announce(room_id=self.room_id, username=self.username)
+        except Exception:
+            logger.exception("typing announce failed room=%s", self.room["slug"])
 
     async def deliver(self, seq: int, frame: str) -> None:
         """Called by the hub for each room event, in the order the layer delivered them."""

@@ -340,3 +340,16 @@ def test_ban_closes_sockets_on_a_second_process_within_a_second(
         assert asyncio.run(scenario()) < 1.0
     channel_layers.backends.clear()
     del lobby
+
+
+async def test_muted_user_is_not_shown_typing(
+    open_socket: Open, room: Room, alice: User, bob: User, staff: User
+) -> None:
+    watcher, _ = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
+    muted, _ = await connect(open_socket, bob, f"/ws/chat/{room.slug}/")
+    await database_sync_to_async(services.sanction_create)(
+        kind="mute", user=bob, room=room, reason="x", actor=staff
+    )
+    await muted.send_json_to({"type": "typing"})
+    assert await watcher.receive_nothing(timeout=0.3, skip=("presence",))
+    assert await muted.receive_nothing(timeout=0.1, skip=("presence",))
