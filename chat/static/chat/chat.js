@@ -3,7 +3,11 @@
 // typed message until the server acknowledges it, across reconnects and page reloads.
 // A sidebar lists who is online (hello.online, then presence frames) and a line under
 // the list shows who else is typing (typing frames; this page sends its own while the
-// user types). User content is only ever set with textContent, never parsed as HTML.
+// user types). The user's own saved messages can be edited (inline, Enter saves, Escape
+// cancels) and deleted (an inline "Delete? yes/no"); message.updated / message.deleted
+// frames replace or remove a message, whoever changed it (its author, a moderator).
+// A connection closed for idleness (4408) waits for the user instead of reconnecting.
+// User content is only ever set with textContent, never parsed as HTML.
 "use strict";
 
 (function () {
@@ -21,6 +25,7 @@
 
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_CAP_MS = 30000;
+  const TOO_MANY_MIN_MS = 2000; // after a 4429, wait at least this long
   const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
   const OLDER_PAGE = 50; // scrollback page size
   const GAP_PAGE = 100; // the protocol's largest history.fetch
@@ -28,6 +33,11 @@
   // Send errors worth retrying on the same connection; any other error means the
   // message will never be accepted as it is, so it leaves the outbox as failed.
   const RETRYABLE_ERRORS = new Set(["internal_error"]);
+  // Errors only message.edit / message.delete produce (their replies carry no id).
+  const EDIT_ERRORS = new Set(["not_found", "empty_body", "body_too_long", "muted", "room_locked"]);
+  const CHANGE_PENDING_MS = 10000; // an edit/delete with no broadcast by then is given up
+  const IDLE_TEXT = "paused — type or click to reconnect";
+  const NO_ACCESS_TEXT = "You no longer have access to this room.";
   const TYPING_SHOWN_MS = 5000; // a typing indicator lasts this long after its last frame
   const TYPING_SEND_EVERY_MS = 2000; // this page sends a typing frame at most this often
 
@@ -36,6 +46,7 @@
   let ready = false; // the current socket has had its hello
   let everConnected = false;
   let stoppedText = ""; // set on 4403/4404: never reconnect
+  let idle = false; // closed with 4408: reconnect on the user's next interaction
   let attempt = 0; // reconnect attempts since the last hello
   let reconnectTimer = null;
   let helloTimer = null;
@@ -44,10 +55,16 @@
   // not move it: they can run ahead of the stream. null until the first hello.
   let cursor = null;
   let resumable = true; // false after a 4400: reconnect without ?after once
-  let inflight = []; // frames sent on this socket, awaiting their reply (one each, in order)
+  // Frames sent on this socket that may still be answered, in the order sent. The server
+  // answers in that order: message.send -> ack | error (with its client_id), history.fetch
+  // -> history | error, message.edit / message.delete -> error on failure only (success
+  // is the broadcast, outside this order).
+  let inflight = [];
 
   const seqs = []; // seqs of the saved messages shown, ascending
   const bySeq = new Map(); // seq -> <li>
+  const byId = new Map(); // message id -> <li>
+  const deletedIds = new Set(); // never shown again, even if a late frame still carries it
   const outboxEls = new Map(); // client_id -> <li> (pending or failed)
   const retries = new Map(); // client_id -> internal_error retries so far
   let olderLoading = false;
@@ -131,6 +148,7 @@
     let state, text;
     if (stoppedText) [state, text] = ["closed", stoppedText];
     else if (ready) [state, text] = ["connected", "connected"];
+    else if (idle) [state, text] = ["idle", IDLE_TEXT];
     else if (!navigator.onLine) [state, text] = ["offline", "offline"];
     else if (everConnected) [state, text] = ["reconnecting", "reconnecting…"];
     else [state, text] = ["connecting", "connecting…"];
@@ -164,10 +182,22 @@
     list.scrollTop = list.scrollHeight;
   }
 
+  function button(action, text, label) {
+    const el = document.createElement("button");
+    el.type = "button";
+    el.className = `link ${action}`;
+    el.dataset.action = action;
+    el.textContent = text;
+    if (label) el.setAttribute("aria-label", label);
+    return el;
+  }
+
   function messageItem(message) {
     const item = document.createElement("li");
-    item.className = message.author === username ? "message own" : "message";
+    const own = message.author === username;
+    item.className = own ? "message own" : "message";
     item.dataset.seq = String(message.seq);
+    if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
     const time = document.createElement("time");
     time.dateTime = message.created_at;
     const date = new Date(message.created_at);
@@ -175,7 +205,54 @@
     time.title = date.toLocaleString();
     // textContent: a payload is shown, never parsed
     item.append(span("author", message.author), " ", time, " ", span("body", message.body));
+    if (message.edited_at) markEdited(item);
+    if (own && Number.isInteger(message.id)) {
+      const actions = document.createElement("span");
+      actions.className = "actions";
+      actions.append(
+        button("edit", "edit", "Edit this message"),
+        button("delete", "delete", "Delete this message")
+      );
+      item.append(" ", actions);
+    }
     return item;
+  }
+
+  function markEdited(item) {
+    if (item.querySelector(":scope > .edited")) return;
+    const marker = span("edited", "(edited)");
+    item.querySelector(":scope > .body").after(" ", marker);
+  }
+
+  function forget(seq, id) {
+    const item = bySeq.get(seq);
+    if (item) item.remove();
+    bySeq.delete(seq);
+    const at = seqs.indexOf(seq);
+    if (at >= 0) seqs.splice(at, 1);
+    if (id !== undefined) byId.delete(id);
+  }
+
+  // message.updated: the new text, marked as edited.
+  function updateMessage(message) {
+    if (!message || !Number.isInteger(message.id) || typeof message.body !== "string") return;
+    const item = byId.get(message.id);
+    if (!item) return;
+    const atBottom = nearBottom();
+    const body = item.querySelector(":scope > .body");
+    if (body.textContent !== message.body) body.textContent = message.body;
+    markEdited(item);
+    settleChange(item, "edit");
+    if (atBottom) scrollToBottom();
+  }
+
+  function removeMessage(id, seq) {
+    if (!Number.isInteger(id)) return;
+    deletedIds.add(id);
+    const item = byId.get(id);
+    const shownSeq = item ? Number(item.dataset.seq) : seq;
+    if (Number.isInteger(shownSeq) && bySeq.get(shownSeq) === item) forget(shownSeq, id);
+    else byId.delete(id);
   }
 
   // A saved message from this user settles its outbox entry, however it arrived (ack,
@@ -194,6 +271,7 @@
   function insertMessage(message) {
     if (!message || !Number.isInteger(message.seq)) return;
     settle(message);
+    if (deletedIds.has(message.id)) return;
     if (bySeq.has(message.seq)) return;
     let lo = 0;
     let hi = seqs.length;
@@ -208,6 +286,7 @@
     list.insertBefore(item, next);
     seqs.splice(lo, 0, message.seq);
     bySeq.set(message.seq, item);
+    if (Number.isInteger(message.id)) byId.set(message.id, item);
   }
 
   function showPending(entry) {
@@ -337,6 +416,36 @@
     inflight.push(tag);
   }
 
+  function isChange(tag) {
+    return tag.kind === "edit" || tag.kind === "delete";
+  }
+
+  // Take the tag a reply answers: the first one `matches` accepts. An edit or delete sent
+  // before it that got no error by now was answered by nothing: it succeeded (its
+  // broadcast comes on its own), so it is dropped too.
+  function takeTag(matches) {
+    const at = inflight.findIndex(matches);
+    if (at < 0) return undefined;
+    const tag = inflight[at];
+    inflight = inflight.filter((t, i) => i > at || (i < at && !isChange(t)));
+    return tag;
+  }
+
+  // Which frame an error answers. A send's error names its client_id; the others do not,
+  // so the code tells an edit's or delete's failure from a history.fetch's.
+  function errorTag(frame) {
+    if (typeof frame.client_id === "string" && frame.client_id) {
+      const clientId = frame.client_id;
+      return (
+        takeTag((t) => t.kind === "send" && t.clientId === clientId) || { kind: "send", clientId }
+      );
+    }
+    let tag;
+    if (EDIT_ERRORS.has(frame.code)) tag = takeTag(isChange);
+    else if (frame.code === "bad_frame") tag = takeTag((t) => t.kind === "fetch");
+    return tag || takeTag((t) => t.kind !== "send") || takeTag(() => true);
+  }
+
   function sendEntry(entry) {
     if (!ready) return; // stays in the outbox; sent after the next hello
     sendFrame(
@@ -345,10 +454,13 @@
     );
   }
 
-  function retryLater(clientId) {
+  function retryLater(clientId, after) {
     const n = retries.get(clientId) || 0;
     retries.set(clientId, n + 1);
-    const delay = Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
+    const delay =
+      after > 0
+        ? Math.min(BACKOFF_CAP_MS, after * 1000 + Math.random() * 250)
+        : Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
     const ws = socket;
     setTimeout(() => {
       if (socket !== ws || !ready) return; // a new connection resends the whole outbox
@@ -368,6 +480,130 @@
     scrollToBottom();
     input.value = "";
     sendEntry(entry);
+  });
+
+  // --- editing and deleting the user's own messages ----------------------------------
+  // Only on a connected socket: unlike messages, these wait in no outbox. Success is the
+  // message.updated / message.deleted broadcast (the sender gets it too); a failure is
+  // an error frame, shown in #error.
+
+  const changeTimers = new Map(); // "edit:<id>" / "delete:<id>" -> timer that stops waiting
+
+  function part(item, className) {
+    return item.querySelector(`:scope > .${className}`);
+  }
+
+  function closeEditor(item) {
+    for (const name of ["editor", "confirm"]) {
+      const el = part(item, name);
+      if (el) el.remove();
+    }
+    part(item, "body").hidden = false;
+    const actions = part(item, "actions");
+    if (actions) actions.hidden = false;
+    item.classList.remove("editing", "confirming");
+  }
+
+  function openEditor(item) {
+    closeEditor(item);
+    const body = part(item, "body");
+    const editor = document.createElement("input");
+    editor.className = "editor";
+    if (input.maxLength > 0) editor.maxLength = input.maxLength;
+    editor.value = body.textContent;
+    editor.setAttribute("aria-label", "Edit message: Enter saves, Escape cancels");
+    editor.title = "Enter saves, Escape cancels";
+    body.hidden = true;
+    part(item, "actions").hidden = true;
+    body.after(editor);
+    item.classList.add("editing");
+    editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
+  }
+
+  function askDelete(item) {
+    closeEditor(item);
+    const confirm = document.createElement("span");
+    confirm.className = "confirm";
+    const no = button("keep", "no", "No, keep it");
+    confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);
+    part(item, "actions").hidden = true;
+    part(item, "actions").after(confirm);
+    item.classList.add("confirming");
+    no.focus();
+  }
+
+  function settleChange(item, kind) {
+    item.classList.remove(kind === "edit" ? "saving" : "deleting");
+    const id = Number(item.dataset.id);
+    clearTimeout(changeTimers.get(`${kind}:${id}`));
+    changeTimers.delete(`${kind}:${id}`);
+  }
+
+  // Send an edit or delete now, or say why not; true when it went out.
+  function sendChange(item, kind, frame) {
+    if (!ready || !socket || socket.readyState !== WebSocket.OPEN) {
+      showError("Not connected: try again once the page has reconnected.");
+      return false;
+    }
+    try {
+      sendFrame(frame, { kind, id: frame.id });
+    } catch (e) {
+      showError("Not connected: try again once the page has reconnected.");
+      return false;
+    }
+    showError("");
+    item.classList.add(kind === "edit" ? "saving" : "deleting");
+    const key = `${kind}:${frame.id}`;
+    clearTimeout(changeTimers.get(key));
+    changeTimers.set(key, setTimeout(() => settleChange(item, kind), CHANGE_PENDING_MS));
+    return true;
+  }
+
+  function saveEdit(item, editor) {
+    const body = editor.value;
+    if (body === part(item, "body").textContent) {
+      closeEditor(item); // nothing changed: nothing to send
+      return;
+    }
+    const frame = { type: "message.edit", id: Number(item.dataset.id), body };
+    if (sendChange(item, "edit", frame)) closeEditor(item);
+  }
+
+  list.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target.closest("[data-action]") : null;
+    const item = target && target.closest("li.message");
+    if (!item || !item.dataset.id || !list.contains(item)) return;
+    switch (target.dataset.action) {
+      case "edit":
+        openEditor(item);
+        break;
+      case "delete":
+        askDelete(item);
+        break;
+      case "confirm-delete":
+        if (sendChange(item, "delete", { type: "message.delete", id: Number(item.dataset.id) })) {
+          closeEditor(item);
+        }
+        break;
+      case "keep":
+        closeEditor(item);
+        break;
+    }
+  });
+
+  list.addEventListener("keydown", (event) => {
+    const target = event.target;
+    const item = target instanceof Element ? target.closest("li.message") : null;
+    if (!item) return;
+    if (target.classList.contains("editor") && event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      saveEdit(item, target);
+    } else if (event.key === "Escape" && item.matches(".editing, .confirming")) {
+      event.preventDefault();
+      closeEditor(item);
+      part(item, "actions").querySelector("button").focus();
+    }
   });
 
   // --- history: scrollback and gap filling -------------------------------------------
@@ -494,8 +730,18 @@
       case "typing":
         if (typeof frame.user === "string") typingStarted(frame.user);
         break;
+      case "message.updated":
+        updateMessage(frame.message);
+        break;
+      case "message.deleted": {
+        const atBottom = nearBottom();
+        removeMessage(frame.id, frame.seq);
+        if (atBottom) scrollToBottom();
+        break;
+      }
       case "ack": {
-        inflight.shift();
+        const clientId = frame.client_id;
+        takeTag((t) => t.kind === "send" && t.clientId === clientId);
         const atBottom = nearBottom();
         insertMessage(frame.message);
         const item = outboxEls.get(frame.client_id);
@@ -508,17 +754,20 @@
         break;
       }
       case "history":
-        onHistory(frame, inflight.shift());
+        onHistory(frame, takeTag((t) => t.kind === "fetch"));
         break;
       case "error": {
-        // Errors carry no client_id, but every frame gets exactly one reply, in order:
-        // this one answers the oldest frame still in flight.
-        const tag = inflight.shift();
+        const tag = errorTag(frame);
         const detail = typeof frame.detail === "string" ? frame.detail : String(frame.code);
         showError(detail);
         if (tag && tag.kind === "send") {
-          if (RETRYABLE_ERRORS.has(frame.code)) retryLater(tag.clientId);
+          const wait = Number(frame.retry_after) || 1; // rate_limited says how long
+          if (frame.code === "rate_limited") retryLater(tag.clientId, wait);
+          else if (RETRYABLE_ERRORS.has(frame.code)) retryLater(tag.clientId);
           else markFailed(tag.clientId, detail);
+        } else if (tag && isChange(tag)) {
+          const item = byId.get(tag.id);
+          if (item) settleChange(item, tag.kind);
         } else if (tag && tag.purpose === "gap") {
           gapLoading = false;
           if (!RETRYABLE_ERRORS.has(frame.code)) gaps.shift();
@@ -595,29 +844,69 @@
     olderLoading = false;
     gapLoading = false;
     typingClearAll(); // cut off from the room: no message or leave would clear them
+    // An edit or delete still unanswered may or may not have been saved; stop waiting.
+    list.querySelectorAll("li.saving, li.deleting").forEach((item) => {
+      settleChange(item, "edit");
+      settleChange(item, "delete");
+    });
     if (code === 4401) {
       location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
       return;
     }
     if (code === 4403 || code === 4404) {
-      stoppedText = code === 4404 ? "room not found" : "no access to this room";
+      // Access lost (a removal, a ban, a deactivation) or the room is gone: for good.
+      stoppedText = code === 4404 ? "room not found" : "no access";
+      showError(code === 4404 ? "This room no longer exists." : NO_ACCESS_TEXT);
+      input.disabled = true;
+      form.querySelector("button[type=submit]").disabled = true;
+      list.querySelectorAll("li.editing, li.confirming").forEach(closeEditor);
+      list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
+      updateStatus();
+      return;
+    }
+    if (code === 4408) {
+      // Closed for idleness: reconnecting at once would only be closed again. Wait for
+      // the user (wake() below) and resume from the cursor then.
+      idle = true;
       updateStatus();
       return;
     }
     if (code === 4400) resumable = false; // the resume point was refused: start afresh
-    scheduleReconnect(code === 1012 && hadHello ? 200 + Math.random() * 800 : null);
+    if (code === 4429) {
+      // Too many connections or attempts (or a flood): never at once, and slower each time.
+      scheduleReconnect(TOO_MANY_MIN_MS + Math.random() * backoffCeiling());
+      attempt += 1;
+    } else {
+      scheduleReconnect(code === 1012 && hadHello ? 200 + Math.random() * 800 : null);
+    }
     updateStatus();
+  }
+
+  function backoffCeiling() {
+    return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   }
 
   function scheduleReconnect(delay) {
     if (delay === null) {
       // Exponential backoff with full jitter.
-      delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+      delay = Math.random() * backoffCeiling();
       attempt += 1;
     }
     clearTimeout(reconnectTimer);
     reconnectTimer = setTimeout(connect, delay);
   }
+
+  // After a 4408: the next sign of a user at the page reconnects.
+  function wake() {
+    if (!idle || stoppedText) return;
+    idle = false;
+    attempt = 0;
+    connect();
+  }
+  for (const type of ["keydown", "pointerdown", "click", "focusin"]) {
+    document.addEventListener(type, wake, true);
+  }
+  window.addEventListener("focus", wake);
 
   window.addEventListener("offline", () => {
     // The socket is most likely dead; do not wait for TCP to notice.
@@ -627,12 +916,13 @@
   window.addEventListener("online", () => {
     if (stoppedText) return;
     if (socket && !ready) abandon();
-    if (!socket) connect();
+    if (!socket && !idle) connect();
     updateStatus();
   });
   window.addEventListener("pageshow", (event) => {
     if (!event.persisted || stoppedText) return; // back from the back/forward cache:
     if (socket) abandon(); // its socket did not survive
+    idle = false; // the user is back
     connect();
   });
   list.addEventListener("scroll", maybeLoadOlder, { passive: true });
