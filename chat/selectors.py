@@ -38,6 +38,7 @@ class MessageOut(TypedDict):
     body: str
     created_at: str
     client_id: str
+    edited_at: str | None
 
 
 def room_out(room: Room) -> RoomOut:
@@ -63,6 +64,7 @@ def message_out(message: Message, *, room_slug: str, author: str) -> MessageOut:
         "body": message.body,
         "created_at": message.created_at.isoformat(),
         "client_id": message.client_id,
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
     }
 
 
@@ -176,11 +178,12 @@ _MESSAGE_COLUMNS = (
     "body",
     "created_at",
     "client_id",
+    "edited_at",
 )
 
 
 def _message_row(row: tuple[Any, ...]) -> MessageOut:
-    pk, slug, seq, author, body, created_at, client_id = row
+    pk, slug, seq, author, body, created_at, client_id, edited_at = row
     return {
         "id": pk,
         "room": slug,
@@ -189,6 +192,7 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "body": body,
         "created_at": created_at.isoformat(),
         "client_id": client_id,
+        "edited_at": edited_at.isoformat() if edited_at else None,
     }
 
 

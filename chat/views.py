@@ -5,6 +5,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -44,6 +45,8 @@ def room_create(request: HttpRequest) -> HttpResponse:
 def _readable_room(request: HttpRequest, slug: str) -> selectors.RoomOut:
     # A private room a user may not read is answered exactly like a missing one.
     found, access = selectors.room_with_access(slug=slug, user_id=_user(request).pk)
+    if found is not None and access["code"] == "banned":
+        raise PermissionDenied(access["detail"])  # they know the room; say why
     if found is None or not access["read"]:
         raise Http404("No such room.")
     return found

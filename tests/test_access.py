@@ -353,3 +353,23 @@ async def test_muted_user_is_not_shown_typing(
     await muted.send_json_to({"type": "typing"})
     assert await watcher.receive_nothing(timeout=0.3, skip=("presence",))
     assert await muted.receive_nothing(timeout=0.1, skip=("presence",))
+
+
+def test_banned_user_is_told_so_on_the_room_page(room: Room, bob: User, staff: User) -> None:
+    services.sanction_create(kind="ban", user=bob, room=room, reason="x", actor=staff)
+    client = Client()
+    client.force_login(bob)
+    assert client.get(f"/chat/{room.slug}/").status_code == 403
+
+
+async def test_edited_messages_say_so_in_history(
+    open_socket: Open, room: Room, alice: User
+) -> None:
+    comm, _ = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
+    message_id = (await send(comm, "helo", "a1"))["message"]["id"]
+    await database_sync_to_async(services.message_edit)(
+        message_id=message_id, user=alice, body="hello"
+    )
+    _, hello = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
+    assert hello["history"][0]["body"] == "hello"
+    assert hello["history"][0]["edited_at"] is not None

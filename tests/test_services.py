@@ -28,6 +28,7 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "body": "two",
         "created_at": second["created_at"],
         "client_id": "c2",
+        "edited_at": None,
     }
 
 
