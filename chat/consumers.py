@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, events, presence, protocol, selectors, services
+from chat import delivery, events, limits, presence, protocol, selectors, services
 from chat.errors import ChatError
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_NOT_FOUND = 4404
+CLOSE_TOO_MANY = limits.CLOSE_TOO_MANY
 
 CATCH_UP_CHUNK = 100  # messages read per query when filling a gap
 MAX_EARLY_EVENTS = 1000  # events held while hello is prepared; past it, gap filling
@@ -56,6 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         # Events that beat the hello: (seq, frame) of messages, (None, frame) of others.
         self._early: list[tuple[int | None, str]] | None = []
         self._in_order: set[asyncio.Task[None]] = set()
+        self._slot: limits.Slot | None = None  # this connection's share of the caps
 
     async def dispatch(self, message: dict[str, object]) -> None:
         # channels' dispatch first runs close_old_connections in a worker thread for
@@ -70,6 +72,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         user = self.scope["user"]
         if delivery.current().shutting_down:
             await self._refuse(CLOSE_SERVICE_RESTART)
+            return
+        guard, ip = limits.current(), limits.client_ip(self.scope)
+        if not await guard.attempt_allowed(ip):
+            await self._refuse(CLOSE_TOO_MANY)
             return
         if not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
@@ -88,6 +94,10 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         if not access["read"]:
             await self._refuse(CLOSE_FORBIDDEN)
+            return
+        self._slot = await guard.admit(user_id=user.pk, ip=ip)  # given back on disconnect
+        if self._slot is None:
+            await self._refuse(CLOSE_TOO_MANY)
             return
         self.room, self.room_id = room, room["id"]
         self.username = user.get_username()
@@ -130,6 +140,9 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.release()
         if self._joined:
             await delivery.current().leave(self)
 
@@ -140,6 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             command: protocol.Command | None = None
             self.last_frame_at = asyncio.get_running_loop().time()
             try:
+                limits.frame_check(text_data, bytes_data)
                 if text_data is None:
                     raise ChatError("binary_frame", "Only JSON text frames are accepted.")
                 command = protocol.parse_frame(text_data)
@@ -148,6 +162,8 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 await self.send(text_data=events.encode(error.as_frame(_client_id(command))))
                 if error.code in LOST_ACCESS:
                     await self.close(code=CLOSE_FORBIDDEN)
+                elif isinstance(error, limits.RateLimited) and error.flooding:
+                    await self.close(code=CLOSE_TOO_MANY)
             except Exception:
                 logger.exception("chat frame failed room=%s", self.room["slug"])
                 frame = _INTERNAL_ERROR.as_frame(_client_id(command))
@@ -156,6 +172,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
     async def _handle(self, command: protocol.Command) -> None:
         match command:
             case protocol.SendMessage(body=body, client_id=client_id):
+                await limits.current().message_check(self.scope["user"].pk)
                 message = await database_sync_to_async(services.message_post)(
                     room_id=self.room_id,
                     author=self.scope["user"],

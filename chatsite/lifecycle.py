@@ -1,5 +1,6 @@
 """What `daphne chatsite.asgi:application` needs beyond stock daphne: a graceful stop,
-the registered close codes, and TCP_NODELAY on WebSocket connections.
+the registered close codes, TCP_NODELAY on WebSocket connections, and the client frame
+size limit (CHAT_MAX_FRAME_BYTES).
 
 Stock daphne lets Twisted's SIGTERM handler stop the reactor at once: every WebSocket
 drops without a close frame and daphne cancels consumers mid-save. Here SIGTERM first
@@ -28,7 +29,7 @@ def install_graceful_shutdown() -> None:
     A no-op outside daphne."""
     if "daphne.server" not in sys.modules:
         return  # imported by tests, a management command or another server
-    from daphne.ws_protocol import WebSocketProtocol
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     from twisted.internet import reactor
 
     send_close = WebSocketProtocol.serverClose
@@ -49,8 +50,39 @@ def install_graceful_shutdown() -> None:
         if set_no_delay is not None:
             set_no_delay(True)
 
+    set_protocol_options = WebSocketFactory.setProtocolOptions
+
+    def set_protocol_options_limited(
+        self: WebSocketFactory, *args: object, **options: object
+    ) -> None:
+        # daphne passes its own sizes (1 MiB); ours replace them. autobahn then fails a
+        # bigger frame or message from a client with 1009 before reading it whole, and
+        # with failByDrop off it says so in a close frame instead of cutting the TCP.
+        limit = settings.CHAT_MAX_FRAME_BYTES
+        if limit > 0:
+            options.update(maxFramePayloadSize=limit, maxMessagePayloadSize=limit, failByDrop=False)
+        set_protocol_options(self, *args, **options)
+
+    send_message = WebSocketProtocol.sendMessage
+
+    def send_message_unlimited(self: WebSocketProtocol, *args: object, **kwargs: object) -> None:
+        if self.state != self.STATE_OPEN:
+            # The client's close frame arrived before daphne told the consumer: the frame
+            # could not be delivered anyway (the client resumes with ?after=). autobahn
+            # raises Disconnected here, which daphne does not expect.
+            return
+        # autobahn applies maxMessagePayloadSize to what the server sends as well; the
+        # limit is for clients, and a hello with history is legitimately bigger.
+        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+        try:
+            send_message(self, *args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
+
     WebSocketProtocol.serverClose = server_close
     WebSocketProtocol.connectionMade = connection_made_no_delay
+    WebSocketFactory.setProtocolOptions = set_protocol_options_limited
+    WebSocketProtocol.sendMessage = send_message_unlimited
     reactor.callWhenRunning(_take_over_sigterm)
 
 

@@ -5,11 +5,13 @@ would be insecure in production (missing secret key, no allowed hosts) stops the
 process at start instead of being guessed.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets generic admin/form classes be subscripted at run time, as the type checker wants.
@@ -42,6 +44,7 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", defaul
 
 INSTALLED_APPS = [
     "daphne",
+    "csp",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -199,13 +203,79 @@ CHAT_TYPING_EXPIRES_SECONDS: float = 5.0
 # Close connections that send nothing for this long with 4408 (0: never).
 CHAT_IDLE_TIMEOUT_SECONDS: float = env.float("CHAT_IDLE_TIMEOUT_SECONDS", default=0.0)
 
+# --- Abuse limits (chat/limits.py) ---------------------------------------------------
+# Shared by every process through Redis when REDIS_URL is set, per process otherwise.
+# A zero turns that limit off.
+# message.send per user, a token bucket: this many at once, refilled at this rate.
+CHAT_MESSAGE_BURST: int = env.int("CHAT_MESSAGE_BURST", default=10)
+CHAT_MESSAGE_RATE_PER_SECOND: float = env.float("CHAT_MESSAGE_RATE_PER_SECOND", default=3.0)
+# More than this many rate-limited sends by one user within the window: closed with 4429.
+CHAT_FLOOD_MAX_REJECTED: int = env.int("CHAT_FLOOD_MAX_REJECTED", default=20)
+CHAT_FLOOD_WINDOW_SECONDS: int = env.int("CHAT_FLOOD_WINDOW_SECONDS", default=10)
+# Open chat connections, counted across processes; past a cap: accepted, closed with 4429.
+CHAT_MAX_CONNECTIONS_PER_USER: int = env.int("CHAT_MAX_CONNECTIONS_PER_USER", default=20)
+CHAT_MAX_CONNECTIONS_PER_IP: int = env.int("CHAT_MAX_CONNECTIONS_PER_IP", default=50)
+# WebSocket connection attempts per client IP in any 60 s (a moving window).
+CHAT_CONNECT_ATTEMPTS_PER_MINUTE: int = env.int("CHAT_CONNECT_ATTEMPTS_PER_MINUTE", default=60)
+# Peers (IPs or networks) whose X-Forwarded-For is believed: its last hop is the client.
+CHAT_TRUSTED_PROXIES: list[str] = env.list("CHAT_TRUSTED_PROXIES", default=[])
+# Largest WebSocket frame/message a client may send, in bytes (daphne refuses bigger ones
+# with 1009; the consumer answers frame_too_large elsewhere).
+CHAT_MAX_FRAME_BYTES: int = env.int("CHAT_MAX_FRAME_BYTES", default=64 * 1024)
+if CHAT_MESSAGE_BURST > 0 and CHAT_MESSAGE_RATE_PER_SECOND <= 0:
+    raise ImproperlyConfigured(
+        "CHAT_MESSAGE_RATE_PER_SECOND must be positive (or CHAT_MESSAGE_BURST=0 to turn "
+        "the message rate limit off)."
+    )
+if CHAT_FLOOD_MAX_REJECTED > 0 and CHAT_FLOOD_WINDOW_SECONDS <= 0:
+    raise ImproperlyConfigured("CHAT_FLOOD_WINDOW_SECONDS must be a positive whole number.")
+try:
+    for _proxy in CHAT_TRUSTED_PROXIES:
+        ipaddress.ip_network(_proxy, strict=False)
+except ValueError as _error:
+    raise ImproperlyConfigured(
+        f"CHAT_TRUSTED_PROXIES must list IP addresses or networks: {_error}"
+    ) from None
+
 # --- Security ------------------------------------------------------------------------
+# Production behind TLS: see README "Production". Off by default for a local first run.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE: bool = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS: int = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Behind a TLS-terminating proxy that sets this header (e.g. X-Forwarded-Proto) to
+# "https" and strips it from clients: requests it marks are treated as secure. Only set
+# it when every request comes through that proxy.
+_proxy_ssl_header: str = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _proxy_ssl_header.upper().replace("-", "_"),
+        "https",
+    )
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# django-csp 4: no inline or foreign script, style, frame or plugin on any page (the
+# chat pages and the admin load everything from files). connect-src 'self' covers the
+# page's own ws:/wss: origin in CSP level 3 browsers.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING: dict[str, Any] = {
     "version": 1,
