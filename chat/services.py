@@ -25,6 +25,10 @@ def message_body_clean(body: str) -> str:
     """The body as it will be stored, or ChatError. Shared by every entry point."""
     if not body.strip():
         raise ChatError("empty_body", "A message cannot be empty.")
+    # JSON can carry what no database stores: NUL (PostgreSQL text) and lone UTF-16
+    # surrogates (not encodable as UTF-8). Refuse them as input, not as a server fault.
+    if "\x00" in body or any("\ud800" <= char <= "\udfff" for char in body):
+        raise ChatError("bad_body", "A message cannot contain NUL or unpaired surrogates.")
     limit = settings.CHAT_MAX_BODY_CHARS
     if len(body) > limit:
         raise ChatError("body_too_long", f"A message can have at most {limit} characters.")

@@ -79,21 +79,6 @@ NUL_BODY = {"type": "message.send", "body": "a\x00b", "client_id": "nul"}
 SURROGATE_BODY = {"type": "message.send", "body": "a\ud800b", "client_id": "surrogate"}
 
 
-def known_body_bug(kind: str, value: Any) -> bool:
-    """A known server bug, kept visible by test_unstorable_bodies_are_refused (strict
-    xfail): a body with NUL (PostgreSQL) or a lone surrogate (any database; it arrives
-    as a JSON \\udXXX escape) passes validation, fails to save, and is answered with
-    internal_error instead of a validation error. Nothing is saved; the socket lives."""
-    if kind != "json" or not isinstance(value, dict):
-        return False
-    body = value.get("body")
-    return (
-        value.get("type") in ("message.send", "message.edit")
-        and isinstance(body, str)
-        and ("\x00" in body or any("\ud800" <= char <= "\udfff" for char in body))
-    )
-
-
 SENTINEL = {"type": "history.fetch", "before": 1, "limit": 1}  # answered by one `history`
 
 
@@ -153,7 +138,7 @@ async def test_arbitrary_frames_never_crash_or_leak(
             assert len(errors) <= 1, errors
             for error in errors:
                 assert error["code"] in DOCUMENTED_CODES, error
-                assert error["code"] != "internal_error" or known_body_bug(kind, value), value
+                assert error["code"] != "internal_error", value
                 assert isinstance(error["detail"], str)
                 assert error["detail"]
             if closed is not None:
@@ -178,11 +163,6 @@ async def test_arbitrary_frames_never_crash_or_leak(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: NUL or lone-surrogate bodies pass validation and fail to save "
-    "(internal_error); chat/protocol.py or services.message_body_clean should refuse them",
-)
 async def test_unstorable_bodies_are_refused_with_a_validation_error(
     open_socket: Open, alice: User, room: Room
 ) -> None:

@@ -351,9 +351,9 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         bob.screenshot(path=str(log_dir / "bob-banned.png"))
         assert page_errors == []
 
-        reloaded = bob.reload()  # a banned user is told there is no such room
+        reloaded = bob.reload()  # a banned user is told they may not enter, not "no room"
         assert reloaded is not None
-        assert reloaded.status == 404
+        assert reloaded.status == 403
     assert "Traceback" not in server.log(), server.log()
     saved = Message.objects.filter(room=lobby).order_by("seq")
     assert [(m.body, m.deleted_at is not None) for m in saved] == [
