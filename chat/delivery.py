@@ -50,6 +50,7 @@ class _Hub:
         self.subscribed: set[int] = set()
         self.room_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.channel: str | None = None
+        self.start_lock = asyncio.Lock()
         self.layer: Any = None
         self.receiver: asyncio.Task[None] | None = None
         self.syncer: asyncio.Task[None] | None = None
@@ -60,11 +61,15 @@ class _Hub:
         self.all_closed: asyncio.Event | None = None
 
     async def ensure_started(self) -> None:
-        if self.channel is None:
-            self.layer = get_channel_layer()
-            self.channel = await self.layer.new_channel(prefix="hub.")
-            self.presence = presence.presence_for_process()
-            await self.layer.group_add(events.CONTROL_GROUP, self.channel)
+        # Locked: the first connections to a fresh process arrive together, and two
+        # hub channels would leave a room bound to one nobody reads.
+        async with self.start_lock:
+            if self.channel is None:
+                self.layer = get_channel_layer()
+                channel = await self.layer.new_channel(prefix="hub.")
+                self.presence = presence.presence_for_process()
+                await self.layer.group_add(events.CONTROL_GROUP, channel)
+                self.channel = channel
         loop = asyncio.get_running_loop()
         if self.receiver is None or self.receiver.done():
             self.receiver = loop.create_task(self._receive_forever())

@@ -234,3 +234,38 @@ def _burst(room: Room, user: User, count: int) -> None:
 def test_frames_are_json_the_client_can_parse() -> None:
     frame = json.loads(events.encode({"type": "x", "body": "ü <b>"}))
     assert frame == {"type": "x", "body": "ü <b>"}
+
+
+async def test_concurrent_first_connections_share_one_hub_channel(
+    open_socket: Open, alice: User, bob: User, room: Room, redis_url: str
+) -> None:
+    from channels.layers import channel_layers
+
+    prefix = "test-hub-race"
+    pubsub = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": redis_url}], "prefix": prefix},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=pubsub):
+        channel_layers.backends.clear()
+        try:
+            # Redis makes new_channel() yield, so the first connections interleave.
+            comms = await asyncio.gather(
+                *(open_socket(user, f"/ws/chat/{room.slug}/") for user in (alice, bob) * 3)
+            )
+            await asyncio.gather(*(comm.connect() for comm in comms))
+            for comm in comms:
+                assert (await comm.receive_json_from())["type"] == "hello"
+            hub = delivery.current()
+            groups = hub.layer._get_layer().groups
+            assert groups[f"{prefix}__group__{events.CONTROL_GROUP}"] == {hub.channel}
+            assert groups[f"{prefix}__group__{events.room_group(room.pk)}"] == {hub.channel}
+            await post(room, alice, "to all six")
+            for comm in comms:
+                assert await next_messages(comm, 1) == [1]
+            for comm in comms:
+                await comm.disconnect()
+        finally:
+            channel_layers.backends.clear()
