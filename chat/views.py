@@ -5,7 +5,6 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -42,11 +41,17 @@ def room_create(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/room_create.html", {"form": form})
 
 
+class _Banned(Exception):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
 def _readable_room(request: HttpRequest, slug: str) -> selectors.RoomOut:
-    # A private room a user may not read is answered exactly like a missing one.
+    # A private room a user may not read is answered exactly like a missing one; a
+    # banned user knows the room, so is told why they cannot enter.
     found, access = selectors.room_with_access(slug=slug, user_id=_user(request).pk)
     if found is not None and access["code"] == "banned":
-        raise PermissionDenied(access["detail"])  # they know the room; say why
+        raise _Banned(access["detail"])
     if found is None or not access["read"]:
         raise Http404("No such room.")
     return found
@@ -54,7 +59,10 @@ def _readable_room(request: HttpRequest, slug: str) -> selectors.RoomOut:
 
 @login_required
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    found = _readable_room(request, slug)
+    try:
+        found = _readable_room(request, slug)
+    except _Banned as banned:
+        return render(request, "chat/forbidden.html", {"detail": banned.detail}, status=403)
     context = {
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
@@ -69,7 +77,10 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def room_members(request: HttpRequest, slug: str) -> HttpResponse:
     """The owner (or staff) adds and removes members of a private room."""
-    found = _readable_room(request, slug)
+    try:
+        found = _readable_room(request, slug)
+    except _Banned:
+        raise Http404("No such room.") from None
     room_obj = Room.objects.get(pk=found["id"])
     error = ""
     if request.method == "POST":
