@@ -35,10 +35,10 @@ from django.conf import settings
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis import asyncio as aioredis
 
 from chat import presence
 from chat.errors import ChatError, ErrorFrame
+from chat.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -259,14 +259,7 @@ class MemoryStore:
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        self.redis = aioredis.Redis.from_url(
-            url,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            socket_connect_timeout=5,
-            socket_timeout=5,
-            health_check_interval=15,
-            decode_responses=True,
-        )
+        self.redis = redis_client(url)
         self.prefix = f"{prefix}:limits"
         self.process = uuid.uuid4().hex[:12]
         # limits' storage shares this client's pool (one pool per process, redis-py).

@@ -18,9 +18,9 @@ from collections import Counter, defaultdict
 from typing import Protocol
 
 from django.conf import settings
-from redis import asyncio as aioredis
 
 from chat import events
+from chat.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +95,7 @@ class MemoryStore:
 
 class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
-        self.redis = aioredis.Redis.from_url(
-            url,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            socket_connect_timeout=5,
-            socket_timeout=5,
-            health_check_interval=15,
-            decode_responses=True,
-        )
+        self.redis = redis_client(url)
         self.prefix = prefix
         self.process = uuid.uuid4().hex[:12]
         self.rooms_key = f"{prefix}:presence:rooms"
