@@ -59,8 +59,11 @@ class Daphne:
         return int(self.proc.returncode)
 
 
-def start_daphne(env: dict[str, str], log_dir: Path, name: str) -> Daphne:
-    port = free_port()
+def start_daphne(env: dict[str, str], log_dir: Path, name: str, port: int | None = None) -> Daphne:
+    """A daphne on port (by default a free one), answering its login page. A given port
+    lets a restarted server come back where its clients' sockets reconnect to."""
+    if port is None:
+        port = free_port()
     log_path = log_dir / f"daphne-{name}-{port}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
     log_file = log_path.open("wb")

@@ -1,83 +1,21 @@
 """Real-browser end to end: headless Chromium (Debian's, never a downloaded one) against
 one real daphne process, logging in through the real form and chatting through chat.js."""
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from chat.models import Room
-from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
 XSS_PAYLOAD = '<img src=x onerror="window.__xss=1">'
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
-        pytest.skip(f"{CHROMIUM} not installed on this machine")
-    return CHROMIUM
-
-
-@contextmanager
-def launch_chromium(executable: Path) -> Iterator[Browser]:
-    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
-    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
-    once the test's database work is done; it is closed before the database is flushed."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
-    """A fresh context (its own cookie jar) logged in through the page's own form.
-    Uncaught page script errors are appended to errors."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    with page.expect_navigation():
-        page.click("form.stack button[type=submit]")
-    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
-    return page
-
-
-def open_room(page: Page, slug: str) -> None:
-    page.goto(f"/chat/{slug}/")
-    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
-
-
-def send(page: Page, body: str) -> None:
-    page.fill("#body", body)
-    page.click("#composer button[type=submit]")
-    expect(page.locator("#body")).to_have_value("")  # chat.js clears it once sent
 
 
 def last_message(page: Page, author: str, body: str) -> None:

@@ -8,42 +8,25 @@ downloaded one) against real daphne processes."""
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
 from playwright.sync_api import (
-    Browser,
-    ConsoleMessage,
-    Dialog,
     Locator,
     Page,
     expect,
-    sync_playwright,
 )
 
 from chat import services
 from chat.models import Message, Room, Sanction
-from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
 LIVE_MS = 2_000  # a moderation action reaches an open page within this
 SAVED = "#messages li.message:not(.outbox)"
 
@@ -73,69 +56,6 @@ FOREIGN_SCRIPTS_JS = """() => [...document.scripts]
     .map(s => s.outerHTML)"""
 
 
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
-        pytest.skip(f"{CHROMIUM} not installed on this machine")
-    return CHROMIUM
-
-
-@contextmanager
-def launch_chromium(executable: Path) -> Iterator[Browser]:
-    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
-    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
-    once the test's database work is done; it is closed before the database is flushed."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
-    """A fresh context (its own cookie jar) logged in through the page's own form.
-    Uncaught script errors, Content-Security-Policy reports and dialogs (alert() from
-    a payload) are appended to errors."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-
-    def on_console(message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text:
-            errors.append(f"{username} CSP on {page.url}: {message.text}")
-
-    def on_dialog(dialog: Dialog) -> None:
-        errors.append(f"{username}: dialog {dialog.message!r} on {page.url}")
-        dialog.dismiss()
-
-    page.on("console", on_console)
-    page.on("dialog", on_dialog)
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    with page.expect_navigation():
-        page.click("form.stack button[type=submit]")
-    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
-    return page
-
-
-def open_room(page: Page, slug: str) -> None:
-    page.goto(f"/chat/{slug}/")
-    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
-
-
-def send(page: Page, body: str) -> None:
-    page.fill("#body", body)
-    page.click("#composer button[type=submit]")
-    expect(page.locator("#body")).to_have_value("")  # chat.js clears it once sent
-
-
 def message(page: Page, body: str) -> Locator:
     """The saved message whose body is exactly `body`."""
     return page.locator(SAVED).filter(
@@ -154,20 +74,6 @@ def count_sockets(page: Page) -> list[str]:
     opened: list[str] = []
     page.on("websocket", lambda ws: opened.append(ws.url))
     return opened
-
-
-def in_thread(work: Callable[[], object]) -> None:
-    """ORM work while sync Playwright is up: Django refuses it on this thread (its event
-    loop runs here), not on another one."""
-
-    def run() -> None:
-        try:
-            work()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(run).result()
 
 
 def assert_no_injection(page: Page, root: str, allowed: set[str]) -> None:
@@ -193,7 +99,7 @@ def test_moderator_hides_a_message_in_the_admin_and_open_pages_drop_it(
         launch_chromium(chromium_path) as browser,
     ):
         page_errors: list[str] = []
-        alice = log_in(browser, server.http, "alice", page_errors)
+        alice = log_in(browser, server.http, "alice", page_errors, report_csp_and_dialogs=True)
         open_room(alice, "lobby")
         send(alice, "delete me please")
         send(alice, "this one stays")
@@ -202,7 +108,7 @@ def test_moderator_hides_a_message_in_the_admin_and_open_pages_drop_it(
         assert doomed_id
         assert doomed_id.isdigit()
 
-        mod = log_in(browser, server.http, "mod", page_errors)
+        mod = log_in(browser, server.http, "mod", page_errors, report_csp_and_dialogs=True)
         mod.goto("/admin/chat/message/")
         row = mod.locator("#result_list tbody tr", has_text="delete me please")
         expect(row).to_have_count(1)
@@ -248,8 +154,8 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         launch_chromium(chromium_path) as browser,
     ):
         page_errors: list[str] = []
-        alice = log_in(browser, server.http, "alice", page_errors)
-        bob = log_in(browser, server.http, "bob", page_errors)
+        alice = log_in(browser, server.http, "alice", page_errors, report_csp_and_dialogs=True)
+        bob = log_in(browser, server.http, "bob", page_errors, report_csp_and_dialogs=True)
         open_room(alice, "lobby")
         open_room(bob, "lobby")
         send(alice, "first draft")
@@ -384,7 +290,7 @@ def test_room_tags_members_link_and_an_idle_page_waiting_for_the_user(
         launch_chromium(chromium_path) as browser,
     ):
         page_errors: list[str] = []
-        alice = log_in(browser, server.http, "alice", page_errors)
+        alice = log_in(browser, server.http, "alice", page_errors, report_csp_and_dialogs=True)
         # Tags by the room's name; the owner of a private room gets its Members page.
         alice.goto("/chat/team/")
         expect(alice.locator(".room-head .tag")).to_have_text(["private", "locked"])
@@ -443,8 +349,8 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
         launch_chromium(chromium_path) as browser,
     ):
         page_errors: list[str] = []
-        alice = log_in(browser, server.http, "alice", page_errors)
-        odd = log_in(browser, server.http, ODD_USERNAME, page_errors)
+        alice = log_in(browser, server.http, "alice", page_errors, report_csp_and_dialogs=True)
+        odd = log_in(browser, server.http, ODD_USERNAME, page_errors, report_csp_and_dialogs=True)
         expect(odd.locator("header .me")).to_have_text(ODD_USERNAME)
 
         # Every payload as a message body, sent through the page.
@@ -489,7 +395,7 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
         odd.screenshot(path=str(log_dir / "payload-room-list.png"), full_page=True)
 
         # The admin's message list: bodies, room names (Room.__str__) and the author.
-        mod = log_in(browser, server.http, "mod", page_errors)
+        mod = log_in(browser, server.http, "mod", page_errors, report_csp_and_dialogs=True)
         mod.goto("/admin/chat/message/")
         cells = mod.locator("#result_list td.field-short_body").evaluate_all(
             "items => items.map(td => td.textContent)"

@@ -4,79 +4,23 @@ daphne, two users logged in through the real form in two browser contexts."""
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Page, WebSocket, expect
 
 from chat.models import Room
-from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import launch_chromium, log_in, open_room
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
 TYPING_SHOWN_SECONDS = 5.0  # an indicator lasts this long after its last typing frame
 TYPING_SEND_EVERY_SECONDS = 2.0  # the page sends a typing frame at most this often
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
-        pytest.skip(f"{CHROMIUM} not installed on this machine")
-    return CHROMIUM
-
-
-@contextmanager
-def launch_chromium(executable: Path) -> Iterator[Browser]:
-    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
-    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
-    once the test's database work is done; it is closed before the database is flushed."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
-    """A fresh context (its own cookie jar) logged in through the page's own form.
-    Uncaught page script errors are appended to errors."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    with page.expect_navigation():
-        page.click("form.stack button[type=submit]")
-    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
-    return page
-
-
-def open_room(page: Page, slug: str) -> None:
-    page.goto(f"/chat/{slug}/")
-    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
 
 
 def expect_online(page: Page, *entries: str) -> None:

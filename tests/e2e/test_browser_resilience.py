@@ -5,43 +5,26 @@ must reconnect and resume by themselves, keep what was typed meanwhile in their 
 and through a resume gap, and turn a refused message into a failed one."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
-from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, WebSocket, WebSocketRoute, expect
 
 from chat import services
 from chat.models import Message, Room
-from tests.conftest import REQUIRE_SERVICES, TEST_PASSWORD
-from tests.servers import ROOT, STARTUP_TIMEOUT_SECONDS, Daphne, start_daphne
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import TIMEOUT_MS, in_thread, launch_chromium, log_in, open_room, send
+from tests.servers import start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
 RESYNC_SECONDS = 15  # a restarted server to every page showing the same list again
 DOWN = re.compile(r"^(reconnecting|offline)$")
 SAVED = "#messages li.message:not(.outbox)"
@@ -56,94 +39,6 @@ RENDERED_JS = """items => items.map(li => [
 ])"""
 
 Item = tuple[int | None, str, str, str]
-
-
-@pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{CHROMIUM} is required in CI but missing", pytrace=False)
-        pytest.skip(f"{CHROMIUM} not installed on this machine")
-    return CHROMIUM
-
-
-@contextmanager
-def launch_chromium(executable: Path) -> Iterator[Browser]:
-    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
-    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
-    once the test's database work is done; it is closed before the database is read."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def start_daphne_on(port: int, env: dict[str, str], log_dir: Path, name: str) -> Daphne:
-    """tests.servers.start_daphne on a given port (it always picks a free one): a restarted
-    server has to come back where the pages' sockets reconnect to."""
-    log_path = log_dir / f"daphne-{name}-{port}.log"
-    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "chatsite.asgi:application",
-            ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited at start:\n{server.log()}")
-        try:
-            with urllib.request.urlopen(f"{server.http}/accounts/login/", timeout=2) as resp:
-                if resp.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.05)
-    server.stop(9)
-    raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
-
-
-def log_in(browser: Browser, base_url: str, username: str, errors: list[str]) -> Page:
-    """A fresh context (its own cookie jar and localStorage) logged in through the form.
-    Uncaught page script errors are appended to errors."""
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    with page.expect_navigation():
-        page.click("form.stack button[type=submit]")
-    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
-    return page
-
-
-def open_room(page: Page, slug: str) -> None:
-    page.goto(f"/chat/{slug}/")
-    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
-
-
-def send(page: Page, body: str) -> None:
-    page.fill("#body", body)
-    page.click("#composer button[type=submit]")
-    expect(page.locator("#body")).to_have_value("")  # queued (and sent if connected)
 
 
 def rendered(page: Page) -> list[Item]:
@@ -176,20 +71,6 @@ def seqs_shown(page: Page) -> list[int]:
 
 def post(room: Room, author: User, body: str) -> None:
     services.message_post(room_id=room.pk, author=author, body=body, client_id=str(uuid.uuid4()))
-
-
-def in_thread(work: Callable[[], object]) -> None:
-    """ORM work while sync Playwright is up: Django refuses it on this thread (its event
-    loop runs here), not on another one."""
-
-    def run() -> None:
-        try:
-            work()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(run).result()
 
 
 def expect_down(page: Page) -> None:
@@ -251,7 +132,7 @@ def test_pages_resume_and_flush_their_outbox_after_a_server_restart(
             expect_down(bob)
             assert rendered(bob) == before  # nothing of alice's is shown before it is saved
 
-            servers.append(start_daphne_on(servers[0].port, server_env, log_dir, "b"))
+            servers.append(start_daphne(server_env, log_dir, "b", port=servers[0].port))
             restarted = time.monotonic()
             after = [
                 *before,
@@ -355,7 +236,7 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
                     post(room, bob, f"missed {n}")
 
             in_thread(post_missed)
-            servers.append(start_daphne_on(servers[0].port, env, log_dir, "b"))
+            servers.append(start_daphne(env, log_dir, "b", port=servers[0].port))
             expect(saved.last).to_have_attribute("data-seq", "133")
             expect(page.locator("#status")).to_have_attribute("data-state", "connected")
             expect(saved).to_have_count(133)
@@ -383,7 +264,7 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
                     ws.connect_to_server()
 
             page.route_web_socket(re.compile(r"/ws/chat/"), route)
-            servers.append(start_daphne_on(servers[0].port, env, log_dir, "c"))
+            servers.append(start_daphne(env, log_dir, "c", port=servers[0].port))
             page.goto("/chat/archive/")
             expect(page.locator("#messages li.pending .body")).to_have_text("typed before a reload")
             expect(page.locator("#messages li.pending .state")).to_have_text("sending…")

@@ -1,0 +1,104 @@
+"""Shared pieces of the real-browser tests: headless Chromium (Debian's, never a
+downloaded one), logging in through the real form, and opening and chatting in a room
+through chat.js. The `chromium_path` fixture is in this folder's conftest.py."""
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connections
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+
+from tests.conftest import TEST_PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 10_000
+
+
+@contextmanager
+def launch_chromium(executable: Path) -> Iterator[Browser]:
+    """Not a fixture on purpose: sync Playwright runs an event loop in this thread, and
+    while it is up Django refuses ORM calls (SynchronousOnlyOperation). Start it only
+    once the test's database work is done; it is closed before the database is flushed
+    (or read)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(
+    browser: Browser,
+    base_url: str,
+    username: str,
+    errors: list[str],
+    *,
+    report_csp_and_dialogs: bool = False,
+) -> Page:
+    """A fresh context (its own cookie jar and localStorage) logged in through the page's
+    own form. Uncaught page script errors are appended to errors; with
+    report_csp_and_dialogs, so are Content-Security-Policy reports and dialogs (alert()
+    from a payload), which are dismissed."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    if report_csp_and_dialogs:
+
+        def on_console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                errors.append(f"{username} CSP on {page.url}: {message.text}")
+
+        def on_dialog(dialog: Dialog) -> None:
+            errors.append(f"{username}: dialog {dialog.message!r} on {page.url}")
+            dialog.dismiss()
+
+        page.on("console", on_console)
+        page.on("dialog", on_dialog)
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    with page.expect_navigation():
+        page.click("form.stack button[type=submit]")
+    assert page.url.rstrip("/") == base_url, f"{username} login landed on {page.url}"
+    return page
+
+
+def open_room(page: Page, slug: str) -> None:
+    page.goto(f"/chat/{slug}/")
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
+def send(page: Page, body: str) -> None:
+    page.fill("#body", body)
+    page.click("#composer button[type=submit]")
+    # chat.js clears it once the message is queued (and sent, if connected)
+    expect(page.locator("#body")).to_have_value("")
+
+
+def in_thread(work: Callable[[], object]) -> None:
+    """ORM work while sync Playwright is up: Django refuses it on this thread (its event
+    loop runs here), not on another one."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
