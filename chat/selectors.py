@@ -203,3 +203,14 @@ def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOu
     page = message_list(room_id=room_id, after=after, limit=limit + 1, newest=True)
     complete = after is not None and len(page) <= limit
     return {"messages": page[-limit:] if limit else [], "complete": complete, "last_seq": last_seq}
+
+
+def user_get(*, username: str, active_only: bool = False) -> User | None:
+    """A user for a service to act on (member management, DMs)."""
+    users = User.objects.filter(username=username)
+    return (users.filter(is_active=True) if active_only else users).first()
+
+
+def room_model(*, room_id: int) -> Room:
+    """The Room row itself, for services that change it (they take model instances)."""
+    return Room.objects.get(pk=room_id)

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_http_methods
 from chat import selectors, services
 from chat.errors import ChatError
 from chat.forms import RoomForm
-from chat.models import Room
 
 
 def _user(request: HttpRequest) -> User:
@@ -81,10 +80,10 @@ def room_members(request: HttpRequest, slug: str) -> HttpResponse:
         found = _readable_room(request, slug)
     except _Banned:
         raise Http404("No such room.") from None
-    room_obj = Room.objects.get(pk=found["id"])
+    room_obj = selectors.room_model(room_id=found["id"])
     error = ""
     if request.method == "POST":
-        target = User.objects.filter(username=request.POST.get("username", "")).first()
+        target = selectors.user_get(username=request.POST.get("username", ""))
         try:
             if target is None:
                 raise ChatError("not_found", "No such user.")
@@ -103,7 +102,7 @@ def room_members(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def dm(request: HttpRequest, username: str) -> HttpResponse:
-    other = User.objects.filter(username=username, is_active=True).first()
+    other = selectors.user_get(username=username, active_only=True)
     if other is None or other.pk == _user(request).pk:
         raise Http404("No such user.")
     room_obj = services.dm_open(user=_user(request), other=other)
