@@ -91,8 +91,11 @@ def saved_client_ids(slug: str) -> set[str]:
 Fault = Callable[[list[Daphne]], Awaitable[None]]
 
 
-def run_traffic(servers: list[Daphne], users: list[User], fault: Fault | None) -> list[ChatClient]:
-    """20 clients over the processes, 5 of them sending as fast as acks come back."""
+def run_traffic(
+    servers: list[Daphne], users: list[User], fault: Fault | None, senders_home: int | None = None
+) -> list[ChatClient]:
+    """20 clients over the processes, 5 of them sending as fast as acks come back (all on
+    process `senders_home` if it is given, else spread over the processes)."""
     cookies = [session_cookie(user) for user in users]
 
     async def scenario() -> list[ChatClient]:
@@ -102,7 +105,7 @@ def run_traffic(servers: list[Daphne], users: list[User], fault: Fault | None) -
         ]
         for client in clients:
             await client.start()
-        senders = clients[:SENDERS]
+        senders = [c for c in clients if senders_home in (None, c.home)][:SENDERS]
 
         async def send_all(client: ChatClient) -> None:
             for k in range(PER_SENDER):
@@ -219,9 +222,22 @@ async def fanout_latencies(servers: list[Daphne], users: list[User], count: int)
 def test_channel_layer_overflow_is_filled_from_the_database(
     server_env: dict[str, str], log_dir: Path, users: list[User]
 ) -> None:
+    async def freeze(servers: list[Daphne]) -> None:
+        # A stalled process stops draining its channel, so the sending process's publishes
+        # overflow it; without the stall the hub often keeps up even with capacity 1. The
+        # senders are all on the other process: a process stopped inside its saving
+        # transaction would hold the room's row lock, and nothing would be published at all.
+        servers[1].proc.send_signal(signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 10
+            while "over capacity" not in servers[0].log() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            servers[1].proc.send_signal(signal.SIGCONT)
+
     env = {**server_env, "CHAT_REDIS_LAYER": "core", "CHAT_LAYER_CAPACITY": "1"}
     with daphnes(env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=None)
-        logs = "".join(server.log() for server in servers)
+        clients = run_traffic(servers, users, fault=freeze, senders_home=0)
+        logs = servers[0].log()
     assert "over capacity" in logs, "the burst never overflowed the layer: test proves nothing"
     assert_complete(clients)
