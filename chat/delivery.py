@@ -15,17 +15,24 @@ import contextlib
 import logging
 import weakref
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import events, presence, selectors
+from chat import events, observability, presence, selectors, wire
 
 logger = logging.getLogger(__name__)
 
 HUB_RETRY_SECONDS = 0.5
+# How long an event past a gap in a room's seqs waits for the missing events to arrive
+# before the hub reads them from the database. Gaps are normal with several processes:
+# each publishes its own commits, so seq 7 saved here may reach Redis after seq 8
+# saved there.
+GAP_HOLD_SECONDS = 0.05
+GAP_FILL_CHUNK = 500  # messages read per query when the hub fills a gap
 CLOSE_IDLE = 4408  # sent nothing for CHAT_IDLE_TIMEOUT_SECONDS
 
 
@@ -35,18 +42,30 @@ class LiveConnection(Protocol):
     last_seq: int
     last_frame_at: float  # loop time of the last frame from the client
 
-    async def deliver(self, seq: int, frame: str) -> None: ...
+    async def deliver(self, seq: int, frame: str, wire_frame: bytes | None = None) -> None: ...
 
-    async def push(self, frame: str) -> None: ...
+    async def push(self, frame: str, wire_frame: bytes | None = None) -> None: ...
 
     async def catch_up(self, up_to: int) -> None: ...
 
     async def shut_down(self, code: int) -> None: ...
 
 
+@dataclass
+class _RoomOrder:
+    """A room's message events put back in seq order, once for all local connections."""
+
+    next_seq: int | None = None  # the seq to hand out next (None: no event yet)
+    held: dict[int, str] = field(default_factory=dict)  # events past a gap, by seq
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    filler: "asyncio.Task[None] | None" = None  # waits GAP_HOLD_SECONDS, then reads
+
+
 class _Hub:
     def __init__(self) -> None:
         self.by_room: dict[int, set[LiveConnection]] = defaultdict(set)
+        self.order: dict[int, _RoomOrder] = {}
+        self.committed: dict[int, int] = {}  # rooms' last seqs read by the previous sync
         self.subscribed: set[int] = set()
         self.room_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.channel: str | None = None
@@ -87,6 +106,7 @@ class _Hub:
                 raise
             except Exception:
                 logger.exception("hub receive failed; retrying")
+                observability.layer_failed("receive")
                 await asyncio.sleep(HUB_RETRY_SECONDS)
                 continue
             kind = event.get("type")
@@ -98,19 +118,99 @@ class _Hub:
                 self.kick(event)
 
     async def fan_out(self, event: events.MessageEvent) -> None:
-        seq, frame = event["seq"], event["frame"]
-        for conn in list(self.by_room.get(event["room_id"], ())):
+        """Hand a message event to the room's local connections in seq order.
+
+        Events past a gap are held until the missing ones arrive or, after
+        GAP_HOLD_SECONDS, are read from the database once for the whole room, so a
+        gap costs one query per process rather than one per connection.
+        """
+        room_id, seq = event["room_id"], event["seq"]
+        if room_id not in self.by_room:
+            return
+        order = self.order.setdefault(room_id, _RoomOrder())
+        async with order.lock:
+            if order.next_seq is None:
+                order.next_seq = seq
+            if seq < order.next_seq:
+                # Late (it beat nothing): connections that lack it take it, others drop it.
+                await self._to_all(room_id, seq, event["frame"])
+                return
+            order.held[seq] = event["frame"]
+            await self._release(room_id, order)
+
+    async def _to_all(self, room_id: int, seq: int, frame: str) -> None:
+        conns = list(self.by_room.get(room_id, ()))
+        observability.messages_delivered(len(conns))
+        wire_frame = wire.text_frame(frame)  # once for every socket
+        for conn in conns:
             try:
-                await conn.deliver(seq, frame)
+                await conn.deliver(seq, frame, wire_frame)
             except Exception:
                 logger.exception("delivery to one connection failed")
 
+    async def _release(self, room_id: int, order: _RoomOrder) -> None:
+        # Caller holds order.lock.
+        assert order.next_seq is not None  # noqa: S101 - set by the first event
+        while order.next_seq in order.held:
+            seq = order.next_seq
+            frame = order.held.pop(seq)
+            order.next_seq = seq + 1
+            await self._to_all(room_id, seq, frame)
+        if order.held and order.filler is None:
+            up_to = min(order.held) - 1
+            order.filler = asyncio.get_running_loop().create_task(
+                self._fill_room(room_id, order, up_to, delay=GAP_HOLD_SECONDS)
+            )
+        elif (
+            not order.held
+            and order.filler is not None
+            and order.filler is not (asyncio.current_task())
+        ):
+            order.filler.cancel()  # the gap closed by itself
+            order.filler = None
+
+    async def _fill_room(self, room_id: int, order: _RoomOrder, up_to: int, delay: float) -> None:
+        """Deliver the room's saved messages up to seq `up_to` that no event brought."""
+        await asyncio.sleep(delay)
+        async with order.lock:
+            if order.filler is asyncio.current_task():
+                order.filler = None
+            if (
+                order.next_seq is None
+                or order.next_seq > up_to
+                or self.order.get(room_id) is not order
+            ):
+                await self._release(room_id, order)
+                return
+            try:
+                while order.next_seq <= up_to:
+                    rows = await database_sync_to_async(selectors.message_list)(
+                        room_id=room_id,
+                        after=order.next_seq - 1,
+                        before=up_to + 1,
+                        limit=GAP_FILL_CHUNK,
+                    )
+                    for message in rows:
+                        await self._to_all(room_id, message["seq"], events.message_frame(message))
+                        order.next_seq = message["seq"] + 1
+                    if len(rows) < GAP_FILL_CHUNK:
+                        order.next_seq = up_to + 1  # the rest were deleted: seqs stay holes
+            except Exception:
+                # No database: hand the held events on; each connection fills (or its
+                # sync catches up) on its own once the database is back.
+                logger.exception("gap fill failed room_id=%s; delivering out of order", room_id)
+                for seq in sorted(order.held):
+                    await self._to_all(room_id, seq, order.held.pop(seq))
+                    order.next_seq = seq + 1
+            await self._release(room_id, order)
+
     async def push_out(self, event: events.FrameEvent) -> None:
         excluded, frame = event["exclude_user"], event["frame"]
+        wire_frame = wire.text_frame(frame)
         for conn in list(self.by_room.get(event["room_id"], ())):
             if conn.username != excluded:
                 try:
-                    await conn.push(frame)
+                    await conn.push(frame, wire_frame)
                 except Exception:
                     logger.exception("push to one connection failed")
 
@@ -130,16 +230,29 @@ class _Hub:
         await self.ensure_started()
         room_id = conn.room_id
         self.by_room[room_id].add(conn)
-        async with self.room_locks[room_id]:
-            if room_id not in self.subscribed:
-                await self.layer.group_add(events.room_group(room_id), self.channel)
-                self.subscribed.add(room_id)
-        assert self.presence is not None  # noqa: S101 - set by ensure_started
-        await self.presence.connected(room_id, conn.username)
+        try:
+            async with self.room_locks[room_id]:
+                if room_id not in self.subscribed:
+                    await self.layer.group_add(events.room_group(room_id), self.channel)
+                    self.subscribed.add(room_id)
+                    # Read after subscribing: every later commit arrives as an event, so a
+                    # gap past this seq is a lost or delayed event the hub fills.
+                    latest = await database_sync_to_async(selectors.room_last_seqs)(
+                        room_ids=[room_id]
+                    )
+                    order = self.order.setdefault(room_id, _RoomOrder())
+                    if order.next_seq is None:
+                        order.next_seq = latest.get(room_id, 0) + 1
+            assert self.presence is not None  # noqa: S101 - set by ensure_started
+            await self.presence.connected(room_id, conn.username)
+        except BaseException:
+            self.by_room[room_id].discard(conn)  # a failed join leaves no member behind
+            raise
 
-    async def online(self, room_id: int) -> list[str]:
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
+        """Up to `limit` names of the room's online users, and how many there are."""
         assert self.presence is not None  # noqa: S101 - set by ensure_started
-        return await self.presence.online(room_id)
+        return await self.presence.online(room_id, limit)
 
     async def leave(self, conn: LiveConnection) -> None:
         room_id = conn.room_id
@@ -160,6 +273,9 @@ class _Hub:
         async with self.room_locks[room_id]:
             if room_id not in self.by_room and room_id in self.subscribed:
                 self.subscribed.discard(room_id)
+                order = self.order.pop(room_id, None)
+                if order is not None and order.filler is not None:
+                    order.filler.cancel()
                 with contextlib.suppress(Exception):  # the layer may be down; harmless
                     await self.layer.group_discard(events.room_group(room_id), self.channel)
 
@@ -167,23 +283,42 @@ class _Hub:
         return sum(len(members) for members in self.by_room.values())
 
     async def sync_once(self) -> None:
-        """Compare every local connection with its room's committed seq; catch up laggards."""
+        """Catch up the rooms and connections still missing a message that was already
+        committed at the previous call: its event was lost, not merely in flight."""
         if not self.by_room:
+            self.committed = {}
             return
         latest = await database_sync_to_async(selectors.room_last_seqs)(room_ids=list(self.by_room))
-        laggards = [
-            (conn, latest[room_id])
-            for room_id, members in list(self.by_room.items())
-            if room_id in latest
-            for conn in list(members)
-            if conn.last_seq < latest[room_id]
+        # Comparing with the seqs of the previous call, not these, leaves events that are
+        # still on their way alone: no needless reads in a busy room.
+        due, self.committed = self.committed, latest
+        # A lost event with no later one behind it leaves no gap to see: the room's
+        # committed seq shows it. Fill such rooms once for all their connections first.
+        fills = [
+            self._fill_room(room_id, order, due[room_id], delay=0)
+            for room_id, order in list(self.order.items())
+            if room_id in due
+            and order.next_seq is not None
+            and order.next_seq <= due[room_id]
+            and order.filler is None
         ]
+        if fills:
+            await asyncio.gather(*fills)
+        laggards = [
+            (conn, due[room_id])
+            for room_id, members in list(self.by_room.items())
+            if room_id in due
+            for conn in list(members)
+            if conn.last_seq < due[room_id]
+        ]
+        observability.caught_up(len(laggards))
         if laggards:
             await asyncio.gather(*(conn.catch_up(up_to) for conn, up_to in laggards))
 
     async def _sync_forever(self) -> None:
         # One cheap query per process per interval bounds how long a lost event can delay
-        # a message: the channel layer is the fast path, the database is the truth.
+        # a message (two intervals): the channel layer is the fast path, the database is
+        # the truth.
         while True:
             await asyncio.sleep(settings.CHAT_SYNC_INTERVAL_SECONDS)
             try:

@@ -11,6 +11,7 @@ from typing import Literal, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from chat import observability
 from chat.selectors import MessageOut
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def publish_message(room_id: int, message: MessageOut) -> None:
     try:
         async_to_sync(layer.group_send)(room_group(room_id), event)
     except Exception as error:  # the message is saved; receivers' sync delivers it
+        observability.layer_failed("publish")
         logger.warning(
             "publish failed room_id=%s seq=%s (%s: %s); receivers catch up from the database",
             room_id,
@@ -91,6 +93,7 @@ async def publish_frame(room_id: int, frame: object, *, exclude_user: str = "") 
     try:
         await layer.group_send(room_group(room_id), event)
     except Exception as error:
+        observability.layer_failed("publish")
         logger.warning("publish failed room_id=%s (%s: %s)", room_id, type(error).__name__, error)
 
 
@@ -107,4 +110,5 @@ def publish_kick(*, username: str, room_id: int | None, code: int) -> None:
     try:
         async_to_sync(layer.group_send)(CONTROL_GROUP, event)
     except Exception as error:  # the next action is refused anyway (access is re-checked)
+        observability.layer_failed("publish")
         logger.warning("kick publish failed (%s: %s)", type(error).__name__, error)

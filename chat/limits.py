@@ -29,20 +29,24 @@ import uuid
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NotRequired, Protocol
+from typing import Any, NotRequired, Protocol
 
+import redis as sync_redis
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from chat import presence
+from chat import observability, presence
 from chat.errors import ChatError, ErrorFrame
 from chat.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_MANY = 4429  # rate or connection limit: docs/protocol.md
+RELEASE_RETRY_FIRST_SECONDS = 0.5  # a cap release Redis missed is tried again after this,
+RELEASE_RETRY_MAX_SECONDS = 15.0  # ... doubling up to this while it keeps failing
 
 
 class RateLimitedFrame(ErrorFrame):
@@ -184,7 +188,7 @@ return 0
 """
 _RELEASE = """
 for i = 1, #KEYS, 2 do
-  if redis.call('HINCRBY', KEYS[i + 1], ARGV[1], -1) <= 0 then
+  if redis.call('HINCRBY', KEYS[i + 1], ARGV[1], -tonumber(ARGV[2 + (i - 1) / 2])) <= 0 then
     redis.call('HDEL', KEYS[i + 1], ARGV[1])
     redis.call('ZREM', KEYS[i], ARGV[1])
   end
@@ -210,7 +214,7 @@ class Store(Protocol):
 
     async def take_token(self, key: str, burst: int, rate: float) -> float: ...
     async def admit(self, caps: list[tuple[str, int]]) -> int: ...
-    async def release(self, keys: list[str]) -> None: ...
+    async def release(self, counts: dict[str, int]) -> None: ...
     async def refresh(self, counts: dict[str, int]) -> None: ...
 
 
@@ -247,9 +251,9 @@ class MemoryStore:
             self.open[key] += 1
         return 0
 
-    async def release(self, keys: list[str]) -> None:
-        for key in keys:
-            self.open[key] -= 1
+    async def release(self, counts: dict[str, int]) -> None:
+        for key, count in counts.items():
+            self.open[key] -= count
             if self.open[key] <= 0:
                 del self.open[key]
 
@@ -297,9 +301,11 @@ class RedisStore:
         args: list[str | int] = [self.process, self._ttl_ms(), *(cap for _, cap in caps)]
         return int(await self._admit(keys=keys, args=args))
 
-    async def release(self, keys: list[str]) -> None:
+    async def release(self, counts: dict[str, int]) -> None:
+        """Take `count` connections off each identity's count for this process."""
         await self._release(
-            keys=[name for key in keys for name in self._pair(key)], args=[self.process]
+            keys=[name for key in counts for name in self._pair(key)],
+            args=[self.process, *counts.values()],
         )
 
     async def refresh(self, counts: dict[str, int]) -> None:
@@ -335,6 +341,8 @@ class Guard:
         self.store = store
         self.held: Counter[str] = Counter()  # this process's open connections per key
         self.maintainer: asyncio.Task[None] | None = None
+        self.unreleased: Counter[str] = Counter()  # releases the store missed, retried
+        self.retrier: asyncio.Task[None] | None = None
 
     async def attempt_allowed(self, ip: str | None) -> bool:
         """Count a connection attempt from `ip`; False past the per-minute limit."""
@@ -342,12 +350,15 @@ class Guard:
         if per_minute <= 0 or ip is None:
             return True
         try:
-            return await self.store.windows.hit(
+            allowed = await self.store.windows.hit(
                 RateLimitItemPerMinute(per_minute), "connect", address_key(ip)
             )
         except Exception as error:
             logger.warning("connection-attempt limit unavailable; allowing (%r)", error)
             return True
+        if not allowed:
+            observability.rate_limited("connect_attempts")
+        return allowed
 
     async def admit(self, *, user_id: int, ip: str | None) -> Slot | None:
         """Count one more open connection for the user and the address, or None when
@@ -361,7 +372,8 @@ class Guard:
             return Slot(self, [])
         self._ensure_maintained()
         try:
-            if await self.store.admit(caps):
+            if full := await self.store.admit(caps):
+                observability.rate_limited(f"connections_{caps[full - 1][0].split(':')[0]}")
                 return None
         except Exception as error:
             logger.warning("connection caps unavailable; allowing (%r)", error)
@@ -378,9 +390,27 @@ class Guard:
             if self.held[key] <= 0:
                 del self.held[key]
         try:
-            await self.store.release(slot.keys)
-        except Exception as error:  # the count expires unless a refresh finds it is live
-            logger.warning("connection caps: release failed (%r)", error)
+            await self.store.release(dict.fromkeys(slot.keys, 1))
+        except Exception as error:
+            # A missed release stays counted while this process holds any connection of
+            # that identity (refresh keeps the entry alive): after a network blip, an
+            # office behind one address would be refused. Retried until it is done.
+            logger.warning("connection caps: release failed; retrying (%r)", error)
+            self.unreleased.update(slot.keys)
+            if self.retrier is None or self.retrier.done():
+                self.retrier = asyncio.get_running_loop().create_task(self._retry_releases())
+
+    async def _retry_releases(self) -> None:
+        delay = RELEASE_RETRY_FIRST_SECONDS
+        while self.unreleased:
+            await asyncio.sleep(delay)
+            batch, self.unreleased = self.unreleased, Counter()
+            try:
+                await self.store.release(dict(batch))
+            except Exception as error:
+                self.unreleased.update(batch)
+                delay = min(delay * 2, RELEASE_RETRY_MAX_SECONDS)
+                logger.warning("connection caps: %d releases still pending (%r)", len(batch), error)
 
     async def message_check(self, user_id: int) -> None:
         """Take one message from the user's bucket, or raise RateLimited (flooding when
@@ -397,6 +427,7 @@ class Guard:
             return
         if wait <= 0:
             return
+        observability.rate_limited("message")
         raise RateLimited(wait, flooding=not await self._rejection_allowed(user_id))
 
     async def _rejection_allowed(self, user_id: int) -> bool:
@@ -449,3 +480,47 @@ def current() -> Guard:
         found = (config, guard_for_process())
         _guards[loop] = found
     return found[1]
+
+
+# --- from sync code (the HTTP API) ------------------------------------------------------
+
+_sync_buckets: dict[tuple[str, str], Any] = {}
+
+
+def message_check_sync(user_id: int) -> None:
+    """Guard.message_check for sync callers (API views): the same bucket as the user's
+    WebSocket sends, so both transports draw from one budget. With Redis: the same key
+    and Lua script through a sync client (no event loop needed); without it: this
+    process's guard, on the server's event loop (under daphne the one the consumers use).
+    Flood closing is a socket matter and does not apply here."""
+    burst = settings.CHAT_MESSAGE_BURST
+    if burst <= 0:
+        return
+    if not settings.REDIS_URL:
+        async_to_sync(_message_check_current)(user_id)
+        return
+    key = (settings.REDIS_URL, settings.CHAT_LAYER_PREFIX)
+    script = _sync_buckets.get(key)
+    if script is None:
+        client = sync_redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=5, decode_responses=True
+        )
+        script = _sync_buckets[key] = client.register_script(_BUCKET_TAKE)
+    try:
+        taken, wait = script(
+            keys=[f"{settings.CHAT_LAYER_PREFIX}:limits:rate:user:{user_id}"],
+            args=[burst, repr(float(settings.CHAT_MESSAGE_RATE_PER_SECOND))],
+        )
+    except Exception as error:
+        logger.warning("message rate limit unavailable; allowing (%r)", error)
+        return
+    if int(taken) != 1:
+        observability.rate_limited("message")
+        raise RateLimited(float(wait))
+
+
+async def _message_check_current(user_id: int) -> None:
+    try:
+        await current().message_check(user_id)
+    except RateLimited as error:
+        raise RateLimited(error.retry_after) from None  # no flood close over HTTP

@@ -11,11 +11,12 @@ is and the store is a dictionary.
 Service layer: keeps the rules and publishes presence events; consumers call it.
 """
 
+import asyncio
 import logging
 import time
 import uuid
 from collections import Counter, defaultdict
-from typing import Protocol
+from typing import Protocol, cast
 
 from django.conf import settings
 
@@ -62,7 +63,7 @@ return gone
 class PresenceStore(Protocol):
     async def arrive(self, room_id: int, username: str) -> bool: ...
     async def depart(self, room_id: int, username: str) -> bool: ...
-    async def online(self, room_id: int) -> list[str]: ...
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]: ...
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]: ...
     async def sweep(self) -> dict[int, list[str]]: ...
 
@@ -83,8 +84,9 @@ class MemoryStore:
             del self.users[room_id]
         return True
 
-    async def online(self, room_id: int) -> list[str]:
-        return sorted(self.users.get(room_id, ()))
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
+        users = self.users.get(room_id, set())
+        return sorted(users)[:limit], len(users)
 
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         return []
@@ -123,8 +125,17 @@ class RedisStore:
         )
         return int(left) == 0
 
-    async def online(self, room_id: int) -> list[str]:
-        return sorted(str(user) for user in await self.redis.hkeys(self._keys(room_id)[1]))
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
+        """Up to `limit` of the room's online users (a random sample in a bigger room),
+        and how many there are in all."""
+        key = self._keys(room_id)[1]
+        total = int(await self.redis.hlen(key))
+        if total <= limit:
+            names: list[bytes | str] = await self.redis.hkeys(key)
+        else:  # a random sample: a big room's hello costs what a small one's does
+            names = cast("list[bytes | str]", await self.redis.hrandfield(key, limit))
+        found = sorted(str(user) for user in names)
+        return found[:limit], max(total, len(found))
 
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Push back the expiry of this process's entries. Returns the ones that had been
@@ -158,12 +169,17 @@ class Presence:
     def __init__(self, store: PresenceStore) -> None:
         self.store = store
         self.local: dict[int, Counter[str]] = defaultdict(Counter)
+        # Changes waiting for the next batch: room -> user -> online? (the last change
+        # wins). Every frame goes to every connection of the room, so a mass (re)connect
+        # of N users costs N frames per connection unbatched, a few batched.
+        self.pending: dict[int, dict[str, bool]] = {}
+        self.flusher: asyncio.Task[None] | None = None
 
     async def connected(self, room_id: int, username: str) -> None:
         counts = self.local[room_id]
         counts[username] += 1
         if counts[username] == 1 and await self.store.arrive(room_id, username):
-            await _announce(room_id, joined=[username], left=[])
+            await self._announce(room_id, [username], online=True)
 
     async def disconnected(self, room_id: int, username: str) -> None:
         counts = self.local.get(room_id)
@@ -175,18 +191,33 @@ class Presence:
             if not counts:
                 del self.local[room_id]
             if await self.store.depart(room_id, username):
-                await _announce(room_id, joined=[], left=[username])
+                await self._announce(room_id, [username], online=False)
 
-    async def online(self, room_id: int) -> list[str]:
-        return await self.store.online(room_id)
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
+        return await self.store.online(room_id, limit)
 
     async def maintain(self) -> None:
         """Refresh this process's entries, then sweep every process's expired ones."""
         entries = [(room_id, user) for room_id, users in self.local.items() for user in users]
         for room_id, user in await self.store.refresh(entries):
-            await _announce(room_id, joined=[user], left=[])
+            await self._announce(room_id, [user], online=True)
         for room_id, users in (await self.store.sweep()).items():
-            await _announce(room_id, joined=[], left=users)
+            await self._announce(room_id, users, online=False)
+
+    async def _announce(self, room_id: int, users: list[str], *, online: bool) -> None:
+        delay = settings.CHAT_PRESENCE_BATCH_SECONDS
+        if delay <= 0:
+            await _publish(room_id, {user: online for user in users})
+            return
+        self.pending.setdefault(room_id, {}).update((user, online) for user in users)
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.get_running_loop().create_task(self._flush_after(delay))
+
+    async def _flush_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        pending, self.pending = self.pending, {}
+        for room_id, changes in pending.items():
+            await _publish(room_id, changes)
 
 
 def presence_ttl_seconds() -> float:
@@ -199,9 +230,10 @@ def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
 
 
-async def _announce(room_id: int, *, joined: list[str], left: list[str]) -> None:
-    frame = {"type": "presence", "joined": joined, "left": left}
-    await events.publish_frame(room_id, frame)
+async def _publish(room_id: int, changes: dict[str, bool]) -> None:
+    joined = sorted(user for user, online in changes.items() if online)
+    left = sorted(user for user, online in changes.items() if not online)
+    await events.publish_frame(room_id, {"type": "presence", "joined": joined, "left": left})
 
 
 def presence_for_process() -> Presence:

@@ -12,9 +12,13 @@ import asyncio
 import logging
 import signal
 import sys
+import weakref
 from types import FrameType
+from typing import Any
 
 from django.conf import settings
+
+from chat.wire import RAW_SEND_EXTENSION, RawSend
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,11 @@ def install_graceful_shutdown() -> None:
     A no-op outside daphne."""
     if "daphne.server" not in sys.modules:
         return  # imported by tests, a management command or another server
+    # The database thread (channels' database_sync_to_async) needs the GIL after every
+    # query while the loop thread fans out; with the default 5 ms switch interval each
+    # query waits up to 5 ms for it, and ten of them per message stall every save.
+    sys.setswitchinterval(settings.CHAT_GIL_SWITCH_INTERVAL_SECONDS)
+    from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     from twisted.internet import reactor
 
@@ -79,11 +88,64 @@ def install_graceful_shutdown() -> None:
         finally:
             self.maxMessagePayloadSize = limit
 
+    create_application = Server.create_application
+
+    def create_application_with_raw_send(
+        self: Server, protocol: object, scope: dict[str, Any]
+    ) -> object:
+        if scope.get("type") == "websocket":
+            extensions = scope.setdefault("extensions", {})
+            extensions[RAW_SEND_EXTENSION] = _raw_send(weakref.ref(protocol))
+        return create_application(self, protocol, scope)
+
+    Server.create_application = create_application_with_raw_send
     WebSocketProtocol.serverClose = server_close
     WebSocketProtocol.connectionMade = connection_made_no_delay
     WebSocketFactory.setProtocolOptions = set_protocol_options_limited
     WebSocketProtocol.sendMessage = send_message_unlimited
     reactor.callWhenRunning(_take_over_sigterm)
+
+
+def _raw_send(ref: "weakref.ref[Any]") -> RawSend:
+    """A writer of whole pre-built frames (chat/wire.py) to one WebSocket.
+
+    The fan-out writes one message to every socket of a room; through ASGI each write
+    passes channels' session wrapper, daphne, autobahn's framing and logging, and
+    Twisted's write buffer, which registers the socket with epoll and sends on the next
+    loop turn. Here an open, idle plain-TCP socket gets the bytes with one send() now;
+    anything else (TLS, a write already buffered, compression, a closing socket) goes
+    through Twisted's buffer, and a socket that is not open refuses (returns False) so
+    the caller takes the ASGI path, which knows what to do.
+    """
+    from twisted.internet.tcp import Connection
+
+    def send(frame: bytes) -> bool:
+        protocol = ref()
+        if (
+            protocol is None
+            or protocol.state != protocol.STATE_OPEN
+            or protocol.send_queue
+            or protocol.websocket_extensions_in_use
+        ):
+            return False
+        transport = protocol.transport
+        idle = (
+            isinstance(transport, Connection)
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+        )
+        if idle:
+            sent = transport.writeSomeData(frame)
+            if isinstance(sent, int) and sent >= 0:
+                if sent < len(frame):
+                    transport.write(frame[sent:])  # the rest when the socket drains
+                return True
+        transport.write(frame)
+        return True
+
+    return send
 
 
 def _take_over_sigterm() -> None:

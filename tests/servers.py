@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,41 +59,47 @@ class Daphne:
         return int(self.proc.returncode)
 
 
-def start_daphne(env: dict[str, str], log_dir: Path, name: str, port: int | None = None) -> Daphne:
-    """A daphne on port (by default a free one), answering its login page. A given port
-    lets a restarted server come back where its clients' sockets reconnect to."""
+def start_daphne(
+    env: dict[str, str],
+    log_dir: Path,
+    name: str,
+    port: int | None = None,
+    *,
+    daphne_args: Callable[[int], list[str]] | None = None,
+    probe: str = "/accounts/login/",
+) -> Daphne:
+    """A daphne on port (by default a free one), answering `probe` with 200. A given port
+    lets a restarted server come back where its clients' sockets reconnect to;
+    `daphne_args(port)` replaces the plain `-b 127.0.0.1 -p PORT app` command line."""
     if port is None:
         port = free_port()
     log_path = log_dir / f"daphne-{name}-{port}.log"
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env}
-    log_file = log_path.open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatsite.asgi:application",
-        ],
-        cwd=ROOT,
-        env=full_env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
+    args = (
+        daphne_args(port)
+        if daphne_args is not None
+        else ["-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
     )
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited at start:\n{server.log()}")
         try:
-            with urllib.request.urlopen(f"{server.http}/accounts/login/", timeout=2) as resp:
+            with urllib.request.urlopen(f"{server.http}{probe}", timeout=2) as resp:
                 if resp.status == 200:
                     return server
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     server.stop(9)
     raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
 

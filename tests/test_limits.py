@@ -21,10 +21,10 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from websockets.typing import Origin
 
-from chat import limits, services
+from chat import delivery, limits, selectors, services
 from chat.limits import CLOSE_TOO_MANY
 from chat.models import Message, Room
-from tests.conftest import session_cookie
+from tests.conftest import communicator, session_cookie
 from tests.servers import ROOT, Daphne, daphnes, recv_json, recv_until, ws_connect
 
 Open = Callable[..., Any]
@@ -184,6 +184,25 @@ async def test_refused_connections_hold_no_slot(open_socket: Open, alice: User, 
 
 
 @db
+@override_settings(CHAT_MAX_CONNECTIONS_PER_USER=1)
+async def test_a_connect_that_fails_after_admission_gives_its_slot_and_membership_back(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_history(**kwargs: object) -> object:
+        raise RuntimeError("history read failed")
+
+    monkeypatch.setattr(selectors, "message_history", broken_history)
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    comm = communicator(f"/ws/chat/{room.slug}/", cookie=cookie)  # not open_socket's: it died
+    with pytest.raises(RuntimeError, match="history read failed"):
+        await comm.connect()
+    assert not delivery.current().by_room.get(room.pk), "the dead consumer left the hub"
+    monkeypatch.undo()
+    _, hello = await joined(open_socket, alice, room.slug)
+    assert hello["type"] == "hello", "the failed connect's slot was given back"
+
+
+@db
 @override_settings(CHAT_MAX_CONNECTIONS_PER_USER=0, CHAT_MAX_CONNECTIONS_PER_IP=2)
 async def test_connections_past_the_address_cap_close_with_4429(
     open_socket: Open, alice: User, bob: User, room: Room
@@ -340,6 +359,41 @@ async def test_redis_store_shares_buckets_and_caps_and_forgets_dead_processes(
             if guard.maintainer is not None:
                 guard.maintainer.cancel()
             await guard.store.redis.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_cap_release_redis_missed_is_retried_until_done(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(limits, "RELEASE_RETRY_FIRST_SECONDS", 0.05)
+    with override_settings(
+        REDIS_URL=redis_url, CHAT_LAYER_PREFIX=prefix, CHAT_MAX_CONNECTIONS_PER_USER=2
+    ):
+        guard = limits.Guard(limits.RedisStore(redis_url, prefix))
+        real_release = guard.store.release
+        failures = 2  # the release, then its first retry
+
+        async def flaky_release(counts: dict[str, int]) -> None:
+            nonlocal failures
+            if failures:
+                failures -= 1
+                raise ConnectionError("No connection available.")
+            await real_release(counts)
+
+        monkeypatch.setattr(guard.store, "release", flaky_release)
+        slots = [await guard.admit(user_id=7, ip=None) for _ in range(2)]
+        assert all(slots)
+        await slots[0].release()  # type: ignore[union-attr]
+        # Still counted in Redis while this process holds the user's other connection.
+        assert await guard.admit(user_id=7, ip=None) is None
+        assert guard.retrier is not None
+        await asyncio.wait_for(guard.retrier, 5)
+        assert failures == 0
+        assert not guard.unreleased
+        assert await guard.admit(user_id=7, ip=None) is not None, "the slot came back"
+        if guard.maintainer is not None:
+            guard.maintainer.cancel()
+        await guard.store.redis.aclose()  # type: ignore[attr-defined]
 
 
 async def test_limits_let_traffic_through_when_redis_is_unreachable(

@@ -4,17 +4,20 @@ typing indicators, idle closes, and no ghosts after a process dies."""
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
 from chat.delivery import CLOSE_IDLE
 from chat.models import Room
+from chat.presence import RedisStore
 from tests.conftest import session_cookie
 from tests.servers import Daphne, daphnes, recv_json, ws_connect
 
@@ -54,6 +57,40 @@ async def test_online_list_counts_each_user_once_across_tabs(
     assert await b.receive_nothing(timeout=0.3, skip=("typing",))
     await a1.disconnect()
     assert await next_of(b, "presence") == {"type": "presence", "joined": [], "left": ["alice"]}
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CHAT_HELLO_ONLINE_LIMIT=2)
+async def test_hello_names_at_most_the_limit_and_counts_everyone(
+    open_socket: Open, make_user: Callable[..., User], room: Room
+) -> None:
+    users = [await database_sync_to_async(make_user)(name) for name in ("ann", "ben", "cat")]
+    for user in users[:2]:
+        _, hello = await joined(open_socket, user, room.slug)
+    assert (hello["online"], hello["online_count"]) == (["ann", "ben"], 2)
+    _, hello = await joined(open_socket, users[2], room.slug)
+    assert hello["online_count"] == 3
+    assert len(hello["online"]) == 2
+    assert set(hello["online"]) < {"ann", "ben", "cat"}
+
+
+async def test_redis_store_samples_a_big_room_and_counts_it_whole(redis_url: str) -> None:
+    store = RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    names = [f"user{i:02}" for i in range(12)]
+    try:
+        for name in names:
+            assert await store.arrive(1, name)
+        assert await store.online(1, 100) == (names, 12)
+        sample, total = await store.online(1, 5)
+        assert total == 12
+        assert len(sample) == 5
+        assert set(sample) < set(names)
+        assert sample == sorted(sample)
+        assert await store.online(2, 5) == ([], 0)
+    finally:
+        for name in names:
+            await store.depart(1, name)
+        await store.redis.aclose()
 
 
 @pytest.mark.django_db(transaction=True)

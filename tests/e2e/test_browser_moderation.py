@@ -372,7 +372,9 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
             odd.goto(f"/chat/{slug}/")
             expect(odd.locator(".room-head h1")).to_have_text(payload, use_inner_text=False)
             expect(odd.locator(".room-head .topic")).to_have_text(payload, use_inner_text=False)
-            expect(odd.locator("#body")).to_have_attribute("placeholder", f"Message {payload}")
+            expect(odd.locator("#body")).to_have_attribute(
+                "placeholder", f"Message {payload} (paste or drop an image to send it)"
+            )
             assert odd.title() == f"{payload} · Chat"
             assert_no_injection(odd, ".room-head", {"H1", "P", "SPAN"})
             assert_no_injection(odd, "#messages", MESSAGE_TAGS)

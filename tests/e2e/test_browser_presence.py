@@ -137,3 +137,31 @@ def test_online_sidebar_and_typing_indicator_follow_the_room_live(
         assert page_errors == []
         alice.context.close()
     assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.timeout(120)
+def test_a_room_bigger_than_the_hello_limit_shows_a_count_and_keeps_it_live(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    for name in ("alice", "bob", "carol"):
+        make_user(name, password=TEST_PASSWORD)
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    env = {**server_env, "CHAT_HELLO_ONLINE_LIMIT": "0"}  # hello names nobody, counts all
+    with daphnes(env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
+        page_errors: list[str] = []
+        pages = {name: log_in(browser, server.http, name, page_errors) for name in ("alice", "bob")}
+        for page in pages.values():
+            open_room(page, "lobby")
+        carol = log_in(browser, server.http, "carol", page_errors)
+        open_room(carol, "lobby")
+        expect_online(carol, "carol (you)", "and 2 more")
+        expect(carol.locator("#online-count")).to_have_text("(3)")
+        expect_online(pages["alice"], "alice (you)", "bob", "carol")  # told by presence
+
+        pages["bob"].close()  # bob leaves: a name carol was never given
+        expect(carol.locator("#online-count")).to_have_text("(2)")
+        expect_online(carol, "carol (you)", "and 1 more")
+        assert page_errors == []

@@ -7,6 +7,9 @@
 // cancels) and deleted (an inline "Delete? yes/no"); message.updated / message.deleted
 // frames replace or remove a message, whoever changed it (its author, a moderator).
 // A connection closed for idleness (4408) waits for the user instead of reconnecting.
+// Images are posted over HTTP (POST /api/rooms/<slug>/images/: paste, drag-and-drop or
+// the Image button) and arrive like any message; a thumbnail opens the full image.
+// System messages (kind "system", no author) are shown apart from people's.
 // User content is only ever set with textContent, never parsed as HTML.
 "use strict";
 
@@ -22,10 +25,14 @@
   const onlineEl = document.getElementById("online");
   const onlineCountEl = document.getElementById("online-count");
   const typingEl = document.getElementById("typing");
+  const attachButton = document.getElementById("attach");
+  const fileInput = document.getElementById("image-input");
 
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_CAP_MS = 30000;
   const TOO_MANY_MIN_MS = 2000; // after a 4429, wait at least this long
+  const SEND_GAP_MIN_MS = 100; // sends spaced after a rate_limited reply: at first this
+  const SEND_GAP_MAX_MS = 5000; // ... doubling on each refusal up to this
   const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
   const OLDER_PAGE = 50; // scrollback page size
   const GAP_PAGE = 100; // the protocol's largest history.fetch
@@ -60,6 +67,12 @@
   // -> history | error, message.edit / message.delete -> error on failure only (success
   // is the broadcast, outside this order).
   let inflight = [];
+  // client_ids of outbox entries waiting to go on this socket, in order. Not simply the
+  // outbox: the user's other tabs share it and send their own entries.
+  let sendQueue = [];
+  let sendHeldUntil = 0; // after rate_limited or internal_error: no send before this time
+  let sendGapMs = 0; // after rate_limited: the space between sends until the queue is empty
+  let sendTimer = null;
 
   const seqs = []; // seqs of the saved messages shown, ascending
   const bySeq = new Map(); // seq -> <li>
@@ -73,6 +86,9 @@
   let gapLoading = false;
 
   let online = new Set(); // usernames online in the room: hello.online, then presence
+  // How many are online: hello.online_count, then presence. In a room bigger than the
+  // server's hello limit `online` holds only some of them.
+  let onlineTotal = 0;
   const typists = new Map(); // username -> timer that clears their typing indicator
   let typingSentAt = -Infinity; // performance.now() of the last typing frame sent
 
@@ -194,8 +210,9 @@
 
   function messageItem(message) {
     const item = document.createElement("li");
-    const own = message.author === username;
-    item.className = own ? "message own" : "message";
+    const system = message.kind === "system";
+    const own = !system && message.author === username;
+    item.className = system ? "message system" : own ? "message own" : "message";
     item.dataset.seq = String(message.seq);
     if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
     const time = document.createElement("time");
@@ -204,7 +221,10 @@
     time.textContent = date.toLocaleTimeString();
     time.title = date.toLocaleString();
     // textContent: a payload is shown, never parsed
-    item.append(span("author", message.author), " ", time, " ", span("body", message.body));
+    const who = system ? span("author system-label", "announcement") : span("author", message.author);
+    item.append(who, " ", time, " ", span("body", message.body));
+    const image = attachmentLink(message.attachment);
+    if (image) item.append(image);
     if (message.edited_at) markEdited(item);
     if (own && Number.isInteger(message.id)) {
       const actions = document.createElement("span");
@@ -216,6 +236,27 @@
       item.append(" ", actions);
     }
     return item;
+  }
+
+  // A thumbnail that opens the full image. Only the server's own attachment URLs are
+  // used (same origin, access-checked), whatever else a frame might carry.
+  function attachmentLink(attachment) {
+    if (!attachment || typeof attachment.url !== "string") return null;
+    const own = (url) => typeof url === "string" && url.startsWith("/api/attachments/");
+    if (!own(attachment.url) || !own(attachment.thumbnail_url)) return null;
+    const link = document.createElement("a");
+    link.className = "attachment";
+    link.href = attachment.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    const img = document.createElement("img");
+    img.className = "thumb";
+    img.src = attachment.thumbnail_url;
+    img.alt = typeof attachment.name === "string" ? attachment.name : "image";
+    if (Number.isInteger(attachment.thumbnail_width)) img.width = attachment.thumbnail_width;
+    if (Number.isInteger(attachment.thumbnail_height)) img.height = attachment.thumbnail_height;
+    link.append(img);
+    return link;
   }
 
   function markEdited(item) {
@@ -343,8 +384,15 @@
         }
         return item;
       });
+    const more = onlineTotal - online.size;
+    if (more > 0) {
+      const item = document.createElement("li");
+      item.className = "more";
+      item.textContent = `and ${more} more`;
+      items.push(item);
+    }
     onlineEl.replaceChildren(...items);
-    onlineCountEl.textContent = online.size ? `(${online.size})` : "";
+    onlineCountEl.textContent = onlineTotal ? `(${onlineTotal})` : "";
     if (atBottom) scrollToBottom();
   }
 
@@ -385,11 +433,19 @@
 
   function onPresence(frame) {
     // Idempotent set updates: the joining user gets their own "joined" too.
-    names(frame.joined).forEach((name) => online.add(name));
+    // A join is someone who was offline, a leave someone who was online, so they move
+    // the count even for names this page was not given.
+    names(frame.joined).forEach((name) => {
+      if (online.has(name)) return;
+      online.add(name);
+      onlineTotal += 1;
+    });
     names(frame.left).forEach((name) => {
       online.delete(name);
+      onlineTotal -= 1;
       typingStopped(name);
     });
+    onlineTotal = Math.max(onlineTotal, online.size);
     renderOnline();
   }
 
@@ -446,27 +502,60 @@
     return tag || takeTag((t) => t.kind !== "send") || takeTag(() => true);
   }
 
-  function sendEntry(entry) {
-    if (!ready) return; // stays in the outbox; sent after the next hello
-    sendFrame(
-      { type: "message.send", body: entry.body, client_id: entry.client_id },
-      { kind: "send", clientId: entry.client_id }
-    );
+  // Sends leave one at a time, oldest first, each once the previous one is answered:
+  // the room gets them in the order they were written (an ack takes milliseconds, so
+  // typing never notices). After a rate_limited reply they are spaced out, the space
+  // doubling on each further refusal, until the queue is empty: a long outbox flushed
+  // after a reconnect is refused a few times, not once per message (which would close
+  // the socket with 4429).
+  function pumpSends() {
+    clearTimeout(sendTimer);
+    sendTimer = null;
+    if (!ready || inflight.some((t) => t.kind === "send")) return;
+    if (!sendQueue.length) {
+      sendGapMs = 0; // caught up: back to full speed
+      return;
+    }
+    const wait = sendHeldUntil - Date.now();
+    if (wait > 0) {
+      sendTimer = setTimeout(pumpSends, wait);
+      return;
+    }
+    const entries = outboxLoad();
+    while (sendQueue.length) {
+      const clientId = sendQueue.shift();
+      const entry = entries.find((e) => e.client_id === clientId);
+      if (!entry) continue; // settled or failed meanwhile
+      sendFrame(
+        { type: "message.send", body: entry.body, client_id: entry.client_id },
+        { kind: "send", clientId: entry.client_id }
+      );
+      if (sendGapMs) sendHeldUntil = Date.now() + sendGapMs;
+      return;
+    }
   }
 
+  // Queue a send in outbox order (a retried one goes back before younger ones).
+  function queueSend(clientId) {
+    if (!sendQueue.includes(clientId)) sendQueue.push(clientId);
+    const order = outboxLoad().map((e) => e.client_id);
+    sendQueue.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    pumpSends();
+  }
+
+  // Hold every send for a while and then try this one again, still first in line.
   function retryLater(clientId, after) {
     const n = retries.get(clientId) || 0;
     retries.set(clientId, n + 1);
-    const delay =
-      after > 0
-        ? Math.min(BACKOFF_CAP_MS, after * 1000 + Math.random() * 250)
-        : Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
-    const ws = socket;
-    setTimeout(() => {
-      if (socket !== ws || !ready) return; // a new connection resends the whole outbox
-      const entry = outboxLoad().find((e) => e.client_id === clientId);
-      if (entry) sendEntry(entry);
-    }, delay);
+    let delay;
+    if (after > 0) {
+      sendGapMs = Math.min(SEND_GAP_MAX_MS, Math.max(SEND_GAP_MIN_MS, sendGapMs * 2));
+      delay = Math.min(BACKOFF_CAP_MS, Math.max(after * 1000, sendGapMs));
+    } else {
+      delay = Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
+    }
+    sendHeldUntil = Math.max(sendHeldUntil, Date.now() + delay);
+    queueSend(clientId);
   }
 
   form.addEventListener("submit", (event) => {
@@ -479,7 +568,7 @@
     showPending(entry);
     scrollToBottom();
     input.value = "";
-    sendEntry(entry);
+    queueSend(entry.client_id);
   });
 
   // --- editing and deleting the user's own messages ----------------------------------
@@ -676,6 +765,9 @@
     // hello.online is the truth after every (re)connect: replace, do not merge. Typing
     // frames missed while away are unknowable, so indicators start afresh too.
     online = new Set(names(frame.online));
+    onlineTotal = Number.isInteger(frame.online_count) ? frame.online_count : online.size;
+    online.add(username); // counted in online_count, perhaps not in a big room's sample
+    onlineTotal = Math.max(onlineTotal, online.size);
     renderOnline();
     typingClearAll();
     const history = Array.isArray(frame.history) ? frame.history : [];
@@ -695,12 +787,12 @@
     } else if (cursor === null) {
       cursor = 0;
     }
-    // Resend the whole outbox, oldest first, with the original client_ids: the server
-    // returns the saved message for any it already has.
-    outboxLoad().forEach((entry) => {
-      showPending(entry);
-      sendEntry(entry);
-    });
+    // Resend the whole outbox, oldest first and one at a time, with the original
+    // client_ids: the server returns the saved message for any it already has.
+    const pending = outboxLoad();
+    pending.forEach(showPending);
+    sendQueue = pending.map((e) => e.client_id);
+    pumpSends();
     if (first || atBottom) scrollToBottom();
     updateStatus();
     fillGaps();
@@ -751,6 +843,7 @@
         }
         outboxRemove(frame.client_id);
         if (atBottom) scrollToBottom();
+        pumpSends();
         break;
       }
       case "history":
@@ -764,7 +857,10 @@
           const wait = Number(frame.retry_after) || 1; // rate_limited says how long
           if (frame.code === "rate_limited") retryLater(tag.clientId, wait);
           else if (RETRYABLE_ERRORS.has(frame.code)) retryLater(tag.clientId);
-          else markFailed(tag.clientId, detail);
+          else {
+            markFailed(tag.clientId, detail);
+            pumpSends();
+          }
         } else if (tag && isChange(tag)) {
           const item = byId.get(tag.id);
           if (item) settleChange(item, tag.kind);
@@ -841,6 +937,8 @@
     socket = null;
     ready = false;
     inflight = []; // unanswered sends stay in the outbox and go again after the next hello
+    sendQueue = []; // rebuilt from the outbox by the next hello
+    clearTimeout(sendTimer);
     olderLoading = false;
     gapLoading = false;
     typingClearAll(); // cut off from the room: no message or leave would clear them
@@ -859,6 +957,7 @@
       showError(code === 4404 ? "This room no longer exists." : NO_ACCESS_TEXT);
       input.disabled = true;
       form.querySelector("button[type=submit]").disabled = true;
+      attachButton.disabled = true;
       list.querySelectorAll("li.editing, li.confirming").forEach(closeEditor);
       list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
       updateStatus();
@@ -926,6 +1025,96 @@
     connect();
   });
   list.addEventListener("scroll", maybeLoadOlder, { passive: true });
+
+  // --- images --------------------------------------------------------------------------
+  // Posted over HTTP with the session (and its CSRF token); the saved message comes back
+  // in the response and to everyone through the socket. A client_id makes a retry safe.
+
+  const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
+  const maxImageBytes = Number(form.dataset.maxImageBytes) || 0;
+
+  function csrfToken() {
+    const field = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function imageFiles(list) {
+    return Array.from(list || []).filter((file) => file && IMAGE_TYPES.has(file.type));
+  }
+
+  async function uploadImage(file) {
+    if (stoppedText) return;
+    if (maxImageBytes && file.size > maxImageBytes) {
+      showError(`That image is too large (at most ${Math.floor(maxImageBytes / 1048576)} MB).`);
+      return;
+    }
+    const pending = document.createElement("li");
+    pending.className = "message pending upload";
+    pending.append(span("author", username), " ", span("state", `uploading ${file.name || "image"}…`));
+    const atBottom = nearBottom();
+    list.append(pending);
+    if (atBottom) scrollToBottom();
+    const data = new FormData();
+    data.append("file", file, file.name || "pasted-image");
+    data.append("client_id", newClientId());
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/images/`, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      });
+      let payload = null;
+      try {
+        payload = await response.json();
+      } catch (e) {
+        payload = null;
+      }
+      if (!response.ok) {
+        const detail = payload && payload.error && payload.error.detail;
+        showError(typeof detail === "string" ? detail : `Upload failed (${response.status}).`);
+        return;
+      }
+      showError("");
+      const keep = nearBottom();
+      insertMessage(payload); // a seq already shown (the broadcast won) is not shown twice
+      if (keep) scrollToBottom();
+    } catch (e) {
+      showError("Upload failed: not connected. Try again.");
+    } finally {
+      pending.remove();
+    }
+  }
+
+  function uploadAll(files) {
+    imageFiles(files).forEach((file) => uploadImage(file));
+  }
+
+  attachButton.addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    uploadAll(fileInput.files);
+    fileInput.value = "";
+  });
+  document.addEventListener("paste", (event) => {
+    const files = imageFiles(event.clipboardData && event.clipboardData.files);
+    if (!files.length) return; // plain text pastes as usual
+    event.preventDefault();
+    uploadAll(files);
+  });
+  roomEl.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+    event.preventDefault();
+    roomEl.classList.add("dropping");
+  });
+  roomEl.addEventListener("dragleave", (event) => {
+    if (event.target === roomEl) roomEl.classList.remove("dropping");
+  });
+  roomEl.addEventListener("drop", (event) => {
+    roomEl.classList.remove("dropping");
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    uploadAll(event.dataTransfer.files);
+  });
 
   restoreOutbox();
   connect();
