@@ -1,6 +1,7 @@
 """Moderation in the Django admin. Every action goes through a service, so it is
 audited and takes effect live (sockets closed, messages removed from open clients)."""
 
+import weakref
 from typing import Any
 
 from django import forms
@@ -8,10 +9,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from chat import services
-from chat.models import AuditLog, Membership, Message, MessageEdit, Room, Sanction
+from chat.models import ApiToken, AuditLog, Membership, Message, MessageEdit, Room, Sanction
 
 
 def _actor(request: HttpRequest) -> User:
@@ -191,6 +193,52 @@ class AuditLogAdmin(admin.ModelAdmin[AuditLog]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ApiTokenForm(forms.ModelForm[ApiToken]):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    """Staff create tokens for users (the secret is shown once) and revoke (delete) any."""
+
+    form = ApiTokenForm
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    _secrets: "weakref.WeakKeyDictionary[HttpRequest, str]" = weakref.WeakKeyDictionary()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None  # a token is revoked and made anew, not edited
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        created = services.token_create(user=obj.user, name=obj.name)
+        obj.pk, obj.prefix = created.token.pk, created.token.prefix
+        services.audit_record(
+            actor=_actor(request), action="token.create", target=str(created.token)
+        )
+        # Shown by response_add on this response only: never stored, not even in a
+        # message cookie.
+        self._secrets[request] = created.secret
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        secret = self._secrets.pop(request, "")
+        context = {**self.admin_site.each_context(request), "token": obj, "secret": secret}
+        return TemplateResponse(request, "admin/chat/apitoken/created.html", context)
+
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        services.audit_record(actor=_actor(request), action="token.revoke", target=str(obj))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            self.delete_model(request, token)
 
 
 admin.site.unregister(User)

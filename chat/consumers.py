@@ -9,11 +9,22 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import delivery, events, limits, presence, protocol, selectors, services
+from chat import (
+    delivery,
+    events,
+    limits,
+    observability,
+    presence,
+    protocol,
+    selectors,
+    services,
+    wire,
+)
 from chat.errors import ChatError
 
 logger = logging.getLogger(__name__)
 
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHENTICATED = 4401
@@ -58,6 +69,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         self._early: list[tuple[int | None, str]] | None = []
         self._in_order: set[asyncio.Task[None]] = set()
         self._slot: limits.Slot | None = None  # this connection's share of the caps
+        self._raw_send: wire.RawSend | None = None  # writes the hub's pre-built frames
 
     async def dispatch(self, message: dict[str, object]) -> None:
         # channels' dispatch first runs close_old_connections in a worker thread for
@@ -99,6 +111,16 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         if self._slot is None:
             await self._refuse(CLOSE_TOO_MANY)
             return
+        try:
+            await self._open(room, after, ip)
+        except BaseException:
+            # Channels never dispatches websocket.disconnect to a consumer whose connect
+            # raised, so its cap slot and hub membership would outlive it.
+            await self.disconnect(CLOSE_INTERNAL_ERROR)
+            raise
+
+    async def _open(self, room: selectors.RoomOut, after: int | None, ip: str | None) -> None:
+        user = self.scope["user"]
         self.room, self.room_id = room, room["id"]
         self.username = user.get_username()
         self.last_frame_at = asyncio.get_running_loop().time()
@@ -118,6 +140,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             self.last_seq = min(after, history["last_seq"])
         else:
             self.last_seq = history["last_seq"]
+        online, online_count = await hub.online(room["id"], settings.CHAT_HELLO_ONLINE_LIMIT)
         hello: dict[str, object] = {
             "type": "hello",
             "room": {
@@ -127,18 +150,22 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                 "topic": room["topic"],
             },
             "user": {"username": self.username},
-            "online": await hub.online(room["id"]),
+            "online": online,
+            "online_count": online_count,
             "history": messages,
         }
         if after is not None:
             hello["resumed"] = {"after": after, "complete": history["complete"]}
         await self.accept()
+        self._raw_send = wire.raw_send_for(self.scope)
+        observability.connection_opened(self, user=self.username, room=room["slug"], ip=ip)
         await self.send(text_data=events.encode(hello))
         early, self._early = self._early or [], None
         for seq, frame in early:
             await (self.push(frame) if seq is None else self.deliver(seq, frame))
 
     async def disconnect(self, code: int) -> None:
+        observability.connection_closed(self, code)
         self._closing = True
         slot, self._slot = self._slot, None
         if slot is not None:
@@ -151,6 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             if self._closing:
                 return  # never acknowledged, so the client resends it elsewhere
             command: protocol.Command | None = None
+            received_at = observability.frame_received()
             self.last_frame_at = asyncio.get_running_loop().time()
             try:
                 limits.frame_check(text_data, bytes_data)
@@ -158,7 +186,9 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                     raise ChatError("binary_frame", "Only JSON text frames are accepted.")
                 command = protocol.parse_frame(text_data)
                 await self._handle(command)
+                observability.frame_handled(command, received_at)
             except ChatError as error:
+                observability.error_sent(self, error.code)
                 await self.send(text_data=events.encode(error.as_frame(_client_id(command))))
                 if error.code in LOST_ACCESS:
                     await self.close(code=CLOSE_FORBIDDEN)
@@ -166,6 +196,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
                     await self.close(code=CLOSE_TOO_MANY)
             except Exception:
                 logger.exception("chat frame failed room=%s", self.room["slug"])
+                observability.error_sent(self, _INTERNAL_ERROR.code)
                 frame = _INTERNAL_ERROR.as_frame(_client_id(command))
                 await self.send(text_data=events.encode(frame))
 
@@ -217,8 +248,9 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         except Exception:
             logger.exception("typing announce failed room=%s", self.room["slug"])
 
-    async def deliver(self, seq: int, frame: str) -> None:
-        """Called by the hub for each room event, in the order the layer delivered them."""
+    async def deliver(self, seq: int, frame: str, wire_frame: bytes | None = None) -> None:
+        """Called by the hub for each room event, in the order the layer delivered them.
+        `wire_frame` is `frame` already framed for the socket (chat/wire.py), if built."""
         if self._early is not None:
             if len(self._early) < MAX_EARLY_EVENTS:
                 self._early.append((seq, frame))
@@ -227,20 +259,26 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
             return
         if seq == self.last_seq + 1 and not self._deliver_lock.locked() and not self._in_order:
             self.last_seq = seq  # the common case: no gap, nothing queued
-            await self.send(text_data=frame)
+            await self._send_shared(frame, wire_frame)
             return
         # A gap to fill from the database: queue behind the lock (FIFO), off the hub's path.
         task = asyncio.get_running_loop().create_task(self._deliver_in_order(seq, frame))
         self._in_order.add(task)
         task.add_done_callback(self._in_order.discard)
 
-    async def push(self, frame: str) -> None:
+    async def push(self, frame: str, wire_frame: bytes | None = None) -> None:
         """Called by the hub for frames outside the message stream (presence, typing)."""
         if self._early is not None:
             if len(self._early) < MAX_EARLY_EVENTS:
                 self._early.append((None, frame))
             return
         if not self._closing:
+            await self._send_shared(frame, wire_frame)
+
+    async def _send_shared(self, frame: str, wire_frame: bytes | None) -> None:
+        # A frame many sockets get: written as pre-built bytes where the server offers
+        # that (daphne, see chatsite/lifecycle.py), else sent through ASGI.
+        if wire_frame is None or self._raw_send is None or not self._raw_send(wire_frame):
             await self.send(text_data=frame)
 
     async def _deliver_in_order(self, seq: int, frame: str) -> None:
@@ -288,6 +326,7 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         # Accept first: a close before accept becomes an HTTP 403 that browsers report
         # without the code, and the client must be able to tell 4401 from 4404.
         await self.accept()
+        observability.connection_refused(self.scope, code, limits.client_ip(self.scope))
         await self.close(code=code)
 
 

@@ -54,11 +54,21 @@ class Membership(models.Model):
 
 
 class Message(models.Model):
+    class Kind(models.TextChoices):
+        USER = "user", "user"
+        SYSTEM = "system", "system"  # posted by the server itself (announce, integrations)
+
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveBigIntegerField(editable=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.USER)
     # PROTECT: deleting an author would silently rewrite history; deactivate users instead.
+    # Empty only for system messages: no account can be impersonated or log in as them.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chat_messages"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="chat_messages",
     )
     body = models.TextField()
     client_id = models.CharField(max_length=64)
@@ -82,6 +92,10 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["room", "seq"], name="message_room_seq_unique"),
             models.UniqueConstraint(
                 fields=["room", "author", "client_id"], name="message_client_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="system") | models.Q(author__isnull=False),
+                name="message_user_kind_has_author",
             ),
         ]
 
@@ -154,3 +168,44 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+class Attachment(models.Model):
+    """An image posted with a message: the re-encoded original and its thumbnail, kept
+    through the storage API (files are served only by chat.api's access-checked view)."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
+    file = models.FileField(max_length=200)
+    thumbnail = models.FileField(max_length=200)
+    name = models.CharField(max_length=120, help_text="Sanitized original file name.")
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField(help_text="Bytes, as stored.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    thumbnail_width = models.PositiveIntegerField()
+    thumbnail_height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}x{self.height})"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the secret is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_api_tokens"
+    )
+    name = models.CharField(max_length=80)
+    # The first characters of the token, not secret: lets a user tell tokens apart.
+    prefix = models.CharField(max_length=16, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import tokens, views
 
 app_name = "chat"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("chat/<slug:slug>/", views.room, name="room"),
     path("chat/<slug:slug>/members/", views.room_members, name="room_members"),
     path("dm/<str:username>/", views.dm, name="dm"),
+    path("settings/tokens/", tokens.token_settings, name="tokens"),
 ]

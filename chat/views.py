@@ -29,14 +29,18 @@ def index(request: HttpRequest) -> HttpResponse:
 def room_create(request: HttpRequest) -> HttpResponse:
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        room = services.room_create(
-            slug=form.cleaned_data["slug"],
-            name=form.cleaned_data["name"],
-            topic=form.cleaned_data["topic"],
-            creator=_user(request),
-            is_private=form.cleaned_data["is_private"],
-        )
-        return redirect("chat:room", slug=room.slug)
+        try:
+            room = services.room_create(
+                slug=form.cleaned_data["slug"],
+                name=form.cleaned_data["name"],
+                topic=form.cleaned_data["topic"],
+                creator=_user(request),
+                is_private=form.cleaned_data["is_private"],
+            )
+        except ChatError as error:  # taken between the form's check and the insert
+            form.add_error("slug", error.detail)
+        else:
+            return redirect("chat:room", slug=room.slug)
     return render(request, "chat/room_create.html", {"form": form})
 
 
@@ -65,6 +69,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
+        "max_image_bytes": settings.CHAT_IMAGE_MAX_BYTES,
         "can_manage": found["is_private"]
         and not found["is_direct"]
         and (request.user.is_staff or found["owner_id"] == _user(request).pk),

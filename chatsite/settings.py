@@ -52,10 +52,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "chat",
 ]
 
 MIDDLEWARE = [
+    # First: probes answer whatever Host they carry, unredirected (chat/health.py).
+    "chat.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -93,7 +98,12 @@ if DATABASES["default"].get("ENGINE") not in _SUPPORTED_DATABASES:
         "DATABASE_URL must be sqlite:///<path> or postgres://<user>@<host>:<port>/<name>."
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off by default: channels closes old connections around every database_sync_to_async
+# call, so a health check is one more round trip (SELECT 1) before every frame's queries
+# (a sixth of the database thread's time under load). Without it, after a database
+# restart the first query on each stale connection fails once (the client gets
+# internal_error and resends, nothing was acknowledged) and Django replaces it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DJANGO_CONN_HEALTH_CHECKS", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two processes saving at once wait (busy_timeout) instead of failing on upgrade.
@@ -134,8 +144,63 @@ STORAGES: dict[str, Any] = {
     },
 }
 
+# --- Uploaded images (chat/images.py) ----------------------------------------------------
+# Written through the storage API (STORAGES["default"]): a deployment can switch to object
+# storage. Never served from MEDIA_URL by the app: /api/attachments/<id>/ checks access.
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+# Largest image upload in bytes; a bigger request is refused with 413 before it is read.
+CHAT_IMAGE_MAX_BYTES: int = env.int("CHAT_IMAGE_MAX_BYTES", default=10 * 1024 * 1024)
+# Largest image in pixels (width x height), checked from the header before decoding.
+CHAT_IMAGE_MAX_PIXELS: int = env.int("CHAT_IMAGE_MAX_PIXELS", default=40_000_000)
+# Longest side of a thumbnail, in pixels.
+CHAT_THUMBNAIL_MAX_SIDE: int = env.int("CHAT_THUMBNAIL_MAX_SIDE", default=320)
+# Larger request bodies are spooled to a temporary file, not held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- HTTP API (chat/api/) ------------------------------------------------------------
+REST_FRAMEWORK: dict[str, Any] = {
+    # Bearer first: its authenticate_header makes an unauthenticated call a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "chat.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "chat.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Chat API",
+    "DESCRIPTION": (
+        "Post and read messages over HTTP; every WebSocket client in the room receives "
+        "them live (docs/api.md, docs/protocol.md)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from the drf-spectacular-sidecar package: no CDN, allowed by the CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
 # --- Channel layer -------------------------------------------------------------------
 REDIS_URL: str = env.str("REDIS_URL", default="")
+# Set by the deploy/ units for a process that is one of several: each needs the shared
+# PostgreSQL and Redis, and a forgotten URL must stop it rather than split the chat into
+# processes that cannot see each other's messages (SQLite file, in-memory layer).
+CHAT_MULTIPROCESS: bool = env.bool("CHAT_MULTIPROCESS", default=False)
+if CHAT_MULTIPROCESS and not REDIS_URL:
+    raise ImproperlyConfigured("CHAT_MULTIPROCESS is set: REDIS_URL is required.")
+if CHAT_MULTIPROCESS and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "CHAT_MULTIPROCESS is set: DATABASE_URL must be postgres://<user>@<host>:<port>/<name>."
+    )
 # Prefix of every Redis key and channel this install uses (several installs, one Redis).
 CHAT_LAYER_PREFIX: str = env.str("CHAT_LAYER_PREFIX", default="chat")
 # Redis client pool for the channel layer. redis-py 8 caps an asyncio pool at 100
@@ -197,6 +262,16 @@ CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", defa
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
 # A process that dies without cleanup: its users leave the online lists within this.
 CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
+# Under daphne: how long a thread may hold the GIL while another waits for it (Python's
+# default is 0.005). See chatsite/lifecycle.py.
+CHAT_GIL_SWITCH_INTERVAL_SECONDS: float = env.float(
+    "CHAT_GIL_SWITCH_INTERVAL_SECONDS", default=0.0005
+)
+# hello.online names at most this many users (hello.online_count has them all), so a
+# connect into a big room costs the same as into a small one.
+CHAT_HELLO_ONLINE_LIMIT: int = env.int("CHAT_HELLO_ONLINE_LIMIT", default=100)
+# Presence changes are gathered for this long and sent as one frame per room (0: at once).
+CHAT_PRESENCE_BATCH_SECONDS: float = env.float("CHAT_PRESENCE_BATCH_SECONDS", default=0.1)
 # Typing indicators: a client may send one per this interval; others show it this long.
 CHAT_TYPING_MIN_INTERVAL_SECONDS: float = env.float("CHAT_TYPING_MIN_INTERVAL_SECONDS", default=1.0)
 CHAT_TYPING_EXPIRES_SECONDS: float = 5.0
@@ -277,11 +352,36 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
     }
 }
 
+# --- Observability (chat/observability.py, chat/health.py) ------------------------------
+# /metrics answers only when one of these is set (404 otherwise); with both, both must
+# match. The client address is taken as for WebSockets (CHAT_TRUSTED_PROXIES).
+CHAT_METRICS_TOKEN: str = env.str("CHAT_METRICS_TOKEN", default="")
+CHAT_METRICS_ALLOWED_IPS: list[str] = env.list("CHAT_METRICS_ALLOWED_IPS", default=[])
+try:
+    for _network in CHAT_METRICS_ALLOWED_IPS:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as _error:
+    raise ImproperlyConfigured(
+        f"CHAT_METRICS_ALLOWED_IPS must list IP addresses or networks: {_error}"
+    ) from None
+# "plain" (one text line per record) or "json" (one JSON object per line, for shippers).
+CHAT_LOG_FORMAT: str = env.str("CHAT_LOG_FORMAT", default="plain")
+if CHAT_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured('CHAT_LOG_FORMAT must be "plain" or "json".')
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CHAT_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }

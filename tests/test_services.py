@@ -29,6 +29,8 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "created_at": second["created_at"],
         "client_id": "c2",
         "edited_at": None,
+        "kind": "user",
+        "attachment": None,
     }
 
 
@@ -111,3 +113,7 @@ def test_room_create_and_lookup(alice: User) -> None:
         "owner_id": alice.pk,
     }
     assert selectors.room_get(slug="nope") is None
+    with pytest.raises(ChatError) as taken:
+        services.room_create(slug="ops", name="Again", topic="", creator=alice)
+    assert taken.value.code == "slug_taken"
+    assert Room.objects.get(slug="ops").name == "Ops"

@@ -1,0 +1,139 @@
+"""Request validation and the documented shapes of responses. Responses themselves are
+the selectors' TypedDicts; the output serializers exist for the OpenAPI schema."""
+
+from typing import Any
+
+from django.core.validators import ProhibitNullCharactersValidator
+from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+from chat import protocol
+
+MAX_DB_INT = 2**63 - 1  # larger numbers overflow the database's bigint
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="Machine-readable; see docs/api.md.")
+    detail = serializers.CharField(help_text="A sentence for people.")
+    retry_after = serializers.FloatField(required=False, help_text="Seconds (429 only).")
+    field_errors = serializers.DictField(
+        required=False, help_text="Per-field problems (400 `invalid` only)."
+    )
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    error = ErrorDetailSerializer()
+
+
+class RoomSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    topic = serializers.CharField()
+    last_seq = serializers.IntegerField(help_text="The seq of the room's newest message.")
+    is_private = serializers.BooleanField()
+    is_direct = serializers.BooleanField()
+    is_locked = serializers.BooleanField()
+    owner_id = serializers.IntegerField(allow_null=True)
+
+
+class RoomCreateSerializer(serializers.Serializer[Any]):
+    slug = serializers.SlugField(max_length=50)
+    name = serializers.CharField(max_length=80)
+    topic = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    is_private = serializers.BooleanField(required=False, default=False)
+
+
+class AttachmentSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    url = serializers.CharField(help_text="The full image (only for readers of the room).")
+    thumbnail_url = serializers.CharField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    thumbnail_width = serializers.IntegerField()
+    thumbnail_height = serializers.IntegerField()
+
+
+class MessageSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    room = serializers.SlugField()
+    seq = serializers.IntegerField()
+    author = serializers.CharField(allow_null=True, help_text="null for system messages.")
+    body = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    client_id = serializers.CharField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["user", "system"])
+    attachment = AttachmentSerializer(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer[Any]):
+    messages = MessageSerializer(many=True)
+    has_more = serializers.BooleanField(
+        help_text="More messages lie beyond this page, in the direction paged."
+    )
+    last_seq = serializers.IntegerField()
+
+
+class HistoryQuerySerializer(serializers.Serializer[Any]):
+    before = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_DB_INT, help_text="Only seq < before."
+    )
+    after = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_DB_INT,
+        help_text="Only seq > after; the page then starts right after it (paging forward).",
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=protocol.MAX_FETCH_LIMIT, default=50
+    )
+
+
+class TextField(serializers.CharField):
+    """A string handed to the service as is: its checks, and their error codes (the
+    WebSocket's: empty_body, body_too_long, bad_body, bad_client_id), apply."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, allow_blank=True, **kwargs)
+        self.validators = [
+            v
+            for v in self.validators
+            if not isinstance(
+                v, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator
+            )
+        ]
+
+
+def _client_id_field() -> TextField:
+    return TextField(
+        required=False,
+        default="",
+        help_text=(
+            "Chosen by the client, unique per message: a resend with the same client_id "
+            "returns the original message. 1-64 printable characters; generated when "
+            "left out (no idempotency)."
+        ),
+    )
+
+
+class MessageCreateSerializer(serializers.Serializer[Any]):
+    body = TextField(help_text="Plain text, at most CHAT_MAX_BODY_CHARS (4000) characters.")
+    client_id = _client_id_field()
+
+
+class ImageCreateSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="A JPEG, PNG, GIF or WebP image.")
+    body = TextField(required=False, default="", help_text="An optional caption.")
+    client_id = _client_id_field()
+
+
+class TokenSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
