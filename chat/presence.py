@@ -64,6 +64,7 @@ class PresenceStore(Protocol):
     async def arrive(self, room_id: int, username: str) -> bool: ...
     async def depart(self, room_id: int, username: str) -> bool: ...
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]: ...
+    async def count(self, room_id: int) -> int: ...
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]: ...
     async def sweep(self) -> dict[int, list[str]]: ...
 
@@ -87,6 +88,9 @@ class MemoryStore:
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
         users = self.users.get(room_id, set())
         return sorted(users)[:limit], len(users)
+
+    async def count(self, room_id: int) -> int:
+        return len(self.users.get(room_id, ()))
 
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         return []
@@ -136,6 +140,9 @@ class RedisStore:
             names = cast("list[bytes | str]", await self.redis.hrandfield(key, limit))
         found = sorted(str(user) for user in names)
         return found[:limit], max(total, len(found))
+
+    async def count(self, room_id: int) -> int:
+        return int(await self.redis.hlen(self._keys(room_id)[1]))
 
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Push back the expiry of this process's entries. Returns the ones that had been
@@ -207,17 +214,30 @@ class Presence:
     async def _announce(self, room_id: int, users: list[str], *, online: bool) -> None:
         delay = settings.CHAT_PRESENCE_BATCH_SECONDS
         if delay <= 0:
-            await _publish(room_id, {user: online for user in users})
+            await self._publish(room_id, {user: online for user in users})
             return
         self.pending.setdefault(room_id, {}).update((user, online) for user in users)
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.get_running_loop().create_task(self._flush_after(delay))
 
     async def _flush_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        pending, self.pending = self.pending, {}
-        for room_id, changes in pending.items():
-            await _publish(room_id, changes)
+        # Loop until nothing is pending: a change announced while this task awaits a
+        # publish finds it not done and starts no flusher of its own, so it is ours.
+        while self.pending:
+            await asyncio.sleep(delay)
+            pending, self.pending = self.pending, {}
+            for room_id, changes in pending.items():
+                await self._publish(room_id, changes)
+
+    async def _publish(self, room_id: int, changes: dict[str, bool]) -> None:
+        # The count read now, not kept from joins and leaves: a page that was given only a
+        # sample of names cannot tell a join it already counted from a new one.
+        try:
+            count: int | None = await self.store.count(room_id)
+        except Exception:  # Redis down: the publish fails too, and hello sets it right
+            logger.warning("presence count failed room_id=%s", room_id)
+            count = None
+        await _publish(room_id, changes, count)
 
 
 def presence_ttl_seconds() -> float:
@@ -230,10 +250,13 @@ def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
 
 
-async def _publish(room_id: int, changes: dict[str, bool]) -> None:
+async def _publish(room_id: int, changes: dict[str, bool], count: int | None) -> None:
     joined = sorted(user for user, online in changes.items() if online)
     left = sorted(user for user, online in changes.items() if not online)
-    await events.publish_frame(room_id, {"type": "presence", "joined": joined, "left": left})
+    frame: dict[str, object] = {"type": "presence", "joined": joined, "left": left}
+    if count is not None:
+        frame["online_count"] = count
+    await events.publish_frame(room_id, frame)
 
 
 def presence_for_process() -> Presence:

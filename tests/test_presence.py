@@ -15,9 +15,9 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
+from chat import presence
 from chat.delivery import CLOSE_IDLE
 from chat.models import Room
-from chat.presence import RedisStore
 from tests.conftest import session_cookie
 from tests.servers import Daphne, daphnes, recv_json, ws_connect
 
@@ -30,6 +30,10 @@ async def joined(open_socket: Open, user: User, slug: str) -> tuple[Any, dict[st
     assert (await comm.connect())[0]
     hello = await comm.receive_json_from()
     return comm, hello
+
+
+def presence_frame(joined: list[str], left: list[str], count: int) -> dict[str, Any]:
+    return {"type": "presence", "joined": joined, "left": left, "online_count": count}
 
 
 async def next_of(comm: Any, kind: str, timeout: float = 3) -> dict[str, Any]:
@@ -46,17 +50,39 @@ async def test_online_list_counts_each_user_once_across_tabs(
     a1, hello = await joined(open_socket, alice, room.slug)
     assert hello["online"] == ["alice"]
     # Everyone in the room gets a user's arrival, that user included.
-    assert await next_of(a1, "presence") == {"type": "presence", "joined": ["alice"], "left": []}
+    assert await next_of(a1, "presence") == presence_frame(["alice"], [], 1)
     b, hello = await joined(open_socket, bob, room.slug)
     assert hello["online"] == ["alice", "bob"]
-    assert await next_of(a1, "presence") == {"type": "presence", "joined": ["bob"], "left": []}
-    assert await next_of(b, "presence") == {"type": "presence", "joined": ["bob"], "left": []}
+    assert await next_of(a1, "presence") == presence_frame(["bob"], [], 2)
+    assert await next_of(b, "presence") == presence_frame(["bob"], [], 2)
     a2, hello = await joined(open_socket, alice, room.slug)  # a second tab: no event
     assert hello["online"] == ["alice", "bob"]
     await a2.disconnect()
     assert await b.receive_nothing(timeout=0.3, skip=("typing",))
     await a1.disconnect()
-    assert await next_of(b, "presence") == {"type": "presence", "joined": [], "left": ["alice"]}
+    assert await next_of(b, "presence") == presence_frame([], ["alice"], 1)
+
+
+@override_settings(CHAT_PRESENCE_BATCH_SECONDS=0.05)
+async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    published: list[dict[str, bool]] = []
+    real_publish = presence._publish
+
+    async def slow_publish(room_id: int, changes: dict[str, bool], count: int | None) -> None:
+        published.append(dict(changes))
+        await asyncio.sleep(0.3)  # a slow layer: the next change comes meanwhile
+        await real_publish(room_id, changes, count)
+
+    monkeypatch.setattr(presence, "_publish", slow_publish)
+    tracker = presence.Presence(presence.MemoryStore())
+    await tracker.connected(1, "alice")
+    await asyncio.sleep(0.15)  # the batch with alice is being published
+    assert published == [{"alice": True}]
+    await tracker.connected(1, "bob")
+    await asyncio.sleep(0.5)
+    assert published == [{"alice": True}, {"bob": True}], "bob's arrival was never sent"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -75,7 +101,7 @@ async def test_hello_names_at_most_the_limit_and_counts_everyone(
 
 
 async def test_redis_store_samples_a_big_room_and_counts_it_whole(redis_url: str) -> None:
-    store = RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    store = presence.RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
     names = [f"user{i:02}" for i in range(12)]
     try:
         for name in names:
@@ -163,7 +189,7 @@ def test_users_on_two_processes_see_each_other_and_tabs_count_once(
             assert (await wait_presence(a1, 5))["joined"] == ["alice"]
             b, hello = await open_room(two, bob_cookie)
             assert hello["online"] == ["alice", "bob"]
-            assert await wait_presence(a1, 5) == {"type": "presence", "joined": ["bob"], "left": []}
+            assert await wait_presence(a1, 5) == presence_frame(["bob"], [], 2)
             a2, hello = await open_room(two, alice_cookie)  # alice's second tab, process two
             assert hello["online"] == ["alice", "bob"]
             await a1.close()
@@ -171,11 +197,7 @@ def test_users_on_two_processes_see_each_other_and_tabs_count_once(
             with pytest.raises(TimeoutError):
                 await wait_presence(b, 1)  # alice still has a tab: no event
             await a2.close()
-            assert await wait_presence(b, 5) == {
-                "type": "presence",
-                "joined": [],
-                "left": ["alice"],
-            }
+            assert await wait_presence(b, 5) == presence_frame([], ["alice"], 1)
             await b.send(json.dumps({"type": "typing"}))
             await b.close()
 
@@ -201,7 +223,7 @@ def test_users_of_a_killed_process_leave_within_the_bound(
             one.proc.kill()
             killed = time.monotonic()
             left = await wait_presence(b, bound + 5)
-            assert left == {"type": "presence", "joined": [], "left": ["alice"]}
+            assert left == presence_frame([], ["alice"], 1)
             elapsed = time.monotonic() - killed
             _, hello = await open_room(two, bob_cookie)
             assert hello["online"] == ["bob"]

@@ -433,8 +433,6 @@
 
   function onPresence(frame) {
     // Idempotent set updates: the joining user gets their own "joined" too.
-    // A join is someone who was offline, a leave someone who was online, so they move
-    // the count even for names this page was not given.
     names(frame.joined).forEach((name) => {
       if (online.has(name)) return;
       online.add(name);
@@ -445,6 +443,9 @@
       onlineTotal -= 1;
       typingStopped(name);
     });
+    // The server's count wins: in a room bigger than the hello sample a join may be of
+    // someone hello already counted, so counting joins and leaves would drift.
+    if (Number.isInteger(frame.online_count)) onlineTotal = frame.online_count;
     onlineTotal = Math.max(onlineTotal, online.size);
     renderOnline();
   }
