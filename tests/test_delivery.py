@@ -164,16 +164,21 @@ async def test_same_client_id_from_two_connections_yields_one_message(
     assert await database_sync_to_async(Message.objects.count)() == 1
 
 
-async def test_lost_event_gap_is_filled_before_later_messages(
-    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+async def post_after_two_lost(room: Room, alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seqs 1 and 2 are saved but their events never published; seq 3's is."""
     real_publish = events.publish_message
     monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
     await post(room, alice, "lost one")
     await post(room, alice, "lost two")
     monkeypatch.setattr(events, "publish_message", real_publish)
     await post(room, alice, "arrives")
+
+
+async def test_lost_event_gap_is_filled_before_later_messages(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    await post_after_two_lost(room, alice, monkeypatch)
     frames: list[tuple[int, str]] = []
     while len(frames) < 3:
         got = await comm.receive_json_from(timeout=5)
@@ -194,12 +199,7 @@ async def test_a_gap_is_read_once_for_the_whole_room_and_delivered_in_order(
         return real_list(**kwargs)
 
     monkeypatch.setattr(selectors, "message_list", counted)
-    real_publish = events.publish_message
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
-    await post(room, alice, "lost one")
-    await post(room, alice, "lost two")
-    monkeypatch.setattr(events, "publish_message", real_publish)
-    await post(room, alice, "arrives")
+    await post_after_two_lost(room, alice, monkeypatch)
     for comm in comms:
         assert await next_messages(comm, 3) == [1, 2, 3]
     assert len(reads) == 1, reads  # one read for ten connections, not ten
