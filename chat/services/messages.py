@@ -1,17 +1,10 @@
-"""Write-side rules: validate, persist in one transaction, publish after commit.
-
-The only layer that publishes, and only through transaction.on_commit, so nobody ever
-sees a message that was rolled back. Callable from any sync Django code; async code
-wraps it in database_sync_to_async (or uses the *_async forms below).
-"""
+"""Messages: post (idempotent by client_id, seq assigned in the saving transaction),
+post images and system messages, edit, delete, scrollback."""
 
 import contextlib
-import hashlib
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO
 
 from channels.db import database_sync_to_async
@@ -22,23 +15,19 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from chat import events, images, observability, selectors
+from chat import events, images, selectors
 from chat.errors import ChatError
 from chat.models import (
-    ApiToken,
     Attachment,
-    AuditLog,
-    Membership,
     Message,
     MessageEdit,
     Room,
-    Sanction,
 )
 from chat.selectors import MessageOut, message_out
+from chat.services.access import access_require_read, access_require_write
+from chat.services.moderation import audit_record
 
 logger = logging.getLogger(__name__)
-
-CLOSE_FORBIDDEN = 4403  # the WebSocket close code for lost access (docs/protocol.md)
 
 
 def message_body_clean(body: str, *, allow_empty: bool = False) -> str:
@@ -233,132 +222,6 @@ async def message_post_system_async(*, room_id: int, body: str, client_id: str =
     return result
 
 
-@dataclass(frozen=True)
-class NewToken:
-    token: ApiToken
-    secret: str  # shown to the user once; only its digest is stored
-
-
-TOKEN_PREFIX = "chat_"  # noqa: S105 - a marker for secret scanners, not a secret
-
-
-def token_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def token_create(*, user: User, name: str) -> NewToken:
-    """A personal API token for `user`. The secret is random (256 bits), so a plain
-    SHA-256 suffices to store it (no salt or slow hash needed, unlike passwords)."""
-    name = name.strip()[:80] or "token"
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        name=name,
-        prefix=secret[: len(TOKEN_PREFIX) + 6],
-        digest=token_digest(secret),
-    )
-    return NewToken(token=token, secret=secret)
-
-
-def token_revoke(*, token_id: int, user: User) -> None:
-    """Revoke one of the user's tokens (staff revoke any in the admin)."""
-    deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
-    if not deleted:
-        raise ChatError("not_found", "No such token of yours.")
-
-
-def token_used(*, token: ApiToken) -> None:
-    """Record the token's use, at most once a minute (not a write per request)."""
-    now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-
-
-def access_require_write(*, room_id: int, user: User) -> None:
-    access = selectors.access_for(room_id=room_id, user_id=user.pk)
-    if not access["write"]:
-        raise ChatError(access["code"], access["detail"])
-
-
-def access_require_read(*, room_id: int, user: User) -> None:
-    access = selectors.access_for(room_id=room_id, user_id=user.pk)
-    if not access["read"]:
-        raise ChatError(access["code"], access["detail"])
-
-
-@transaction.atomic
-def room_create(
-    *, slug: str, name: str, topic: str, creator: User, is_private: bool = False
-) -> Room:
-    try:
-        with transaction.atomic():  # the unique slug decides, also between racing creators
-            room = Room.objects.create(
-                slug=slug, name=name, topic=topic, created_by=creator, is_private=is_private
-            )
-    except IntegrityError:
-        raise ChatError("slug_taken", "A room with this slug exists already.") from None
-    if is_private:
-        Membership.objects.create(room=room, user=creator)
-    return room
-
-
-@transaction.atomic
-def dm_open(*, user: User, other: User) -> Room:
-    """The private two-person room of these users, created on first use."""
-    low, high = sorted([user, other], key=lambda u: u.pk)
-    slug = f"dm-{low.pk}-{high.pk}"
-    room, created = Room.objects.get_or_create(
-        slug=slug,
-        defaults={
-            "name": f"{low.get_username()} & {high.get_username()}",
-            "is_private": True,
-            "is_direct": True,
-            "created_by": user,
-        },
-    )
-    if created:
-        Membership.objects.bulk_create(
-            [Membership(room=room, user=low), Membership(room=room, user=high)]
-        )
-    return room
-
-
-def _can_manage(room: Room, actor: User) -> bool:
-    return actor.is_staff or (room.created_by_id == actor.pk and not room.is_direct)
-
-
-@transaction.atomic
-def membership_add(*, room: Room, user: User, actor: User) -> None:
-    if not _can_manage(room, actor):
-        raise ChatError("forbidden", "Only the room's owner or staff manage its members.")
-    Membership.objects.get_or_create(room=room, user=user)
-    audit_record(actor=actor, action="member.add", target=f"{user} in {room.slug}")
-
-
-@transaction.atomic
-def membership_remove(*, room: Room, user: User, actor: User) -> None:
-    if not _can_manage(room, actor):
-        raise ChatError("forbidden", "Only the room's owner or staff manage its members.")
-    Membership.objects.filter(room=room, user=user).delete()
-    audit_record(actor=actor, action="member.remove", target=f"{user} in {room.slug}")
-    if room.is_private:
-        username, room_id = user.get_username(), room.pk
-        transaction.on_commit(
-            lambda: events.publish_kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN),
-            robust=True,
-        )
-
-
-def audit_record(*, actor: User | None, action: str, target: str, reason: str = "") -> None:
-    AuditLog.objects.create(actor=actor, action=action, target=target[:200], reason=reason[:500])
-    # Logged and counted once committed: a rolled-back action never happened.
-    who = actor.get_username() if actor is not None else None
-    transaction.on_commit(
-        lambda: observability.moderation_recorded(actor=who, action=action, target=target[:200])
-    )
-
-
 @transaction.atomic
 def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     """The author changes their message; the old text is kept for staff."""
@@ -424,79 +287,6 @@ def _own_message(*, message_id: int, user: User) -> Message:
     if message is None:
         raise ChatError("not_found", "No such message of yours.")
     return message
-
-
-@transaction.atomic
-def sanction_create(
-    *,
-    kind: str,
-    user: User,
-    room: Room | None,
-    reason: str,
-    actor: User,
-    expires_at: datetime | None = None,
-) -> Sanction:
-    """Ban (no access) or mute (read-only) a user in a room or site-wide; a ban closes
-    the user's open connections there, on every process."""
-    sanction = Sanction.objects.create(
-        kind=kind, user=user, room=room, reason=reason, expires_at=expires_at, created_by=actor
-    )
-    sanction_applied(sanction=sanction, actor=actor)
-    return sanction
-
-
-def sanction_applied(*, sanction: Sanction, actor: User | None) -> None:
-    """Audit and enforce a sanction saved elsewhere (the admin's own form)."""
-    where = sanction.room.slug if sanction.room else "site"
-    audit_record(
-        actor=actor,
-        action=f"user.{sanction.kind}",
-        target=f"{sanction.user} ({where})",
-        reason=sanction.reason,
-    )
-    if sanction.kind == Sanction.Kind.BAN:
-        username = sanction.user.get_username()
-        room_id = sanction.room_id
-        transaction.on_commit(
-            lambda: events.publish_kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN),
-            robust=True,
-        )
-
-
-@transaction.atomic
-def sanction_lift(*, sanction: Sanction, actor: User) -> None:
-    sanction.lifted_at = timezone.now()
-    sanction.save(update_fields=["lifted_at"])
-    where = sanction.room.slug if sanction.room else "site"
-    audit_record(actor=actor, action=f"user.un{sanction.kind}", target=f"{sanction.user} ({where})")
-
-
-@transaction.atomic
-def room_lock(*, room: Room, locked: bool, actor: User, reason: str = "") -> None:
-    room.is_locked = locked
-    room.save(update_fields=["is_locked"])
-    audit_record(
-        actor=actor,
-        action="room.lock" if locked else "room.unlock",
-        target=room.slug,
-        reason=reason,
-    )
-
-
-@transaction.atomic
-def user_deactivate(*, user: User, actor: User, reason: str = "") -> None:
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    user_deactivated(user=user, actor=actor, reason=reason)
-
-
-def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> None:
-    audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
-    username = user.get_username()
-    transaction.on_commit(
-        lambda: events.publish_kick(username=username, room_id=None, code=CLOSE_FORBIDDEN),
-        robust=True,
-    )
 
 
 def history_page(*, room_id: int, user: User, before: int, limit: int) -> list[MessageOut]:

@@ -1,0 +1,62 @@
+"""Write-side rules: validate, persist in one transaction, publish after commit.
+
+The only layer that publishes, and only after commit (events.publish_on_commit), so
+nobody ever sees a change that was rolled back. Callable from any sync Django code;
+async code wraps it in database_sync_to_async (or uses the *_async forms). One module
+per sub-domain; callers use `services.<name>` from here.
+"""
+
+from chat.services.access import CLOSE_FORBIDDEN, access_require_read, access_require_write
+from chat.services.messages import (
+    history_page,
+    message_body_clean,
+    message_delete,
+    message_edit,
+    message_post,
+    message_post_async,
+    message_post_image,
+    message_post_system,
+    message_post_system_async,
+)
+from chat.services.moderation import (
+    audit_record,
+    room_lock,
+    sanction_applied,
+    sanction_create,
+    sanction_lift,
+    user_deactivate,
+    user_deactivated,
+)
+from chat.services.rooms import dm_open, membership_add, membership_remove, room_create
+from chat.services.tokens import NewToken, token_create, token_digest, token_revoke, token_used
+
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "NewToken",
+    "access_require_read",
+    "access_require_write",
+    "audit_record",
+    "dm_open",
+    "history_page",
+    "membership_add",
+    "membership_remove",
+    "message_body_clean",
+    "message_delete",
+    "message_edit",
+    "message_post",
+    "message_post_async",
+    "message_post_image",
+    "message_post_system",
+    "message_post_system_async",
+    "room_create",
+    "room_lock",
+    "sanction_applied",
+    "sanction_create",
+    "sanction_lift",
+    "token_create",
+    "token_digest",
+    "token_revoke",
+    "token_used",
+    "user_deactivate",
+    "user_deactivated",
+]
