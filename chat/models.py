@@ -23,6 +23,10 @@ class Room(models.Model):
     is_direct = models.BooleanField(default=False, editable=False)
     # Locked: read-only for everyone but staff.
     is_locked = models.BooleanField(default=False)
+    # Default rooms are joined by every account when it is created, however it is.
+    is_default = models.BooleanField(
+        default=False, help_text="Every new account joins this room (public rooms only)."
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms", blank=True
     )
@@ -38,11 +42,17 @@ class Room(models.Model):
 
 
 class Membership(models.Model):
+    """A user's place in a room: joined (public rooms) or a member (private rooms and
+    direct conversations), with their read pointer there."""
+
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships"
     )
     added_at = models.DateTimeField(default=timezone.now)
+    # The highest seq the user has read here. Only ever moves forward, never past the
+    # room's last_seq; starts at the room's last_seq on join (nothing unread on join).
+    last_read_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -71,6 +81,9 @@ class Message(models.Model):
         related_name="chat_messages",
     )
     body = models.TextField()
+    # Usernames of the room's members that the body names as @username (chat.mentions),
+    # as they are spelled; Mention rows index the same for counting.
+    mentions = models.JSONField(default=list, blank=True, editable=False)
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -101,6 +114,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq}"
+
+
+class Mention(models.Model):
+    """A member named in a message: what a user's mention count is counted from. Room
+    and seq are the message's, copied so the count needs no join to find the range."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mention_rows")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_mentions"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="mention_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "room", "seq"], name="mention_user_room_seq")]
+
+    def __str__(self) -> str:
+        return f"@{self.user} in {self.message}"
 
 
 class MessageEdit(models.Model):
