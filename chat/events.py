@@ -6,13 +6,15 @@ and relayed verbatim by every consumer, never re-encoded per recipient.
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 
 from chat import observability
-from chat.selectors import MessageOut
+from chat.selectors import MessageOut, ReadState
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,22 @@ class KickEvent(TypedDict):
     code: int
 
 
+class CountsEvent(TypedDict):
+    type: Literal["chat.counts"]  # read state changed for these users in this room
+    room_id: int
+    room: str  # slug
+    counts: dict[str, ReadState]  # str(user_id) -> the body of their room.read frame
+
+
+class MembershipEvent(TypedDict):
+    type: Literal["chat.membership"]  # a user joined or left a room (on CONTROL_GROUP)
+    user_id: int
+    room_id: int
+    room: str  # slug
+    action: Literal["joined", "left"]
+    reason: str  # "" when joined; "left", "removed" or "banned" when left
+
+
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
 
 
@@ -50,7 +68,14 @@ def encode(frame: object) -> str:
 
 
 def message_frame(message: MessageOut) -> str:
-    return encode({"type": "message", "message": message})
+    return encode({"type": "message", "room": message["room"], "message": message})
+
+
+def publish_on_commit(publish: Callable[[], None]) -> None:
+    """Run a publish once the current transaction commits (at once outside one). The
+    one way services publish: nobody sees a change that was rolled back, and a failed
+    publish (robust) never undoes a saved one."""
+    transaction.on_commit(publish, robust=True)
 
 
 def publish_message(room_id: int, message: MessageOut) -> None:
@@ -112,3 +137,46 @@ def publish_kick(*, username: str, room_id: int | None, code: int) -> None:
     except Exception as error:  # the next action is refused anyway (access is re-checked)
         observability.layer_failed("publish")
         logger.warning("kick publish failed (%s: %s)", type(error).__name__, error)
+
+
+def _group_send(group: str, event: object, what: str) -> None:
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception as error:  # best effort: hello and the next change set it right
+        observability.layer_failed("publish")
+        logger.warning("%s publish failed (%s: %s)", what, type(error).__name__, error)
+
+
+def publish_counts(room_id: int, room: str, counts: dict[int, ReadState]) -> None:
+    """Tell every connection of these users (every process) their new read state here."""
+    if not counts:
+        return
+    event: CountsEvent = {
+        "type": "chat.counts",
+        "room_id": room_id,
+        "room": room,
+        "counts": {str(user_id): state for user_id, state in counts.items()},
+    }
+    _group_send(room_group(room_id), event, "counts")
+
+
+def publish_membership(
+    *,
+    user_id: int,
+    room_id: int,
+    room: str,
+    action: Literal["joined", "left"],
+    reason: str = "",
+) -> None:
+    """Tell every all-rooms connection of the user (every process) it joined or left."""
+    event: MembershipEvent = {
+        "type": "chat.membership",
+        "user_id": user_id,
+        "room_id": room_id,
+        "room": room,
+        "action": action,
+        "reason": reason,
+    }
+    _group_send(CONTROL_GROUP, event, "membership")

@@ -1,6 +1,7 @@
 """Read-side queries. They return plain typed data, never model instances, so callers
 (consumers, views, events) cannot lazily hit the database later."""
 
+import json
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -12,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from chat.models import ApiToken, Attachment, Membership, Message, Room, Sanction
+from chat.errors import ChatError
+from chat.models import ApiToken, Attachment, Membership, Mention, Message, Room, Sanction
 
 
 class RoomOut(TypedDict):
@@ -58,6 +60,36 @@ class MessageOut(TypedDict):
     edited_at: str | None
     kind: str  # "user" or "system"
     attachment: AttachmentOut | None
+    mentions: list[str]  # members named as @username (docs/protocol.md, Read state)
+
+
+class UserRef(TypedDict):
+    username: str
+
+
+class ReadState(TypedDict):
+    """A user's read state in a room: the body of a room.read frame."""
+
+    last_read_seq: int
+    unread: int
+    mentions: int
+    last_seq: int  # the counts are exact as of this seq
+
+
+class RoomState(TypedDict):
+    """A joined room as the all-rooms connection describes it (hello.rooms, room.joined)."""
+
+    id: int
+    slug: str
+    name: str
+    kind: str  # "public", "private" or "direct"
+    topic: str
+    locked: bool
+    last_seq: int
+    last_read_seq: int
+    unread: int
+    mentions: int
+    other: UserRef | None  # the other person of a direct conversation
 
 
 def room_out(room: Room) -> RoomOut:
@@ -92,6 +124,7 @@ def message_out(
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         "kind": str(message.kind),
         "attachment": attachment_out(attachment) if attachment is not None else None,
+        "mentions": list(message.mentions),
     }
 
 
@@ -289,7 +322,7 @@ def _message_select() -> str:
     return (
         "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
-        " a.thumbnail_width, a.thumbnail_height"
+        " a.thumbnail_width, a.thumbnail_height, m.mentions"
         f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
         f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
         f" LEFT JOIN {attachment} a ON a.message_id = m.id"
@@ -309,7 +342,8 @@ def _aware(value: datetime | str) -> datetime:
 
 def _message_row(row: tuple[Any, ...]) -> MessageOut:
     pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
-    attachment_id, *attachment_rest = row[9:]
+    attachment_id, *attachment_rest = row[9:17]
+    mentions = row[17]
     return {
         "id": pk,
         "room": slug,
@@ -321,6 +355,8 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "edited_at": _aware(edited_at).isoformat() if edited_at else None,
         "kind": kind,
         "attachment": _attachment(attachment_id, *attachment_rest) if attachment_id else None,
+        # PostgreSQL's driver decodes JSON columns; SQLite hands back the text.
+        "mentions": json.loads(mentions) if isinstance(mentions, str) else list(mentions or []),
     }
 
 
@@ -388,3 +424,222 @@ def token_user(*, digest: str) -> tuple[ApiToken, User] | None:
         ApiToken.objects.select_related("user").filter(digest=digest, user__is_active=True).first()
     )
     return (token, token.user) if token is not None else None
+
+
+# --- Joined rooms and read state (the all-rooms connection, docs/protocol.md) ---------
+
+
+def _read_state_sql(where: str) -> str:
+    """One row per membership matching `where`: the room, the pointer and both counts.
+
+    The counts are correlated subqueries over the (room, seq) and (user, room, seq)
+    indexes, so the query set stays the same however many rooms a user is in."""
+    q = connection.ops.quote_name
+    room, member, user = (
+        q(Room._meta.db_table),
+        q(Membership._meta.db_table),
+        q(User._meta.db_table),
+    )
+    message, mention = q(Message._meta.db_table), q(Mention._meta.db_table)
+    # Only table names (from the models) and fixed fragments are interpolated.
+    return (
+        "SELECT r.id, r.slug, r.name, r.topic, r.is_private, r.is_direct, r.is_locked,"  # noqa: S608
+        " r.last_seq, mb.user_id, mb.last_read_seq,"
+        f" (SELECT COUNT(*) FROM {message} m WHERE m.room_id = r.id"
+        "  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL"
+        "  AND (m.author_id IS NULL OR m.author_id <> mb.user_id)),"
+        f" (SELECT COUNT(*) FROM {mention} x JOIN {message} m ON m.id = x.message_id"
+        "  WHERE x.user_id = mb.user_id AND x.room_id = r.id AND x.seq > mb.last_read_seq"
+        "  AND m.deleted_at IS NULL),"
+        f" (SELECT u.username FROM {member} o JOIN {user} u ON u.id = o.user_id"
+        "  WHERE r.is_direct AND o.room_id = r.id AND o.user_id <> mb.user_id"
+        "  ORDER BY o.id LIMIT 1)"
+        f" FROM {member} mb JOIN {room} r ON r.id = mb.room_id WHERE {where}"
+    )
+
+
+def _not_banned() -> str:
+    sanction = connection.ops.quote_name(Sanction._meta.db_table)
+    return (
+        f"NOT EXISTS(SELECT 1 FROM {sanction} s WHERE s.user_id = mb.user_id"  # noqa: S608
+        " AND s.kind = %(ban)s AND s.lifted_at IS NULL"
+        " AND (s.room_id = r.id OR s.room_id IS NULL)"
+        " AND (s.expires_at IS NULL OR s.expires_at > %(now)s))"
+    )
+
+
+def _ban_params() -> dict[str, Any]:
+    return {
+        "ban": Sanction.Kind.BAN.value,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+
+
+def _room_state(row: tuple[Any, ...]) -> RoomState:
+    pk, slug, name, topic, is_private, is_direct, is_locked, last_seq = row[:8]
+    _user_id, last_read_seq, unread, mentions, other = row[8:]
+    kind = "direct" if is_direct else "private" if is_private else "public"
+    return {
+        "id": pk,
+        "slug": slug,
+        "name": name,
+        "topic": topic,
+        "kind": kind,
+        "locked": bool(is_locked),
+        "last_seq": int(last_seq),
+        "last_read_seq": int(last_read_seq),
+        "unread": int(unread),
+        "mentions": int(mentions),
+        "other": {"username": other} if other is not None else None,
+    }
+
+
+_KIND_ORDER = {"public": 0, "private": 1, "direct": 2}
+
+
+def user_rooms(*, user_id: int) -> list[RoomState]:
+    """The rooms the user has joined and may read now (not banned), with read state:
+    one query whatever the number of rooms. Sorted by kind, then name."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _read_state_sql(f"mb.user_id = %(user)s AND {_not_banned()}"),
+            {"user": user_id, **_ban_params()},
+        )
+        rooms = [_room_state(row) for row in cursor.fetchall()]
+    rooms.sort(key=lambda room: (_KIND_ORDER[room["kind"]], room["name"].lower(), room["slug"]))
+    return rooms
+
+
+def user_room(*, user_id: int, room_id: int) -> RoomState | None:
+    """One joined room's state, or None when not joined (or banned there)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _read_state_sql(f"mb.user_id = %(user)s AND mb.room_id = %(room)s AND {_not_banned()}"),
+            {"user": user_id, "room": room_id, **_ban_params()},
+        )
+        row = cursor.fetchone()
+    return _room_state(row) if row is not None else None
+
+
+def read_states(
+    *,
+    room_id: int,
+    user_ids: list[int] | None = None,
+    pointer_below: int | None = None,
+    exclude_user: int | None = None,
+) -> dict[int, ReadState]:
+    """Read state of the room's members: those in `user_ids`, or (with `pointer_below`)
+    every member who has not read that seq yet. One query."""
+    where = ["mb.room_id = %(room)s"]
+    params: dict[str, Any] = {"room": room_id}
+    if user_ids is not None:
+        if not user_ids:
+            return {}
+        where.append(f"mb.user_id IN ({', '.join(['%s'] * len(user_ids))})")
+    if pointer_below is not None:
+        where.append("mb.last_read_seq < %(below)s")
+        params["below"] = pointer_below
+    if exclude_user is not None:
+        where.append("mb.user_id <> %(exclude)s")
+        params["exclude"] = exclude_user
+    sql = _read_state_sql(" AND ".join(where))
+    if user_ids is not None:
+        # Mixed placeholder styles are not allowed: number the IN list's values.
+        names = [f"u{index}" for index in range(len(user_ids))]
+        sql = sql.replace(
+            f"IN ({', '.join(['%s'] * len(user_ids))})",
+            f"IN ({', '.join(f'%({name})s' for name in names)})",
+        )
+        params.update(zip(names, user_ids, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        int(row[8]): {
+            "last_read_seq": int(row[9]),
+            "unread": int(row[10]),
+            "mentions": int(row[11]),
+            "last_seq": int(row[7]),
+        }
+        for row in rows
+    }
+
+
+def account_allowed(*, user_id: int) -> bool:
+    """May this account use chat at all: active and not banned site-wide."""
+    now = timezone.now()
+    if not User.objects.filter(pk=user_id, is_active=True).exists():
+        return False
+    return not Sanction.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        user_id=user_id,
+        kind=Sanction.Kind.BAN,
+        room__isnull=True,
+        lifted_at__isnull=True,
+    ).exists()
+
+
+def room_preview(*, user_id: int, slug: str) -> RoomState:
+    """A room the user may read described like a joined one, with nothing unread (a
+    preview is not counted). ChatError when it does not exist or may not be read."""
+    room, access = room_with_access(slug=slug, user_id=user_id)
+    if room is None:
+        raise ChatError("room_not_found", "No such room.")
+    if not access["read"]:
+        raise ChatError(access["code"], access["detail"])
+    kind = "direct" if room["is_direct"] else "private" if room["is_private"] else "public"
+    return {
+        "id": room["id"],
+        "slug": room["slug"],
+        "name": room["name"],
+        "topic": room["topic"],
+        "kind": kind,
+        "locked": room["is_locked"],
+        "last_seq": room["last_seq"],
+        "last_read_seq": room["last_seq"],
+        "unread": 0,
+        "mentions": 0,
+        "other": None,
+    }
+
+
+def message_backlogs(*, after: dict[int, int], limit: int) -> dict[int, HistoryOut]:
+    """message_history(after=...) for many rooms at once: two queries in all (the rooms'
+    seqs, then the newest `limit` + 1 messages after each room's seq)."""
+    if not after:
+        return {}
+    last_seqs = room_last_seqs(room_ids=list(after))
+    pairs = [(room_id, seq) for room_id, seq in after.items() if room_id in last_seqs]
+    picked: dict[int, list[MessageOut]] = {room_id: [] for room_id, _ in pairs}
+    if pairs:
+        params: dict[str, Any] = {"keep": limit + 1}
+        clauses = []
+        for index, (room_id, seq) in enumerate(pairs):
+            clauses.append(f"(m.room_id = %(r{index})s AND m.seq > %(s{index})s)")
+            params[f"r{index}"], params[f"s{index}"] = room_id, seq
+        # The newest limit + 1 per room (ROW_NUMBER: PostgreSQL, SQLite >= 3.25); one
+        # more than asked tells whether the backlog is complete.
+        numbered = _MESSAGE_SELECT.replace(
+            "SELECT ",
+            "SELECT ROW_NUMBER() OVER (PARTITION BY m.room_id ORDER BY m.seq DESC) AS rn,"
+            " m.room_id, ",
+            1,
+        )
+        sql = (
+            f"SELECT * FROM ({numbered}"  # noqa: S608 - fixed fragments; values are parameters
+            f" WHERE m.deleted_at IS NULL AND ({' OR '.join(clauses)})"
+            ") backlog WHERE rn <= %(keep)s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for row in cursor.fetchall():
+                picked[int(row[1])].append(_message_row(row[2:]))
+    out: dict[int, HistoryOut] = {}
+    for room_id, messages in picked.items():
+        messages.sort(key=lambda message: message["seq"])
+        out[room_id] = {
+            "messages": messages[-limit:] if limit else [],
+            "complete": len(messages) <= limit,
+            "last_seq": last_seqs[room_id],
+        }
+    return out

@@ -398,7 +398,8 @@ async def test_a_token_authenticated_post_reaches_websocket_clients_live(
     )
     assert response.status_code == 201
     frame = await listener.receive_json_from(timeout=5)
-    assert frame == {"type": "message", "message": response.json()}
+    assert frame == {"type": "message", "room": room.slug, "message": response.json()}
+    assert response.json()["mentions"] == []
     assert frame["message"]["author"] == "alice"
 
 

@@ -31,6 +31,7 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "edited_at": None,
         "kind": "user",
         "attachment": None,
+        "mentions": [],
     }
 
 

@@ -68,6 +68,10 @@ class MessageSerializer(serializers.Serializer[Any]):
     edited_at = serializers.DateTimeField(allow_null=True)
     kind = serializers.ChoiceField(choices=["user", "system"])
     attachment = AttachmentSerializer(allow_null=True)
+    mentions = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Usernames of the room's members the body mentions as @username.",
+    )
 
 
 class HistorySerializer(serializers.Serializer[Any]):

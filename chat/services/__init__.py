@@ -27,7 +27,16 @@ from chat.services.moderation import (
     user_deactivate,
     user_deactivated,
 )
-from chat.services.rooms import dm_open, membership_add, membership_remove, room_create
+from chat.services.reading import room_read
+from chat.services.rooms import (
+    dm_open,
+    membership_add,
+    membership_remove,
+    room_create,
+    room_join,
+    room_leave,
+    user_join_defaults,
+)
 from chat.services.tokens import NewToken, token_create, token_digest, token_revoke, token_used
 
 __all__ = [
@@ -49,7 +58,10 @@ __all__ = [
     "message_post_system",
     "message_post_system_async",
     "room_create",
+    "room_join",
+    "room_leave",
     "room_lock",
+    "room_read",
     "sanction_applied",
     "sanction_create",
     "sanction_lift",
@@ -59,4 +71,5 @@ __all__ = [
     "token_used",
     "user_deactivate",
     "user_deactivated",
+    "user_join_defaults",
 ]

@@ -5,7 +5,6 @@ from django.contrib.auth.models import User
 from chat import selectors
 from chat.errors import ChatError
 
-
 CLOSE_FORBIDDEN = 4403  # the WebSocket close code for lost access (docs/protocol.md)
 
 

@@ -4,6 +4,7 @@ post images and system messages, edit, delete, scrollback."""
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
@@ -13,17 +14,21 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from chat import events, images, selectors
+from chat import events, images, mentions, selectors
 from chat.errors import ChatError
 from chat.models import (
     Attachment,
+    Membership,
+    Mention,
     Message,
     MessageEdit,
     Room,
 )
 from chat.selectors import MessageOut, message_out
+from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
 from chat.services.moderation import audit_record
 
@@ -86,9 +91,17 @@ def _message_insert(
     # The UPDATE takes the room row's write lock until commit, so concurrent senders (on
     # any process) get consecutive seqs and commit in seq order.
     seq, slug = _room_seq_next(room_id)
+    mentioned = _mentioned_members(room_id, body)
     message = Message.objects.create(
-        room_id=room_id, seq=seq, author=author, body=body, client_id=client_id, kind=kind
+        room_id=room_id,
+        seq=seq,
+        author=author,
+        body=body,
+        client_id=client_id,
+        kind=kind,
+        mentions=list(mentioned),
     )
+    _mention_rows_add(message, mentioned.values())
     attachment = None
     if image is not None:
         original, thumbnail = image.processed.original, image.processed.thumbnail
@@ -112,8 +125,33 @@ def _message_insert(
     )
     # robust: the message is saved whatever the channel layer does; a failed publish is
     # logged and the receivers' periodic sync delivers it from the database.
-    transaction.on_commit(lambda: events.publish_message(room_id, payload), robust=True)
+    events.publish_on_commit(lambda: events.publish_message(room_id, payload))
     return payload
+
+
+def _mentioned_members(room_id: int, body: str) -> dict[str, int]:
+    """The room's members the body mentions: username -> user id, in order of mention.
+    No query for a body without an @name (most messages)."""
+    candidates = mentions.mention_candidates(body)
+    if not candidates:
+        return {}
+    found = (
+        Membership.objects.filter(room_id=room_id)
+        .annotate(name=Lower("user__username"))
+        .filter(name__in=candidates)
+        .values_list("user__username", "user_id")
+    )
+    ids = dict(found)
+    return {name: ids[name] for name in mentions.mentions_resolve(body, mentions.lowered(ids))}
+
+
+def _mention_rows_add(message: Message, user_ids: Iterable[int]) -> None:
+    Mention.objects.bulk_create(
+        [
+            Mention(message=message, user_id=user_id, room_id=message.room_id, seq=message.seq)
+            for user_id in user_ids
+        ]
+    )
 
 
 def _room_seq_next(room_id: int) -> tuple[int, str]:
@@ -229,19 +267,31 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     message = _own_message(message_id=message_id, user=user)
     access_require_write(room_id=message.room_id, user=user)
     MessageEdit.objects.create(message=message, body=message.body)
+    before = set(Mention.objects.filter(message=message).values_list("user_id", flat=True))
+    mentioned = _mentioned_members(message.room_id, body)
     message.body = body
     message.edited_at = timezone.now()
-    message.save(update_fields=["body", "edited_at"])
+    message.mentions = list(mentioned)
+    message.save(update_fields=["body", "edited_at", "mentions"])
+    after = set(mentioned.values())
+    Mention.objects.filter(message=message, user_id__in=before - after).delete()
+    _mention_rows_add(message, after - before)
     attachment = None
     with contextlib.suppress(Attachment.DoesNotExist):
         attachment = message.attachment  # an image's caption was edited: the image stays
     payload = message_out(
         message, room_slug=message.room.slug, author=user.get_username(), attachment=attachment
     )
-    room_id = message.room_id
-    transaction.on_commit(
-        lambda: events.publish_room_frame(room_id, {"type": "message.updated", "message": payload}),
-        robust=True,
+    room_id, slug = message.room_id, message.room.slug
+    frame = {"type": "message.updated", "room": slug, "message": payload}
+    events.publish_on_commit(lambda: events.publish_room_frame(room_id, frame))
+    # Someone mentioned, or no longer mentioned, counts it differently until they read it.
+    reading.counts_publish(
+        room_id=room_id,
+        slug=slug,
+        states=selectors.read_states(
+            room_id=room_id, user_ids=sorted(before ^ after), pointer_below=message.seq
+        ),
     )
     return payload
 
@@ -274,8 +324,16 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
         "seq": message.seq,
         "room": message.room.slug,
     }
-    room_id = message.room_id
-    transaction.on_commit(lambda: events.publish_room_frame(room_id, frame), robust=True)
+    room_id, slug = message.room_id, message.room.slug
+    events.publish_on_commit(lambda: events.publish_room_frame(room_id, frame))
+    # Everyone who had it unread (not its author) counts one message, maybe a mention, less.
+    reading.counts_publish(
+        room_id=room_id,
+        slug=slug,
+        states=selectors.read_states(
+            room_id=room_id, pointer_below=message.seq, exclude_user=message.author_id
+        ),
+    )
 
 
 def _own_message(*, message_id: int, user: User) -> Message:

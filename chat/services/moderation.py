@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, observability
+from chat import events, observability, selectors
 from chat.models import (
     AuditLog,
     Room,
@@ -54,12 +54,21 @@ def sanction_applied(*, sanction: Sanction, actor: User | None) -> None:
         reason=sanction.reason,
     )
     if sanction.kind == Sanction.Kind.BAN:
-        username = sanction.user.get_username()
-        room_id = sanction.room_id
-        transaction.on_commit(
-            lambda: events.publish_kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN),
-            robust=True,
+        username, user_id = sanction.user.get_username(), sanction.user_id
+        room = sanction.room
+        # Per-room sockets close (4403); all-rooms sockets drop just this room, or close
+        # (4403) for a site-wide ban.
+        events.publish_on_commit(
+            lambda: events.publish_kick(
+                username=username, room_id=room.pk if room else None, code=CLOSE_FORBIDDEN
+            )
         )
+        if room is not None:
+            events.publish_on_commit(
+                lambda: events.publish_membership(
+                    user_id=user_id, room_id=room.pk, room=room.slug, action="left", reason="banned"
+                )
+            )
 
 
 @transaction.atomic
@@ -68,6 +77,16 @@ def sanction_lift(*, sanction: Sanction, actor: User) -> None:
     sanction.save(update_fields=["lifted_at"])
     where = sanction.room.slug if sanction.room else "site"
     audit_record(actor=actor, action=f"user.un{sanction.kind}", target=f"{sanction.user} ({where})")
+    room = sanction.room
+    if sanction.kind == Sanction.Kind.BAN and room is not None:
+        user_id = sanction.user_id
+        # The room comes back to a joined user's sidebar (if no other ban still holds).
+        if selectors.user_room(user_id=user_id, room_id=room.pk) is not None:
+            events.publish_on_commit(
+                lambda: events.publish_membership(
+                    user_id=user_id, room_id=room.pk, room=room.slug, action="joined"
+                )
+            )
 
 
 @transaction.atomic
@@ -92,7 +111,6 @@ def user_deactivate(*, user: User, actor: User, reason: str = "") -> None:
 def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> None:
     audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
     username = user.get_username()
-    transaction.on_commit(
-        lambda: events.publish_kick(username=username, room_id=None, code=CLOSE_FORBIDDEN),
-        robust=True,
+    events.publish_on_commit(
+        lambda: events.publish_kick(username=username, room_id=None, code=CLOSE_FORBIDDEN)
     )
