@@ -139,7 +139,7 @@ STORAGES: dict[str, Any] = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "chatsite.storage.ChatStaticFilesStorage"
         )
     },
 }
