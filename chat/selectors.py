@@ -8,7 +8,7 @@ from typing import Any, TypedDict
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -208,6 +208,31 @@ def room_list(*, user: User) -> list[RoomOut]:
     if not user.is_staff:
         rooms = rooms.filter(Q(is_private=False) | Q(memberships__user=user)).distinct()
     return [room_out(room) for room in rooms]
+
+
+class DirectoryRoom(TypedDict):
+    room: RoomOut
+    members: int  # users who joined (public) or are members (private)
+    joined: bool  # the viewing user is one of them
+
+
+def room_directory(*, user: User) -> list[DirectoryRoom]:
+    """The browse page: every room the user may see (public ones, private ones they are
+    in; staff: all), with member counts and whether the user joined. One query."""
+    rooms = (
+        Room.objects.annotate(
+            n_members=Count("memberships", distinct=True),
+            is_joined=Exists(Membership.objects.filter(room=OuterRef("pk"), user=user)),
+        )
+        .filter(is_direct=False)
+        .order_by("is_private", "name")
+    )
+    if not user.is_staff:
+        rooms = rooms.filter(Q(is_private=False) | Q(is_joined=True))
+    return [
+        {"room": room_out(room), "members": room.n_members, "joined": room.is_joined}
+        for room in rooms
+    ]
 
 
 def access_for(*, room_id: int, user_id: int) -> Access:

@@ -5,7 +5,10 @@ from chat import tokens, views
 app_name = "chat"
 
 urlpatterns = [
-    path("", views.index, name="index"),
+    path("", views.browse, name="index"),
+    path("rooms/", views.browse, name="browse"),
+    path("rooms/<slug:slug>/join/", views.room_join, name="room_join"),
+    path("rooms/<slug:slug>/leave/", views.room_leave, name="room_leave"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("chat/<slug:slug>/", views.room, name="room"),
     path("chat/<slug:slug>/members/", views.room_members, name="room_members"),

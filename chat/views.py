@@ -7,7 +7,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors, services
 from chat.errors import ChatError
@@ -20,8 +20,36 @@ def _user(request: HttpRequest) -> User:
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/index.html", {"rooms": selectors.room_list(user=_user(request))})
+def browse(request: HttpRequest, error: str = "") -> HttpResponse:
+    """Browse rooms: public rooms to join or leave, with member counts, and the private
+    rooms the user is in. Also the site's front page."""
+    rooms = selectors.room_directory(user=_user(request))
+    return render(
+        request,
+        "chat/index.html",
+        {"rooms": rooms, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def room_join(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        services.room_join(user=_user(request), slug=slug)
+    except ChatError as error:
+        return browse(request, error=error.detail)
+    return redirect("chat:room", slug=slug)
+
+
+@login_required
+@require_POST
+def room_leave(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        services.room_leave(user=_user(request), slug=slug)
+    except ChatError as error:
+        return browse(request, error=error.detail)
+    return redirect("chat:browse")
 
 
 @login_required
@@ -120,5 +148,5 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
-        return redirect("chat:index")
+        return redirect("chat:index")  # the browse page, with the default rooms joined
     return render(request, "registration/signup.html", {"form": form})

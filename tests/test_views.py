@@ -90,7 +90,7 @@ def test_room_page_and_unknown_room(client: Client, alice: User) -> None:
     page = client.get("/chat/lobby/")
     assert page.status_code == 200
     assert b'id="room-slug"' in page.content
-    assert b"chat/chat.js" in page.content
+    assert b'<script type="module" src="/static/chat/main.js">' in page.content
     assert client.get("/chat/nowhere/").status_code == 404
 
 
@@ -158,3 +158,38 @@ def test_missing_production_setting_fails_at_start(env: dict[str, str], message:
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_browse_lists_rooms_with_member_counts_and_joins_and_leaves(
+    client: Client, alice: User, bob: User
+) -> None:
+    design = services.room_create(slug="design", name="Design", topic="", creator=bob)
+    secret = services.room_create(
+        slug="secret", name="Secret", topic="", creator=bob, is_private=True
+    )
+    services.dm_open(user=alice, other=bob)
+    client.force_login(alice)
+    page = client.get("/rooms/").content.decode()
+    assert "Design" in page and "Secret" not in page and "alice &amp; bob" not in page
+    assert 'aria-label="Join Design"' in page
+    response = client.post("/rooms/design/join/")
+    assert response.status_code == 302 and response["Location"] == "/chat/design/"
+    assert design.memberships.filter(user=alice).exists()
+    page = client.get("/rooms/").content.decode()
+    assert 'aria-label="Leave Design"' in page
+    assert client.post("/rooms/design/leave/")["Location"] == "/rooms/"
+    assert not design.memberships.filter(user=alice).exists()
+    refused = client.post(f"/rooms/{secret.slug}/join/")
+    assert refused.status_code == 400
+    assert "You have no access to this room." in refused.content.decode()
+    assert not secret.memberships.filter(user=alice).exists()
+    assert client.get("/rooms/design/join/").status_code == 405
+
+
+def test_browse_counts_members(client: Client, alice: User, bob: User) -> None:
+    design = services.room_create(slug="design", name="Design", topic="", creator=bob)
+    services.room_join(user=alice, slug=design.slug)
+    client.force_login(alice)
+    rows = client.get("/rooms/").content.decode().split("<tr>")
+    design_row = next(row for row in rows if "Design" in row)
+    assert "<td>2</td>" in design_row
