@@ -36,10 +36,11 @@ class RoomAdmin(admin.ModelAdmin[Room]):
         "is_private",
         "is_direct",
         "is_locked",
+        "is_default",
         "last_seq",
         "created_at",
     ]
-    list_filter = ["is_private", "is_direct", "is_locked"]
+    list_filter = ["is_private", "is_direct", "is_locked", "is_default"]
     search_fields = ["name", "slug", "topic"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["last_seq", "is_direct"]
