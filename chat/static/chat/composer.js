@@ -1,0 +1,346 @@
+// Writing: the outbox (localStorage, one list per room and user, written through on every
+// change so a user's tabs share it), sends one at a time per room in the order written
+// (docs/protocol.md, "Order of one user's messages"), spacing after rate_limited, typing
+// frames, and images posted over HTTP. It renders through the room's Timeline.
+
+import { newClientId } from "./dom.js";
+
+const BACKOFF_CAP_MS = 30000;
+const SEND_GAP_MIN_MS = 100; // sends spaced after a rate_limited reply: at first this
+const SEND_GAP_MAX_MS = 5000; // ... doubling on each refusal up to this
+const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
+const OUTBOX_PREFIX = "chat:outbox:v1:";
+// Send errors worth retrying on the same connection; any other means the message will
+// never be accepted as it is, so it leaves the outbox as failed.
+const RETRYABLE_ERRORS = new Set(["internal_error"]);
+const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
+
+class Outbox {
+  constructor() {
+    this.memory = new Map(); // key -> entries, when localStorage is unusable
+    this.storageOk = (() => {
+      try {
+        localStorage.setItem("chat:probe", "1");
+        localStorage.removeItem("chat:probe");
+        return true;
+      } catch (e) {
+        return false;
+      }
+    })();
+  }
+
+  key(slug, username) {
+    return `${OUTBOX_PREFIX}${slug}:${username}`;
+  }
+
+  load(slug, username) {
+    const key = this.key(slug, username);
+    if (!this.storageOk) return (this.memory.get(key) || []).slice();
+    try {
+      const parsed = JSON.parse(localStorage.getItem(key) || "[]");
+      if (!Array.isArray(parsed)) return [];
+      return parsed.filter((e) => e && typeof e.client_id === "string" && typeof e.body === "string");
+    } catch (e) {
+      return (this.memory.get(key) || []).slice();
+    }
+  }
+
+  save(slug, username, entries) {
+    const key = this.key(slug, username);
+    this.memory.set(key, entries.slice());
+    if (!this.storageOk) return;
+    try {
+      if (entries.length) localStorage.setItem(key, JSON.stringify(entries));
+      else localStorage.removeItem(key);
+    } catch (e) {
+      this.storageOk = false; // full or blocked: this tab keeps its outbox in memory
+    }
+  }
+
+  add(slug, username, entry) {
+    const entries = this.load(slug, username);
+    entries.push(entry);
+    this.save(slug, username, entries);
+  }
+
+  remove(slug, username, clientId) {
+    const entries = this.load(slug, username);
+    const kept = entries.filter((e) => e.client_id !== clientId);
+    if (kept.length !== entries.length) this.save(slug, username, kept);
+  }
+}
+
+export class Composer {
+  // page: conn, store, current() -> slug, timeline(slug) -> Timeline | undefined (only
+  // rooms that are shown or held), canWrite(slug) -> bool, showError(text), username().
+  constructor(page, elements) {
+    this.page = page;
+    this.form = elements.form;
+    this.input = elements.input;
+    this.attachButton = elements.attach;
+    this.fileInput = elements.fileInput;
+    this.dropZone = elements.dropZone;
+    this.maxImageBytes = elements.maxImageBytes;
+    this.outbox = new Outbox();
+    this.queues = new Map(); // slug -> client_ids waiting to go on this socket, in order
+    this.retries = new Map(); // client_id -> internal_error retries so far
+    this.heldUntil = 0; // after rate_limited or internal_error: no send before this time
+    this.gapMs = 0; // after rate_limited: the space between sends until queues are empty
+    this.timer = null;
+    this.typingSentAt = new Map(); // slug -> performance.now() of the last typing frame
+    this.listen();
+  }
+
+  username() {
+    return this.page.username();
+  }
+
+  // The room's outbox entries, shown as pending in its timeline.
+  restore(slug) {
+    const timeline = this.page.timeline(slug);
+    if (!timeline) return;
+    this.outbox.load(slug, this.username()).forEach((entry) => timeline.showPending(entry));
+  }
+
+  settled(slug, clientId) {
+    this.outbox.remove(slug, this.username(), clientId);
+    this.retries.delete(clientId);
+  }
+
+  // After every hello: resend each joined room's whole outbox, oldest first and one at a
+  // time, with the original client_ids (the server returns the saved message for any it
+  // already has). Entries of rooms not joined wait, shown as pending, until they are.
+  onHello(slugs) {
+    this.queues.clear();
+    for (const slug of slugs) {
+      const pending = this.outbox.load(slug, this.username());
+      if (!pending.length) continue;
+      const timeline = this.page.timeline(slug);
+      if (timeline) pending.forEach((entry) => timeline.showPending(entry));
+      this.queues.set(
+        slug,
+        pending.map((e) => e.client_id)
+      );
+    }
+    this.pump();
+  }
+
+  onDown() {
+    this.queues.clear(); // rebuilt from the outbox by the next hello
+    clearTimeout(this.timer);
+  }
+
+  pump() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    const conn = this.page.conn;
+    if (!conn.isOpen()) return;
+    let waiting = false;
+    for (const [slug, queue] of this.queues) {
+      if (!queue.length) {
+        this.queues.delete(slug);
+        continue;
+      }
+      if (conn.hasInflight((t) => t.kind === "send" && t.room === slug)) {
+        waiting = true;
+        continue;
+      }
+      const wait = this.heldUntil - Date.now();
+      if (wait > 0) {
+        this.timer = setTimeout(() => this.pump(), wait);
+        return;
+      }
+      const entries = this.outbox.load(slug, this.username());
+      while (queue.length) {
+        const clientId = queue.shift();
+        const entry = entries.find((e) => e.client_id === clientId);
+        if (!entry) continue; // settled or failed meanwhile
+        const frame = { type: "message.send", room: slug, body: entry.body, client_id: clientId };
+        if (!conn.send(frame, { kind: "send", room: slug, clientId })) return;
+        if (this.gapMs) this.heldUntil = Date.now() + this.gapMs;
+        waiting = true;
+        break;
+      }
+    }
+    if (!waiting && !this.queues.size) this.gapMs = 0; // caught up: back to full speed
+  }
+
+  // Queue a send in outbox order (a retried one goes back before younger ones).
+  queue(slug, clientId) {
+    const queue = this.queues.get(slug) || [];
+    if (!queue.includes(clientId)) queue.push(clientId);
+    const order = this.outbox.load(slug, this.username()).map((e) => e.client_id);
+    queue.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    this.queues.set(slug, queue);
+    this.pump();
+  }
+
+  // An error answering a message.send.
+  onSendError(tag, frame, detail) {
+    const slug = tag.room || frame.room;
+    if (frame.code === "rate_limited") {
+      this.retryLater(slug, tag.clientId, Number(frame.retry_after) || 1);
+    } else if (RETRYABLE_ERRORS.has(frame.code)) {
+      this.retryLater(slug, tag.clientId, 0);
+    } else {
+      this.fail(slug, tag.clientId, detail);
+      this.pump();
+    }
+  }
+
+  fail(slug, clientId, detail) {
+    if (!slug) return;
+    this.outbox.remove(slug, this.username(), clientId);
+    this.retries.delete(clientId);
+    const timeline = this.page.timeline(slug);
+    if (timeline) timeline.markFailed(clientId, detail);
+  }
+
+  // The room can no longer be written to: its outbox fails.
+  failAll(slug, detail) {
+    this.queues.delete(slug);
+    for (const entry of this.outbox.load(slug, this.username())) this.fail(slug, entry.client_id, detail);
+  }
+
+  // Hold every send for a while and then try this one again, still first in line.
+  retryLater(slug, clientId, after) {
+    const n = this.retries.get(clientId) || 0;
+    this.retries.set(clientId, n + 1);
+    let delay;
+    if (after > 0) {
+      this.gapMs = Math.min(SEND_GAP_MAX_MS, Math.max(SEND_GAP_MIN_MS, this.gapMs * 2));
+      delay = Math.min(BACKOFF_CAP_MS, Math.max(after * 1000, this.gapMs));
+    } else {
+      delay = Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
+    }
+    this.heldUntil = Math.max(this.heldUntil, Date.now() + delay);
+    this.queue(slug, clientId);
+  }
+
+  submit() {
+    const slug = this.page.current();
+    const body = this.input.value;
+    if (!slug || !body.trim() || !this.page.canWrite(slug)) return;
+    this.page.showError("");
+    const entry = { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    this.outbox.add(slug, this.username(), entry); // persisted before anything goes out
+    const timeline = this.page.timeline(slug);
+    if (timeline) {
+      timeline.showPending(entry);
+      timeline.scrollToBottom();
+    }
+    this.input.value = "";
+    this.queue(slug, entry.client_id);
+  }
+
+  // Announce typing while the input has text: at most every TYPING_SEND_EVERY_MS per room,
+  // only on an open socket, never queued (typing is not answered).
+  typed() {
+    const slug = this.page.current();
+    if (!slug || !this.input.value.trim() || !this.page.canWrite(slug)) return;
+    const now = performance.now();
+    if (now - (this.typingSentAt.get(slug) ?? -Infinity) < TYPING_SEND_EVERY_MS) return;
+    if (this.page.conn.send({ type: "typing", room: slug })) this.typingSentAt.set(slug, now);
+  }
+
+  // --- images ----------------------------------------------------------------------------
+  // Posted over HTTP with the session (and its CSRF token); the saved message comes back
+  // in the response and to everyone through the socket. A client_id makes a retry safe.
+
+  csrfToken() {
+    const field = this.form.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  async upload(slug, file) {
+    if (!this.page.canWrite(slug)) return;
+    if (this.maxImageBytes && file.size > this.maxImageBytes) {
+      const mb = Math.floor(this.maxImageBytes / 1048576);
+      this.page.showError(`That image is too large (at most ${mb} MB).`);
+      return;
+    }
+    const timeline = this.page.timeline(slug);
+    const done = timeline ? timeline.showUpload(file.name || "image") : () => {};
+    const data = new FormData();
+    data.append("file", file, file.name || "pasted-image");
+    data.append("client_id", newClientId());
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/images/`, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": this.csrfToken(), Accept: "application/json" },
+      });
+      let payload = null;
+      try {
+        payload = await response.json();
+      } catch (e) {
+        payload = null;
+      }
+      if (!response.ok) {
+        const detail = payload && payload.error && payload.error.detail;
+        this.page.showError(typeof detail === "string" ? detail : `Upload failed (${response.status}).`);
+        return;
+      }
+      this.page.showError("");
+      const shown = this.page.timeline(slug);
+      if (shown) {
+        const keep = shown.nearBottom();
+        shown.insert(payload); // a seq already shown (the broadcast won) is not shown twice
+        if (keep) shown.scrollToBottom();
+      }
+    } catch (e) {
+      this.page.showError("Upload failed: not connected. Try again.");
+    } finally {
+      done();
+    }
+  }
+
+  uploadAll(files) {
+    const slug = this.page.current();
+    Array.from(files || [])
+      .filter((file) => file && IMAGE_TYPES.has(file.type))
+      .forEach((file) => this.upload(slug, file));
+  }
+
+  setEnabled(enabled, placeholder) {
+    this.input.disabled = !enabled;
+    this.form.querySelector("button[type=submit]").disabled = !enabled;
+    this.attachButton.disabled = !enabled;
+    this.input.placeholder = placeholder;
+  }
+
+  listen() {
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener("input", () => this.typed());
+    this.attachButton.addEventListener("click", () => this.fileInput.click());
+    this.fileInput.addEventListener("change", () => {
+      this.uploadAll(this.fileInput.files);
+      this.fileInput.value = "";
+    });
+    document.addEventListener("paste", (event) => {
+      const files = event.clipboardData && event.clipboardData.files;
+      if (!files || !Array.from(files).some((f) => IMAGE_TYPES.has(f.type))) return;
+      event.preventDefault(); // plain text pastes as usual
+      this.uploadAll(files);
+    });
+    const zone = this.dropZone;
+    zone.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
+      event.preventDefault();
+      zone.classList.add("dropping");
+    });
+    zone.addEventListener("dragleave", (event) => {
+      if (event.target === zone) zone.classList.remove("dropping");
+    });
+    zone.addEventListener("drop", (event) => {
+      zone.classList.remove("dropping");
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      this.uploadAll(event.dataTransfer.files);
+    });
+  }
+}

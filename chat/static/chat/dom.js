@@ -1,0 +1,33 @@
+// Small DOM helpers shared by the page's modules. User content only ever goes in
+// through textContent (or an attribute), never parsed as HTML.
+
+export function span(className, text) {
+  const el = document.createElement("span");
+  el.className = className;
+  el.textContent = text;
+  return el;
+}
+
+export function button(action, text, label) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = `link ${action}`;
+  el.dataset.action = action;
+  el.textContent = text;
+  if (label) el.setAttribute("aria-label", label);
+  return el;
+}
+
+export function names(value) {
+  return Array.isArray(value) ? value.filter((name) => typeof name === "string" && name) : [];
+}
+
+export function newClientId() {
+  if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // randomUUID needs a secure context; getRandomValues does not.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

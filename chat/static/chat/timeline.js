@@ -1,0 +1,548 @@
+// One room's message list: saved messages in seq order (each seq once), the outbox's
+// pending and failed entries below them, the "New messages" line, scrollback and gap
+// pages (history.fetch), inline edit and delete of the user's own messages, and which
+// messages are in view (for the read pointer). Each room keeps its own <ol>; the page
+// shows one at a time. It never sends: the page passes `requests` for that.
+
+import { button, span } from "./dom.js";
+
+const NEAR_EDGE_PX = 40;
+export const OLDER_PAGE = 50; // scrollback page size
+export const GAP_PAGE = 100; // the protocol's largest history.fetch
+const CHANGE_PENDING_MS = 10000; // an edit/delete with no broadcast by then is given up
+
+export class Timeline {
+  // requests: fetch(slug, before, limit, purpose) -> bool; change(item, kind, frame) -> bool;
+  // seen() (what is in view changed); username() -> string; maxBodyChars.
+  constructor(slug, requests) {
+    this.slug = slug;
+    this.requests = requests;
+    this.list = document.createElement("ol");
+    this.list.className = "messages";
+    this.list.tabIndex = 0; // scrollable by keyboard
+    this.list.setAttribute("aria-label", "Messages");
+    this.seqs = []; // seqs of the saved messages shown, ascending
+    this.bySeq = new Map(); // seq -> <li>
+    this.byId = new Map(); // message id -> <li>
+    this.deletedIds = new Set(); // never shown again, even if a late frame carries one
+    this.outboxEls = new Map(); // client_id -> <li> (pending or failed)
+    this.loaded = false; // the opening page of history has arrived
+    this.loading = false;
+    this.cursor = null; // highest seq the stream delivered, once loaded (for ?after=)
+    this.olderLoading = false;
+    this.olderExhausted = false;
+    this.gaps = []; // {low, high}: saved messages with low < seq < high still to fetch
+    this.gapLoading = false;
+    this.pendingGap = null; // after an incomplete resume: its `after`, until a frame comes
+    this.scrollTop = null; // kept while another room is shown
+    this.marker = null; // the "New messages" line
+    this.changeTimers = new Map();
+    this.inView = new Set(); // seqs of the messages on screen now
+    this.observer = new IntersectionObserver((entries) => this.observed(entries), {
+      root: this.list,
+      threshold: [0, 0.5, 1],
+    });
+    this.list.addEventListener("scroll", () => this.maybeLoadOlder(), { passive: true });
+    this.list.addEventListener("click", (event) => this.onClick(event));
+    this.list.addEventListener("keydown", (event) => this.onKeydown(event));
+  }
+
+  // --- what is in view -------------------------------------------------------------------
+
+  observed(entries) {
+    for (const entry of entries) {
+      const seq = Number(entry.target.dataset.seq);
+      if (!Number.isInteger(seq)) continue;
+      const root = entry.rootBounds;
+      const shown =
+        entry.isIntersecting &&
+        (entry.intersectionRatio >= 0.5 ||
+          (root && entry.intersectionRect.height >= root.height * 0.5));
+      if (shown) this.inView.add(seq);
+      else this.inView.delete(seq);
+    }
+    this.requests.seen();
+  }
+
+  highestInView() {
+    let top = 0;
+    for (const seq of this.inView) if (this.bySeq.has(seq)) top = Math.max(top, seq);
+    return top;
+  }
+
+  nearBottom() {
+    const list = this.list;
+    return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_EDGE_PX;
+  }
+
+  scrollToBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  // --- rendering -------------------------------------------------------------------------
+
+  messageItem(message) {
+    const username = this.requests.username();
+    const item = document.createElement("li");
+    const system = message.kind === "system";
+    const own = !system && message.author === username;
+    item.className = system ? "message system" : own ? "message own" : "message";
+    item.dataset.seq = String(message.seq);
+    if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
+    const time = document.createElement("time");
+    time.dateTime = message.created_at;
+    const date = new Date(message.created_at);
+    time.textContent = date.toLocaleTimeString();
+    time.title = date.toLocaleString();
+    const who = system ? span("author system-label", "announcement") : span("author", message.author);
+    item.append(who, " ", time, " ", span("body", message.body));
+    const image = attachmentLink(message.attachment);
+    if (image) item.append(image);
+    if (message.edited_at) markEdited(item);
+    if (own && Number.isInteger(message.id)) {
+      const actions = document.createElement("span");
+      actions.className = "actions";
+      actions.append(
+        button("edit", "edit", "Edit this message"),
+        button("delete", "delete", "Delete this message")
+      );
+      item.append(" ", actions);
+    }
+    return item;
+  }
+
+  // Insert a saved message at its seq; a seq already shown is never shown twice. True
+  // when it was added.
+  insert(message) {
+    if (!message || !Number.isInteger(message.seq)) return false;
+    this.settle(message);
+    if (this.deletedIds.has(message.id) || this.bySeq.has(message.seq)) return false;
+    let lo = 0;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seqs[mid] < message.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    const item = this.messageItem(message);
+    // Saved messages first in seq order; the outbox (pending, failed) stays below.
+    const next =
+      lo < this.seqs.length
+        ? this.bySeq.get(this.seqs[lo])
+        : this.list.querySelector(":scope > li.outbox, :scope > li.upload");
+    // The "New messages" line stays above the first message it was put before.
+    const before = next && next.previousElementSibling === this.marker ? this.marker : next;
+    this.list.insertBefore(item, before);
+    this.seqs.splice(lo, 0, message.seq);
+    this.bySeq.set(message.seq, item);
+    if (Number.isInteger(message.id)) this.byId.set(message.id, item);
+    this.observer.observe(item);
+    return true;
+  }
+
+  // A live (or resumed) message frame: shown, and the stream cursor follows it.
+  live(message) {
+    const keep = this.nearBottom();
+    if (this.pendingGap !== null && Number.isInteger(message.seq)) {
+      if (message.seq > this.pendingGap + 1) this.gaps.push({ low: this.pendingGap, high: message.seq });
+      this.pendingGap = null;
+      this.fillGaps();
+    }
+    this.insert(message);
+    if (this.cursor !== null && Number.isInteger(message.seq)) {
+      this.cursor = Math.max(this.cursor, message.seq);
+    }
+    if (keep) this.scrollToBottom();
+  }
+
+  insertKeepingView(messages) {
+    const fromBottom = this.list.scrollHeight - this.list.scrollTop;
+    messages.forEach((m) => this.insert(m));
+    this.list.scrollTop = this.list.scrollHeight - fromBottom;
+  }
+
+  update(message) {
+    if (!message || !Number.isInteger(message.id) || typeof message.body !== "string") return;
+    const item = this.byId.get(message.id);
+    if (!item) return;
+    const keep = this.nearBottom();
+    const body = item.querySelector(":scope > .body");
+    if (body.textContent !== message.body) body.textContent = message.body;
+    markEdited(item);
+    this.settleChange(item, "edit");
+    if (keep) this.scrollToBottom();
+  }
+
+  remove(id, seq) {
+    if (!Number.isInteger(id)) return;
+    const keep = this.nearBottom();
+    this.deletedIds.add(id);
+    const item = this.byId.get(id);
+    const shownSeq = item ? Number(item.dataset.seq) : seq;
+    if (Number.isInteger(shownSeq) && this.bySeq.get(shownSeq) === item) {
+      if (item) {
+        this.observer.unobserve(item);
+        item.remove();
+      }
+      this.bySeq.delete(shownSeq);
+      this.inView.delete(shownSeq);
+      const at = this.seqs.indexOf(shownSeq);
+      if (at >= 0) this.seqs.splice(at, 1);
+    }
+    this.byId.delete(id);
+    if (this.marker && !this.marker.nextElementSibling?.matches("li[data-seq]")) this.clearMarker();
+    if (keep) this.scrollToBottom();
+  }
+
+  // A saved message from this user settles its outbox entry, however it arrived.
+  settle(message) {
+    if (message.author !== this.requests.username() || typeof message.client_id !== "string") return;
+    const item = this.outboxEls.get(message.client_id);
+    if (item) {
+      item.remove();
+      this.outboxEls.delete(message.client_id);
+    }
+    this.requests.settled(this.slug, message.client_id);
+  }
+
+  showPending(entry) {
+    if (this.outboxEls.has(entry.client_id)) return;
+    const item = document.createElement("li");
+    item.className = "message outbox pending";
+    item.dataset.clientId = entry.client_id;
+    item.append(
+      span("author", this.requests.username()),
+      " ",
+      span("state", "sending…"),
+      " ",
+      span("body", entry.body)
+    );
+    this.list.append(item);
+    this.outboxEls.set(entry.client_id, item);
+  }
+
+  markFailed(clientId, detail) {
+    const item = this.outboxEls.get(clientId);
+    if (!item || item.classList.contains("failed")) return;
+    item.classList.remove("pending");
+    item.classList.add("failed");
+    item.querySelector(".state").textContent = "not sent";
+    item.title = detail;
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "dismiss";
+    dismiss.textContent = "dismiss";
+    dismiss.setAttribute("aria-label", "Dismiss this unsent message");
+    dismiss.addEventListener("click", () => {
+      item.remove();
+      this.outboxEls.delete(clientId);
+    });
+    item.append(" ", dismiss);
+  }
+
+  // A user-visible placeholder while an image uploads; returns a function removing it.
+  showUpload(name) {
+    const item = document.createElement("li");
+    item.className = "message pending upload";
+    item.append(span("author", this.requests.username()), " ", span("state", `uploading ${name}…`));
+    const keep = this.nearBottom();
+    this.list.append(item);
+    if (keep) this.scrollToBottom();
+    return () => item.remove();
+  }
+
+  // --- the "New messages" line -----------------------------------------------------------
+
+  clearMarker() {
+    if (this.marker) this.marker.remove();
+    this.marker = null;
+  }
+
+  // Put the line above the first message after readSeq that someone else wrote; true
+  // when there is one.
+  placeMarker(readSeq) {
+    this.clearMarker();
+    const username = this.requests.username();
+    const at = this.seqs.findIndex((seq) => seq > readSeq);
+    if (at < 0) return false;
+    const others = this.seqs.slice(at).some((seq) => {
+      const item = this.bySeq.get(seq);
+      return !item.classList.contains("own");
+    });
+    if (!others || username === "") return false;
+    const marker = document.createElement("li");
+    marker.className = "new-marker";
+    marker.append(span("new-label", "New messages"));
+    this.list.insertBefore(marker, this.bySeq.get(this.seqs[at]));
+    this.marker = marker;
+    return true;
+  }
+
+  // On opening: the "New messages" line in view (near the top), else the newest message.
+  scrollForOpen() {
+    if (this.marker) {
+      const offset = this.marker.offsetTop - this.list.offsetTop - this.list.clientHeight / 4;
+      this.list.scrollTop = Math.max(0, offset);
+    } else {
+      this.scrollToBottom();
+    }
+  }
+
+  // --- history: the opening page, scrollback and gaps ------------------------------------
+
+  load(lastSeq) {
+    if (this.loaded || this.loading) return;
+    this.loading = this.requests.fetch(this.slug, lastSeq + 1, OLDER_PAGE, "open");
+    this.openedAt = lastSeq;
+  }
+
+  maybeLoadOlder() {
+    if (!this.loaded || this.olderLoading || this.olderExhausted || !this.seqs.length) return;
+    if (this.seqs[0] <= 1) {
+      this.olderExhausted = true;
+      return;
+    }
+    if (!this.list.isConnected || this.list.scrollTop > NEAR_EDGE_PX) return;
+    this.olderLoading = this.requests.fetch(this.slug, this.seqs[0], OLDER_PAGE, "older");
+  }
+
+  fillGaps() {
+    if (this.gapLoading || !this.gaps.length) return;
+    this.gapLoading = this.requests.fetch(this.slug, this.gaps[0].high, GAP_PAGE, "gap");
+  }
+
+  // A history frame answering one of this timeline's fetches.
+  onHistory(messages, tag) {
+    if (tag.purpose === "open") {
+      this.loading = false;
+      const fresh = !this.loaded;
+      this.loaded = true;
+      messages.forEach((m) => this.insert(m));
+      // Everything up to the seq the stream started after is held now, and the stream
+      // delivered the rest.
+      const top = this.seqs.length ? this.seqs[this.seqs.length - 1] : 0;
+      this.cursor = Math.max(this.cursor ?? 0, tag.before - 1, top);
+      if (messages.length < tag.limit) this.olderExhausted = true;
+      return fresh;
+    }
+    this.insertKeepingView(messages);
+    if (tag.purpose === "gap") {
+      this.gapLoading = false;
+      const gap = this.gaps[0];
+      if (gap) {
+        const lowest = messages.length ? messages[0].seq : gap.low;
+        if (messages.length < tag.limit || lowest <= gap.low + 1) this.gaps.shift();
+        else gap.high = lowest;
+      }
+      this.fillGaps();
+    } else {
+      this.olderLoading = false;
+      if (messages.length < tag.limit) this.olderExhausted = true;
+    }
+    this.maybeLoadOlder(); // still at the top, or the list does not fill its box yet
+    return false;
+  }
+
+  onFetchFailed(tag, retryable) {
+    if (tag.purpose === "open") {
+      this.loading = false;
+    } else if (tag.purpose === "gap") {
+      this.gapLoading = false;
+      if (!retryable) this.gaps.shift();
+      setTimeout(() => this.fillGaps(), 2000);
+    } else {
+      this.olderLoading = false; // the next scroll to the top tries again
+      if (!retryable) this.olderExhausted = true;
+    }
+  }
+
+  // The socket went down: unanswered fetches will never be answered.
+  onDown() {
+    this.loading = false;
+    this.olderLoading = false;
+    this.gapLoading = false;
+    this.list.querySelectorAll("li.saving, li.deleting").forEach((item) => {
+      this.settleChange(item, "edit");
+      this.settleChange(item, "delete");
+    });
+  }
+
+  // A new hello. `resumed` is the room's hello entry field (or undefined); lastSeq where
+  // its stream now starts.
+  onHello(resumed, lastSeq) {
+    if (!this.loaded) {
+      // Nothing held: start over from the newest page.
+      this.clearAll();
+      return;
+    }
+    if (resumed && resumed.complete === false && Number.isInteger(resumed.after)) {
+      this.pendingGap = resumed.after; // closed by the first backlog message frame
+    } else if (!resumed && this.cursor !== null && lastSeq > this.cursor) {
+      this.gaps.push({ low: this.cursor, high: lastSeq + 1 }); // not resumed: read it
+      this.cursor = lastSeq;
+    }
+    this.fillGaps();
+  }
+
+  clearAll() {
+    this.observer.disconnect();
+    this.list.querySelectorAll(":scope > li:not(.outbox)").forEach((li) => li.remove());
+    this.seqs = [];
+    this.bySeq.clear();
+    this.byId.clear();
+    this.inView.clear();
+    this.marker = null;
+    this.loaded = false;
+    this.loading = false;
+    this.cursor = null;
+    this.gaps = [];
+    this.pendingGap = null;
+    this.olderExhausted = false;
+  }
+
+  // Access to the room is gone: nothing of one's own can be changed any more.
+  freeze() {
+    this.list.querySelectorAll("li.editing, li.confirming").forEach((item) => closeEditor(item));
+    this.list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
+  }
+
+  // --- editing and deleting the user's own messages --------------------------------------
+
+  onClick(event) {
+    const target = event.target instanceof Element ? event.target.closest("[data-action]") : null;
+    const item = target && target.closest("li.message");
+    if (!item || !item.dataset.id || !this.list.contains(item)) return;
+    switch (target.dataset.action) {
+      case "edit":
+        this.openEditor(item);
+        break;
+      case "delete":
+        askDelete(item);
+        break;
+      case "confirm-delete":
+        if (this.sendChange(item, "delete", { type: "message.delete", id: Number(item.dataset.id) })) {
+          closeEditor(item);
+        }
+        break;
+      case "keep":
+        closeEditor(item);
+        break;
+    }
+  }
+
+  onKeydown(event) {
+    const target = event.target;
+    const item = target instanceof Element ? target.closest("li.message") : null;
+    if (!item) return;
+    if (target.classList.contains("editor") && event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      this.saveEdit(item, target);
+    } else if (event.key === "Escape" && item.matches(".editing, .confirming")) {
+      event.preventDefault();
+      event.stopPropagation();
+      closeEditor(item);
+      part(item, "actions").querySelector("button").focus();
+    }
+  }
+
+  openEditor(item) {
+    closeEditor(item);
+    const body = part(item, "body");
+    const editor = document.createElement("input");
+    editor.className = "editor";
+    if (this.requests.maxBodyChars > 0) editor.maxLength = this.requests.maxBodyChars;
+    editor.value = body.textContent;
+    editor.setAttribute("aria-label", "Edit message: Enter saves, Escape cancels");
+    editor.title = "Enter saves, Escape cancels";
+    body.hidden = true;
+    part(item, "actions").hidden = true;
+    body.after(editor);
+    item.classList.add("editing");
+    editor.focus();
+    editor.setSelectionRange(editor.value.length, editor.value.length);
+  }
+
+  saveEdit(item, editor) {
+    const body = editor.value;
+    if (body === part(item, "body").textContent) {
+      closeEditor(item); // nothing changed: nothing to send
+      return;
+    }
+    const frame = { type: "message.edit", id: Number(item.dataset.id), body };
+    if (this.sendChange(item, "edit", frame)) closeEditor(item);
+  }
+
+  sendChange(item, kind, frame) {
+    if (!this.requests.change(kind, frame)) return false;
+    item.classList.add(kind === "edit" ? "saving" : "deleting");
+    const key = `${kind}:${frame.id}`;
+    clearTimeout(this.changeTimers.get(key));
+    this.changeTimers.set(key, setTimeout(() => this.settleChange(item, kind), CHANGE_PENDING_MS));
+    return true;
+  }
+
+  settleChange(item, kind) {
+    item.classList.remove(kind === "edit" ? "saving" : "deleting");
+    const key = `${kind}:${Number(item.dataset.id)}`;
+    clearTimeout(this.changeTimers.get(key));
+    this.changeTimers.delete(key);
+  }
+
+  changeFailed(tag) {
+    const item = this.byId.get(tag.id);
+    if (item) this.settleChange(item, tag.kind);
+  }
+}
+
+function part(item, className) {
+  return item.querySelector(`:scope > .${className}`);
+}
+
+function markEdited(item) {
+  if (item.querySelector(":scope > .edited")) return;
+  item.querySelector(":scope > .body").after(" ", span("edited", "(edited)"));
+}
+
+function closeEditor(item) {
+  for (const name of ["editor", "confirm"]) {
+    const el = part(item, name);
+    if (el) el.remove();
+  }
+  part(item, "body").hidden = false;
+  const actions = part(item, "actions");
+  if (actions) actions.hidden = false;
+  item.classList.remove("editing", "confirming");
+}
+
+function askDelete(item) {
+  closeEditor(item);
+  const confirm = document.createElement("span");
+  confirm.className = "confirm";
+  const no = button("keep", "no", "No, keep it");
+  confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);
+  part(item, "actions").hidden = true;
+  part(item, "actions").after(confirm);
+  item.classList.add("confirming");
+  no.focus();
+}
+
+// A thumbnail that opens the full image. Only the server's own attachment URLs are used
+// (same origin, access-checked), whatever else a frame might carry.
+function attachmentLink(attachment) {
+  if (!attachment || typeof attachment.url !== "string") return null;
+  const own = (url) => typeof url === "string" && url.startsWith("/api/attachments/");
+  if (!own(attachment.url) || !own(attachment.thumbnail_url)) return null;
+  const link = document.createElement("a");
+  link.className = "attachment";
+  link.href = attachment.url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = document.createElement("img");
+  img.className = "thumb";
+  img.src = attachment.thumbnail_url;
+  img.alt = typeof attachment.name === "string" ? attachment.name : "image";
+  if (Number.isInteger(attachment.thumbnail_width)) img.width = attachment.thumbnail_width;
+  if (Number.isInteger(attachment.thumbnail_height)) img.height = attachment.thumbnail_height;
+  link.append(img);
+  return link;
+}
