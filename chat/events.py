@@ -6,7 +6,9 @@ and relayed verbatim by every consumer, never re-encoded per recipient.
 
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -84,69 +86,106 @@ def publish_message(room_id: int, message: MessageOut) -> None:
     Called from sync code (an on_commit hook). Delivery through the layer is best
     effort; consumers fill any gap from the database by seq.
     """
-    event: MessageEvent = {
+    _send(room_group(room_id), _message_event(room_id, message), "message")
+
+
+def publish_messages(messages: list[tuple[int, MessageOut]]) -> None:
+    """publish_message for (room id, message) pairs, in the given order."""
+    for room_id, message in messages:
+        publish_message(room_id, message)
+
+
+def _message_event(room_id: int, message: MessageOut) -> MessageEvent:
+    return {
         "type": "chat.message",
         "room_id": room_id,
         "seq": message["seq"],
         "frame": message_frame(message),
     }
+
+
+# Publishes made by a database thread inside `publishes_collected()`: sent afterwards by
+# the event loop that asked for the work, so the database thread never waits on Redis.
+_collector = threading.local()
+Collected = list[tuple[str, object, str]]  # (group, event, what it is, for the log)
+
+
+@contextmanager
+def publishes_collected() -> Iterator[Collected]:
+    """Collect, instead of send, the publishes made in this thread within the block
+    (after commit, as always). The caller sends them with `send_collected`."""
+    sink: Collected = []
+    previous = getattr(_collector, "sink", None)
+    _collector.sink = sink
+    try:
+        yield sink
+    finally:
+        _collector.sink = previous
+
+
+async def send_collected(collected: Collected) -> None:
+    """Send what `publishes_collected` gathered, in order, from the event loop."""
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    for group, event, what in collected:
+        try:
+            await layer.group_send(group, event)
+        except Exception as error:
+            _publish_failed(what, error)
+
+
+def _send(group: str, event: object, what: str) -> None:
+    sink: Collected | None = getattr(_collector, "sink", None)
+    if sink is not None:
+        sink.append((group, event, what))
+        return
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
     try:
-        async_to_sync(layer.group_send)(room_group(room_id), event)
-    except Exception as error:  # the message is saved; receivers' sync delivers it
-        observability.layer_failed("publish")
-        logger.warning(
-            "publish failed room_id=%s seq=%s (%s: %s); receivers catch up from the database",
-            room_id,
-            message["seq"],
-            type(error).__name__,
-            error,
-        )
+        async_to_sync(layer.group_send)(group, event)
+    except Exception as error:  # saved all the same: receivers catch up from the database
+        _publish_failed(what, error)
+
+
+def _publish_failed(what: str, error: Exception) -> None:
+    observability.layer_failed("publish")
+    logger.warning(
+        "%s publish failed (%s: %s); receivers catch up from the database",
+        what,
+        type(error).__name__,
+        error,
+    )
 
 
 async def publish_frame(room_id: int, frame: object, *, exclude_user: str = "") -> None:
     """Push a frame to every connection of the room (best effort, from async code)."""
-    event: FrameEvent = {
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
+    try:
+        await layer.group_send(room_group(room_id), _frame_event(room_id, frame, exclude_user))
+    except Exception as error:
+        _publish_failed("frame", error)
+
+
+def _frame_event(room_id: int, frame: object, exclude_user: str) -> FrameEvent:
+    return {
         "type": "chat.frame",
         "room_id": room_id,
         "frame": encode(frame),
         "exclude_user": exclude_user,
     }
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
-    try:
-        await layer.group_send(room_group(room_id), event)
-    except Exception as error:
-        observability.layer_failed("publish")
-        logger.warning("publish failed room_id=%s (%s: %s)", room_id, type(error).__name__, error)
 
 
 def publish_room_frame(room_id: int, frame: object) -> None:
     """Sync form of publish_frame, for on_commit hooks in services."""
-    async_to_sync(publish_frame)(room_id, frame)
+    _send(room_group(room_id), _frame_event(room_id, frame, ""), "frame")
 
 
 def publish_kick(*, username: str, room_id: int | None, code: int) -> None:
-    """Close the user's open connections (in one room, or all) on every process."""
+    """Close the user's open connections (in one room, or all) on every process. If it
+    is lost, the next action is refused anyway: access is checked on every one."""
     event: KickEvent = {"type": "chat.kick", "username": username, "room_id": room_id, "code": code}
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
-    try:
-        async_to_sync(layer.group_send)(CONTROL_GROUP, event)
-    except Exception as error:  # the next action is refused anyway (access is re-checked)
-        observability.layer_failed("publish")
-        logger.warning("kick publish failed (%s: %s)", type(error).__name__, error)
-
-
-def _group_send(group: str, event: object, what: str) -> None:
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS is always configured in settings"  # noqa: S101
-    try:
-        async_to_sync(layer.group_send)(group, event)
-    except Exception as error:  # best effort: hello and the next change set it right
-        observability.layer_failed("publish")
-        logger.warning("%s publish failed (%s: %s)", what, type(error).__name__, error)
+    _send(CONTROL_GROUP, event, "kick")
 
 
 def publish_counts(room_id: int, room: str, counts: dict[int, ReadState]) -> None:
@@ -159,7 +198,7 @@ def publish_counts(room_id: int, room: str, counts: dict[int, ReadState]) -> Non
         "room": room,
         "counts": {str(user_id): state for user_id, state in counts.items()},
     }
-    _group_send(room_group(room_id), event, "counts")
+    _send(room_group(room_id), event, "counts")
 
 
 def publish_membership(
@@ -179,4 +218,4 @@ def publish_membership(
         "action": action,
         "reason": reason,
     }
-    _group_send(CONTROL_GROUP, event, "membership")
+    _send(CONTROL_GROUP, event, "membership")

@@ -258,6 +258,9 @@ CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
 # How often each process checks its rooms' committed seq to catch up connections
 # whose channel-layer events were lost (a Redis restart, a dropped publish).
 CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", default=1.0)
+# Most sends one transaction saves together (group commit, chat/writer.py): the sends
+# that arrive while the previous batch is being written share the next one.
+CHAT_WRITE_BATCH_MAX: int = env.int("CHAT_WRITE_BATCH_MAX", default=200)
 # On SIGTERM: how long to wait for in-flight frames and close handshakes.
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
 # A process that dies without cleanup: its users leave the online lists within this.

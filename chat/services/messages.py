@@ -157,13 +157,19 @@ def _mention_rows_add(message: Message, user_ids: Iterable[int]) -> None:
 def _room_seq_next(room_id: int) -> tuple[int, str]:
     """Take the room's next seq (and its slug) in one round trip. Must run inside the
     saving transaction: the row stays write-locked until commit."""
+    return _room_seq_block(room_id, 1)
+
+
+def _room_seq_block(room_id: int, count: int) -> tuple[int, str]:
+    """Take the room's next `count` seqs at once: returns the last of them (the block
+    is last - count + 1 … last) and the room's slug. Inside the saving transaction."""
     table = connection.ops.quote_name(Room._meta.db_table)
     # UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35); the ORM's update() cannot return.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s "  # noqa: S608 - table name from the model
+            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s "  # noqa: S608 - table name from the model
             "RETURNING last_seq, slug",
-            [room_id],
+            [count, room_id],
         )
         row = cursor.fetchone()
     if row is None:

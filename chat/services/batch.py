@@ -1,0 +1,176 @@
+"""Group commit: many sends saved in one transaction.
+
+A process's sends that arrive while the previous batch is being written share the next
+transaction: per room one `UPDATE … RETURNING` takes a block of consecutive seqs, one
+multi-row INSERT saves the messages, one commit makes them durable together, and the
+publishes run after that commit. Each send keeps message_post's rules and answer:
+validation, access, idempotency by client_id. A send refused for its own reasons (bad
+body, no access, a resend) never fails the others; a failed commit acknowledges none.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from chat import events, selectors
+from chat.errors import ChatError
+from chat.models import Message
+from chat.selectors import MessageOut, message_out
+from chat.services.messages import (
+    _mention_rows_add,
+    _mentioned_members,
+    _message_by_client_id,
+    _room_seq_block,
+    message_body_clean,
+    message_post,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    room_id: int
+    author: User
+    body: str
+    client_id: str
+
+
+Outcome = MessageOut | ChatError
+
+
+def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
+    """message_post for each request, in one transaction: the i-th outcome answers the
+    i-th request (its saved message, or the ChatError message_post would raise).
+
+    Within one room the requests are numbered in list order. Raises (and saves nothing)
+    only when the transaction itself fails."""
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    fresh: list[int] = []  # indexes of the requests to insert
+    first_of: dict[tuple[int, int, str], int] = {}  # a client_id repeated in the batch
+    repeats: dict[int, int] = {}
+    access: dict[tuple[int, int], selectors.Access] = {}
+    for index, request in enumerate(requests):
+        key = (request.room_id, request.author.pk, request.client_id)
+        if key in first_of:
+            repeats[index] = first_of[key]
+            continue
+        first_of[key] = index
+        try:
+            message_body_clean(request.body)
+            pair = (request.room_id, request.author.pk)
+            if pair not in access:
+                access[pair] = selectors.access_for(room_id=pair[0], user_id=pair[1])
+            if not access[pair]["write"]:
+                raise ChatError(access[pair]["code"], access[pair]["detail"])
+        except ChatError as error:
+            outcomes[index] = error
+            continue
+        fresh.append(index)
+    # Resends are rare: one lookup for the whole batch finds them before inserting.
+    for index, existing in _already_saved(requests, fresh).items():
+        outcomes[index] = existing
+    fresh = [index for index in fresh if outcomes[index] is None]
+    if fresh:
+        try:
+            saved = _insert_many([requests[index] for index in fresh])
+        except IntegrityError:
+            # A resend raced in from another process between the lookup and the insert:
+            # the batch rolled back whole; each send goes alone so only that one meets
+            # its constraint (and returns the stored message).
+            logger.info("batch of %d hit a constraint; saving one by one", len(fresh))
+            for index in fresh:
+                outcomes[index] = _post_alone(requests[index])
+        else:
+            for index, message in zip(fresh, saved, strict=True):
+                outcomes[index] = message
+    for index, original in repeats.items():
+        outcomes[index] = outcomes[original]
+    done: list[Outcome] = []
+    for outcome in outcomes:
+        assert outcome is not None  # noqa: S101 - every index was answered above
+        done.append(outcome)
+    return done
+
+
+def _post_alone(request: SendRequest) -> Outcome:
+    try:
+        return message_post(
+            room_id=request.room_id,
+            author=request.author,
+            body=request.body,
+            client_id=request.client_id,
+        )
+    except ChatError as error:
+        return error
+
+
+def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int, MessageOut]:
+    if not indexes:
+        return {}
+    wanted = Q()
+    for index in indexes:
+        request = requests[index]
+        wanted |= Q(
+            room_id=request.room_id, author_id=request.author.pk, client_id=request.client_id
+        )
+    found = set(Message.objects.filter(wanted).values_list("room_id", "author_id", "client_id"))
+    out: dict[int, MessageOut] = {}
+    for index in indexes:
+        request = requests[index]
+        if (request.room_id, request.author.pk, request.client_id) in found:
+            existing = _message_by_client_id(
+                room_id=request.room_id, author=request.author, client_id=request.client_id
+            )
+            if existing is not None:
+                out[index] = existing
+    return out
+
+
+@transaction.atomic
+def _insert_many(requests: list[SendRequest]) -> list[MessageOut]:
+    by_room: dict[int, list[int]] = defaultdict(list)
+    for index, request in enumerate(requests):
+        by_room[request.room_id].append(index)
+    seqs: dict[int, int] = {}
+    slugs: dict[int, str] = {}
+    # Rooms in id order: two processes locking the same rooms never wait on each other
+    # in a cycle.
+    for room_id in sorted(by_room):
+        indexes = by_room[room_id]
+        last, slug = _room_seq_block(room_id, len(indexes))
+        for offset, index in enumerate(indexes):
+            seqs[index] = last - len(indexes) + 1 + offset
+        slugs[room_id] = slug
+    mentioned = [_mentioned_members(r.room_id, r.body) for r in requests]
+    rows = Message.objects.bulk_create(
+        [
+            Message(
+                room_id=request.room_id,
+                seq=seqs[index],
+                author=request.author,
+                body=request.body,
+                client_id=request.client_id,
+                mentions=list(mentioned[index]),
+            )
+            for index, request in enumerate(requests)
+        ]
+    )
+    for row, names in zip(rows, mentioned, strict=True):
+        if names:
+            _mention_rows_add(row, names.values())
+    payloads = [
+        message_out(row, room_slug=slugs[row.room_id], author=request.author.get_username())
+        for row, request in zip(rows, requests, strict=True)
+    ]
+    # Published in seq order per room, all after the one commit.
+    ordered = sorted(
+        ((row.room_id, payload) for row, payload in zip(rows, payloads, strict=True)),
+        key=lambda item: (item[0], item[1]["seq"]),
+    )
+    events.publish_on_commit(lambda: events.publish_messages(ordered))
+    return payloads

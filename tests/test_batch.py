@@ -1,0 +1,169 @@
+"""Group commit: many sends in one transaction (services.message_post_many) and the
+per-process writer that batches a connection's sends (chat/writer.py)."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+from django.db import OperationalError
+
+from chat import events, writer
+from chat.errors import ChatError
+from chat.models import Message, Room, Sanction
+from chat.services import batch
+from chat.services.batch import SendRequest, message_post_many
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    seen: list[tuple[int, int]] = []
+
+    def record(room_id: int, message: Any) -> None:
+        seen.append((room_id, message["seq"]))
+
+    monkeypatch.setattr(events, "publish_message", record)
+    return seen
+
+
+def req(room: Room, user: User, body: str, client_id: str) -> SendRequest:
+    return SendRequest(room_id=room.pk, author=user, body=body, client_id=client_id)
+
+
+def test_a_batch_saves_consecutive_seqs_per_room_and_publishes_after_commit(
+    room: Room, alice: User, bob: User, published: list[tuple[int, int]]
+) -> None:
+    other = Room.objects.create(slug="other", name="Other")
+    outcomes = message_post_many(
+        [
+            req(room, alice, "a1", "a1"),
+            req(other, bob, "b1", "b1"),
+            req(room, bob, "a2 @alice", "a2"),
+            req(other, alice, "b2", "b2"),
+        ]
+    )
+    assert [(o["room"], o["seq"]) for o in outcomes if not isinstance(o, ChatError)] == [
+        ("general", 1),
+        ("other", 1),
+        ("general", 2),
+        ("other", 2),
+    ]
+    saved = Message.objects.get(room=room, seq=2)
+    assert (saved.body, saved.mentions) == ("a2 @alice", [])  # alice has not joined: no mention
+    assert Room.objects.get(pk=room.pk).last_seq == 2
+    assert sorted(published) == [(room.pk, 1), (room.pk, 2), (other.pk, 1), (other.pk, 2)]
+    assert published.index((room.pk, 1)) < published.index((room.pk, 2))
+
+
+def test_refused_sends_do_not_fail_or_number_the_others(
+    room: Room, alice: User, bob: User, make_user: Callable[..., User]
+) -> None:
+    muted = make_user("muted")
+    Sanction.objects.create(kind="mute", user=muted, room=room, reason="calm down")
+    outcomes = message_post_many(
+        [
+            req(room, alice, "   ", "blank"),
+            req(room, muted, "let me talk", "m1"),
+            req(room, bob, "fine", "ok1"),
+            req(room, alice, "x" * 10_000, "long"),
+            req(room, bob, "also fine", "ok2"),
+        ]
+    )
+    codes = [o.code if isinstance(o, ChatError) else o["seq"] for o in outcomes]
+    assert codes == ["empty_body", "muted", 1, "body_too_long", 2]
+    assert list(Message.objects.values_list("seq", flat=True).order_by("seq")) == [1, 2]
+
+
+def test_resends_return_the_stored_message_inside_and_across_batches(
+    room: Room, alice: User, published: list[tuple[int, int]]
+) -> None:
+    first = message_post_many([req(room, alice, "hello", "same")])[0]
+    again = message_post_many(
+        [
+            req(room, alice, "hello (resent)", "same"),
+            req(room, alice, "new", "n1"),
+            req(room, alice, "new (twice in one batch)", "n1"),
+        ]
+    )
+    assert again[0] == first
+    assert again[1] == again[2]
+    assert not isinstance(again[1], ChatError)
+    assert again[1]["seq"] == 2
+    assert Message.objects.count() == 2
+    assert len(published) == 2  # a resend publishes nothing
+
+
+def test_a_resend_racing_in_from_elsewhere_fails_only_itself(
+    room: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = message_post_many([req(room, alice, "hello", "raced")])[0]
+    # The lookup misses it, as when another process commits it meanwhile.
+    monkeypatch.setattr(batch, "_already_saved", lambda requests, indexes: {})
+    outcomes = message_post_many([req(room, bob, "mine", "b1"), req(room, alice, "again", "raced")])
+    assert outcomes[1] == original
+    assert not isinstance(outcomes[0], ChatError)
+    assert outcomes[0]["body"] == "mine"
+    assert list(Message.objects.values_list("seq", flat=True).order_by("seq")) == [1, 2]
+
+
+def test_a_failed_commit_saves_and_publishes_nothing(
+    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch, published: list[tuple[int, int]]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(batch, "_mentioned_members", broken)  # after the seq UPDATE
+    with pytest.raises(OperationalError):
+        message_post_many([req(room, alice, "hi @alice", "c1"), req(room, alice, "two", "c2")])
+    assert not Message.objects.exists()
+    assert Room.objects.get(pk=room.pk).last_seq == 0
+    assert published == []
+
+
+async def test_the_writer_batches_concurrent_sends_and_answers_each(
+    room: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+
+    async def record(collected: events.Collected) -> None:
+        sent.extend(str(event["seq"]) for _, event, _ in collected)  # type: ignore[index]
+
+    monkeypatch.setattr(events, "send_collected", record)
+    posting = writer.Writer()
+    users = [alice, bob]
+    results = await asyncio.gather(
+        *(posting.post(req(room, users[n % 2], f"m{n}", f"c{n}")) for n in range(40)),
+        posting.post(req(room, alice, "", "bad")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[-1], ChatError)
+    assert results[-1].code == "empty_body"
+    seqs = sorted(r["seq"] for r in results[:-1] if isinstance(r, dict))
+    assert seqs == list(range(1, 41))
+    assert posting.batches < 40  # sends that came together shared transactions
+    assert sorted(sent, key=int) == [str(n) for n in range(1, 41)]
+    assert await database_sync_to_async(Message.objects.count)() == 40
+
+
+async def test_a_failed_batch_acknowledges_none_of_its_sends(
+    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(requests: list[SendRequest]) -> list[Any]:
+        raise OperationalError("database is gone")
+
+    monkeypatch.setattr(writer, "message_post_many", broken)
+    posting = writer.Writer()
+    results = await asyncio.gather(
+        posting.post(req(room, alice, "one", "c1")),
+        posting.post(req(room, alice, "two", "c2")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(result, OperationalError) for result in results)
+    # The writer keeps working after a failed batch.
+    monkeypatch.undo()
+    saved = await posting.post(req(room, alice, "three", "c3"))
+    assert saved["seq"] == 1
