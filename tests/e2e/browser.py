@@ -1,7 +1,9 @@
 """Shared pieces of the real-browser tests: headless Chromium (Debian's, never a
 downloaded one), logging in through the real form, and opening and chatting in a room
-through chat.js. The `chromium_path` fixture is in this folder's conftest.py."""
+through the room page (chat/static/chat/main.js and its modules). The `chromium_path`
+fixture is in this folder's conftest.py."""
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -78,15 +80,24 @@ def log_in(
     return page
 
 
-def open_room(page: Page, slug: str) -> None:
+def open_room(page: Page, slug: str, *, join: bool = True) -> None:
+    """Load the room's page and wait until its latest messages are shown. A public room
+    the user has not joined opens as a preview; with `join` its Join button is pressed
+    first, as a user would before writing there."""
     page.goto(f"/chat/{slug}/")
     expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+    room = page.locator("#room")
+    expect(room).to_have_attribute("data-room-state", re.compile(r"^(joined|preview)$"))
+    if join and room.get_attribute("data-room-state") == "preview":
+        page.click("#join")
+        expect(room).to_have_attribute("data-room-state", "joined")
+    expect(room).to_have_attribute("data-loaded", "true")
 
 
 def send(page: Page, body: str) -> None:
     page.fill("#body", body)
     page.click("#composer button[type=submit]")
-    # chat.js clears it once the message is queued (and sent, if connected)
+    # the page clears it once the message is queued (and sent, if connected)
     expect(page.locator("#body")).to_have_value("")
 
 

@@ -1,5 +1,5 @@
 """Real-browser end to end: headless Chromium (Debian's, never a downloaded one) against
-one real daphne process, logging in through the real form and chatting through chat.js."""
+one real daphne process, logging in through the real form and chatting through the room page."""
 
 from collections.abc import Callable
 from pathlib import Path

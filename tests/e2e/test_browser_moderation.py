@@ -46,7 +46,7 @@ PAYLOADS = [
 ]
 ODD_USERNAME = "x@y.z+-_"  # every character Django allows in a username besides \w
 
-# The elements chat.js itself puts in the message list; anything else was injected.
+# The elements the page itself puts in the message list; anything else was injected.
 MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON"}
 TAGS_IN_JS = "root => [...root.querySelectorAll('*')].map(el => el.tagName)"
 # A script that is neither a file of this origin nor an inert JSON island was injected.
@@ -235,10 +235,11 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         expect(message(bob, "final text")).to_have_count(1)
         expect(alice.locator("#status")).to_have_attribute("data-state", "connected")
 
-        # Banned: bob's next frame is refused ("banned", then close 4403); the page says
-        # so, marks the message failed and stops reconnecting. (The kick a ban sends to
-        # open sockets goes through the channel layer, which this test process does
-        # not share with daphne, so the refused frame is what tells the page here.)
+        # Banned: bob's next frame in the room is refused ("banned"); the page says he
+        # lost the room, marks the message failed and takes away his controls there. Its
+        # one socket stays open, for his other rooms, and is not replaced. (The room.left
+        # a ban sends to open sockets goes through the channel layer, which this test
+        # process does not share with daphne, so the refused frame is what tells the page.)
         bob_sockets = count_sockets(bob)
         in_thread(
             lambda: Sanction.objects.create(
@@ -246,14 +247,16 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
             )
         )
         send(bob, "said while banned")
-        expect(bob.locator("#status")).to_have_attribute("data-state", "closed")
-        expect(bob.locator("#status")).to_have_text("no access")
+        expect(bob.locator("#room")).to_have_attribute("data-room-state", "lost")
+        expect(bob.locator("#room-notice")).to_have_text("You were banned from this room.")
         expect(bob.locator("#error")).to_have_text("You no longer have access to this room.")
         expect(bob.locator("#messages li.failed .body")).to_have_text("said while banned")
         expect(bob.locator("#body")).to_be_disabled()
         expect(bob.locator("#messages button.edit")).to_have_count(0)
+        expect(bob.locator('#sidebar a[data-slug="lobby"]')).to_have_count(0)
+        expect(bob.locator("#status")).to_have_attribute("data-state", "connected")
         bob.wait_for_timeout(1500)
-        assert bob_sockets == [], f"reconnected after 4403: {bob_sockets}"
+        assert bob_sockets == [], f"reconnected after a room ban: {bob_sockets}"
         bob.screenshot(path=str(log_dir / "bob-banned.png"))
         assert page_errors == []
 
@@ -323,7 +326,7 @@ def test_room_tags_members_link_and_an_idle_page_waiting_for_the_user(
         alice.locator("#body").press("h")  # the user is back: a key reconnects
         expect(status).to_have_attribute("data-state", "connected")
         assert len(sockets) == 2
-        assert sockets[1].endswith("/ws/chat/lobby/?after=0"), sockets
+        assert sockets[1].endswith("/ws/chat/?after=lobby:0"), sockets
         alice.locator("#body").fill("back again")
         alice.click("#composer button[type=submit]")
         expect(message(alice, "back again")).to_have_count(1)

@@ -1,5 +1,5 @@
-"""Real-browser presence and typing: the "Online" sidebar and the typing line of
-chat.js, in headless Chromium (Debian's, never a downloaded one) against one real
+"""Real-browser presence and typing: the "Online" list and the typing line of
+the room page, in headless Chromium (Debian's, never a downloaded one) against one real
 daphne, two users logged in through the real form in two browser contexts."""
 
 import json

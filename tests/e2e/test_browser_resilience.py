@@ -1,4 +1,4 @@
-"""Real-browser resilience: chat.js against real daphne processes that are stopped
+"""Real-browser resilience: the room page against real daphne processes that are stopped
 (SIGTERM: every socket closes with 1012) and started again on the same port. The pages
 must reconnect and resume by themselves, keep what was typed meanwhile in their outbox
 (across a reload too), deliver it exactly once, page back through history on scroll
@@ -248,7 +248,7 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
             page.on("websocket", watch)
             open_room(page, "archive")
             saved = page.locator(SAVED)
-            expect(saved).to_have_count(50)  # hello: the newest 50
+            expect(saved).to_have_count(50)  # opening the room reads the newest 50
             expect(saved.first).to_have_attribute("data-seq", "71")
 
             # Scroll to the top until the room's first message is shown; each page of
@@ -272,7 +272,7 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
                 )
                 assert abs(moved - offset) < 2, f"view jumped: {offset} -> {moved}"
             assert seqs_shown(page) == list(range(1, 121))
-            assert {"type": "history.fetch", "before": 21, "limit": 50} in sent
+            assert {"type": "history.fetch", "room": "archive", "before": 21, "limit": 50} in sent
 
             # A refused send (too long) is matched to its pending entry and marked failed.
             page.locator("#body").evaluate("input => input.removeAttribute('maxlength')")
@@ -301,8 +301,8 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
             expect(saved).to_have_count(133)
             assert seqs_shown(page) == list(range(1, 134))
             expect(saved.nth(121).locator(".body")).to_have_text("missed 1")
-            assert socket_urls[-1].endswith("/ws/chat/archive/?after=121"), socket_urls
-            assert {"type": "history.fetch", "before": 129, "limit": 100} in sent
+            assert socket_urls[-1].endswith("/ws/chat/?after=archive:121"), socket_urls
+            assert {"type": "history.fetch", "room": "archive", "before": 129, "limit": 100} in sent
 
             # Server down, a message typed, the page reloaded (the browser's error page).
             servers[1].stop()

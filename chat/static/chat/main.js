@@ -249,6 +249,10 @@ function renderRoom() {
   if (room) renderHeader(room);
   const lost = room ? room.lost : "";
   const writable = canWrite(current);
+  // For styles and tests: what the page knows of the room shown.
+  roomEl.dataset.roomState = !room ? "unknown" : lost ? "lost" : room.joined ? "joined" : "preview";
+  const timeline = timelines.get(current);
+  roomEl.dataset.loaded = String(!!timeline && timeline.loaded);
   joinButton.hidden = !(room && !room.joined && room.kind === "public" && !stoppedText && lost !== "banned");
   leaveButton.hidden = !(room && room.joined && room.kind !== "direct" && !stoppedText);
   const notice = lost ? LEFT_NOTICES[lost] || NO_ACCESS_TEXT : room && !room.joined ? "You are previewing this room. Join it to write here." : "";
@@ -257,11 +261,8 @@ function renderRoom() {
   const name = room ? room.name : $("room-name").textContent;
   composer.setEnabled(
     writable,
-    writable
-      ? `Message ${name} (paste or drop an image to send it)`
-      : lost || stoppedText
-        ? "You cannot write here."
-        : "Join this room to write here."
+    // A preview keeps the room's placeholder (the notice says to join first).
+    lost || stoppedText ? "You cannot write here." : `Message ${name} (paste or drop an image to send it)`
   );
   renderSidebar();
 }
@@ -281,8 +282,9 @@ function showTimeline(timeline) {
 }
 
 // Show the room `current` names: its messages (read once with history.fetch, then live),
-// who is online, and the "New messages" line.
-function openRoom() {
+// who is online, and the "New messages" line. `switched`: the user came to it just now
+// (after a reconnect the view stays where it was).
+function openRoom(switched = false) {
   const slug = current;
   const room = store.get(slug);
   const timeline = timelineFor(slug);
@@ -298,7 +300,7 @@ function openRoom() {
   if (!timeline.loaded) {
     timeline.openedRead = room.readSeq;
     timeline.load(room.lastSeq);
-  } else {
+  } else if (switched) {
     // Back to a room already held: the line where the unread begin, or where it was.
     const marked = room.unread() > 0 && timeline.placeMarker(room.readSeq);
     if (!marked) timeline.clearMarker();
@@ -330,7 +332,7 @@ function switchTo(slug, push) {
     store.rooms.delete(previous);
     timelines.delete(previous);
   }
-  openRoom();
+  openRoom(true);
 }
 
 window.addEventListener("popstate", () => {
@@ -451,6 +453,7 @@ function onFrame(frame, tag) {
         if (!marked) target.clearMarker();
         target.scrollForOpen();
         target.maybeLoadOlder();
+        roomEl.dataset.loaded = "true";
         readSoon(current);
       }
       break;
