@@ -63,6 +63,11 @@ return gone
 class PresenceStore(Protocol):
     async def arrive(self, room_id: int, username: str) -> bool: ...
     async def depart(self, room_id: int, username: str) -> bool: ...
+    async def arrive_many(
+        self, room_ids: list[int], username: str, slugs: dict[int, str] | None = None
+    ) -> list[int]: ...
+    async def slug(self, room_id: int) -> str | None: ...
+    async def depart_many(self, room_ids: list[int], username: str) -> list[int]: ...
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]: ...
     async def count(self, room_id: int) -> int: ...
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]: ...
@@ -85,6 +90,17 @@ class MemoryStore:
             del self.users[room_id]
         return True
 
+    async def arrive_many(
+        self, room_ids: list[int], username: str, slugs: dict[int, str] | None = None
+    ) -> list[int]:
+        return [room_id for room_id in room_ids if await self.arrive(room_id, username)]
+
+    async def slug(self, room_id: int) -> str | None:
+        return None  # one process: Presence knows every slug itself
+
+    async def depart_many(self, room_ids: list[int], username: str) -> list[int]:
+        return [room_id for room_id in room_ids if await self.depart(room_id, username)]
+
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
         users = self.users.get(room_id, set())
         return sorted(users)[:limit], len(users)
@@ -105,6 +121,8 @@ class RedisStore:
         self.prefix = prefix
         self.process = uuid.uuid4().hex[:12]
         self.rooms_key = f"{prefix}:presence:rooms"
+        # room id -> slug, so that any process can name the room in a sweep's frame
+        self.slugs_key = f"{prefix}:presence:slugs"
         self._arrive = self.redis.register_script(_ARRIVE)
         self._depart = self.redis.register_script(_DEPART)
         self._sweep = self.redis.register_script(_SWEEP)
@@ -128,6 +146,42 @@ class RedisStore:
             keys=self._keys(room_id), args=[f"{username}|{self.process}", username, room_id]
         )
         return int(left) == 0
+
+    async def arrive_many(
+        self, room_ids: list[int], username: str, slugs: dict[int, str] | None = None
+    ) -> list[int]:
+        """arrive() in every room, in one round trip (a pipeline): the rooms where the
+        user is now online and was not before."""
+        if not room_ids:
+            return []
+        expiry, member = self._expiry(), f"{username}|{self.process}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                await self._arrive(
+                    keys=self._keys(room_id), args=[member, expiry, room_id, username], client=pipe
+                )
+            if slugs:
+                pipe.hset(self.slugs_key, mapping={str(k): v for k, v in slugs.items()})
+            results = await pipe.execute()
+        counts = results[: len(room_ids)]
+        return [room_id for room_id, n in zip(room_ids, counts, strict=True) if int(n) == 1]
+
+    async def slug(self, room_id: int) -> str | None:
+        found = await self.redis.hget(self.slugs_key, str(room_id))
+        return None if found is None else str(found)
+
+    async def depart_many(self, room_ids: list[int], username: str) -> list[int]:
+        """depart() from every room in one round trip: the rooms the user left."""
+        if not room_ids:
+            return []
+        member = f"{username}|{self.process}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                await self._depart(
+                    keys=self._keys(room_id), args=[member, username, room_id], client=pipe
+                )
+            lefts = await pipe.execute()
+        return [room_id for room_id, n in zip(room_ids, lefts, strict=True) if int(n) == 0]
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
         """Up to `limit` of the room's online users (a random sample in a bigger room),
@@ -171,7 +225,7 @@ class RedisStore:
 
 
 class Presence:
-    """One per process (the delivery hub owns it)."""
+    """One per process (the realtime hub owns it)."""
 
     def __init__(self, store: PresenceStore) -> None:
         self.store = store
@@ -181,24 +235,43 @@ class Presence:
         # of N users costs N frames per connection unbatched, a few batched.
         self.pending: dict[int, dict[str, bool]] = {}
         self.flusher: asyncio.Task[None] | None = None
+        self.slugs: dict[int, str] = {}  # every frame names its room (docs/protocol.md)
 
-    async def connected(self, room_id: int, username: str) -> None:
-        counts = self.local[room_id]
-        counts[username] += 1
-        if counts[username] == 1 and await self.store.arrive(room_id, username):
-            await self._announce(room_id, [username], online=True)
+    async def connected(self, room_id: int, username: str, slug: str = "") -> None:
+        await self.connected_many({room_id: slug}, username)
 
     async def disconnected(self, room_id: int, username: str) -> None:
-        counts = self.local.get(room_id)
-        if counts is None or counts[username] <= 0:
-            return
-        counts[username] -= 1
-        if counts[username] == 0:
-            del counts[username]
-            if not counts:
-                del self.local[room_id]
-            if await self.store.depart(room_id, username):
-                await self._announce(room_id, [username], online=False)
+        await self.disconnected_many([room_id], username)
+
+    async def connected_many(self, rooms: dict[int, str], username: str) -> None:
+        """The user's connection arrived in these rooms (id -> slug): one store round
+        trip for all of them, however many."""
+        first, new_slugs = [], {}
+        for room_id, slug in rooms.items():
+            if slug and self.slugs.get(room_id) != slug:
+                self.slugs[room_id] = new_slugs[room_id] = slug
+            counts = self.local[room_id]
+            counts[username] += 1
+            if counts[username] == 1:
+                first.append(room_id)
+        for room_id in await self.store.arrive_many(first, username, new_slugs):
+            await self._announce(room_id, [username], online=True)
+
+    async def disconnected_many(self, room_ids: list[int], username: str) -> None:
+        """disconnected() from every room, with one store round trip for all of them."""
+        last = []
+        for room_id in room_ids:
+            counts = self.local.get(room_id)
+            if counts is None or counts[username] <= 0:
+                continue
+            counts[username] -= 1
+            if counts[username] == 0:
+                del counts[username]
+                if not counts:
+                    del self.local[room_id]
+                last.append(room_id)
+        for room_id in await self.store.depart_many(last, username):
+            await self._announce(room_id, [username], online=False)
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
         return await self.store.online(room_id, limit)
@@ -209,6 +282,10 @@ class Presence:
         for room_id, user in await self.store.refresh(entries):
             await self._announce(room_id, [user], online=True)
         for room_id, users in (await self.store.sweep()).items():
+            if room_id not in self.slugs:  # nobody here is in that room: ask the store
+                slug = await self.store.slug(room_id)
+                if slug is not None:
+                    self.slugs[room_id] = slug
             await self._announce(room_id, users, online=False)
 
     async def _announce(self, room_id: int, users: list[str], *, online: bool) -> None:
@@ -237,7 +314,7 @@ class Presence:
         except Exception:  # Redis down: the publish fails too, and hello sets it right
             logger.warning("presence count failed room_id=%s", room_id)
             count = None
-        await _publish(room_id, changes, count)
+        await _publish(room_id, self.slugs.get(room_id, ""), changes, count)
 
 
 def presence_ttl_seconds() -> float:
@@ -250,10 +327,10 @@ def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
 
 
-async def _publish(room_id: int, changes: dict[str, bool], count: int | None) -> None:
+async def _publish(room_id: int, slug: str, changes: dict[str, bool], count: int | None) -> None:
     joined = sorted(user for user, online in changes.items() if online)
     left = sorted(user for user, online in changes.items() if not online)
-    frame: dict[str, object] = {"type": "presence", "joined": joined, "left": left}
+    frame: dict[str, object] = {"type": "presence", "room": slug, "joined": joined, "left": left}
     if count is not None:
         frame["online_count"] = count
     await events.publish_frame(room_id, frame)
@@ -265,5 +342,6 @@ def presence_for_process() -> Presence:
     return Presence(MemoryStore())
 
 
-async def typing_announce(*, room_id: int, username: str) -> None:
-    await events.publish_frame(room_id, {"type": "typing", "user": username}, exclude_user=username)
+async def typing_announce(*, room_id: int, slug: str, username: str) -> None:
+    frame = {"type": "typing", "room": slug, "user": username}
+    await events.publish_frame(room_id, frame, exclude_user=username)

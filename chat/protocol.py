@@ -5,6 +5,7 @@ Pure: no Django, no I/O. Every rejection is a ChatError with a documented code
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -14,23 +15,56 @@ from chat.errors import ChatError
 MAX_CLIENT_ID_CHARS = 64
 MAX_FETCH_LIMIT = 100
 DEFAULT_FETCH_LIMIT = 50
+MAX_SLUG_CHARS = 100
+MAX_RESUME_ROOMS = 200  # slug:seq pairs in the all-rooms endpoint's ?after=
+
+# On the per-room endpoint `room` is None (the URL names the room); on /ws/chat/ it is
+# the slug the frame names.
 
 
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     body: str
     client_id: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FetchHistory:
     before: int
     limit: int
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Typing:
-    pass
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRoom:
+    room: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRoom:
+    room: str | None  # None ends the watch
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOnline:
+    room: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +78,23 @@ class DeleteMessage:
     id: int
 
 
-Command = SendMessage | FetchHistory | Typing | EditMessage | DeleteMessage
+Command = (
+    SendMessage
+    | FetchHistory
+    | Typing
+    | EditMessage
+    | DeleteMessage
+    | ReadRoom
+    | JoinRoom
+    | LeaveRoom
+    | WatchRoom
+    | FetchOnline
+)
 
 
-def parse_frame(text: str) -> Command:
-    """Turn one text frame into a command, or raise ChatError."""
+def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
+    """Turn one text frame into a command, or raise ChatError. With `all_rooms` (the
+    /ws/chat/ endpoint) frames about a room must name it, and the room frames exist."""
     try:
         data: Any = json.loads(text)
     except (ValueError, RecursionError):
@@ -58,12 +104,14 @@ def parse_frame(text: str) -> Command:
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ChatError("bad_frame", 'A frame needs a string "type".')
+    if all_rooms and kind in _ROOM_FRAMES:
+        return _ROOM_FRAMES[kind](data)
     if kind == "message.send":
-        return _parse_send(data)
+        return _parse_send(data, all_rooms)
     if kind == "history.fetch":
-        return _parse_fetch(data)
+        return _parse_fetch(data, all_rooms)
     if kind == "typing":
-        return Typing()
+        return Typing(room=_room(data) if all_rooms else None)
     if kind == "message.edit":
         body = data.get("body")
         if not isinstance(body, str):
@@ -74,7 +122,39 @@ def parse_frame(text: str) -> Command:
     raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 
-def _parse_send(data: dict[str, Any]) -> SendMessage:
+def _room(data: dict[str, Any], *, client_id: str | None = None) -> str:
+    room = data.get("room")
+    if not isinstance(room, str) or not room or len(room) > MAX_SLUG_CHARS:
+        raise ChatError(
+            "bad_frame", 'This frame needs "room": a room\'s slug.', client_id=client_id
+        )
+    return room
+
+
+def _parse_read(data: dict[str, Any]) -> ReadRoom:
+    room = _room(data)
+    seq = data.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ChatError("bad_frame", '"seq" must be a non-negative integer.')
+    return ReadRoom(room=room, seq=seq)
+
+
+def _parse_watch(data: dict[str, Any]) -> WatchRoom:
+    if data.get("room", ...) is None:
+        return WatchRoom(room=None)
+    return WatchRoom(room=_room(data))
+
+
+_ROOM_FRAMES: dict[str, Callable[[dict[str, Any]], Command]] = {
+    "room.read": _parse_read,
+    "room.join": lambda data: JoinRoom(room=_room(data)),
+    "room.leave": lambda data: LeaveRoom(room=_room(data)),
+    "room.watch": _parse_watch,
+    "online.fetch": lambda data: FetchOnline(room=_room(data)),
+}
+
+
+def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:
     # client_id first, so every later error can name the message it refuses.
     client_id = data.get("client_id")
     if (
@@ -92,17 +172,19 @@ def _parse_send(data: dict[str, Any]) -> SendMessage:
         raise ChatError("empty_body", 'A message needs a "body".', client_id=client_id)
     if not isinstance(body, str):
         raise ChatError("bad_frame", '"body" must be a string.', client_id=client_id)
-    return SendMessage(body=body, client_id=client_id)
+    room = _room(data, client_id=client_id) if all_rooms else None
+    return SendMessage(body=body, client_id=client_id, room=room)
 
 
-def _parse_fetch(data: dict[str, Any]) -> FetchHistory:
+def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:
+    room = _room(data) if all_rooms else None
     before = data.get("before")
     if not isinstance(before, int) or isinstance(before, bool) or before < 1:
         raise ChatError("bad_frame", '"before" must be a positive integer seq.')
     limit = data.get("limit", DEFAULT_FETCH_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_FETCH_LIMIT:
         raise ChatError("bad_frame", f'"limit" must be an integer from 1 to {MAX_FETCH_LIMIT}.')
-    return FetchHistory(before=before, limit=limit)
+    return FetchHistory(before=before, limit=limit, room=room)
 
 
 def parse_after(query_string: bytes) -> int | None:
@@ -116,6 +198,26 @@ def parse_after(query_string: bytes) -> int | None:
         raise ChatError("bad_after", '"after" must be a non-negative integer seq.') from None
     if after < 0:
         raise ChatError("bad_after", '"after" must be a non-negative integer seq.')
+    return after
+
+
+def parse_after_rooms(query_string: bytes) -> dict[str, int]:
+    """The all-rooms endpoint's resume points: `after=slug:seq,slug:seq,...` (at most
+    MAX_RESUME_ROOMS pairs). A malformed one raises ChatError("bad_after")."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values or not values[-1]:
+        return {}
+    pairs = values[-1].split(",")
+    if len(pairs) > MAX_RESUME_ROOMS:
+        raise ChatError("bad_after", f'"after" names at most {MAX_RESUME_ROOMS} rooms.')
+    after: dict[str, int] = {}
+    for pair in pairs:
+        slug, colon, seq = pair.rpartition(":")
+        if not colon or not slug or len(slug) > MAX_SLUG_CHARS or not seq.isascii():
+            raise ChatError("bad_after", '"after" must be slug:seq pairs separated by commas.')
+        if not seq.isdigit():
+            raise ChatError("bad_after", '"after" must be slug:seq pairs separated by commas.')
+        after[slug] = int(seq)
     return after
 
 

@@ -1,6 +1,13 @@
-"""What `daphne chatsite.asgi:application` needs beyond stock daphne: a graceful stop,
-the registered close codes, TCP_NODELAY on WebSocket connections, and the client frame
-size limit (CHAT_MAX_FRAME_BYTES).
+"""The one adapter for what `daphne chatsite.asgi:application` needs beyond stock daphne,
+and the only module that reaches into daphne's, autobahn's and Twisted's internals:
+a graceful stop on SIGTERM, the registered close codes, TCP_NODELAY, the client frame
+size limit (CHAT_MAX_FRAME_BYTES), sends after a client's close, and the raw writer of
+pre-built frames (chat/wire.py).
+
+None of these internals is a public API. At start `check()` verifies that every one a
+patch relies on is there with the expected shape; a patch whose internals are missing
+is not applied, and ONE warning names everything missing. Without the raw writer,
+consumers send every frame through plain ASGI (slower, same behaviour).
 
 Stock daphne lets Twisted's SIGTERM handler stop the reactor at once: every WebSocket
 drops without a close frame and daphne cancels consumers mid-save. Here SIGTERM first
@@ -9,10 +16,12 @@ is saved and answered, waits for the close handshakes (bounded), then stops the 
 """
 
 import asyncio
+import inspect
 import logging
 import signal
 import sys
 import weakref
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -22,36 +31,188 @@ from chat.wire import RAW_SEND_EXTENSION, RawSend
 
 logger = logging.getLogger(__name__)
 
-
 # Registered close codes a server may send that autobahn's sendClose() refuses (it only
 # takes 1000 and 3000-4999 from applications); they go through its sendCloseFrame().
 _SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
 
+CLOSE_CODES = "close_codes"
+NO_DELAY = "tcp_nodelay"
+FRAME_LIMITS = "frame_limits"
+SEND_AFTER_CLOSE = "send_message"
+RAW_SEND = "raw_send"
+SIGTERM = "sigterm"
+PATCHES = (CLOSE_CODES, NO_DELAY, FRAME_LIMITS, SEND_AFTER_CLOSE, RAW_SEND, SIGTERM)
 
-def install_graceful_shutdown() -> None:
-    """Patch daphne's WebSocket protocol and take over SIGTERM once its reactor runs.
-    A no-op outside daphne."""
+
+def install_graceful_shutdown() -> frozenset[str]:
+    """Apply every patch whose internals check out, take over SIGTERM once the reactor
+    runs. A no-op outside daphne. Returns the names of the patches applied."""
     if "daphne.server" not in sys.modules:
-        return  # imported by tests, a management command or another server
+        return frozenset()  # imported by tests, a management command or another server
     # The database thread (channels' database_sync_to_async) needs the GIL after every
     # query while the loop thread fans out; with the default 5 ms switch interval each
     # query waits up to 5 ms for it, and ten of them per message stall every save.
     sys.setswitchinterval(settings.CHAT_GIL_SWITCH_INTERVAL_SECONDS)
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
-    from twisted.internet import reactor
+    from twisted.internet import reactor, tcp
 
-    send_close = WebSocketProtocol.serverClose
+    return install(
+        server=Server,
+        protocol=WebSocketProtocol,
+        factory=WebSocketFactory,
+        tcp_connection=tcp.Connection,
+        reactor=reactor,
+    )
 
-    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
+
+def install(
+    *, server: Any, protocol: Any, factory: Any, tcp_connection: Any, reactor: Any
+) -> frozenset[str]:
+    missing = check(
+        server=server,
+        protocol=protocol,
+        factory=factory,
+        tcp_connection=tcp_connection,
+        reactor=reactor,
+    )
+    applied = frozenset(name for name in PATCHES if not missing.get(name))
+    if missing:
+        logger.warning(
+            "daphne integration: internals missing, so these patches are off (%s): %s",
+            ", ".join(sorted(missing)),
+            "; ".join(f"{name}: {', '.join(what)}" for name, what in sorted(missing.items())),
+        )
+    if CLOSE_CODES in applied:
+        _patch_close_codes(protocol)
+    if NO_DELAY in applied:
+        _patch_no_delay(protocol)
+    if FRAME_LIMITS in applied:
+        _patch_frame_limits(factory)
+    if SEND_AFTER_CLOSE in applied:
+        _patch_send_message(protocol)
+    if RAW_SEND in applied:
+        _patch_raw_send(server, tcp_connection)
+    if SIGTERM in applied:
+        reactor.callWhenRunning(_take_over_sigterm)
+    return applied
+
+
+# --- the check ----------------------------------------------------------------------
+
+
+def check(
+    *, server: Any, protocol: Any, factory: Any, tcp_connection: Any, reactor: Any
+) -> dict[str, list[str]]:
+    """What each patch relies on and cannot find: patch name -> missing internals."""
+    found: dict[str, list[str]] = {}
+
+    def need(patch: str, what: str, ok: bool) -> None:
+        if not ok:
+            found.setdefault(patch, []).append(what)
+
+    p = f"{protocol.__module__}.{protocol.__name__}"
+    need(CLOSE_CODES, f"{p}.serverClose(code)", _takes(protocol, "serverClose", "code"))
+    need(
+        CLOSE_CODES,
+        f"{p}.sendCloseFrame(code, isReply)",
+        _takes(protocol, "sendCloseFrame", "code", "isReply"),
+    )
+    need(NO_DELAY, f"{p}.connectionMade()", _takes(protocol, "connectionMade"))
+    limits = ("maxFramePayloadSize", "maxMessagePayloadSize", "failByDrop")
+    need(
+        FRAME_LIMITS,
+        f"setProtocolOptions({', '.join(limits)})",
+        _takes(factory, "setProtocolOptions", *limits),
+    )
+    open_state = isinstance(getattr(protocol, "STATE_OPEN", None), int)
+    config = getattr(protocol, "CONFIG_ATTRS", ())
+    need(SEND_AFTER_CLOSE, f"{p}.sendMessage()", _takes(protocol, "sendMessage"))
+    need(SEND_AFTER_CLOSE, f"{p}.STATE_OPEN", open_state)
+    need(SEND_AFTER_CLOSE, f"{p}.maxMessagePayloadSize", "maxMessagePayloadSize" in config)
+    s = f"{server.__module__}.{server.__name__}"
+    creates = _takes(server, "create_application", "protocol", "scope")
+    need(RAW_SEND, f"{s}.create_application(protocol, scope)", creates)
+    need(RAW_SEND, f"{p}.STATE_OPEN", open_state)
+    for attribute in ("state", "send_queue", "websocket_extensions_in_use"):
+        need(RAW_SEND, f"{p}().{attribute}", _assigned(protocol, attribute))
+    t = f"{tcp_connection.__module__}.{tcp_connection.__name__}"
+    need(RAW_SEND, f"{t}.writeSomeData(data)", _takes(tcp_connection, "writeSomeData", "data"))
+    need(RAW_SEND, f"{t}.write()", _takes(tcp_connection, "write"))
+    probe = _probe(tcp_connection)
+    for attribute, kind in (
+        ("_tempDataLen", int),
+        ("dataBuffer", bytes),
+        ("offset", int),
+        ("connected", int),
+        ("disconnecting", int),
+    ):
+        need(RAW_SEND, f"{t}().{attribute}", isinstance(getattr(probe, attribute, None), kind))
+    for method in ("callWhenRunning", "callFromThread", "stop"):
+        need(SIGTERM, f"reactor.{method}()", callable(getattr(reactor, method, None)))
+    return found
+
+
+def _takes(owner: Any, name: str, *params: str) -> bool:
+    function = getattr(owner, name, None)
+    if not callable(function):
+        return False
+    try:
+        names = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return not params
+    return all(param in names for param in params)
+
+
+def _assigned(cls: Any, attribute: str) -> bool:
+    """Whether the class or one of its bases sets `self.<attribute>` (an instance
+    attribute made at run time, which no class attribute shows)."""
+    needle = f"self.{attribute} ="
+    for klass in getattr(cls, "__mro__", ()):
+        try:
+            if needle in inspect.getsource(klass):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
+
+
+class _ProbeSocket:
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+def _probe(tcp_connection: Any) -> object:
+    """A connection object built on a fake socket, to see the attributes it sets."""
+    try:
+        probe: object = tcp_connection(_ProbeSocket(), None, reactor=object())
+        return probe
+    except Exception:
+        return None
+
+
+# --- the patches --------------------------------------------------------------------
+
+
+def _patch_close_codes(protocol: Any) -> None:
+    send_close = protocol.serverClose
+
+    def server_close(self: Any, code: int | None = None) -> None:
         if code in _SERVER_CLOSE_CODES:
             self.sendCloseFrame(code=code, isReply=False)
         else:
             send_close(self, code)
 
-    connection_made = WebSocketProtocol.connectionMade
+    protocol.serverClose = server_close
 
-    def connection_made_no_delay(self: WebSocketProtocol) -> None:
+
+def _patch_no_delay(protocol: Any) -> None:
+    connection_made = protocol.connectionMade
+
+    def connection_made_no_delay(self: Any) -> None:
         connection_made(self)
         # Small frames pushed to idle clients must leave at once: with Nagle's algorithm
         # a frame waits for the ACK of the previous one, which delayed ACKs hold ~40 ms.
@@ -59,11 +220,13 @@ def install_graceful_shutdown() -> None:
         if set_no_delay is not None:
             set_no_delay(True)
 
-    set_protocol_options = WebSocketFactory.setProtocolOptions
+    protocol.connectionMade = connection_made_no_delay
 
-    def set_protocol_options_limited(
-        self: WebSocketFactory, *args: object, **options: object
-    ) -> None:
+
+def _patch_frame_limits(factory: Any) -> None:
+    set_protocol_options = factory.setProtocolOptions
+
+    def set_protocol_options_limited(self: Any, *args: object, **options: object) -> None:
         # daphne passes its own sizes (1 MiB); ours replace them. autobahn then fails a
         # bigger frame or message from a client with 1009 before reading it whole, and
         # with failByDrop off it says so in a close frame instead of cutting the TCP.
@@ -72,9 +235,13 @@ def install_graceful_shutdown() -> None:
             options.update(maxFramePayloadSize=limit, maxMessagePayloadSize=limit, failByDrop=False)
         set_protocol_options(self, *args, **options)
 
-    send_message = WebSocketProtocol.sendMessage
+    factory.setProtocolOptions = set_protocol_options_limited
 
-    def send_message_unlimited(self: WebSocketProtocol, *args: object, **kwargs: object) -> None:
+
+def _patch_send_message(protocol: Any) -> None:
+    send_message = protocol.sendMessage
+
+    def send_message_unlimited(self: Any, *args: object, **kwargs: object) -> None:
         if self.state != self.STATE_OPEN:
             # The client's close frame arrived before daphne told the consumer: the frame
             # could not be delivered anyway (the client resumes with ?after=). autobahn
@@ -88,25 +255,22 @@ def install_graceful_shutdown() -> None:
         finally:
             self.maxMessagePayloadSize = limit
 
-    create_application = Server.create_application
+    protocol.sendMessage = send_message_unlimited
 
-    def create_application_with_raw_send(
-        self: Server, protocol: object, scope: dict[str, Any]
-    ) -> object:
+
+def _patch_raw_send(server: Any, tcp_connection: Any) -> None:
+    create_application = server.create_application
+
+    def create_application_with_raw_send(self: Any, protocol: object, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "websocket":
             extensions = scope.setdefault("extensions", {})
-            extensions[RAW_SEND_EXTENSION] = _raw_send(weakref.ref(protocol))
+            extensions[RAW_SEND_EXTENSION] = _raw_send(weakref.ref(protocol), tcp_connection)
         return create_application(self, protocol, scope)
 
-    Server.create_application = create_application_with_raw_send
-    WebSocketProtocol.serverClose = server_close
-    WebSocketProtocol.connectionMade = connection_made_no_delay
-    WebSocketFactory.setProtocolOptions = set_protocol_options_limited
-    WebSocketProtocol.sendMessage = send_message_unlimited
-    reactor.callWhenRunning(_take_over_sigterm)
+    server.create_application = create_application_with_raw_send
 
 
-def _raw_send(ref: "weakref.ref[Any]") -> RawSend:
+def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
     """A writer of whole pre-built frames (chat/wire.py) to one WebSocket.
 
     The fan-out writes one message to every socket of a room; through ASGI each write
@@ -117,7 +281,6 @@ def _raw_send(ref: "weakref.ref[Any]") -> RawSend:
     through Twisted's buffer, and a socket that is not open refuses (returns False) so
     the caller takes the ASGI path, which knows what to do.
     """
-    from twisted.internet.tcp import Connection
 
     def send(frame: bytes) -> bool:
         protocol = ref()
@@ -130,7 +293,7 @@ def _raw_send(ref: "weakref.ref[Any]") -> RawSend:
             return False
         transport = protocol.transport
         idle = (
-            isinstance(transport, Connection)
+            isinstance(transport, tcp_connection)
             and transport.connected
             and not transport.disconnecting
             and not transport._tempDataLen
@@ -168,15 +331,16 @@ def _take_over_sigterm() -> None:
 def _stop_gracefully() -> None:
     from twisted.internet import defer, reactor
 
-    from chat import delivery
-    from chat.consumers import CLOSE_SERVICE_RESTART
+    from chat import realtime
+    from chat.realtime.connection import CLOSE_SERVICE_RESTART
 
     task = asyncio.ensure_future(
-        delivery.current().close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
+        realtime.current().close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
     )
 
     def done(result: object) -> None:
         logger.info("graceful shutdown: %s connections left open; stopping", result)
         reactor.stop()  # type: ignore[misc]  # twisted stubs
 
-    defer.Deferred.fromFuture(task).addBoth(done)
+    stop: Callable[[object], None] = done
+    defer.Deferred.fromFuture(task).addBoth(stop)

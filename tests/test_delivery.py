@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from chat import delivery, events, selectors, services
+from chat import events, realtime, selectors, services
 from chat.consumers import CLOSE_BAD_REQUEST
 from chat.models import Message, Room
 
@@ -226,8 +226,9 @@ async def test_deleted_messages_leave_no_stuck_gap(
     monkeypatch.undo()
     await post(room, alice, "after the deleted one")
     assert await next_messages(comm, 1) == [2]
+    sync = (await realtime.current().start()).sync
     for _ in range(2):  # the sync acts on seqs committed at its previous run
-        await delivery.current().sync_once()
+        await sync.sync_once()
     assert await comm.receive_nothing(timeout=0.2)
 
 
@@ -282,7 +283,7 @@ async def test_concurrent_first_connections_share_one_hub_channel(
             await asyncio.gather(*(comm.connect() for comm in comms))
             for comm in comms:
                 assert (await comm.receive_json_from())["type"] == "hello"
-            hub = delivery.current()
+            hub = await realtime.current().hub()
             groups = hub.layer._get_layer().groups
             assert groups[f"{prefix}__group__{events.CONTROL_GROUP}"] == {hub.channel}
             assert groups[f"{prefix}__group__{events.room_group(room.pk)}"] == {hub.channel}

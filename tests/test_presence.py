@@ -16,8 +16,8 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from chat import presence
-from chat.delivery import CLOSE_IDLE
 from chat.models import Room
+from chat.realtime.connection import CLOSE_IDLE
 from tests.conftest import session_cookie
 from tests.servers import Daphne, daphnes, recv_json, ws_connect
 
@@ -32,8 +32,10 @@ async def joined(open_socket: Open, user: User, slug: str) -> tuple[Any, dict[st
     return comm, hello
 
 
-def presence_frame(joined: list[str], left: list[str], count: int) -> dict[str, Any]:
-    return {"type": "presence", "joined": joined, "left": left, "online_count": count}
+def presence_frame(
+    joined: list[str], left: list[str], count: int, room: str = "general"
+) -> dict[str, Any]:
+    return {"type": "presence", "room": room, "joined": joined, "left": left, "online_count": count}
 
 
 async def next_of(comm: Any, kind: str, timeout: float = 3) -> dict[str, Any]:
@@ -70,10 +72,12 @@ async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
     published: list[dict[str, bool]] = []
     real_publish = presence._publish
 
-    async def slow_publish(room_id: int, changes: dict[str, bool], count: int | None) -> None:
+    async def slow_publish(
+        room_id: int, slug: str, changes: dict[str, bool], count: int | None
+    ) -> None:
         published.append(dict(changes))
         await asyncio.sleep(0.3)  # a slow layer: the next change comes meanwhile
-        await real_publish(room_id, changes, count)
+        await real_publish(room_id, slug, changes, count)
 
     monkeypatch.setattr(presence, "_publish", slow_publish)
     tracker = presence.Presence(presence.MemoryStore())
@@ -127,7 +131,7 @@ async def test_typing_reaches_others_but_never_the_typist(
     a2, _ = await joined(open_socket, alice, room.slug)
     b, _ = await joined(open_socket, bob, room.slug)
     await a1.send_json_to({"type": "typing"})
-    assert await next_of(b, "typing") == {"type": "typing", "user": "alice"}
+    assert await next_of(b, "typing") == {"type": "typing", "room": "general", "user": "alice"}
     await a1.send_json_to({"type": "typing"})  # within the interval: thinned out
     assert await b.receive_nothing(timeout=0.3, skip=("presence",))
     for own in (a1, a2):
@@ -189,7 +193,7 @@ def test_users_on_two_processes_see_each_other_and_tabs_count_once(
             assert (await wait_presence(a1, 5))["joined"] == ["alice"]
             b, hello = await open_room(two, bob_cookie)
             assert hello["online"] == ["alice", "bob"]
-            assert await wait_presence(a1, 5) == presence_frame(["bob"], [], 2)
+            assert await wait_presence(a1, 5) == presence_frame(["bob"], [], 2, "lobby")
             a2, hello = await open_room(two, alice_cookie)  # alice's second tab, process two
             assert hello["online"] == ["alice", "bob"]
             await a1.close()
@@ -197,7 +201,7 @@ def test_users_on_two_processes_see_each_other_and_tabs_count_once(
             with pytest.raises(TimeoutError):
                 await wait_presence(b, 1)  # alice still has a tab: no event
             await a2.close()
-            assert await wait_presence(b, 5) == presence_frame([], ["alice"], 1)
+            assert await wait_presence(b, 5) == presence_frame([], ["alice"], 1, "lobby")
             await b.send(json.dumps({"type": "typing"}))
             await b.close()
 
@@ -223,7 +227,7 @@ def test_users_of_a_killed_process_leave_within_the_bound(
             one.proc.kill()
             killed = time.monotonic()
             left = await wait_presence(b, bound + 5)
-            assert left == presence_frame([], ["alice"], 1)
+            assert left == presence_frame([], ["alice"], 1, "lobby")
             elapsed = time.monotonic() - killed
             _, hello = await open_room(two, bob_cookie)
             assert hello["online"] == ["bob"]

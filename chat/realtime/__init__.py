@@ -1,0 +1,15 @@
+"""Realtime delivery: the per-process hub, connections' per-room streams, seq ordering,
+the periodic sync and the graceful stop. Reads the database through reads.py only and
+never imports chat.models (tests/test_realtime_imports.py)."""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chat.realtime.runtime import Runtime
+
+
+def current() -> "Runtime":
+    """This process's realtime runtime (see runtime.py)."""
+    from chat.realtime.runtime import current as runtime_current
+
+    return runtime_current()

@@ -1,0 +1,264 @@
+"""The process's hub: one channel-layer subscription per room per process, fanning each
+event out to the room's local connections in seq order.
+
+Per-connection channels would cost a Redis subscription, a queue, a task wake-up and a
+decode per recipient; here an event is received and decoded once per process and its
+pre-encoded frame (and its wire bytes, chat/wire.py) is written to every local socket.
+
+Reads through chat/realtime/reads.py only; never writes, never imports chat.models.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from chat import events, observability, presence, wire
+from chat.realtime import reads
+from chat.realtime.connection import Connection
+from chat.realtime.ordering import Decision, SeqOrder
+from chat.realtime.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+HUB_RETRY_SECONDS = 0.5
+# How long an event past a gap in a room's seqs waits for the missing events to arrive
+# before the hub reads them from the database. Gaps are normal with several processes:
+# each publishes its own commits, so seq 7 saved here may reach Redis after seq 8
+# saved there.
+GAP_HOLD_SECONDS = 0.05
+
+
+class RoomOrder:
+    """A room's message events put back in seq order, once for all local connections."""
+
+    def __init__(self) -> None:
+        self.order = SeqOrder()
+        self.lock = asyncio.Lock()
+        self.filler: asyncio.Task[None] | None = None  # waits GAP_HOLD_SECONDS, then reads
+
+
+class Hub:
+    """Built by `Hub.start` with its channel subscribed to the control group."""
+
+    def __init__(
+        self, *, layer: Any, channel: str, tracker: presence.Presence, registry: Registry
+    ) -> None:
+        self.layer = layer
+        self.channel = channel
+        self.presence = tracker
+        self.registry = registry
+        self.rooms: dict[int, RoomOrder] = {}  # the rooms this process is subscribed to
+        self._subscribe_lock = asyncio.Lock()  # one change of subscriptions at a time
+
+    @classmethod
+    async def start(cls, layer: Any, registry: Registry) -> "Hub":
+        channel = await layer.new_channel(prefix="hub.")
+        await layer.group_add(events.CONTROL_GROUP, channel)
+        return cls(
+            layer=layer,
+            channel=channel,
+            tracker=presence.presence_for_process(),
+            registry=registry,
+        )
+
+    # --- connections come and go ---------------------------------------------------
+
+    async def join(self, conn: Connection, room_ids: list[int], *, online: dict[int, str]) -> None:
+        """Add the connection to the rooms. Returns once every later commit in them
+        reaches this process as an event, and the user counts as online in `online`
+        (id -> slug, some of the rooms) — one presence round trip however many."""
+        self.registry.add_rooms(conn, room_ids)
+        if any(r not in self.rooms or not self.rooms[r].order.started for r in room_ids):
+            await self._subscribe(room_ids)
+        online = {room_id: slug for room_id, slug in online.items() if room_id not in conn.online}
+        if online:
+            # Marked first: the local counts rise at once, and leave() takes them down.
+            conn.online.update(online)
+            await self.presence.connected_many(online, conn.username)
+
+    async def _subscribe(self, room_ids: list[int]) -> None:
+        async with self._subscribe_lock:
+            new = [room_id for room_id in room_ids if room_id not in self.rooms]
+            if not new:
+                return
+            for room_id in new:
+                self.rooms[room_id] = RoomOrder()  # keeps events that come meanwhile
+            try:
+                await asyncio.gather(
+                    *(self.layer.group_add(events.room_group(r), self.channel) for r in new)
+                )
+                # Read after subscribing: every later commit arrives as an event, so a gap
+                # past this seq is a lost or delayed event the hub fills.
+                latest = await reads.last_seqs(new)
+            except BaseException:
+                for room_id in new:
+                    self.rooms.pop(room_id, None)
+                raise
+            for room_id in new:
+                room = self.rooms[room_id]
+                async with room.lock:
+                    await self._carry_out(room_id, room, room.order.start(latest.get(room_id, 0)))
+
+    async def leave(self, conn: Connection, room_ids: list[int]) -> None:
+        """Take the connection out of the rooms (all of them when it closes)."""
+        online = [room_id for room_id in room_ids if room_id in conn.online]
+        conn.online.difference_update(online)
+        if online:
+            try:
+                await self.presence.disconnected_many(online, conn.username)
+            except Exception:  # Redis down: the entries expire and a sweep announces it
+                logger.exception("presence update failed on leave")
+        emptied = self.registry.remove_rooms(conn, room_ids)
+        await self.unsubscribe_empty(emptied)
+
+    async def unsubscribe_empty(self, room_ids: list[int]) -> None:
+        if not room_ids:
+            return
+        async with self._subscribe_lock:
+            gone = [r for r in room_ids if r not in self.registry.by_room and r in self.rooms]
+            for room_id in gone:
+                room = self.rooms.pop(room_id)
+                if room.filler is not None:
+                    room.filler.cancel()
+            for room_id in gone:
+                with contextlib.suppress(Exception):  # the layer may be down; harmless
+                    await self.layer.group_discard(events.room_group(room_id), self.channel)
+
+    async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
+        """Up to `limit` names of the room's online users, and how many there are."""
+        return await self.presence.online(room_id, limit)
+
+    # --- events ----------------------------------------------------------------------
+
+    async def receive_forever(self) -> None:
+        while True:
+            try:
+                event = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub receive failed; retrying")
+                observability.layer_failed("receive")
+                await asyncio.sleep(HUB_RETRY_SECONDS)
+                continue
+            try:
+                await self.dispatch(event)
+            except Exception:
+                logger.exception("hub event failed type=%s", event.get("type"))
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "chat.message":
+            await self.fan_out(event)  # type: ignore[arg-type]
+        elif kind == "chat.frame":
+            await self.push_out(event)  # type: ignore[arg-type]
+        elif kind == "chat.kick":
+            self.kick(event)  # type: ignore[arg-type]
+        elif kind == "chat.counts":
+            await self.counts(event)
+        elif kind == "chat.membership":
+            self.membership(event)
+
+    async def fan_out(self, event: events.MessageEvent) -> None:
+        """Hand a message event to the room's local connections in seq order.
+
+        Events past a gap are held until the missing ones arrive or, after
+        GAP_HOLD_SECONDS, are read from the database once for the whole room, so a
+        gap costs one query per process rather than one per connection.
+        """
+        room_id = event["room_id"]
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        async with room.lock:
+            await self._carry_out(room_id, room, room.order.offer(event["seq"], event["frame"]))
+
+    async def _carry_out(self, room_id: int, room: RoomOrder, decision: Decision) -> None:
+        # Caller holds room.lock.
+        await self._hand_out(room_id, room, decision)
+        if decision.read is not None and room.filler is None:
+            room.filler = asyncio.get_running_loop().create_task(
+                self.fill(room_id, room, delay=GAP_HOLD_SECONDS)
+            )
+
+    async def _hand_out(self, room_id: int, room: RoomOrder, decision: Decision) -> None:
+        for seq, frame in decision.send:
+            if frame is not None:
+                await self._to_all(room_id, seq, frame)
+            room.order.written(seq)
+
+    async def _to_all(self, room_id: int, seq: int, frame: str) -> None:
+        conns = list(self.registry.by_room.get(room_id, ()))
+        observability.messages_delivered(len(conns))
+        wire_frame = wire.text_frame(frame)  # once for every socket
+        for conn in conns:
+            try:
+                await conn.deliver(room_id, seq, frame, wire_frame)
+            except Exception:
+                logger.exception("delivery to one connection failed")
+
+    async def fill(
+        self, room_id: int, room: RoomOrder, *, delay: float = 0, up_to: int | None = None
+    ) -> None:
+        """After `delay`, read what the room's gap (or, with `up_to`, its lag behind a
+        committed seq) is missing from the database and hand everything out in order."""
+        if delay:
+            await asyncio.sleep(delay)
+        async with room.lock:
+            if room.filler is asyncio.current_task():
+                room.filler = None
+            if self.rooms.get(room_id) is not room:
+                return
+            read = room.order.gap() if up_to is None else room.order.catch_up(up_to)
+            try:
+                while read is not None:
+                    decision = room.order.filled(read, await reads.messages(room_id, read))
+                    await self._hand_out(room_id, room, decision)
+                    read = decision.read
+            except Exception:
+                # No database: hand the held events on; each connection fills (or the
+                # sync catches it up) on its own once the database is back.
+                logger.exception("gap fill failed room_id=%s; delivering out of order", room_id)
+                await self._hand_out(room_id, room, room.order.flush())
+
+    async def push_out(self, event: events.FrameEvent) -> None:
+        room_id, excluded, frame = event["room_id"], event["exclude_user"], event["frame"]
+        wire_frame = wire.text_frame(frame)
+        for conn in list(self.registry.by_room.get(room_id, ())):
+            if conn.username != excluded:
+                try:
+                    await conn.push(room_id, frame, wire_frame)
+                except Exception:
+                    logger.exception("push to one connection failed")
+
+    def kick(self, event: events.KickEvent) -> None:
+        for conn in list(self.registry.connections):
+            if conn.username == event["username"] and conn.kicked(event["room_id"], event["code"]):
+                self.registry.spawn(conn.shut_down(event["code"]))
+
+    async def counts(self, event: dict[str, Any]) -> None:
+        """A room's read counts changed for some users: a room.read frame to each of
+        their all-rooms connections (encoded once per user)."""
+        room_id, slug = event["room_id"], event["room"]
+        for user_id, state in event["counts"].items():
+            conns = [c for c in self.registry.by_user.get(int(user_id), ()) if c.all_rooms]
+            if not conns:
+                continue
+            frame = events.encode({"type": "room.read", "room": slug, **state})
+            for conn in conns:
+                try:
+                    await conn.counts_changed(room_id, frame)
+                except Exception:
+                    logger.exception("counts to one connection failed")
+
+    def membership(self, event: dict[str, Any]) -> None:
+        """A user joined or left a room: their all-rooms connections follow (each reads
+        and subscribes on its own, off the hub's path)."""
+        for conn in list(self.registry.by_user.get(int(event["user_id"]), ())):
+            if conn.all_rooms:
+                self.registry.spawn(
+                    conn.membership_changed(
+                        event["room_id"], event["room"], event["action"], event.get("reason", "")
+                    )
+                )

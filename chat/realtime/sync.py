@@ -1,0 +1,91 @@
+"""The process's periodic jobs: the database sync that catches up rooms and connections
+whose events were lost, the idle close, and presence upkeep.
+
+The channel layer is the fast path, the database is the truth: one cheap query per
+process per interval bounds how long a lost event can delay a message (two intervals).
+"""
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+from chat import observability, presence
+from chat.realtime import reads
+from chat.realtime.connection import CLOSE_IDLE, State
+from chat.realtime.hub import Hub
+from chat.realtime.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+class Sync:
+    def __init__(self, hub: Hub, registry: Registry) -> None:
+        self.hub = hub
+        self.registry = registry
+        self.committed: dict[int, int] = {}  # rooms' last seqs read by the previous sync
+
+    async def sync_once(self) -> None:
+        """Catch up the rooms and connections still missing a message that was already
+        committed at the previous call: its event was lost, not merely in flight."""
+        if not self.registry.by_room:
+            self.committed = {}
+            return
+        latest = await reads.last_seqs(list(self.registry.by_room))
+        # Comparing with the seqs of the previous call, not these, leaves events that are
+        # still on their way alone: no needless reads in a busy room.
+        due, self.committed = self.committed, latest
+        # A lost event with no later one behind it leaves no gap to see: the room's
+        # committed seq shows it. Fill such rooms once for all their connections first.
+        fills = [
+            self.hub.fill(room_id, room, up_to=due[room_id])
+            for room_id, room in list(self.hub.rooms.items())
+            if room_id in due
+            and room.order.catch_up(due[room_id]) is not None
+            and room.filler is None
+        ]
+        if fills:
+            await asyncio.gather(*fills)
+        laggards = [
+            (conn, room_id, due[room_id])
+            for room_id, members in list(self.registry.by_room.items())
+            if room_id in due
+            for conn in list(members)
+            if room_id in conn.streams
+            and conn.streams[room_id].order.started
+            and conn.streams[room_id].delivered < due[room_id]
+        ]
+        observability.caught_up(len(laggards))
+        if laggards:
+            await asyncio.gather(
+                *(conn.catch_up(room_id, up_to) for conn, room_id, up_to in laggards)
+            )
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.CHAT_SYNC_INTERVAL_SECONDS)
+            try:
+                await self.sync_once()
+            except Exception:
+                logger.exception("delivery sync failed; retrying next interval")
+            close_idle(self.registry)
+
+    async def maintain_presence_forever(self) -> None:
+        while True:
+            await asyncio.sleep(presence.maintain_interval_seconds())
+            try:
+                await self.hub.presence.maintain()
+            except Exception:
+                logger.exception("presence maintenance failed; retrying next interval")
+
+
+def close_idle(registry: Registry) -> None:
+    """Close (4408) every open connection whose client sent nothing for
+    CHAT_IDLE_TIMEOUT_SECONDS (off when 0)."""
+    timeout = settings.CHAT_IDLE_TIMEOUT_SECONDS
+    if timeout <= 0:
+        return
+    now = asyncio.get_running_loop().time()
+    for conn in list(registry.connections):
+        if conn.state == State.OPEN and now - conn.last_frame_at > timeout:
+            registry.spawn(conn.shut_down(CLOSE_IDLE))
