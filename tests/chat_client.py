@@ -1,6 +1,8 @@
 """A strict protocol client for fault tests: it reconnects (resuming with ?after=),
 resends unacknowledged messages with their client_id, and fails loudly on any gap,
-duplicate or reordering it receives."""
+duplicate or reordering it receives. It speaks either endpoint: one room's
+(/ws/chat/<slug>/) or all rooms' (/ws/chat/, with `all_rooms=True`: frames name the
+room, and resuming is ?after=<slug>:<seq>)."""
 
 import asyncio
 import contextlib
@@ -21,7 +23,16 @@ class OrderViolation(AssertionError):
 
 
 class ChatClient:
-    def __init__(self, name: str, cookie: str, servers: list[Daphne], home: int, slug: str):
+    def __init__(
+        self,
+        name: str,
+        cookie: str,
+        servers: list[Daphne],
+        home: int,
+        slug: str,
+        *,
+        all_rooms: bool = False,
+    ):
         self.name, self.cookie, self.servers, self.home, self.slug = (
             name,
             cookie,
@@ -29,6 +40,7 @@ class ChatClient:
             home,
             slug,
         )
+        self.all_rooms = all_rooms
         self.seqs: list[int] = []
         self.acked: dict[str, int] = {}  # client_id -> seq the server acknowledged
         self.pending: dict[str, str] = {}  # client_id -> body, sent but not acknowledged
@@ -62,14 +74,17 @@ class ChatClient:
             attempt += 1
             if server.proc.poll() is None:
                 try:
-                    ws = await ws_connect(
-                        server, f"/ws/chat/{self.slug}/?after={self.last_seq}", self.cookie
-                    )
+                    ws = await ws_connect(server, self._path(), self.cookie)
                     hello = json.loads(await asyncio.wait_for(ws.recv(), 20))
                     if hello["type"] == "hello":
-                        assert hello["resumed"]["complete"], "resume cap hit in a test"
-                        for message in hello["history"]:
-                            self._take(message)
+                        if self.all_rooms:
+                            # The backlog follows as message frames, which _run takes.
+                            (room,) = [r for r in hello["rooms"] if r["slug"] == self.slug]
+                            assert room["resumed"]["complete"], "resume cap hit in a test"
+                        else:
+                            assert hello["resumed"]["complete"], "resume cap hit in a test"
+                            for message in hello["history"]:
+                                self._take(message)
                         self._ws = ws
                         self.connects += 1
                         for client_id, body in list(self.pending.items()):
@@ -82,6 +97,11 @@ class ChatClient:
                 raise AssertionError(f"{self.name} could not reconnect")
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
+    def _path(self) -> str:
+        if self.all_rooms:
+            return f"/ws/chat/?after={self.slug}:{self.last_seq}"
+        return f"/ws/chat/{self.slug}/?after={self.last_seq}"
+
     async def _run(self) -> None:
         while not self._stopping:
             try:
@@ -93,6 +113,8 @@ class ChatClient:
                 await self._connect()
                 continue
             frame = json.loads(raw)
+            if self.all_rooms and frame.get("room") not in (None, self.slug):
+                continue  # another room's frame
             if frame["type"] == "message":
                 self._take(frame["message"])
             elif frame["type"] == "ack":
@@ -105,7 +127,10 @@ class ChatClient:
                 self.errors.append(frame)
 
     async def _send_frame(self, client_id: str, body: str) -> None:
-        frame = json.dumps({"type": "message.send", "body": body, "client_id": client_id})
+        fields = {"type": "message.send", "body": body, "client_id": client_id}
+        if self.all_rooms:
+            fields["room"] = self.slug
+        frame = json.dumps(fields)
         with contextlib.suppress(websockets.ConnectionClosed):  # resent on reconnect
             await self._ws.send(frame)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
+from chat import services
 from chat.models import Message, Room
 from tests.chat_client import ChatClient
 from tests.conftest import session_cookie, unavailable
@@ -92,15 +93,28 @@ Fault = Callable[[list[Daphne]], Awaitable[None]]
 
 
 def run_traffic(
-    servers: list[Daphne], users: list[User], fault: Fault | None, senders_home: int | None = None
+    servers: list[Daphne],
+    users: list[User],
+    fault: Fault | None,
+    senders_home: int | None = None,
+    *,
+    endpoint: str = "room",
 ) -> list[ChatClient]:
     """20 clients over the processes, 5 of them sending as fast as acks come back (all on
-    process `senders_home` if it is given, else spread over the processes)."""
+    process `senders_home` if it is given, else spread over the processes), on one
+    room's endpoint or the all-rooms one."""
     cookies = [session_cookie(user) for user in users]
 
     async def scenario() -> list[ChatClient]:
         clients = [
-            ChatClient(f"c{i}", cookies[i], servers, home=i % len(servers), slug="lobby")
+            ChatClient(
+                f"c{i}",
+                cookies[i],
+                servers,
+                home=i % len(servers),
+                slug="lobby",
+                all_rooms=endpoint == "all",
+            )
             for i in range(CLIENTS)
         ]
         for client in clients:
@@ -143,38 +157,47 @@ def assert_complete(clients: list[ChatClient]) -> None:
 @pytest.fixture
 def users(make_user: Callable[..., User]) -> list[User]:
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
-    return [make_user(f"user{i}") for i in range(CLIENTS)]
+    made = [make_user(f"user{i}") for i in range(CLIENTS)]
+    for user in made:  # joined, for the all-rooms endpoint
+        services.room_join(user=user, slug="lobby")
+    return made
+
+
+@pytest.fixture(params=["room", "all"])
+def endpoint(request: pytest.FixtureRequest) -> str:
+    """/ws/chat/lobby/ ("room") or /ws/chat/ ("all"): every fault test runs on both."""
+    return str(request.param)
 
 
 def test_concurrent_senders_on_two_processes_give_every_client_1_to_n(
-    server_env: dict[str, str], log_dir: Path, users: list[User]
+    server_env: dict[str, str], log_dir: Path, users: list[User], endpoint: str
 ) -> None:
     with daphnes(server_env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=None)
+        clients = run_traffic(servers, users, fault=None, endpoint=endpoint)
     assert_complete(clients)
 
 
 def test_process_killed_mid_run_loses_nothing(
-    server_env: dict[str, str], log_dir: Path, users: list[User]
+    server_env: dict[str, str], log_dir: Path, users: list[User], endpoint: str
 ) -> None:
     async def kill(servers: list[Daphne]) -> None:
         servers[1].proc.kill()
 
     with daphnes(server_env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=kill)
+        clients = run_traffic(servers, users, fault=kill, endpoint=endpoint)
     assert_complete(clients)
     moved = [c for c in clients if c.home == 1]
     assert all(c.connects >= 2 and c.close_codes for c in moved), "clients of the dead one moved"
 
 
 def test_sigterm_closes_with_1012_and_loses_nothing(
-    server_env: dict[str, str], log_dir: Path, users: list[User]
+    server_env: dict[str, str], log_dir: Path, users: list[User], endpoint: str
 ) -> None:
     async def terminate(servers: list[Daphne]) -> None:
         servers[1].proc.send_signal(signal.SIGTERM)
 
     with daphnes(server_env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=terminate)
+        clients = run_traffic(servers, users, fault=terminate, endpoint=endpoint)
         assert servers[1].proc.wait(timeout=20) == 0
         stopped_log = servers[1].log()
     assert_complete(clients)
@@ -185,7 +208,11 @@ def test_sigterm_closes_with_1012_and_loses_nothing(
 
 
 def test_redis_restart_mid_run_recovers_by_itself(
-    server_env: dict[str, str], log_dir: Path, users: list[User], own_redis: RedisServer
+    server_env: dict[str, str],
+    log_dir: Path,
+    users: list[User],
+    own_redis: RedisServer,
+    endpoint: str,
 ) -> None:
     async def restart_redis(servers: list[Daphne]) -> None:
         own_redis.kill()
@@ -195,17 +222,20 @@ def test_redis_restart_mid_run_recovers_by_itself(
     # A slow database sync, so that fast deliveries afterwards can only come through Redis.
     env = {**server_env, "REDIS_URL": own_redis.url, "CHAT_SYNC_INTERVAL_SECONDS": "3"}
     with daphnes(env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=restart_redis)
+        clients = run_traffic(servers, users, fault=restart_redis, endpoint=endpoint)
         assert_complete(clients)
         # Live delivery through Redis is back, not only the periodic database sync.
-        latencies = asyncio.run(fanout_latencies(servers, users, count=5))
+        latencies = asyncio.run(fanout_latencies(servers, users, count=5, endpoint=endpoint))
     assert max(latencies) < 1.0, latencies
 
 
-async def fanout_latencies(servers: list[Daphne], users: list[User], count: int) -> list[float]:
+async def fanout_latencies(
+    servers: list[Daphne], users: list[User], count: int, endpoint: str = "room"
+) -> list[float]:
     cookies = await asyncio.to_thread(lambda: [session_cookie(users[0]), session_cookie(users[1])])
-    sender = ChatClient("s", cookies[0], servers, home=0, slug="lobby")
-    receiver = ChatClient("r", cookies[1], servers, home=1, slug="lobby")
+    all_rooms = endpoint == "all"
+    sender = ChatClient("s", cookies[0], servers, home=0, slug="lobby", all_rooms=all_rooms)
+    receiver = ChatClient("r", cookies[1], servers, home=1, slug="lobby", all_rooms=all_rooms)
     await sender.start()
     await receiver.start()
     latencies = []
@@ -220,7 +250,7 @@ async def fanout_latencies(servers: list[Daphne], users: list[User], count: int)
 
 
 def test_channel_layer_overflow_is_filled_from_the_database(
-    server_env: dict[str, str], log_dir: Path, users: list[User]
+    server_env: dict[str, str], log_dir: Path, users: list[User], endpoint: str
 ) -> None:
     async def freeze(servers: list[Daphne]) -> None:
         # A stalled process stops draining its channel, so the sending process's publishes
@@ -237,7 +267,7 @@ def test_channel_layer_overflow_is_filled_from_the_database(
 
     env = {**server_env, "CHAT_REDIS_LAYER": "core", "CHAT_LAYER_CAPACITY": "1"}
     with daphnes(env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=freeze, senders_home=0)
+        clients = run_traffic(servers, users, fault=freeze, senders_home=0, endpoint=endpoint)
         logs = servers[0].log()
     assert "over capacity" in logs, "the burst never overflowed the layer: test proves nothing"
     assert_complete(clients)

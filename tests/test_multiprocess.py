@@ -131,3 +131,79 @@ def test_one_process_holds_2000_authenticated_connections(
         asyncio.run(scenario())
         assert server.proc.poll() is None
         assert_clean_log(server.log())
+
+
+def test_all_rooms_read_state_follows_the_user_across_processes(
+    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
+) -> None:
+    """One user with a tab on each process: a room.read on one reaches the other within
+    a second, and a message in a room the page is not showing arrives there (named by
+    its room) so the page can count it; the counts agree with a fresh hello."""
+    from chat import services
+
+    alice, bob = make_user("alice"), make_user("bob")
+    for slug in ("lobby", "design"):
+        Room.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+        for user in (alice, bob):
+            services.room_join(user=user, slug=slug)
+    lobby = Room.objects.get(slug="lobby")
+    for n in range(3):
+        services.message_post(room_id=lobby.pk, author=bob, body=f"m{n}", client_id=f"m{n}")
+    alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
+    with daphnes(server_env, log_dir, 2) as (one, two):
+
+        async def scenario() -> None:
+            tab_a = await ws_connect(one, "/ws/chat/", alice_cookie)
+            tab_b = await ws_connect(two, "/ws/chat/", alice_cookie)
+            hello_a, hello_b = await recv_json(tab_a), await recv_json(tab_b)
+            assert hello_a["rooms"] == hello_b["rooms"]
+            rooms = {room["slug"]: room for room in hello_b["rooms"]}
+            assert (rooms["lobby"]["unread"], rooms["lobby"]["last_seq"]) == (3, 3)
+            assert (rooms["design"]["unread"], rooms["design"]["last_seq"]) == (0, 0)
+
+            # A room.read on process one reaches the tab on process two within a second.
+            started = asyncio.get_running_loop().time()
+            await tab_a.send(json.dumps({"type": "room.read", "room": "lobby", "seq": 3}))
+            read = await recv_until(tab_b, "room.read", timeout=1)
+            assert asyncio.get_running_loop().time() - started < 1
+            assert read == {
+                "type": "room.read",
+                "room": "lobby",
+                "last_read_seq": 3,
+                "unread": 0,
+                "mentions": 0,
+                "last_seq": 3,
+            }
+            assert (await recv_until(tab_a, "room.read"))["last_read_seq"] == 3
+
+            # bob writes in design, which alice's page is not showing: the frame names
+            # the room, and the page adds it to the counts it holds (exact as of last_seq).
+            bob_ws = await ws_connect(one, "/ws/chat/", bob_cookie)
+            await recv_json(bob_ws)
+            frame = {
+                "type": "message.send",
+                "room": "design",
+                "body": "@alice look",
+                "client_id": "d1",
+            }
+            await bob_ws.send(json.dumps(frame))
+            for tab in (tab_a, tab_b):
+                got = await recv_until(tab, "message")
+                assert got["room"] == "design"
+                assert (got["message"]["seq"], got["message"]["author"]) == (1, "bob")
+                assert got["message"]["mentions"] == ["alice"]
+            # unread = hello's count + counting messages past its last_seq = 0 + 1
+            fresh = await ws_connect(two, "/ws/chat/", alice_cookie)
+            rooms = {room["slug"]: room for room in (await recv_json(fresh))["rooms"]}
+            assert (rooms["design"]["unread"], rooms["design"]["mentions"]) == (1, 1)
+            assert rooms["lobby"]["unread"] == 0
+
+            await tab_b.send(json.dumps({"type": "room.read", "room": "design", "seq": 1}))
+            read = await recv_until(tab_a, "room.read", timeout=1)
+            assert (read["room"], read["unread"], read["mentions"]) == ("design", 0, 0)
+            for ws in (tab_a, tab_b, bob_ws, fresh):
+                await ws.close()
+
+        asyncio.run(scenario())
+        for server in (one, two):
+            assert_clean_log(server.log())
