@@ -13,8 +13,13 @@ slower send rate (no coordinated omission). Each receiver checks, per phase:
   received when the phase's drain timeout ends;
 - duplicates: the same (sender, n) twice;
 - order: per sender, n must increase; for the project also ``seq`` must strictly
-  increase on the connection (checked for every ``message`` frame, ``hello.history``
-  included).
+  increase per room on the connection (checked for every ``message`` frame,
+  ``hello.history`` included; on the all-rooms endpoint ``/ws/chat/`` each room's stream
+  starts after its ``hello.rooms[].last_seq``).
+
+A client holds one room (``/ws/chat/<slug>/``) or, with ``ClientSpec.rooms``, every room
+of an all-rooms connection (``/ws/chat/``); a sender there names its room in
+``message.send``.
 
 Latency is ``receive time - scheduled send time`` per delivery.
 """
@@ -45,11 +50,16 @@ READ_BUFFER_BYTES = 4096  # picows' initial per-connection read buffer (grows on
 @dataclass(frozen=True)
 class ClientSpec:
     index: int
-    url: str  # ws://127.0.0.1:PORT/ws/chat/<slug>/
+    url: str  # ws://127.0.0.1:PORT/ws/chat/<slug>/ or ws://127.0.0.1:PORT/ws/chat/
     origin: str  # the server's http origin, sent as Origin
     cookie: str | None  # "sessionid=..." for the project; None for the baseline
-    room: str
+    room: str  # the room it sends to (and, without `rooms`, the only one it receives)
     sender: int | None = None  # sender slot (0..senders-1 over the whole plan) or None
+    rooms: tuple[str, ...] = ()  # all-rooms connection: every room it receives
+
+    @property
+    def receives(self) -> tuple[str, ...]:
+        return self.rooms or (self.room,)
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ def sender_count(specs: Iterable[ClientSpec]) -> int:
 
 
 def asked_deliveries_per_s(specs: Sequence[ClientSpec], phase: PhaseSpec) -> float:
-    members: Counter[str] = Counter(spec.room for spec in specs)
+    members: Counter[str] = Counter(room for spec in specs for room in spec.receives)
     senders: Counter[str] = Counter(spec.room for spec in specs if spec.sender is not None)
     return sum(senders[room] * members[room] * phase.rate_per_sender for room in members)
 
@@ -88,17 +98,30 @@ def raise_nofile_limit() -> int:
 
 
 _MESSAGE_PREFIXES = (b'{"type":"message",', b'{"type": "message",')
+_MESSAGE_TYPE = b'"type":"message",'
+_TYPE_WITHIN = 120  # bytes: a "room" field may come before "type"
 
 
-def parse_message(data: bytes) -> tuple[int | None, bytes] | None:
-    """(seq or None, body) of a ``message`` frame, without a full JSON parse.
+def parse_message(data: bytes) -> tuple[bytes, int | None, bytes] | None:
+    """(room slug or b"", seq or None, body) of a ``message`` frame, without a full JSON
+    parse.
 
-    The fast path understands the project's compact frames and the baseline's
-    ``json.dumps`` default spacing, for bodies without quotes or escapes (every body the
-    generator sends). Anything else returns None and is parsed with json.
+    The fast path understands the project's compact frames (``type`` first, or after a
+    top-level ``room``) and the baseline's ``json.dumps`` default spacing, for bodies
+    without quotes or escapes (every body the generator sends). Anything else returns
+    None and is parsed with json.
     """
-    if not data.startswith(_MESSAGE_PREFIXES):
+    if not data.startswith(_MESSAGE_PREFIXES) and not (
+        data.startswith(b'{"room":') and data.find(_MESSAGE_TYPE, 0, _TYPE_WITHIN) > 0
+    ):
         return None
+    room = b""
+    at = data.find(b'"room":"')
+    if at >= 0:
+        end = data.find(b'"', at + 8)
+        if end < 0:
+            return None
+        room = data[at + 8 : end]
     seq: int | None = None
     at = data.find(b'"seq":')
     if at >= 0:
@@ -118,7 +141,7 @@ def parse_message(data: bytes) -> tuple[int | None, bytes] | None:
     end = data.find(b'"', start + 1)
     if end < 0 or data.find(b"\\", start, end) >= 0:
         return None
-    return seq, data[start + 1 : end]
+    return room, seq, data[start + 1 : end]
 
 
 class _Conn(picows.WSListener):
@@ -130,7 +153,9 @@ class _Conn(picows.WSListener):
         self.spec = spec
         self.transport: picows.WSTransport | None = None
         self.hello: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.last_seq = 0
+        self.hello_bytes = 0
+        self.hello_rooms = 0
+        self.last_seq: dict[bytes, int] = {}  # room slug (b"" if unnamed) -> highest seq
         self.seen: dict[int, set[int]] = {}  # sender -> n received in this phase
         self.last_n: dict[int, int] = {}  # sender -> highest n received in this phase
         self.received = 0  # unique deliveries in this phase
@@ -138,6 +163,8 @@ class _Conn(picows.WSListener):
         self.close_code: int | None = None
         self.disconnected = False
         self.lat_us: array[int] = array("q")  # this phase's array for this conn's server
+        # all-rooms connections name the room they send to
+        self.room_field = b'"room":"%s",' % spec.room.encode() if spec.rooms else b""
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
@@ -206,21 +233,29 @@ class Worker:
     def on_text(self, conn: _Conn, data: bytes, now: int) -> None:
         parsed = parse_message(data)
         if parsed is None:
-            self._on_other(conn, data)
+            self._on_other(conn, data, now)
             return
-        seq, body = parsed
+        self._on_message(conn, *parsed, now)
+
+    def _seq_ok(self, conn: _Conn, room: bytes, seq: int | None) -> bool:
+        """Advance the connection's seq of the room; False if seq did not increase."""
+        if seq is None:
+            return True
+        if seq <= conn.last_seq.get(room, 0):
+            return False
+        conn.last_seq[room] = seq
+        return True
+
+    def _on_message(self, conn: _Conn, room: bytes, seq: int | None, body: bytes, now: int) -> None:
         phase = self.phase
         parts = body.split(b":")
         if phase is None or len(parts) != 4 or parts[0] != phase.tag:
             self.late += 1
-            if seq is not None:
-                if seq <= conn.last_seq:
-                    if phase is not None:
-                        phase.seq_violations += 1
-                    else:
-                        self.seq_violations_outside += 1
+            if not self._seq_ok(conn, room, seq):
+                if phase is not None:
+                    phase.seq_violations += 1
                 else:
-                    conn.last_seq = seq
+                    self.seq_violations_outside += 1
             return
         sender, n = int(parts[1]), int(parts[2])
         seen = conn.seen.get(sender)
@@ -230,11 +265,8 @@ class Worker:
             phase.dups += 1
             return
         seen.add(n)
-        if seq is not None:
-            if seq <= conn.last_seq:
-                phase.seq_violations += 1
-            else:
-                conn.last_seq = seq
+        if not self._seq_ok(conn, room, seq):
+            phase.seq_violations += 1
         if n < conn.last_n.get(sender, -1):
             phase.sender_order_violations += 1
         else:
@@ -252,7 +284,7 @@ class Worker:
             if phase.pending_receivers == 0:
                 phase.done.set()
 
-    def _on_other(self, conn: _Conn, data: bytes) -> None:
+    def _on_other(self, conn: _Conn, data: bytes, now: int) -> None:
         try:
             frame = json.loads(data)
             kind = frame["type"]
@@ -260,18 +292,29 @@ class Worker:
             self.bad_frames += 1
             return
         if kind == "hello":
+            conn.hello_bytes = len(data)
+            rooms = frame.get("rooms")
+            if isinstance(rooms, list):  # all-rooms: each stream starts after last_seq
+                conn.hello_rooms = len(rooms)
+                for entry in rooms:
+                    slug = str(entry["slug"]).encode()
+                    conn.last_seq[slug] = max(conn.last_seq.get(slug, 0), int(entry["last_seq"]))
             for message in frame.get("history") or []:
-                conn.last_seq = max(conn.last_seq, int(message["seq"]))
+                slug = str(message.get("room", "")).encode()
+                conn.last_seq[slug] = max(conn.last_seq.get(slug, 0), int(message["seq"]))
             if not conn.hello.done():
                 conn.hello.set_result(None)
-        elif kind == "message":  # a body the fast path does not parse: not ours
-            seq = frame["message"].get("seq")
-            if seq is not None:
-                if seq <= conn.last_seq:
-                    self.seq_violations_outside += 1
-                else:
-                    conn.last_seq = seq
-            self.late += 1
+        elif kind == "message":  # a shape the fast path does not parse
+            message = frame["message"]
+            room = frame.get("room", message.get("room", ""))
+            if not isinstance(room, str):
+                room = ""
+            seq = message.get("seq")
+            body = message.get("body")
+            if isinstance(body, str):
+                self._on_message(conn, room.encode(), seq, body.encode(), now)
+            else:
+                self.late += 1
         elif kind == "ack":
             self.acks += 1
         elif kind == "error":
@@ -292,6 +335,8 @@ class Worker:
         many seconds (those connections are reported as not attempted)."""
         gate = asyncio.Semaphore(concurrency)
         durations = array("q")
+        hello_bytes = array("q")
+        hello_rooms = array("q")
         failures: Counter[str] = Counter()
         cpu0, wall0 = cpu_seconds(), time.monotonic()
         stop_at = wall0 + budget_s if budget_s is not None else math.inf
@@ -326,6 +371,8 @@ class Worker:
                         conn.transport.disconnect()
                     return
                 durations.append((time.monotonic_ns() - started) // 1000)
+                hello_bytes.append(conn.hello_bytes)
+                hello_rooms.append(conn.hello_rooms)
                 last_done = time.monotonic()
 
         await asyncio.gather(*(one(conn) for conn in self.conns))
@@ -334,6 +381,8 @@ class Worker:
             "connected": len(durations),
             "failures": dict(failures),
             "connect_us": durations,
+            "hello_bytes": hello_bytes,
+            "hello_rooms": hello_rooms,
             # until the last successful hello: a straggler's timeout is not connect time
             "wall_s": last_done - wall0,
             "cpu_s": cpu_seconds() - cpu0,
@@ -361,7 +410,7 @@ class Worker:
         by_server: dict[str, array[int]] = {}
         for conn in self.conns:
             conn.seen, conn.last_n, conn.received = {}, {}, 0
-            conn.expected = count * self.senders_in_room[conn.spec.room]
+            conn.expected = count * sum(self.senders_in_room[r] for r in conn.spec.receives)
             conn.lat_us = by_server.setdefault(conn.spec.origin, array("q"))
         live = [c for c in receivers if c.expected > 0]
         planned_expected = sum(c.expected for c in self.conns)
@@ -384,14 +433,18 @@ class Worker:
             while index < len(items) and items[index][0] <= now:
                 due, conn, slot, n = items[index]
                 index += 1
-                payload = b'{"type":"message.send","body":"%s:%d:%d:%d","client_id":"%s-%d-%d"}' % (
-                    tag,
-                    slot,
-                    n,
-                    due,
-                    tag,
-                    slot,
-                    n,
+                payload = (
+                    b'{"type":"message.send",%s"body":"%s:%d:%d:%d","client_id":"%s-%d-%d"}'
+                    % (
+                        conn.room_field,
+                        tag,
+                        slot,
+                        n,
+                        due,
+                        tag,
+                        slot,
+                        n,
+                    )
                 )
                 transport = conn.transport
                 if transport is None or conn.disconnected:
@@ -600,12 +653,29 @@ def distribution_ms(values_us: Iterable[int]) -> dict[str, float | None]:
     }
 
 
+def distribution(values: Iterable[int]) -> dict[str, float | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "min": None, "p50": None, "max": None, "mean": None}
+    return {
+        "count": len(ordered),
+        "min": ordered[0],
+        "p50": percentile(ordered, 50),
+        "max": ordered[-1],
+        "mean": round(sum(ordered) / len(ordered), 1),
+    }
+
+
 def merge_connects(reports: Sequence[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     failures: Counter[str] = Counter()
     durations: list[int] = []
+    hello_bytes: list[int] = []
+    hello_rooms: list[int] = []
     for report in reports:
         failures.update(report["failures"])
         durations.extend(report["connect_us"])
+        hello_bytes.extend(report.get("hello_bytes", ()))
+        hello_rooms.extend(report.get("hello_rooms", ()))
     connected = sum(r["connected"] for r in reports)
     cpu = sum(r["cpu_s"] for r in reports)
     return {
@@ -615,6 +685,8 @@ def merge_connects(reports: Sequence[dict[str, Any]], wall_s: float) -> dict[str
         "wall_s": round(wall_s, 3),
         "connects_per_s": round(connected / wall_s, 1) if wall_s > 0 else 0.0,
         "connect_ms": distribution_ms(durations),
+        "hello_bytes": distribution(hello_bytes),
+        "hello_rooms": distribution(hello_rooms),
         "generator_cpu_s": round(cpu, 3),
     }
 

@@ -189,6 +189,66 @@ def saturation_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def allrooms_connect_table(results: dict[str, Any]) -> list[str]:
+    rows = [
+        "| run | users × rooms each (rooms × members) | connected | connects/s | connect p50 ms "
+        "| connect p99 ms | server CPU ms/connect | PostgreSQL CPU % | other CPU % "
+        "| hello bytes p50 (max) | rooms in hello |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["runs"]:
+        result = _scenario(run, "allrooms")
+        if result is None or "connect" not in result:
+            continue
+        shape, connect, cpu = result["shape"], result["connect"], result["connect_cpu"]
+        hello = connect.get("hello_bytes", {})
+        rows.append(
+            f"| {_label(run)} | {shape['users']} × {shape['rooms_per_user']} "
+            f"({shape['rooms']} × {shape['members_per_room']}) "
+            f"| {connect['connected']} | {_num(connect['connects_per_s'])} "
+            f"| {_num(connect['connect_ms']['p50'], 1)} | {_num(connect['connect_ms']['p99'], 1)} "
+            f"| {_num(result['server_cpu_ms_per_connect'], 2)} "
+            f"| {_num(cpu.get('postgres_cpu_pct'), 1)} | {cpu['other_cpu_pct']} "
+            f"| {_num(hello.get('p50'))} ({_num(hello.get('max'))}) "
+            f"| {_num(connect.get('hello_rooms', {}).get('p50'))} |"
+        )
+    return rows
+
+
+def connect_queries_table(results: dict[str, Any]) -> list[str]:
+    found = results.get("connect_queries") or {}
+    rows = [
+        "| database | endpoint, rooms joined | rooms' history | SQL queries to hello "
+        "| after hello (0.5 s) | hello bytes | ms to hello (one connect, in-process) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for db, measured in found.items():
+        if "error" in measured:
+            rows.append(f"| {db} | failed: {measured['error'][-200:]!r} | | | | | |")
+            continue
+        for key, history in (
+            ("empty", "empty"),
+            ("history", f"{measured['history_per_room']}/room"),
+        ):
+            for rooms, row in measured[key].items():
+                where = (
+                    "/ws/chat/<slug>/, 1 room"
+                    if rooms == "per_room_endpoint"
+                    else f"/ws/chat/, {rooms}"
+                )
+                if "error" in row:
+                    rows.append(
+                        f"| {db} | {where} | {history} | failed: {row['error'][:120]} | | | |"
+                    )
+                    continue
+                rows.append(
+                    f"| {db} | {where} | {history} | {row['queries_until_hello']} "
+                    f"| {row['queries_after_hello']} | {_num(row['hello_bytes'])} "
+                    f"| {_num(row['ms_until_hello'], 1)} |"
+                )
+    return rows
+
+
 def idle_table(results: dict[str, Any]) -> list[str]:
     rows = [
         "| run | connections | connected | connects/s | connect p99 ms | server CPU ms/connect "
@@ -327,6 +387,40 @@ def markdown(results: dict[str, Any]) -> str:
         table = traffic_table(results, name)
         if len(table) > 2:
             lines += ["", f"### {title}", "", *table]
+    table = allrooms_connect_table(results)
+    if len(table) > 2:
+        lines += [
+            "",
+            "### allrooms: one /ws/chat/ connection per user, each user in 20 rooms of 50 members",
+            "",
+            "Connect (all users, 32 handshakes in flight; CPU over the connect phase):",
+            "",
+            *table,
+        ]
+        traffic = traffic_table(results, "allrooms")
+        if len(traffic) > 2:
+            shape = next(
+                r["scenarios"]["allrooms"]["shape"]
+                for r in results["runs"]
+                if "allrooms" in r["scenarios"]
+            )
+            total = shape["sending_rooms"] * shape["rate"]
+            lines += [
+                "",
+                f"Fan-out: {shape['sending_rooms']} rooms with one sender each, "
+                f"{_num(total)} msg/s in all ({_num(total * shape['members_per_room'])} "
+                "deliveries/s asked):",
+                "",
+                *traffic,
+            ]
+    table = connect_queries_table(results)
+    if len(table) > 2:
+        lines += [
+            "",
+            "### SQL queries per all-rooms connect (bench/connect_queries.py)",
+            "",
+            *table,
+        ]
     table = saturation_table(results)
     if len(table) > 2:
         lines += [

@@ -1,7 +1,8 @@
 """The benchmark suite: `.venv/bin/python -m bench.run [--quick] [--scenario NAME ...]`.
 
-Prepares the databases (a SQLite file in a temp dir; a dedicated PostgreSQL database
-`chat_bench`, dropped at the end), users with one session each, collectstatic; starts
+Prepares the databases (a SQLite file in a temp dir; a dedicated PostgreSQL database,
+`chat_bench` unless --pg-db says otherwise, dropped at the end), users with one session
+each and their room memberships, collectstatic; starts
 real daphne processes for the project and for the tutorial-style baseline
 (bench/baseline/); runs the scenarios against each with the same generator
 (bench/loadgen.py); writes bench/results/<YYYY-MM-DDTHHMM>.json and .md and prints the
@@ -15,6 +16,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -40,10 +42,10 @@ from bench.loadgen import ClientSpec, LoadGenerator, PhaseSpec, raise_nofile_lim
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 # idle first, on freshly started servers; saturation last (it ends with a backlog)
-SCENARIOS = ("idle", "light", "fanout", "rooms", "saturation")
+SCENARIOS = ("idle", "light", "fanout", "rooms", "allrooms", "saturation")
 CONFIGS = ("1proc-memory", "2proc-redis")
 DATABASES = ("sqlite", "postgresql")
-BENCH_DB = "chat_bench"
+BENCH_DB = "chat_bench"  # default; --pg-db names another (parallel runs, before/after)
 STARTUP_TIMEOUT_SECONDS = 60
 CONNECT_CONCURRENCY = 32  # below daphne's listen backlog (Twisted's default: 50)
 P99_LIMIT_MS = 100.0
@@ -57,6 +59,7 @@ class Mode:
     light_s: float
     fanout_s: float
     rooms_s: float
+    allrooms_s: float
     step_s: float
     saturation_steps: tuple[int, ...]  # total messages/s
     idle_connections: int
@@ -74,6 +77,7 @@ QUICK = Mode(
     light_s=2,
     fanout_s=3,
     rooms_s=2,
+    allrooms_s=3,
     step_s=1,
     saturation_steps=(10, 25, 50, 100, 200, 400, 800, 1600, 3200),
     idle_connections=2000,
@@ -88,6 +92,7 @@ FULL = Mode(
     light_s=10,
     fanout_s=10,
     rooms_s=10,
+    allrooms_s=10,
     step_s=3,
     saturation_steps=FULL_STEPS,
     idle_connections=10000,
@@ -119,6 +124,62 @@ SHAPES = {
     "rooms": Shape(50, 10, 2, 5.0),
     "saturation": Shape(1, 100, 10, 5.0),  # rate stepped, see Mode.saturation_steps
 }
+
+
+@dataclass(frozen=True)
+class AllRoomsShape:
+    """Users each holding one all-rooms connection (`/ws/chat/`) to the rooms they joined.
+
+    Every user is in `rooms_per_user` rooms and every room has `members_per_room`
+    members, so there are users * rooms_per_user / members_per_room rooms. One member of
+    each of `sending_rooms` rooms (spread over all of them) sends `rate` msg/s there.
+    """
+
+    users: int = 1000
+    rooms_per_user: int = 20
+    members_per_room: int = 50
+    sending_rooms: int = 100
+    rate: float = 0.5  # per sending room: 100 x 0.5 = 50 msg/s = 2,500 deliveries/s
+
+    @property
+    def rooms(self) -> int:
+        return self.users * self.rooms_per_user // self.members_per_room
+
+    def members(self) -> list[list[int]]:
+        """Member user indices (0..users-1) of each room.
+
+        rooms_per_user layers; in each, the users are permuted (u -> a*u + b mod users,
+        a coprime to users, a different a per layer) and cut into rooms of
+        members_per_room, so every user is in one room per layer and a room's members are
+        spread over the users (and over the server processes, client u being on u % n).
+        """
+        if self.users % self.members_per_room:
+            raise ValueError("users must be a multiple of members_per_room")
+        per_layer = self.users // self.members_per_room
+        multipliers = [a for a in range(1, 10 * self.users) if math.gcd(a, self.users) == 1]
+        rooms: list[list[int]] = [[] for _ in range(self.rooms)]
+        for layer in range(self.rooms_per_user):
+            a, b = multipliers[layer * 7 % len(multipliers)], layer * 37
+            for user in range(self.users):
+                position = (a * user + b) % self.users
+                rooms[layer * per_layer + position // self.members_per_room].append(user)
+        return rooms
+
+    def senders(self, members: list[list[int]]) -> dict[int, int]:
+        """room index -> the member who sends there; no user sends in two rooms."""
+        count = min(self.sending_rooms, self.rooms)
+        step = self.rooms / count
+        taken: set[int] = set()
+        chosen: dict[int, int] = {}
+        for k in range(count):
+            room = int(k * step)
+            user = next(u for u in members[room] if u not in taken)
+            taken.add(user)
+            chosen[room] = user
+        return chosen
+
+
+ALLROOMS = AllRoomsShape()
 
 
 @dataclass(frozen=True)
@@ -251,13 +312,13 @@ def redis_cpu_reader(url: str) -> Callable[[], float]:
     return read
 
 
-def pg_pid_reader(admin_url: str) -> Callable[[], list[int]]:
+def pg_pid_reader(admin_url: str, db_name: str) -> Callable[[], list[int]]:
     import psycopg
 
     def read() -> list[int]:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
             rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (BENCH_DB,)
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (db_name,)
             ).fetchall()
         return [int(row[0]) for row in rows]
 
@@ -363,8 +424,12 @@ class Prepared:
     database_urls: dict[str, str] = field(default_factory=dict)
     sessions: dict[str, list[str]] = field(default_factory=dict)
     admin_url: str = ""
+    pg_db: str = BENCH_DB
     code_hash: str = ""
     migrations_missing: bool = False
+    allrooms: AllRoomsShape | None = None
+    allrooms_user_offset: dict[str, int] = field(default_factory=dict)  # room prefix -> first
+    connect_queries: dict[str, Any] = field(default_factory=dict)  # db -> bench.connect_queries
 
 
 # Every simulated user connects from 127.0.0.1 and senders go far past a person's rate,
@@ -395,13 +460,39 @@ def django_env(prepared: Prepared, database_url: str) -> dict[str, str]:
     }
 
 
-def room_slugs() -> list[str]:
+def room_slugs(allrooms: AllRoomsShape | None) -> list[str]:
     slugs: list[str] = []
     for prefix in ("m", "r"):
         for name, shape in SHAPES.items():
             slugs.extend(f"{prefix}-{name}-{i}" for i in range(shape.rooms))
         slugs.append(f"{prefix}-idle-0")
+        if allrooms is not None:
+            slugs.extend(f"{prefix}-allrooms-{i}" for i in range(allrooms.rooms))
     return slugs
+
+
+def memberships(
+    users: int, allrooms: AllRoomsShape | None, offsets: dict[str, int]
+) -> list[tuple[str, list[int]]]:
+    """(room slug, member user indices): every simulated user is joined to the room it
+    connects to (a sender must have joined a public room to write on /ws/chat/), and the
+    all-rooms users to their rooms. Per-room scenarios reuse users 0..N-1; the all-rooms
+    users of each room prefix are users nobody else uses, so their hello lists exactly
+    their all-rooms rooms."""
+    rows: list[tuple[str, list[int]]] = []
+    for prefix in ("m", "r"):
+        for name, shape in SHAPES.items():
+            for room in range(shape.rooms):
+                first = room * shape.clients_per_room
+                rows.append(
+                    (f"{prefix}-{name}-{room}", list(range(first, first + shape.clients_per_room)))
+                )
+        rows.append((f"{prefix}-idle-0", list(range(users))))
+        if allrooms is not None:
+            offset = offsets[prefix]
+            for room, members in enumerate(allrooms.members()):
+                rows.append((f"{prefix}-allrooms-{room}", [offset + u for u in members]))
+    return rows
 
 
 def run_quiet(argv: list[str], env: dict[str, str], what: str, cwd: Path) -> str:
@@ -413,15 +504,16 @@ def run_quiet(argv: list[str], env: dict[str, str], what: str, cwd: Path) -> str
     return done.stdout
 
 
-SNAPSHOT_PARTS = ("chat", "chatsite", "templates", "bench", "manage.py")
+SERVER_PARTS = ("chat", "chatsite", "templates", "manage.py")
 
 
-def snapshot(dest: Path) -> str:
-    """Copy the code under test, so edits made while the bench runs do not change what
-    is measured half-way. Returns a hash of the copied sources."""
+def snapshot(dest: Path, code: Path) -> str:
+    """Copy the code under test (the server's from `code`, the bench's own from this
+    tree, so two trees are measured with one harness), so edits made while the bench
+    runs do not change what is measured half-way. Returns a hash of the copied sources."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-    for part in SNAPSHOT_PARTS:
-        source = ROOT / part
+    for part in (*SERVER_PARTS, "bench"):
+        source = (ROOT if part == "bench" else code) / part
         if source.is_dir():
             shutil.copytree(source, dest / part, ignore=ignore)
         elif source.exists():
@@ -453,12 +545,31 @@ def missing_migrations(prepared: Prepared) -> bool:
     return done.returncode != 0
 
 
-def prepare(dbs: Sequence[str], users: int, admin_url: str, say: Callable[[str], None]) -> Prepared:
+def prepare(
+    dbs: Sequence[str],
+    users: int,
+    admin_url: str,
+    say: Callable[[str], None],
+    *,
+    code: Path = ROOT,
+    pg_db: str = BENCH_DB,
+    allrooms: AllRoomsShape | None = None,
+) -> Prepared:
     tmp = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     prepared = Prepared(
-        tmp, tmp / "src", tmp / "static", f"bench-{secrets.token_urlsafe(32)}", admin_url=admin_url
+        tmp,
+        tmp / "src",
+        tmp / "static",
+        f"bench-{secrets.token_urlsafe(32)}",
+        admin_url=admin_url,
+        pg_db=pg_db,
+        allrooms=allrooms,
     )
-    prepared.code_hash = snapshot(prepared.src)
+    per_room_users = users
+    if allrooms is not None:
+        prepared.allrooms_user_offset = {"r": users, "m": users + allrooms.users}
+        users += 2 * allrooms.users
+    prepared.code_hash = snapshot(prepared.src, code)
     say(f"code snapshot {prepared.code_hash} in {prepared.src}")
     if not dbs:
         return prepared
@@ -468,7 +579,11 @@ def prepare(dbs: Sequence[str], users: int, admin_url: str, say: Callable[[str],
     if prepared.migrations_missing:
         say("WARNING: models changed without a migration (makemigrations --check failed)")
     rooms_file = tmp / "rooms.json"
-    rooms_file.write_text(json.dumps(room_slugs()))
+    rooms_file.write_text(json.dumps(room_slugs(allrooms)))
+    members_file = tmp / "memberships.json"
+    members_file.write_text(
+        json.dumps(memberships(per_room_users, allrooms, prepared.allrooms_user_offset))
+    )
     for db in dbs:
         if db == "sqlite":
             url = f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -476,10 +591,10 @@ def prepare(dbs: Sequence[str], users: int, admin_url: str, say: Callable[[str],
             import psycopg
 
             with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
+                conn.execute(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {pg_db}")
             base = admin_url.rsplit("/", 1)[0]
-            url = f"{base}/{BENCH_DB}"
+            url = f"{base}/{pg_db}"
         prepared.database_urls[db] = url
         env = django_env(prepared, url)
         say(f"migrate ({db})")
@@ -501,23 +616,46 @@ def prepare(dbs: Sequence[str], users: int, admin_url: str, say: Callable[[str],
                 str(users),
                 "--rooms",
                 str(rooms_file),
+                "--memberships",
+                str(members_file),
             ],
             env,
             "bench.prepare",
             prepared.src,
         )
         prepared.sessions[db] = json.loads(out.read_text())["sessions"]
+        if allrooms is not None:
+            say(f"queries per all-rooms connect ({db})")
+            prepared.connect_queries[db] = connect_queries(env, prepared.src)
     return prepared
 
 
-def drop_bench_database(admin_url: str) -> None:
+def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
+    """bench.connect_queries in the snapshot, on the run's database (its own users and
+    rooms, prefixed cq-); its failure is reported, not fatal."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.connect_queries", "--json"],
+        cwd=src,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout)[-2000:]}
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def drop_bench_database(admin_url: str, pg_db: str) -> None:
     import psycopg
 
     with (
         contextlib.suppress(psycopg.Error),
         psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn,
     ):
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {pg_db} WITH (FORCE)")
 
 
 # --- scenarios ---------------------------------------------------------------------------
@@ -610,7 +748,11 @@ class Run:
 
     def meter(self, generator: LoadGenerator) -> Meter:
         redis = redis_cpu_reader(self.redis_url) if self.run.config == "2proc-redis" else None
-        pg = pg_pid_reader(self.prepared.admin_url) if self.run.db == "postgresql" else None
+        pg = (
+            pg_pid_reader(self.prepared.admin_url, self.prepared.pg_db)
+            if self.run.db == "postgresql"
+            else None
+        )
         return Meter([s.proc.pid for s in self.servers], generator.pids, redis, pg)
 
     # clients
@@ -735,6 +877,81 @@ class Run:
             "counters": closed,
         }
 
+    def allrooms_specs(self) -> list[ClientSpec]:
+        """One all-rooms connection (`/ws/chat/`) per user, user u on server u % n."""
+        shape = self.prepared.allrooms
+        if shape is None:
+            raise RuntimeError("allrooms: the databases were prepared without it")
+        offset = self.prepared.allrooms_user_offset[self.run.room_prefix]
+        if len(self.sessions) < offset + shape.users:
+            raise RuntimeError(f"allrooms: {offset + shape.users} sessions needed")
+        members = shape.members()
+        senders = {user: room for room, user in shape.senders(members).items()}
+        slot_of = {user: slot for slot, user in enumerate(sorted(senders))}
+        rooms_of: list[list[str]] = [[] for _ in range(shape.users)]
+        for room, users in enumerate(members):
+            for user in users:
+                rooms_of[user].append(f"{self.run.room_prefix}-allrooms-{room}")
+        specs = []
+        for user in range(shape.users):
+            server = self.servers[user % len(self.servers)]
+            send_room = senders.get(user)
+            specs.append(
+                ClientSpec(
+                    user,
+                    f"{server.ws}/ws/chat/",
+                    server.http,
+                    f"sessionid={self.sessions[offset + user]}",
+                    f"{self.run.room_prefix}-allrooms-{send_room}"
+                    if send_room is not None
+                    else rooms_of[user][0],
+                    slot_of.get(user),
+                    tuple(rooms_of[user]),
+                )
+            )
+        return specs
+
+    def allrooms(self) -> dict[str, Any]:
+        """Every user connects once to /ws/chat/ (connect rate, server CPU per connect,
+        hello size), then senders post into their rooms: deliveries, latency, loss,
+        per-room seq order on every connection."""
+        shape = self.prepared.allrooms
+        if shape is None or self.run.target != "project":
+            return {"aborted": "project only (the baseline has no all-rooms endpoint)"}
+        specs = self.allrooms_specs()
+        result: dict[str, Any] = {"shape": {**shape.__dict__, "rooms": shape.rooms}}
+        with LoadGenerator(specs, self.gen_procs) as gen:
+            meter = self.meter(gen)
+            meter.start()
+            result["connect"] = connect = gen.connect(CONNECT_CONCURRENCY)
+            result["connect_cpu"] = connect_cpu = meter.stop()
+            connected = connect["connected"]
+            result["server_cpu_ms_per_connect"] = (
+                round(1000 * connect_cpu["server_cpu_s"] / connected, 3) if connected else None
+            )
+            if connected < len(specs):
+                result["aborted"] = f"{connected} of {len(specs)} connected: " + "; ".join(
+                    f"{n}x {why}" for why, n in list(connect["failures"].items())[:3]
+                )
+                self.say(f"    aborted: {result['aborted']}")
+                result["counters"] = gen.close()
+                return result
+            self.say(
+                f"    {connected} connected, {connect['connects_per_s']}/s, "
+                f"{result['server_cpu_ms_per_connect']} ms server CPU each, hello "
+                f"{connect['hello_bytes']['p50']} bytes for {connect['hello_rooms']['p50']} rooms"
+            )
+            self.settle(SETTLE_MAX_SECONDS)  # the joins' presence frames
+            gen.run_phase(PhaseSpec(new_tag("warm"), 1.0, shape.rate, 1.0))
+            phase = PhaseSpec(new_tag("all"), self.mode.allrooms_s, shape.rate, self.mode.drain_s)
+            meter.start()
+            summary = gen.run_phase(phase)
+            summary["cpu"] = meter.stop()
+            add_server_cost(summary)
+            result.update(summary)
+            result["counters"] = gen.close()
+        return result
+
     def profile(self, gen: LoadGenerator, shape: Shape, out_prefix: Path) -> dict[str, Any]:
         """Repeat the phase with py-spy sampling server 0 (not part of the figures)."""
         pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -830,13 +1047,17 @@ def versions() -> dict[str, str]:
     return found
 
 
-def git_state() -> dict[str, Any]:
+def git_state(code: Path) -> dict[str, Any]:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S607
+        done = subprocess.run(["git", *args], cwd=code, capture_output=True, text=True, check=False)  # noqa: S607
         return done.stdout.rstrip("\n")  # not strip(): porcelain lines start with a space
 
     dirty = [line[3:] for line in git("status", "--porcelain", "chat", "chatsite").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "server_files_changed": dirty}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "server_files_changed": dirty,
+        "code_dir": str(code),
+    }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -867,6 +1088,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
+    parser.add_argument(
+        "--pg-db", default=BENCH_DB, help="PostgreSQL database to create/drop (%(default)s)"
+    )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        help="tree whose server code (chat/, chatsite/, templates/) is measured, e.g. a "
+        "git worktree of an older commit; the bench itself is always this one",
+    )
+    parser.add_argument(
+        "--allrooms-users",
+        type=int,
+        default=ALLROOMS.users,
+        help="allrooms: users (multiple of 50; %(default)s)",
+    )
+    parser.add_argument(
+        "--allrooms-rate",
+        type=float,
+        default=ALLROOMS.sending_rooms * ALLROOMS.rate,
+        help="allrooms: total msg/s over the sending rooms (%(default)s)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (daphne logs)")
     return parser.parse_args(argv)
@@ -891,6 +1134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     dbs = sorted({r.db for r in runs if r.db}, key=DATABASES.index)
     users = max(mode.idle_connections + 1, max(s.clients for s in SHAPES.values()))
+    allrooms = None
+    if "allrooms" in args.scenario:
+        sending = min(ALLROOMS.sending_rooms, args.allrooms_users * 20 // 50)
+        allrooms = AllRoomsShape(
+            users=args.allrooms_users, sending_rooms=sending, rate=args.allrooms_rate / sending
+        )
     results: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
         "mode": mode.name,
@@ -903,14 +1152,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "generator": {"client": "picows", "loop": "uvloop", "processes": args.gen_procs},
         "versions": versions(),
-        "git": git_state(),
+        "git": git_state(args.code.resolve()),
         "runs": [],
     }
-    prepared = prepare(dbs, users, args.postgres_admin_url, say)
+    prepared = prepare(
+        dbs,
+        users,
+        args.postgres_admin_url,
+        say,
+        code=args.code.resolve(),
+        pg_db=args.pg_db,
+        allrooms=allrooms,
+    )
     results["code"] = {
         "snapshot_hash": prepared.code_hash,
         "migrations_missing": prepared.migrations_missing,
     }
+    if prepared.connect_queries:
+        results["connect_queries"] = prepared.connect_queries
     log_dir = prepared.tmp / "logs"
     log_dir.mkdir()
     deadline = wall0 + mode.max_minutes * 60
@@ -929,6 +1188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench_run.start(run.processes)
             try:
                 for scenario in [s for s in SCENARIOS if s in args.scenario]:
+                    if scenario == "allrooms" and run.target != "project":
+                        continue  # the baseline has no all-rooms endpoint
                     if time.monotonic() > deadline:
                         entry["skipped"].append(scenario)
                         say(f"  {scenario}: skipped, past the {mode.max_minutes} min budget")
@@ -942,6 +1203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if scenario == "idle":
                         entry["scenarios"]["idle"] = bench_run.idle()
                         continue
+                    if scenario == "allrooms":
+                        entry["scenarios"]["allrooms"] = bench_run.allrooms()
+                        continue
                     profile_to = None
                     if scenario == "fanout" and not args.no_profile and run.key == args.profile_run:
                         profile_to = args.out / f"{stamp}-profile"
@@ -953,7 +1217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 entry["server_log_problems"] = log_problems(bench_run.stop())
     finally:
         if "postgresql" in dbs:
-            drop_bench_database(args.postgres_admin_url)
+            drop_bench_database(args.postgres_admin_url, args.pg_db)
         results["host"]["load_average_at_end"] = load_average()
         results["elapsed_s"] = round(time.monotonic() - wall0, 1)
         json_path = args.out / f"{stamp}.json"
