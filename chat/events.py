@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from chat import observability
-from chat.selectors import MessageOut, ReadState
+from chat.selectors import MessageOut, ProfileOut, ReadState
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,17 @@ class MembershipEvent(TypedDict):
     room: str  # slug
     action: Literal["joined", "left"]
     reason: str  # "" when joined; "left", "removed" or "banned" when left
+
+
+class ProfileEvent(TypedDict):
+    type: Literal["chat.profile"]  # a user's display name or avatar changed (CONTROL_GROUP)
+    user: ProfileOut  # relayed to clients as {"type": "user.updated", "user": ...}
+
+
+class SessionsEndEvent(TypedDict):
+    type: Literal["chat.sessions_end"]  # these sessions ended: close their sockets
+    session_keys: list[str]
+    code: int
 
 
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
@@ -219,3 +230,24 @@ def publish_membership(
         "reason": reason,
     }
     _send(CONTROL_GROUP, event, "membership")
+
+
+def publish_profile(profile: ProfileOut) -> None:
+    """Tell every process a user's profile changed: their hubs forget the cached profile
+    and send `user.updated` to the connections that show this user."""
+    event: ProfileEvent = {"type": "chat.profile", "user": profile}
+    _send(CONTROL_GROUP, event, "profile")
+
+
+def publish_sessions_end(*, session_keys: list[str], code: int) -> None:
+    """Close the sockets opened with these sessions (logged out, password changed,
+    "log out other devices") on every process. If it is lost, the session is gone from
+    the database all the same: a reconnect is refused."""
+    if not session_keys:
+        return
+    event: SessionsEndEvent = {
+        "type": "chat.sessions_end",
+        "session_keys": list(session_keys),
+        "code": code,
+    }
+    _send(CONTROL_GROUP, event, "sessions_end")

@@ -13,6 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Profile
+from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
+from accounts.selectors import avatar_url
+from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.errors import ChatError
 from chat.models import ApiToken, Attachment, Membership, Mention, Message, Room, Sanction
 
@@ -54,6 +58,8 @@ class MessageOut(TypedDict):
     room: str
     seq: int
     author: str | None  # None only for kind "system"
+    author_display_name: str | None  # the author's display name (or username); None: system
+    author_avatar: str | None  # URL of the author's avatar; None: system
     body: str
     created_at: str
     client_id: str
@@ -113,11 +119,16 @@ def message_out(
     author: str | None,
     attachment: Attachment | None = None,
 ) -> MessageOut:
+    # The author's profile from the per-process cache (accounts.selectors.user_profile):
+    # this runs for every message saved, and the callers pass only the username.
+    profile = user_profile(message.author_id) if message.author_id is not None else None
     return {
         "id": message.pk,
         "room": room_slug,
         "seq": message.seq,
         "author": author,
+        "author_display_name": profile["display_name"] if profile is not None else None,
+        "author_avatar": profile["avatar"] if profile is not None else None,
         "body": message.body,
         "created_at": message.created_at.isoformat(),
         "client_id": message.client_id,
@@ -343,14 +354,15 @@ def _message_select() -> str:
         q(Room._meta.db_table),
         q(User._meta.db_table),
     )
-    attachment = q(Attachment._meta.db_table)
+    attachment, profile = q(Attachment._meta.db_table), q(Profile._meta.db_table)
     return (
         "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
-        " a.thumbnail_width, a.thumbnail_height, m.mentions"
+        " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version"
         f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
         f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
         f" LEFT JOIN {attachment} a ON a.message_id = m.id"
+        f" LEFT JOIN {profile} p ON p.user_id = m.author_id"  # no row: the defaults
     )
 
 
@@ -368,12 +380,14 @@ def _aware(value: datetime | str) -> datetime:
 def _message_row(row: tuple[Any, ...]) -> MessageOut:
     pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
     attachment_id, *attachment_rest = row[9:17]
-    mentions = row[17]
+    mentions, display_name, profile_version = row[17:20]
     return {
         "id": pk,
         "room": slug,
         "seq": seq,
         "author": author,
+        "author_display_name": (display_name or author) if author is not None else None,
+        "author_avatar": avatar_url(author, profile_version or 0) if author is not None else None,
         "body": body,
         "created_at": _aware(created_at).isoformat(),
         "client_id": client_id,

@@ -1,9 +1,7 @@
 """HTML pages. Thin: read through selectors, write through services."""
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -140,13 +138,3 @@ def dm(request: HttpRequest, username: str) -> HttpResponse:
         raise Http404("No such user.")
     room_obj = services.dm_open(user=_user(request), other=other)
     return redirect("chat:room", slug=room_obj.slug)
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user)
-        return redirect("chat:index")  # the browse page, with the default rooms joined
-    return render(request, "registration/signup.html", {"form": form})

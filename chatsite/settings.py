@@ -6,6 +6,7 @@ process at start instead of being guessed.
 """
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "chat",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -70,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it answers a locked-out login with our page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatsite.urls"
@@ -125,6 +130,74 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Accounts (accounts/) --------------------------------------------------------------
+# Who may sign up: "open" (anyone), "invite" (a valid invitation link, or an email address
+# in CHAT_SIGNUP_EMAIL_DOMAINS), "closed" (staff create accounts). The first-run command
+# (DJANGO_DEBUG=1) lets a newcomer try the chat alone; a real install is invite-only.
+CHAT_SIGNUP: str = env.str("CHAT_SIGNUP", default="open" if DEBUG else "invite")
+if CHAT_SIGNUP not in {"open", "invite", "closed"}:
+    raise ImproperlyConfigured('CHAT_SIGNUP must be "open", "invite" or "closed".')
+# Under "invite": addresses at these domains may sign up without an invitation, through a
+# link mailed to them (so the address is proven). E.g. example.com,example.org.
+CHAT_SIGNUP_EMAIL_DOMAINS: list[str] = [
+    domain.strip().lstrip("@").lower()
+    for domain in env.list("CHAT_SIGNUP_EMAIL_DOMAINS", default=[])
+    if domain.strip()
+]
+# Room owners (not only staff) may invite people into the rooms they own.
+CHAT_INVITE_ROOM_OWNERS: bool = env.bool("CHAT_INVITE_ROOM_OWNERS", default=False)
+# Failed invitation look-ups (guessed or stale links) per client address per hour.
+CHAT_INVITE_GUESSES_PER_HOUR: int = env.int("CHAT_INVITE_GUESSES_PER_HOUR", default=30)
+# The site's absolute address, for links made outside a request (manage.py invite).
+CHAT_SITE_URL: str = env.str(
+    "CHAT_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else ""
+).rstrip("/")
+# Profiles: longest display name; side of the square avatar kept, in pixels.
+CHAT_DISPLAY_NAME_MAX_CHARS: int = 50
+CHAT_AVATAR_SIDE: int = 128
+
+# Email (password reset, sign-up links): EMAIL_URL in django-environ's form, e.g.
+# smtp://user:pass@host:25 (plain), smtp+tls://...:587 (STARTTLS), smtp+ssl://...:465.
+if env.str("EMAIL_URL", default=""):
+    _email: dict[str, Any] = env.email_url("EMAIL_URL")
+    EMAIL_BACKEND: str = _email["EMAIL_BACKEND"]
+    EMAIL_HOST: str = _email["EMAIL_HOST"]
+    EMAIL_PORT: int = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER: str = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD: str = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS: bool = bool(_email.get("EMAIL_USE_TLS", False))
+    EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL", False))
+    CHAT_EMAIL_CONFIGURED = True
+elif DEBUG:
+    # First run: emails are printed by the server, nothing is sent.
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    CHAT_EMAIL_CONFIGURED = True
+else:
+    # Nothing is configured: pages that would mail say so instead of pretending.
+    EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+    CHAT_EMAIL_CONFIGURED = False
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="chat@localhost")
+SERVER_EMAIL: str = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 3  # a reset link works for three hours
+
+# Failed log-ins (django-axes, database handler: every process sees the same counts).
+# An account, and separately a client address, is locked out after this many failures
+# within the cool-off time; successful log-ins are never counted and never erase them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT: int = env.int("CHAT_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CHAT_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # only failures are kept
+AXES_CLIENT_IP_CALLABLE = "accounts.limits.request_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,16 +1,54 @@
-"""Top-level URLs: the chat app, its JSON API, Django's auth views and the admin."""
+"""Top-level URLs: the chat app, its JSON API, accounts (sign-up, Django's auth views
+with the site's templates, settings, invitations) and the admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import views as chat_views
+from accounts import views as account_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", chat_views.signup, name="signup"),
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("accounts/signup/email/<str:token>/", account_views.signup_email, name="signup_email"),
+    path("accounts/signup/<str:token>/", account_views.signup, name="signup_invited"),
+    path(
+        "accounts/password_change/",
+        account_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
+    path(
+        "accounts/password_reset/",
+        account_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password_reset/done/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        account_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="accounts/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
+    path("accounts/", include("accounts.urls")),
     path("api/", include("chat.api.urls")),
     path("", include("chat.urls")),
 ]

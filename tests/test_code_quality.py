@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
     [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "chat", "chatsite", "tests"],
+        ["mypy", "chat", "chatsite", "tests", "accounts"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
 )

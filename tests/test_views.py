@@ -5,7 +5,7 @@ import sys
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 
 from chat import services
 from chat.models import AuditLog, Message, Room
@@ -26,6 +26,7 @@ def test_anonymous_users_are_sent_to_login(client: Client, url: str) -> None:
     assert response["Location"].startswith("/accounts/login/")
 
 
+@override_settings(CHAT_SIGNUP="open")  # invite-only is tests/test_accounts.py's
 def test_signup_creates_user_and_logs_in(client: Client) -> None:
     response = client.post(
         "/accounts/signup/",
@@ -37,6 +38,7 @@ def test_signup_creates_user_and_logs_in(client: Client) -> None:
     assert client.get("/").status_code == 200
 
 
+@override_settings(CHAT_SIGNUP="open")
 def test_signup_rejects_mismatched_passwords(client: Client) -> None:
     response = client.post(
         "/accounts/signup/", {"username": "x", "password1": TEST_PASSWORD, "password2": "other"}

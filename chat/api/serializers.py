@@ -62,6 +62,16 @@ class MessageSerializer(serializers.Serializer[Any]):
     room = serializers.SlugField()
     seq = serializers.IntegerField()
     author = serializers.CharField(allow_null=True, help_text="null for system messages.")
+    author_display_name = serializers.CharField(
+        allow_null=True,
+        help_text="The author's display name (their username when they set none); null for "
+        "system messages.",
+    )
+    author_avatar = serializers.CharField(
+        allow_null=True,
+        help_text="URL of the author's avatar image (an initials avatar when none was "
+        "uploaded); null for system messages.",
+    )
     body = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     client_id = serializers.CharField()
@@ -141,3 +151,22 @@ class TokenSerializer(serializers.Serializer[Any]):
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class UserSerializer(serializers.Serializer[Any]):
+    username = serializers.CharField()
+    display_name = serializers.CharField(
+        help_text="What to show: the display name, or the username when none is set."
+    )
+    avatar = serializers.CharField(
+        help_text="URL of the avatar image (the initials avatar when none was uploaded); it "
+        "changes whenever the profile does, so it may be cached."
+    )
+
+
+class UserQuerySerializer(serializers.Serializer[Any]):
+    usernames = serializers.CharField(
+        max_length=20_000,
+        help_text="Comma-separated usernames, at most 100. Unknown or deactivated users are "
+        "left out of the answer.",
+    )

@@ -20,6 +20,8 @@ urlpatterns = [
         views.AttachmentView.as_view(thumbnail=True),
         name="attachment_thumbnail",
     ),
+    path("users/", views.UserListView.as_view(), name="users"),
+    path("users/<str:username>/avatar/", views.UserAvatarView.as_view(), name="user_avatar"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script,
     # so script-src stays 'self'. Swagger UI sets inline styles, allowed on this page only.

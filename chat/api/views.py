@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -21,6 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import avatars
+from accounts import selectors as account_selectors
 from chat import images, limits, protocol, selectors, services
 from chat.api import serializers as s
 from chat.errors import ChatError
@@ -263,4 +265,69 @@ class AttachmentView(APIView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class UserListView(APIView):
+    @extend_schema(
+        summary="Users' display names and avatars",
+        description=(
+            "What any logged-in user may see of other users: username, display name and "
+            "avatar URL, for the usernames asked (at most 100; unknown and deactivated "
+            "users are left out). For showing names in member and presence lists."
+        ),
+        parameters=[s.UserQuerySerializer],
+        responses={200: s.UserSerializer(many=True), **_errors(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.UserQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        names = [name.strip() for name in query.validated_data["usernames"].split(",")]
+        names = [name for name in names if name]
+        if len(names) > account_selectors.MAX_USERNAMES_PER_LOOKUP:
+            raise ChatError(
+                "invalid",
+                f"Ask for at most {account_selectors.MAX_USERNAMES_PER_LOOKUP} usernames.",
+            )
+        return Response(account_selectors.profiles_by_username(names))
+
+
+class UserAvatarView(APIView):
+    """A user's avatar: the uploaded image (re-encoded, square) or their initials on a
+    colour. Served like message images: only to logged-in users, never as a page."""
+
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        summary="A user's avatar",
+        description=(
+            "JPEG or PNG when one was uploaded, otherwise an SVG of the initials. Cached "
+            "for long when `v` is the current version (the URL in messages and `/api/users/`)."
+        ),
+        responses={
+            (200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The avatar."),
+            **_errors(401, 404),
+        },
+    )
+    def get(self, request: Request, username: str) -> HttpResponse | FileResponse:
+        found = account_selectors.avatar_file(username=username)
+        if found is None:
+            raise ChatError("not_found", "No such user.")
+        profile, stored = found
+        response: HttpResponse | FileResponse
+        if stored:
+            content_type = "image/png" if stored.endswith(".png") else "image/jpeg"
+            response = FileResponse(default_storage.open(stored, "rb"), content_type=content_type)
+        else:
+            svg = avatars.default_svg(
+                username=profile["username"], display_name=profile["display_name"]
+            )
+            response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        current = request.query_params.get("v") == profile["avatar"].rsplit("?v=", 1)[-1]
+        # The current version's URL never shows another image: cache it for long.
+        response["Cache-Control"] = (
+            "private, max-age=31536000, immutable" if current else "private, no-cache"
+        )
         return response

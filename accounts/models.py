@@ -1,0 +1,90 @@
+"""Account records: invitations and their uses, profiles, and which sessions belong to
+whom. Models never publish; accounts/services.py writes them."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Invitation(models.Model):
+    """A sign-up link: usable `max_uses` times until `expires_at`, unless revoked. Only
+    the SHA-256 of its 256-bit secret is stored (as for chat.ApiToken)."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The start of the link's token.")
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invitations_made",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    uses = models.PositiveIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    rooms = models.ManyToManyField(
+        "chat.Room", blank=True, related_name="+", help_text="Joined on sign-up."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(uses__lte=models.F("max_uses")), name="invitation_uses_le_max"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.note or 'invitation'})"
+
+
+class InvitationUse(models.Model):
+    """One sign-up through an invitation: the audit trail of who came in by which link."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="use_set")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150)  # kept if the account is deleted
+    used_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-used_at"]
+
+    def __str__(self) -> str:
+        return f"{self.username} via {self.invitation_id}"
+
+
+class Profile(models.Model):
+    """What others see of a user besides the username. A user without a row has the
+    defaults (no display name, the initials avatar)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    display_name = models.CharField(max_length=50, blank=True)
+    avatar = models.FileField(upload_to="avatars/", blank=True)
+    # Bumped on every change: part of the avatar's URL, so caches never show an old one.
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"
+
+
+class SessionRecord(models.Model):
+    """Which session keys a user holds (Django's session table has no user column), so
+    "log out other devices" and a password change can end them, and their sockets."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="session_records"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"

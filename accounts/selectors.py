@@ -1,0 +1,195 @@
+"""Read-side queries for accounts: profiles as others see them, invitations, a user's
+sessions. Plain typed data out; nothing here writes."""
+
+import functools
+import threading
+import time
+from datetime import datetime
+from typing import Literal, TypedDict
+
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Invitation, Profile, SessionRecord
+
+# How long a process reuses a profile it read for message frames. Changes made in this
+# process forget it at once (accounts/signals.py); other processes forget it when the hub
+# relays the change (chat.profile), and at the latest after this.
+PROFILE_CACHE_SECONDS = 10.0
+PROFILE_CACHE_MAX = 10_000
+MAX_USERNAMES_PER_LOOKUP = 100
+
+
+class ProfileOut(TypedDict):
+    """A user as any logged-in user may see them (docs/api.md, docs/protocol.md)."""
+
+    username: str
+    display_name: str  # what to show: the chosen name, or the username when none is set
+    avatar: str  # URL of the avatar image (the initials avatar when none was uploaded)
+
+
+@functools.lru_cache(maxsize=4096)
+def _avatar_path(username: str) -> str:
+    return reverse("api:user_avatar", args=[username])
+
+
+def avatar_url(username: str, version: int) -> str:
+    """The avatar's URL. The version changes with every profile change, so the image
+    may be cached for long under one URL."""
+    return f"{_avatar_path(username)}?v={version}"
+
+
+def profile_out(username: str, display_name: str | None, version: int | None) -> ProfileOut:
+    return {
+        "username": username,
+        "display_name": display_name or username,
+        "avatar": avatar_url(username, version or 0),
+    }
+
+
+_cache: dict[int, tuple[float, ProfileOut | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def user_profile(user_id: int) -> ProfileOut | None:
+    """The profile of a user by id (None: no such user), for frames: `hello.user`,
+    message authors. Read through a short per-process cache (PROFILE_CACHE_SECONDS):
+    it is called for every message saved, on the database thread."""
+    now = time.monotonic()
+    hit = _cache.get(user_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = (
+        User.objects.filter(pk=user_id)
+        .values_list("username", "profile__display_name", "profile__version")
+        .first()
+    )
+    found = profile_out(*row) if row is not None else None
+    with _cache_lock:
+        if len(_cache) >= PROFILE_CACHE_MAX:
+            _cache.clear()
+        _cache[user_id] = (now + PROFILE_CACHE_SECONDS, found)
+    return found
+
+
+def profile_forget(user_id: int | None = None) -> None:
+    """Drop a user's cached profile (all, with None). Called on every change in this
+    process; the hub calls it for chat.profile events from other processes."""
+    with _cache_lock:
+        if user_id is None:
+            _cache.clear()
+        else:
+            _cache.pop(user_id, None)
+
+
+def profiles_by_username(usernames: list[str]) -> list[ProfileOut]:
+    """Profiles of the active users among these usernames, in username order. One query."""
+    wanted = sorted(set(usernames))[:MAX_USERNAMES_PER_LOOKUP]
+    rows = (
+        User.objects.filter(username__in=wanted, is_active=True)
+        .order_by("username")
+        .values_list("username", "profile__display_name", "profile__version")
+    )
+    return [profile_out(*row) for row in rows]
+
+
+class ProfileEdit(TypedDict):
+    display_name: str  # as typed ("" when none)
+    has_avatar: bool
+    profile: ProfileOut
+
+
+def profile_for_edit(*, user: User) -> ProfileEdit:
+    profile = Profile.objects.filter(user=user).first()
+    display_name = profile.display_name if profile is not None else ""
+    version = profile.version if profile is not None else 0
+    return {
+        "display_name": display_name,
+        "has_avatar": bool(profile is not None and profile.avatar),
+        "profile": profile_out(user.get_username(), display_name, version),
+    }
+
+
+def avatar_file(*, username: str) -> tuple[ProfileOut, str] | None:
+    """An active user's profile and the storage name of their uploaded avatar ("" for
+    the initials avatar); None when there is no such user."""
+    row = (
+        User.objects.filter(username=username, is_active=True)
+        .values_list("username", "profile__display_name", "profile__version", "profile__avatar")
+        .first()
+    )
+    if row is None:
+        return None
+    name, display_name, version, avatar = row
+    return profile_out(name, display_name, version), avatar or ""
+
+
+# --- invitations ----------------------------------------------------------------------
+
+InvitationState = Literal["valid", "unknown", "expired", "used", "revoked"]
+
+
+def invitation_state(invitation: Invitation | None) -> InvitationState:
+    if invitation is None:
+        return "unknown"
+    if invitation.revoked_at is not None:
+        return "revoked"
+    if invitation.uses >= invitation.max_uses:
+        return "used"
+    if invitation.expires_at <= timezone.now():
+        return "expired"
+    return "valid"
+
+
+def invitation_by_digest(*, digest: str) -> Invitation | None:
+    """The invitation with this SHA-256 (an indexed equality: the database compares
+    digests, never the secret, so timing tells nothing about a valid token)."""
+    return Invitation.objects.filter(digest=digest).first()
+
+
+class InvitationOut(TypedDict):
+    id: int
+    prefix: str
+    note: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int
+    uses: int
+    state: InvitationState
+    rooms: list[str]
+    used_by: list[str]
+
+
+def invitation_list(*, user: User) -> list[InvitationOut]:
+    """Invitations the user may see and revoke: all for staff, their own otherwise."""
+    found = Invitation.objects.select_related("created_by").prefetch_related("rooms", "use_set")
+    if not user.is_staff:
+        found = found.filter(created_by=user)
+    return [
+        {
+            "id": invitation.pk,
+            "prefix": invitation.prefix,
+            "note": invitation.note,
+            "created_by": invitation.created_by.get_username() if invitation.created_by else None,
+            "created_at": invitation.created_at,
+            "expires_at": invitation.expires_at,
+            "max_uses": invitation.max_uses,
+            "uses": invitation.uses,
+            "state": invitation_state(invitation),
+            "rooms": sorted(room.slug for room in invitation.rooms.all()),
+            "used_by": [use.username for use in invitation.use_set.all()],
+        }
+        for invitation in found[:200]
+    ]
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def session_keys(*, user_id: int, keep: str | None = None) -> list[str]:
+    """The session keys of the user's logins (since accounts/ was installed), except
+    `keep`."""
+    keys = SessionRecord.objects.filter(user_id=user_id).values_list("session_key", flat=True)
+    return sorted(key for key in keys if key != keep)

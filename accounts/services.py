@@ -1,0 +1,346 @@
+"""Write-side rules for accounts: invitations (made, used, revoked, audited), sign-up,
+profiles, email addresses, and ending sessions. Publishes only after commit
+(chat.events.publish_on_commit), like chat/services/."""
+
+import hashlib
+import logging
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import avatars, selectors
+from accounts.models import Invitation, InvitationUse, Profile, SessionRecord
+from chat import events
+from chat import services as chat_services
+from chat.errors import ChatError
+from chat.models import Room
+
+logger = logging.getLogger(__name__)
+
+INVITATION_PREFIX = "inv_"  # a marker for secret scanners and people reading logs
+MAX_INVITATION_USES = 1000
+MAX_INVITATION_DAYS = 90
+MAX_NOTE_CHARS = 200
+# Close code for sockets whose session ended (docs/protocol.md: 4401, log in again).
+CLOSE_SESSION_ENDED = 4401
+
+
+# --- invitations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    invitation: Invitation
+    secret: str  # in the link, shown once; only its digest is stored
+
+
+def invitation_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def invitation_secret() -> tuple[str, str, str]:
+    """A fresh (secret, digest, prefix): 256 random bits, so a plain SHA-256 is enough
+    to store it, as for API tokens."""
+    secret = INVITATION_PREFIX + secrets.token_urlsafe(32)
+    return secret, invitation_digest(secret), secret[: len(INVITATION_PREFIX) + 6]
+
+
+def invitation_may_create(*, user: User | None, rooms: list[Room]) -> bool:
+    """Staff (and scripts: user None) invite anyone into any room; with
+    CHAT_INVITE_ROOM_OWNERS, a room's owner invites into the rooms they own."""
+    if user is None or user.is_staff:
+        return True
+    if not settings.CHAT_INVITE_ROOM_OWNERS or not user.is_active:
+        return False
+    owned = Room.objects.filter(created_by=user, is_direct=False)
+    return bool(rooms) and all(owned.filter(pk=room.pk).exists() for room in rooms)
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    creator: User | None,
+    days: float = 7,
+    max_uses: int = 1,
+    note: str = "",
+    rooms: list[Room] | None = None,
+) -> NewInvitation:
+    """An invitation link usable `max_uses` times for `days` days, joining `rooms` on
+    sign-up. Audited (chat AuditLog)."""
+    rooms = list(rooms or [])
+    if not invitation_may_create(user=creator, rooms=rooms):
+        raise ChatError(
+            "forbidden", "Only staff, or room owners for their own rooms, create invitations."
+        )
+    if not 1 <= max_uses <= MAX_INVITATION_USES:
+        raise ChatError("invalid", f"An invitation is used 1 to {MAX_INVITATION_USES} times.")
+    if not 0 < days <= MAX_INVITATION_DAYS:
+        raise ChatError("invalid", f"An invitation lasts at most {MAX_INVITATION_DAYS} days.")
+    if any(room.is_direct for room in rooms):
+        raise ChatError("invalid", "A direct conversation cannot be joined by invitation.")
+    secret, digest, prefix = invitation_secret()
+    invitation = Invitation.objects.create(
+        digest=digest,
+        prefix=prefix,
+        note=note.strip()[:MAX_NOTE_CHARS],
+        created_by=creator,
+        expires_at=timezone.now() + timedelta(days=days),
+        max_uses=max_uses,
+    )
+    invitation.rooms.set(rooms)
+    chat_services.audit_record(
+        actor=creator,
+        action="invitation.create",
+        target=f"{prefix}… x{max_uses}, {days:g} d, rooms: "
+        + (", ".join(room.slug for room in rooms) or "-"),
+    )
+    return NewInvitation(invitation=invitation, secret=secret)
+
+
+def invitation_created_in_admin(*, invitation: Invitation, actor: User) -> str:
+    """Give an invitation saved by the admin's add form its secret; the secret is
+    returned to show once. The admin's form has set everything else."""
+    secret, invitation.digest, invitation.prefix = invitation_secret()
+    invitation.created_by = actor
+    chat_services.audit_record(
+        actor=actor, action="invitation.create", target=f"{invitation.prefix}… (admin)"
+    )
+    return secret
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation_id: int, actor: User) -> None:
+    """Staff revoke any invitation; others only their own. Audited."""
+    found = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
+    if found is None or not (actor.is_staff or found.created_by_id == actor.pk):
+        raise ChatError("not_found", "No such invitation of yours.")
+    if found.revoked_at is None:
+        found.revoked_at = timezone.now()
+        found.save(update_fields=["revoked_at"])
+        chat_services.audit_record(
+            actor=actor, action="invitation.revoke", target=f"{found.prefix}…"
+        )
+
+
+class InvitationInvalid(ChatError):
+    """A token that cannot be used: `state` says why (unknown, expired, used, revoked)."""
+
+    def __init__(self, state: selectors.InvitationState) -> None:
+        self.state = state
+        super().__init__("invitation_" + state, INVITATION_PROBLEMS.get(state, "Not valid."))
+
+
+INVITATION_PROBLEMS: dict[str, str] = {
+    "unknown": "This invitation link is not valid. Check that it was copied whole.",
+    "expired": "This invitation link has expired.",
+    "used": "This invitation link has been used as often as it allows.",
+    "revoked": "This invitation link was withdrawn.",
+}
+
+
+def invitation_check(secret: str) -> Invitation:
+    """The usable invitation behind this secret, or InvitationInvalid."""
+    if not secret.startswith(INVITATION_PREFIX) or len(secret) > 100:
+        raise InvitationInvalid("unknown")
+    found = selectors.invitation_by_digest(digest=invitation_digest(secret))
+    state = selectors.invitation_state(found)
+    if found is None or state != "valid":
+        raise InvitationInvalid(state)
+    return found
+
+
+# --- sign-up --------------------------------------------------------------------------
+
+
+def signup_policy_allows(*, invitation: bool, email_verified: bool) -> bool:
+    mode = settings.CHAT_SIGNUP
+    if mode == "open":
+        return True
+    if mode == "invite":
+        return invitation or email_verified
+    return False
+
+
+def email_domain_allowed(email: str) -> bool:
+    domain = email.rsplit("@", 1)[-1].lower() if "@" in email else ""
+    return bool(domain) and domain in settings.CHAT_SIGNUP_EMAIL_DOMAINS
+
+
+@transaction.atomic
+def user_signup(
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    invitation_secret: str = "",
+    verified_email: str = "",
+    ip: str | None = None,
+) -> User:
+    """Create an account under the sign-up policy (CHAT_SIGNUP): with a usable
+    invitation (counted, audited, its rooms joined), with an address proven to be in
+    CHAT_SIGNUP_EMAIL_DOMAINS, or freely when sign-up is open. The form has validated
+    the username and password. Default rooms are joined by chat/signals.py."""
+    invitation: Invitation | None = None
+    if invitation_secret:
+        checked = invitation_check(invitation_secret)
+        # Locked until commit: two people using the last use at once cannot both get in.
+        invitation = Invitation.objects.select_for_update().get(pk=checked.pk)
+        state = selectors.invitation_state(invitation)
+        if state != "valid":
+            raise InvitationInvalid(state)
+    email_verified = bool(verified_email) and email_domain_allowed(verified_email)
+    if not signup_policy_allows(invitation=invitation is not None, email_verified=email_verified):
+        raise ChatError("signup_closed", "Sign-up needs an invitation here.")
+    user = User.objects.create_user(
+        username=username, password=password, email=verified_email or email
+    )
+    if invitation is not None:
+        updated = Invitation.objects.filter(pk=invitation.pk, uses__lt=F("max_uses")).update(
+            uses=F("uses") + 1
+        )
+        if not updated:
+            raise InvitationInvalid("used")
+        InvitationUse.objects.create(
+            invitation=invitation, user=user, username=user.get_username(), ip=ip
+        )
+        _invitation_rooms_join(invitation, user)
+    return user
+
+
+def _invitation_rooms_join(invitation: Invitation, user: User) -> None:
+    for room in invitation.rooms.all():
+        if not room.is_private:
+            chat_services.room_join(user=user, slug=room.slug)
+            continue
+        actor = invitation.created_by
+        if actor is not None and actor.is_active:
+            chat_services.membership_add(room=room, user=user, actor=actor)
+        else:
+            logger.warning(
+                "invitation %s: its maker can no longer add members to %s",
+                invitation.pk,
+                room.slug,
+            )
+
+
+# --- profiles -------------------------------------------------------------------------
+
+
+def display_name_clean(value: str) -> str:
+    """A display name as stored: NFC, outer spaces stripped, inner runs of spaces kept
+    as one; at most CHAT_DISPLAY_NAME_MAX_CHARS printable characters ("" for none)."""
+    name = " ".join(unicodedata.normalize("NFC", value).split())
+    limit = settings.CHAT_DISPLAY_NAME_MAX_CHARS
+    if len(name) > limit:
+        raise ChatError("display_name_too_long", f"A display name has at most {limit} characters.")
+    if not name.isprintable() or any(unicodedata.category(c) in ("Cf", "Co", "Cs") for c in name):
+        raise ChatError(
+            "bad_display_name", "A display name cannot contain control or invisible characters."
+        )
+    return name
+
+
+def profile_update(
+    *,
+    user: User,
+    display_name: str | None = None,
+    avatar: IO[bytes] | None = None,
+    avatar_name: str = "avatar",
+    avatar_remove: bool = False,
+) -> selectors.ProfileOut:
+    """Change the display name and/or the avatar; everyone showing the user hears of it
+    (chat.profile, after commit). Nothing changes if any part is refused (ChatError)."""
+    name = display_name_clean(display_name) if display_name is not None else None
+    stored = ""
+    if avatar is not None:
+        image = avatars.avatar_process(avatar, name=avatar_name)  # before any write
+        stored = default_storage.save(
+            f"avatars/{user.pk}-{secrets.token_hex(8)}.{image.extension}", ContentFile(image.data)
+        )
+    try:
+        profile, old_avatar = _profile_save(user, name, stored, avatar_remove)
+    except BaseException:
+        if stored:
+            default_storage.delete(stored)
+        raise
+    if old_avatar:
+        transaction.on_commit(lambda: default_storage.delete(old_avatar), robust=True)
+    return profile
+
+
+@transaction.atomic
+def _profile_save(
+    user: User, name: str | None, stored: str, avatar_remove: bool
+) -> tuple[selectors.ProfileOut, str]:
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    old_avatar = ""
+    if name is not None:
+        profile.display_name = name
+    if stored or avatar_remove:
+        old_avatar = str(profile.avatar.name or "")
+        profile.avatar.name = stored
+    profile.version += 1
+    profile.save()
+    out = selectors.profile_out(user.get_username(), profile.display_name, profile.version)
+    user_id = user.pk
+    selectors.profile_forget(user_id)
+    events.publish_on_commit(lambda: selectors.profile_forget(user_id))
+    events.publish_on_commit(lambda: events.publish_profile(out))
+    return out, old_avatar
+
+
+def email_change(*, user: User, email: str) -> None:
+    """Set the account's email address (validated by the form; "" removes it)."""
+    user.email = User.objects.normalize_email(email.strip())
+    user.save(update_fields=["email"])
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def sessions_ended(session_keys: list[str], code: int = CLOSE_SESSION_ENDED) -> None:
+    """The hook for live sockets: these sessions ended (logged out, password changed,
+    logged out elsewhere), so every socket opened with one of them closes with `code`
+    on every process, once the current transaction commits."""
+    keys = sorted(set(session_keys))
+    if keys:
+        events.publish_on_commit(lambda: events.publish_sessions_end(session_keys=keys, code=code))
+
+
+def session_started(*, user: User, session_key: str, user_agent: str = "") -> None:
+    """Remember which user holds this session (on every log-in)."""
+    SessionRecord.objects.update_or_create(
+        session_key=session_key, defaults={"user": user, "user_agent": user_agent[:200]}
+    )
+
+
+def session_closed(*, session_key: str) -> None:
+    """A session ended by logging out: forget it and close its sockets."""
+    SessionRecord.objects.filter(session_key=session_key).delete()
+    sessions_ended([session_key])
+
+
+@transaction.atomic
+def sessions_end_others(*, user: User, keep: str | None) -> int:
+    """End every session of the user except `keep` (None: all of them): "log out other
+    devices", a password change (keep: the current session), a password reset (all).
+    Returns how many were ended."""
+    from importlib import import_module
+
+    keys = selectors.session_keys(user_id=user.pk, keep=keep)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in keys:
+        store(session_key=key).delete()
+    SessionRecord.objects.filter(user=user, session_key__in=keys).delete()
+    sessions_ended(keys)
+    return len(keys)
