@@ -77,7 +77,7 @@ QUICK = Mode(
     light_s=2,
     fanout_s=3,
     rooms_s=2,
-    allrooms_s=3,
+    allrooms_s=4,
     step_s=1,
     saturation_steps=(10, 25, 50, 100, 200, 400, 800, 1600, 3200),
     idle_connections=2000,
@@ -92,7 +92,7 @@ FULL = Mode(
     light_s=10,
     fanout_s=10,
     rooms_s=10,
-    allrooms_s=10,
+    allrooms_s=20,  # at 0.5 msg/s a sender: 10 messages each
     step_s=3,
     saturation_steps=FULL_STEPS,
     idle_connections=10000,
@@ -1071,6 +1071,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--target", nargs="+", choices=("baseline", "project"), default=["baseline", "project"]
     )
+    parser.add_argument(
+        "--run",
+        nargs="+",
+        choices=[r.key for r in ALL_RUNS],
+        help="only these runs (instead of --target x --config x --db)",
+    )
     parser.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument(
@@ -1130,7 +1136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = [
         r
         for r in ALL_RUNS
-        if r.target in args.target and r.config in args.config and (r.db is None or r.db in args.db)
+        if (
+            r.key in args.run
+            if args.run
+            else r.target in args.target
+            and r.config in args.config
+            and (r.db is None or r.db in args.db)
+        )
     ]
     dbs = sorted({r.db for r in runs if r.db}, key=DATABASES.index)
     users = max(mode.idle_connections + 1, max(s.clients for s in SHAPES.values()))
