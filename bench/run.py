@@ -504,7 +504,18 @@ def run_quiet(argv: list[str], env: dict[str, str], what: str, cwd: Path) -> str
     return done.stdout
 
 
-SERVER_PARTS = ("chat", "chatsite", "templates", "manage.py")
+NOT_SERVER = frozenset({"bench", "tests", "docs", "deploy", "build"})
+
+
+def server_parts(code: Path) -> list[str]:
+    """The tree's Django apps and project package (top-level packages), its templates
+    and manage.py: an app added to INSTALLED_APPS is copied without listing it here."""
+    packages = sorted(
+        p.name
+        for p in code.iterdir()
+        if p.is_dir() and (p / "__init__.py").exists() and p.name not in NOT_SERVER
+    )
+    return [*packages, "templates", "manage.py"]
 
 
 def snapshot(dest: Path, code: Path) -> str:
@@ -512,7 +523,7 @@ def snapshot(dest: Path, code: Path) -> str:
     tree, so two trees are measured with one harness), so edits made while the bench
     runs do not change what is measured half-way. Returns a hash of the copied sources."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-    for part in (*SERVER_PARTS, "bench"):
+    for part in (*server_parts(code), "bench"):
         source = (ROOT if part == "bench" else code) / part
         if source.is_dir():
             shutil.copytree(source, dest / part, ignore=ignore)
