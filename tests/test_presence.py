@@ -269,3 +269,37 @@ def test_connect_disconnect_soak_leaks_no_presence_or_redis_keys(
             await watcher.close()
 
         asyncio.run(scenario())
+
+
+async def test_arriving_in_many_rooms_costs_the_same_redis_round_trips_as_in_two(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.asyncio.connection import AbstractConnection
+
+    sends: list[int] = []
+    real_send = AbstractConnection.send_packed_command
+
+    async def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        sends.append(1)
+        await real_send(self, command, check_health)
+
+    store = presence.RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    tracker = presence.Presence(store)
+    try:
+        await store.redis.ping()  # connect first: the handshake is not the cost measured
+        costs = []
+        for rooms in (range(1, 3), range(10, 60)):
+            monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+            sends.clear()
+            await tracker.connected_many({room: f"r{room}" for room in rooms}, "alice")
+            costs.append(len(sends))
+            sends.clear()
+            await tracker.disconnected_many(list(rooms), "alice")
+            costs.append(len(sends))
+            monkeypatch.undo()
+        assert costs[0] >= 1, "nothing counted: the test would prove nothing"
+        assert costs[0:2] == costs[2:4], costs
+        assert await store.slug(42) == "r42"  # a sweep on any process can name the room
+    finally:
+        await store.redis.delete(store.slugs_key)
+        await store.redis.aclose()
