@@ -131,7 +131,7 @@ export class Timeline {
         ? this.bySeq.get(this.seqs[lo])
         : this.list.querySelector(":scope > li.outbox, :scope > li.upload");
     // The "New messages" line stays above the first message it was put before.
-    const before = next && next.previousElementSibling === this.marker ? this.marker : next;
+    const before = this.marker && next && next.previousElementSibling === this.marker ? this.marker : next;
     this.list.insertBefore(item, before);
     this.seqs.splice(lo, 0, message.seq);
     this.bySeq.set(message.seq, item);
