@@ -306,15 +306,21 @@ def test_room_tags_members_link_and_an_idle_page_waiting_for_the_user(
         expect(alice).to_have_url(re.compile(r"/chat/dm-\d+-\d+/$"))
         expect(alice.locator(".room-head .tag")).to_have_text(["direct"])
         expect(alice.locator(".room-head a.manage")).to_have_count(0)
+        # The browse page tags the rooms by kind (a direct room is in the sidebar, not
+        # there); the room page's sidebar lists the direct room by the other person.
         alice.goto("/")
-        expect(alice.locator("ul.rooms li")).to_have_text(
-            [re.compile(r"^Lobby$"), re.compile(r"^Team private locked$"), re.compile("direct")]
-        )
+        first_cells = alice.locator("table.rooms tbody tr td:first-child")
+        cells = first_cells.evaluate_all("tds => tds.map(td => td.textContent.trim())")
+        assert len(cells) == 2, cells
+        assert any(re.match(r"^Lobby( — .*)?$", cell) for cell in cells), cells
+        assert "Team private locked" in cells, cells
         alice.screenshot(path=str(log_dir / "room-list-tags.png"))
 
         # The lobby: no tags, no Members link; then idle.
         sockets = count_sockets(alice)
         open_room(alice, "lobby")
+        expect(alice.locator("#dm-list a.room-link")).to_have_text(["bob"])
+        expect(alice.locator("#room-list a.room-link")).to_have_text(["Lobby", "Team"])
         expect(alice.locator(".room-head .tag, .room-head a.manage")).to_have_count(0)
         status = alice.locator("#status")
         expect(status).to_have_attribute("data-state", "idle", timeout=6_000)
@@ -383,20 +389,31 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
             assert_no_injection(odd, "#messages", MESSAGE_TAGS)
         expect(odd.locator("#status")).to_have_attribute("data-state", "connected")
 
-        # The room list.
+        # The sidebar of the room page: a joined room's name, as text.
+        expect(odd.locator('#room-list a.room-link[data-slug="x1"] .room-name')).to_have_text(
+            PAYLOADS[0], use_inner_text=False
+        )
+        assert_no_injection(
+            odd, "#sidebar", {"DIV", "H2", "UL", "LI", "A", "SPAN", "P", "BUTTON", "KBD"}
+        )
+
+        # The room list (the browse page), besides the lobby every account is in.
         listing = odd.goto("/")
         assert listing is not None
         print("Content-Security-Policy:", listing.headers.get("content-security-policy"))
-        links = odd.locator("ul.rooms li a")
-        names = links.evaluate_all("items => items.map(a => a.textContent)")
-        assert sorted(names) == sorted(PAYLOADS)
-        hrefs = set(links.evaluate_all("items => items.map(a => a.getAttribute('href'))"))
-        assert hrefs == {f"/chat/{slug}/" for slug in slugs}
-        topics = odd.locator("ul.rooms .topic").evaluate_all(
-            "items => items.map(el => el.textContent)"
+        rows = odd.locator("table.rooms tbody tr").evaluate_all(
+            """rows => rows.map(tr => {
+                const link = tr.querySelector('td a');
+                const topic = tr.querySelector('.topic');
+                return [link.getAttribute('href'), link.textContent, topic && topic.textContent];
+            })"""
         )
-        assert sorted(topics) == sorted(f"— {payload}" for payload in PAYLOADS)
-        assert_no_injection(odd, "ul.rooms", {"LI", "A", "SPAN"})
+        rows = [row for row in rows if row[0] != "/chat/lobby/"]
+        assert sorted(name for _, name, _ in rows) == sorted(PAYLOADS)
+        assert {href for href, _, _ in rows} == {f"/chat/{slug}/" for slug in slugs}
+        assert sorted(topic for _, _, topic in rows) == sorted(f"— {p}" for p in PAYLOADS)
+        table_tags = {"TABLE", "CAPTION", "THEAD", "TBODY", "TR", "TH", "TD", "SPAN", "A"}
+        assert_no_injection(odd, "table.rooms", table_tags | {"FORM", "INPUT", "BUTTON"})
         odd.screenshot(path=str(log_dir / "payload-room-list.png"), full_page=True)
 
         # The admin's message list: bodies, room names (Room.__str__) and the author.
