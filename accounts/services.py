@@ -324,6 +324,12 @@ def session_started(*, user: User, session_key: str, user_agent: str = "") -> No
     )
 
 
+def session_forget(*, session_key: str) -> None:
+    """Forget a session key that was replaced (Django cycles the key on a password
+    change); its sockets belong to the same device and stay open."""
+    SessionRecord.objects.filter(session_key=session_key).delete()
+
+
 def session_closed(*, session_key: str) -> None:
     """A session ended by logging out: forget it and close its sockets."""
     SessionRecord.objects.filter(session_key=session_key).delete()

@@ -237,9 +237,10 @@ def account_settings(request: HttpRequest) -> HttpResponse:
                 avatar_name=getattr(upload, "name", None) or "avatar",
                 avatar_remove=profile_form.cleaned_data["avatar_remove"] and upload is None,
             )
-        except ChatError as error:
+        except ChatError as error:  # nothing was changed
             field = "display_name" if "display_name" in error.code else "avatar"
             profile_form.add_error(field, error.detail)
+            status = 400
         else:
             return redirect(reverse("accounts:settings") + "?saved=profile")
     elif action == "email" and email_form.is_valid():
@@ -278,9 +279,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("password_change_done")
 
     def form_valid(self, form: Any) -> HttpResponse:
+        old_key = self.request.session.session_key
         response = super().form_valid(form)  # update_session_auth_hash: a new session key
         user = form.user
         key = self.request.session.session_key
+        if old_key and old_key != key:  # this device, under its new key: not ended
+            services.session_forget(session_key=old_key)
         if key:
             services.session_started(
                 user=user, session_key=key, user_agent=self.request.META.get("HTTP_USER_AGENT", "")
