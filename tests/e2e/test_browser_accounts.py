@@ -1,0 +1,227 @@
+"""Accounts in a real browser against a real daphne (DJANGO_DEBUG off: invite-only):
+sign-up refused without an invitation and accepted with one (rooms pre-joined); a
+password reset mailed over real SMTP (aiosmtpd, started here) and used in Chromium;
+a profile change seen by another user live."""
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser, Page, expect
+
+from accounts import services
+from chat.models import Membership, Room
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser import TIMEOUT_MS, launch_chromium, log_in, open_room, send
+from tests.servers import daphnes, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NEW_PASSWORD = "a-brand-new-passphrase-91"
+
+
+def fresh_page(browser: Browser, base_url: str, errors: list[str]) -> Page:
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
+@pytest.mark.timeout(120)
+def test_signup_needs_an_invitation_and_the_invitation_joins_its_rooms(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    root = make_user("root", is_staff=True)
+    design = Room.objects.create(slug="design", name="Design")
+    secret = Room.objects.create(slug="secret", name="Secret", is_private=True, created_by=root)
+    invitation = services.invitation_create(creator=root, rooms=[design, secret])
+    errors: list[str] = []
+    with (
+        daphnes(server_env, log_dir, 1) as (server,),
+        launch_chromium(chromium_path) as browser,
+    ):
+        page = fresh_page(browser, server.http, errors)
+        refused = page.goto("/accounts/signup/")
+        assert refused is not None
+        assert refused.status == 403
+        expect(page.locator("#signup-refused")).to_contain_text("invite-only")
+        expect(page.locator("#signup-form")).to_have_count(0)
+
+        guessed = page.goto("/accounts/signup/inv_" + "A" * 43 + "/")
+        assert guessed is not None
+        assert guessed.status == 403
+        expect(page.locator("#invitation-problem")).to_contain_text("not valid")
+
+        page.goto(f"/accounts/signup/{invitation.secret}/")
+        expect(page.locator("#invited-rooms")).to_contain_text("Design, Secret")
+        page.fill("input[name=username]", "dana")
+        page.fill("input[name=email]", "dana@example.com")
+        page.fill("input[name=password1]", TEST_PASSWORD)
+        page.fill("input[name=password2]", TEST_PASSWORD)
+        with page.expect_navigation():
+            page.click("#signup-form button[type=submit]")
+        assert page.url.rstrip("/") == server.http
+        expect(page.get_by_role("button", name="Leave Design")).to_be_visible()
+        expect(page.get_by_role("button", name="Leave Secret")).to_be_visible()
+
+        again = fresh_page(browser, server.http, errors).goto(
+            f"/accounts/signup/{invitation.secret}/"
+        )
+        assert again is not None
+        assert again.status == 403
+    assert errors == []
+    joined = set(
+        Membership.objects.filter(user__username="dana").values_list("room__slug", flat=True)
+    )
+    assert {"design", "secret"} <= joined
+
+
+class Inbox:
+    """An SMTP server's received messages (an aiosmtpd handler: its hook names are fixed)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.original_content))
+        self.arrived.set()
+        return "250 Message accepted for delivery"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.timeout(120)
+def test_password_reset_mail_over_smtp_resets_the_password_in_the_browser(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    make_user("carol", password=TEST_PASSWORD, email="carol@example.com")
+    errors: list[str] = []
+    with smtp_server() as (inbox, smtp_port):
+        env = {
+            **server_env,
+            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "DEFAULT_FROM_EMAIL": "chat@example.com",
+        }
+        with (
+            daphnes(env, log_dir, 1) as (server,),
+            launch_chromium(chromium_path) as browser,
+        ):
+            page = fresh_page(browser, server.http, errors)
+            page.goto("/accounts/login/")
+            page.click("text=Forgot your password?")
+            page.fill("input[name=email]", "carol@example.com")
+            with page.expect_navigation():
+                page.click("#password-reset-form button[type=submit]")
+            expect(page.locator("#reset-sent")).to_contain_text("If an account has this address")
+            assert inbox.arrived.wait(15), "no email reached the SMTP server"
+            mail = inbox.messages[0]
+            assert mail["To"] == "carol@example.com"
+            assert mail["From"] == "chat@example.com"
+            body = mail.get_payload(decode=True)
+            assert isinstance(body, bytes)
+            link = re.search(r"http://\S+/accounts/reset/\S+/", body.decode())
+            assert link is not None, body
+
+            page.goto(link.group(0))
+            expect(page.locator("h1")).to_have_text("Choose a new password")
+            page.fill("input[name=new_password1]", NEW_PASSWORD)
+            page.fill("input[name=new_password2]", NEW_PASSWORD)
+            with page.expect_navigation():
+                page.click("#password-reset-confirm-form button[type=submit]")
+            expect(page.locator("#reset-complete")).to_be_visible()
+
+            old = fresh_page(browser, server.http, errors)
+            old.goto("/accounts/login/")
+            old.fill("input[name=username]", "carol")
+            old.fill("input[name=password]", TEST_PASSWORD)
+            with old.expect_navigation():
+                old.click("form.stack button[type=submit]")
+            assert "/accounts/login/" in old.url
+            expect(old.locator(".errorlist")).to_contain_text("correct username and password")
+
+            new = fresh_page(browser, server.http, errors)
+            new.goto("/accounts/login/")
+            new.fill("input[name=username]", "carol")
+            new.fill("input[name=password]", NEW_PASSWORD)
+            with new.expect_navigation():
+                new.click("form.stack button[type=submit]")
+            assert new.url.rstrip("/") == server.http
+            assert len(inbox.messages) == 1
+    assert errors == []
+
+
+def _page_shows_profiles() -> bool:
+    main = Path(__file__).resolve().parents[2] / "chat" / "static" / "chat"
+    return any("author_display_name" in path.read_text() for path in main.glob("*.js"))
+
+
+@pytest.mark.xfail(
+    not _page_shows_profiles(),
+    reason="the room page (chat/static/) does not show display names and avatars yet",
+    strict=False,
+)
+@pytest.mark.timeout(120)
+def test_display_name_and_avatar_are_seen_by_another_user_live(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    make_user("alice", password=TEST_PASSWORD)
+    make_user("bob", password=TEST_PASSWORD)
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    errors: list[str] = []
+    with (
+        daphnes(server_env, log_dir, 1) as (server,),
+        launch_chromium(chromium_path) as browser,
+    ):
+        alice = log_in(browser, server.http, "alice", errors)
+        bob = log_in(browser, server.http, "bob", errors)
+        open_room(bob, "lobby")
+        alice.goto("/accounts/settings/")
+        alice.fill("input[name=display_name]", "Alice Liddell")
+        png = _png_file(log_dir)
+        alice.set_input_files("input[name=avatar]", str(png))
+        with alice.expect_navigation():
+            alice.click("#profile-form button[type=submit]")
+        expect(alice.locator("#display-name-current")).to_have_text("Alice Liddell")
+        open_room(alice, "lobby")
+        send(alice, "hello from Alice")
+        line = bob.locator("#messages li", has_text="hello from Alice")
+        expect(line).to_contain_text("Alice Liddell")
+        expect(line.locator("img[src*='/api/users/alice/avatar/']")).to_have_count(1)
+    assert errors == []
+
+
+def _png_file(folder: Path) -> Path:
+    from PIL import Image
+
+    path = folder / "avatar.png"
+    Image.new("RGB", (256, 256), (40, 120, 200)).save(path)
+    return path
