@@ -202,6 +202,18 @@ def test_phone_layout_keyboard_switcher_preview_and_accessibility(
         send(page, "hello random")
         expect(page.locator(SAVED).last.locator(".body")).to_have_text("hello random")
 
+        # Leave: the room goes from the sidebar, the page says so and offers Join again.
+        page.click("#leave")
+        expect(page.locator("#room-notice")).to_have_text("You left this room.")
+        expect(page.locator("#room-list a.room-link[data-slug=random]")).to_have_count(0)
+        expect(page.locator("#body")).to_be_disabled()
+        expect(page.locator("#leave")).to_be_hidden()
+        page.click("#join")
+        expect(page.locator("#room")).to_have_attribute("data-room-state", "joined")
+        expect(page.locator("#room-notice")).to_be_hidden()
+        expect(page.locator("#body")).to_be_enabled()
+        expect(page.locator("#room-list a.room-link[data-slug=random]")).to_have_count(1)
+
         # axe-core on the page with its sidebar: nothing serious or critical.
         results = Axe().run(page)
         serious = [
