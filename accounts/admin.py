@@ -4,6 +4,7 @@ service when added (shown once, in the confirmation message); revoking is audite
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import Invitation, InvitationUse, Profile
+from chat.errors import ChatError
 
 
 def _actor(request: HttpRequest) -> User:
@@ -63,8 +65,21 @@ class InvitationAdmin(admin.ModelAdmin[Invitation]):
         self.message_user(request, f"Revoked {queryset.count()} invitation(s).")
 
 
+class ProfileForm(forms.ModelForm[Profile]):
+    class Meta:
+        model = Profile
+        fields = ["display_name"]
+
+    def clean_display_name(self) -> str:
+        try:
+            return services.display_name_clean(self.cleaned_data["display_name"])
+        except ChatError as error:
+            raise forms.ValidationError(error.detail) from None
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin[Profile]):
+    form = ProfileForm
     list_display = ["user", "display_name", "updated_at"]
     search_fields = ["user__username", "display_name"]
     fields = ["user", "display_name", "avatar", "version"]

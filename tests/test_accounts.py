@@ -834,3 +834,19 @@ def test_limits_request_ip_believes_only_trusted_proxies(settings: Any) -> None:
     assert limits.request_ip(request) == "10.0.0.1"
     settings.CHAT_TRUSTED_PROXIES = ["10.0.0.0/8"]
     assert limits.request_ip(request) == "1.2.3.4"
+
+
+def test_admin_edits_a_display_name_through_the_service(make_user: Callable[..., User]) -> None:
+    carol = make_user("carol")
+    services.profile_update(user=carol, display_name="Carol")
+    profile = Profile.objects.get(user=carol)
+    client = Client()
+    client.force_login(staff(make_user))
+    url = f"/admin/accounts/profile/{profile.pk}/change/"
+    refused = client.post(url, {"display_name": "bell\x07"})
+    assert refused.status_code == 200
+    assert "control or invisible" in refused.content.decode()
+    assert Profile.objects.get(pk=profile.pk).display_name == "Carol"
+    assert client.post(url, {"display_name": "Carol Danvers"}).status_code == 302
+    changed = Profile.objects.get(pk=profile.pk)
+    assert (changed.display_name, changed.version) == ("Carol Danvers", profile.version + 1)
