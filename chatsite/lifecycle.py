@@ -16,6 +16,7 @@ is saved and answered, waits for the close handshakes (bounded), then stops the 
 """
 
 import asyncio
+import functools
 import inspect
 import logging
 import signal
@@ -200,6 +201,7 @@ def _probe(tcp_connection: Any) -> object:
 def _patch_close_codes(protocol: Any) -> None:
     send_close = protocol.serverClose
 
+    @functools.wraps(send_close)
     def server_close(self: Any, code: int | None = None) -> None:
         if code in _SERVER_CLOSE_CODES:
             self.sendCloseFrame(code=code, isReply=False)
@@ -212,6 +214,7 @@ def _patch_close_codes(protocol: Any) -> None:
 def _patch_no_delay(protocol: Any) -> None:
     connection_made = protocol.connectionMade
 
+    @functools.wraps(connection_made)
     def connection_made_no_delay(self: Any) -> None:
         connection_made(self)
         # Small frames pushed to idle clients must leave at once: with Nagle's algorithm
@@ -226,6 +229,8 @@ def _patch_no_delay(protocol: Any) -> None:
 def _patch_frame_limits(factory: Any) -> None:
     set_protocol_options = factory.setProtocolOptions
 
+    # wraps: the signature stays visible, so a second check() still sees the original's.
+    @functools.wraps(set_protocol_options)
     def set_protocol_options_limited(self: Any, *args: object, **options: object) -> None:
         # daphne passes its own sizes (1 MiB); ours replace them. autobahn then fails a
         # bigger frame or message from a client with 1009 before reading it whole, and
@@ -241,6 +246,7 @@ def _patch_frame_limits(factory: Any) -> None:
 def _patch_send_message(protocol: Any) -> None:
     send_message = protocol.sendMessage
 
+    @functools.wraps(send_message)
     def send_message_unlimited(self: Any, *args: object, **kwargs: object) -> None:
         if self.state != self.STATE_OPEN:
             # The client's close frame arrived before daphne told the consumer: the frame
@@ -261,6 +267,7 @@ def _patch_send_message(protocol: Any) -> None:
 def _patch_raw_send(server: Any, tcp_connection: Any) -> None:
     create_application = server.create_application
 
+    @functools.wraps(create_application)
     def create_application_with_raw_send(self: Any, protocol: object, scope: dict[str, Any]) -> Any:
         if scope.get("type") == "websocket":
             extensions = scope.setdefault("extensions", {})

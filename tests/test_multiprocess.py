@@ -207,3 +207,5 @@ def test_all_rooms_read_state_follows_the_user_across_processes(
         asyncio.run(scenario())
         for server in (one, two):
             assert_clean_log(server.log())
+            # every daphne internal the adapter patches was found: no fallback taken
+            assert "internals missing" not in server.log()
