@@ -80,7 +80,8 @@ def test_joining_a_public_room_starts_the_pointer_at_its_last_seq(
         "action": "joined",
     }
     again, created = services.room_join(user=alice, slug=room.slug)
-    assert not created and again == joined_state
+    assert not created
+    assert again == joined_state
     assert len(published["membership"]) == 2  # bob's join and alice's first, nothing more
 
 
@@ -171,9 +172,11 @@ def test_read_pointer_only_moves_forward_and_never_past_the_last_seq(
     assert (slug, changed, read["last_read_seq"], read["unread"]) == (joined.slug, True, 2, 1)
     assert published["counts"][-1] == (joined.slug, {alice.pk: read})
     _, back, changed = services.room_read(user=alice, slug=joined.slug, seq=1)
-    assert not changed and back["last_read_seq"] == 2
+    assert not changed
+    assert back["last_read_seq"] == 2
     _, far, changed = services.room_read(user=alice, slug=joined.slug, seq=999)
-    assert changed and far == {"last_read_seq": 3, "unread": 0, "mentions": 0, "last_seq": 3}
+    assert changed
+    assert far == {"last_read_seq": 3, "unread": 0, "mentions": 0, "last_seq": 3}
     assert len(published["counts"]) == 2  # the unchanged read published nothing
 
 
