@@ -10,6 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db.backends.utils import CursorWrapper
+from django.test import override_settings
 
 from chat import services
 from chat.consumers import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN
@@ -463,3 +464,36 @@ async def test_connecting_costs_the_same_queries_for_2_rooms_as_for_50(
         return len(queries)
 
     assert await cost("few", 2) == await cost("many", 50)
+
+
+@override_settings(CHAT_RESUME_LIMIT=3)
+async def test_resume_past_the_cap_sends_the_newest_and_says_incomplete(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    await join(alice, "general")
+    for n in range(10):
+        await post(room, bob, f"m{n}")
+    comm, hello = await connect(open_socket, alice, "?after=general:2")
+    assert rooms_by_slug(hello)["general"]["resumed"] == {"after": 2, "complete": False}
+    assert [(await next_of(comm, "message"))["message"]["seq"] for _ in range(3)] == [8, 9, 10]
+    await post(room, bob, "live")
+    assert (await next_of(comm, "message"))["message"]["seq"] == 11
+    await send(comm, {"type": "history.fetch", "room": "general", "before": 8, "limit": 100})
+    page = await next_of(comm, "history")
+    assert page["room"] == "general"
+    assert [m["seq"] for m in page["messages"]] == list(range(1, 8))
+
+
+async def test_joining_a_watched_room_keeps_one_stream_and_counts_it(
+    open_socket: Open, alice: User, bob: User, room: Room
+) -> None:
+    comm, _ = await connect(open_socket, alice)
+    await send(comm, {"type": "room.watch", "room": "general"})
+    await next_of(comm, "room.watching")
+    await send(comm, {"type": "room.join", "room": "general"})
+    assert (await next_of(comm, "room.joined"))["room"]["slug"] == "general"
+    await post(room, bob, "once")
+    assert (await next_of(comm, "message"))["message"]["seq"] == 1
+    assert await comm.receive_nothing(timeout=0.3)
+    await send(comm, {"type": "typing", "room": "general"})  # joined now: no error
+    assert await comm.receive_nothing(timeout=0.3)

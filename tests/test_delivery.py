@@ -294,3 +294,30 @@ async def test_concurrent_first_connections_share_one_hub_channel(
                 await comm.disconnect()
         finally:
             channel_layers.backends.clear()
+
+
+async def test_a_message_whose_write_failed_is_sent_again_before_the_next(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat.consumers import ChatConsumer
+
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    real_send = ChatConsumer._send_text
+    failed: list[str] = []
+
+    async def fail_once(self: ChatConsumer, text: str) -> None:
+        if not failed and '"body":"lost in the write"' in text:
+            failed.append(text)
+            raise OSError("the write failed")
+        await real_send(self, text)
+
+    monkeypatch.setattr(ChatConsumer, "_send_text", fail_once)
+    await post(room, alice, "lost in the write")
+    await post(room, alice, "next")
+    frames: list[tuple[int, str]] = []
+    while len(frames) < 2:
+        got = await comm.receive_json_from(timeout=5)
+        if got["type"] == "message":
+            frames.append((got["message"]["seq"], got["message"]["body"]))
+    assert failed, "the write never failed: the test proves nothing"
+    assert frames == [(1, "lost in the write"), (2, "next")]
