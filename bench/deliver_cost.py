@@ -1,0 +1,150 @@
+"""CPU per delivery of the hub's hand-out to local connections, without sockets: the
+part of the fan-out that is the project's own Python (seq order, locks, the write
+call), measured on one tree's code so two trees can be compared.
+
+    PYTHONPATH=<tree> DJANGO_SECRET_KEY=x python -m bench.deliver_cost [--conns 200]
+
+It builds `--conns` consumer objects of the tree's ChatConsumer in the state they
+are in after their hello (one room stream, started at seq 0), with a raw-send stub that
+accepts every frame (what daphne's write costs is not measured), and hands them
+`--messages` message events through the code path the hub uses for each event: one
+`wire.text_frame` per event, then `deliver` on every connection. Prints µs per
+delivery (median of `--repeat` rounds). Works on the per-room hub of commit eb3affe
+(chat/delivery.py, `deliver(seq, frame, wire)`) and on chat/realtime
+(`deliver(room_id, seq, frame, wire)`).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+import django
+
+ROOM_ID = 1
+FRAME = json.dumps(
+    {
+        "type": "message",
+        "room": "r-fanout-0",
+        "message": {
+            "id": 1,
+            "room": "r-fanout-0",
+            "seq": 1,
+            "author": "bench00001",
+            "body": "fan:1:1:1234567890123",
+            "created_at": "2026-11-29T20:00:00.000000+00:00",
+            "client_id": "fan-1-1",
+            "edited_at": None,
+            "kind": "user",
+            "attachment": None,
+            "mentions": [],
+        },
+    },
+    separators=(",", ":"),
+)
+
+
+def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
+    """`count` consumers after their hello, and the deliver call of the tree's hub.
+    With rooms_per_conn > 1 (chat/realtime only) each carries that many room streams,
+    as an all-rooms connection does; the events are for the first."""
+    from chat import consumers
+
+    written = [0]
+
+    def raw_send(data: bytes) -> bool:
+        written[0] += 1
+        return True
+
+    conns = []
+    # Not `import chat.realtime`: the venv's editable install would find this tree's
+    # package for an older tree that has none.
+    if "chat.realtime.connection" not in sys.modules:  # the per-room hub (chat/delivery.py)
+        if rooms_per_conn != 1:
+            raise SystemExit("--rooms-per-conn needs chat/realtime (all-rooms connections)")
+        for _ in range(count):
+            conn = consumers.ChatConsumer()
+            conn._early = None  # hello sent
+            conn.last_seq = 0
+            conn._raw_send = raw_send
+            conns.append(conn)
+
+        async def deliver(conn: Any, seq: int, frame: str, wire_frame: bytes) -> None:
+            await conn.deliver(seq, frame, wire_frame)
+
+        return conns, deliver
+
+    from chat.realtime.connection import State, Stream
+
+    async def start(conn: Any) -> None:
+        for room_id in range(ROOM_ID, ROOM_ID + rooms_per_conn):
+            stream = Stream(room_id, f"r-fanout-{room_id}")
+            conn.streams[room_id] = stream
+            await conn.start_stream(stream, 0)
+        conn.all_rooms = rooms_per_conn > 1
+        conn.state = State.OPEN
+
+    for _ in range(count):
+        conn = consumers.ChatConsumer()
+        conn.raw_send = raw_send
+        asyncio.get_event_loop().run_until_complete(start(conn))
+        conns.append(conn)
+
+    async def deliver_new(conn: Any, seq: int, frame: str, wire_frame: bytes) -> None:
+        await conn.deliver(ROOM_ID, seq, frame, wire_frame)
+
+    return conns, deliver_new
+
+
+async def one_round(conns: list[Any], deliver: Any, first_seq: int, messages: int) -> float:
+    from chat import wire
+
+    started = time.process_time()
+    for seq in range(first_seq, first_seq + messages):
+        wire_frame = wire.text_frame(FRAME)  # once per event, as the hub does
+        for conn in conns:
+            await deliver(conn, seq, FRAME, wire_frame)
+    return time.process_time() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conns", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rooms-per-conn", type=int, default=1)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
+    django.setup()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    conns, deliver = build(args.conns, args.rooms_per_conn)
+    loop = asyncio.get_event_loop()
+    rounds = []
+    seq = 1
+    for _ in range(args.repeat + 1):  # the first round warms up
+        seconds = loop.run_until_complete(one_round(conns, deliver, seq, args.messages))
+        rounds.append(1e6 * seconds / (args.messages * args.conns))
+        seq += args.messages
+    per_delivery = statistics.median(rounds[1:])
+    print(
+        json.dumps(
+            {
+                "us_per_delivery_median": round(per_delivery, 3),
+                "rounds_us": [round(r, 3) for r in rounds[1:]],
+                "conns": args.conns,
+                "messages": args.messages,
+                "rooms_per_conn": args.rooms_per_conn,
+                "realtime_package": "chat.realtime" in sys.modules,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
