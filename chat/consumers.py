@@ -305,7 +305,9 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
         # After the close frame nothing may be sent (daphne raises on a closing socket).
         if self.state < State.CLOSING:
             self.state = State.CLOSING
-        await super().close(code=int(code) if isinstance(code, int) else code, reason=reason)
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = int(code)  # a CloseCode member goes to the server as a plain int
+        await super().close(code=code, reason=reason)
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept becomes an HTTP 403 that browsers report

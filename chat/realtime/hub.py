@@ -148,6 +148,7 @@ class Hub:
                 logger.exception("hub event failed type=%s", event.get("type"))
 
     async def dispatch(self, event: dict[str, Any]) -> None:
+        """One channel-layer event (chat/events.py's shapes, told apart by type)."""
         kind = event.get("type")
         if kind == "chat.message":
             await self.fan_out(event)  # type: ignore[arg-type]
@@ -156,9 +157,9 @@ class Hub:
         elif kind == "chat.kick":
             self.kick(event)  # type: ignore[arg-type]
         elif kind == "chat.counts":
-            await self.counts(event)
+            await self.counts(event)  # type: ignore[arg-type]
         elif kind == "chat.membership":
-            self.membership(event)
+            self.membership(event)  # type: ignore[arg-type]
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
@@ -237,7 +238,7 @@ class Hub:
             if conn.username == event["username"] and conn.kicked(event["room_id"], event["code"]):
                 self.registry.spawn(conn.shut_down(event["code"]))
 
-    async def counts(self, event: dict[str, Any]) -> None:
+    async def counts(self, event: events.CountsEvent) -> None:
         """A room's read counts changed for some users: a room.read frame to each of
         their all-rooms connections (encoded once per user)."""
         room_id, slug = event["room_id"], event["room"]
@@ -252,13 +253,13 @@ class Hub:
                 except Exception:
                     logger.exception("counts to one connection failed")
 
-    def membership(self, event: dict[str, Any]) -> None:
+    def membership(self, event: events.MembershipEvent) -> None:
         """A user joined or left a room: their all-rooms connections follow (each reads
         and subscribes on its own, off the hub's path)."""
         for conn in list(self.registry.by_user.get(int(event["user_id"]), ())):
             if conn.all_rooms:
                 self.registry.spawn(
                     conn.membership_changed(
-                        event["room_id"], event["room"], event["action"], event.get("reason", "")
+                        event["room_id"], event["room"], event["action"], event["reason"]
                     )
                 )
