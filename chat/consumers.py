@@ -92,7 +92,9 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
         self.watching: Stream | None = None  # all rooms: a public room previewed
         self._last_typing_at: dict[int, float] = {}
         self._slot: limits.Slot | None = None  # this connection's share of the caps
-        self._registered = False
+        # This process's realtime machinery, as of the connection's start (consumers are
+        # built inside the server's event loop; tests swap layers between connections).
+        self.runtime = realtime.current()
         self._rooms_lock = asyncio.Lock()  # joins and leaves of rooms, one at a time
         self._held_membership: list[tuple[int, str, str, str]] = []  # came before hello
 
@@ -109,7 +111,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
 
     async def connect(self) -> None:
         user = self.scope["user"]
-        if realtime.current().shutting_down:
+        if self.runtime.shutting_down:
             await self._refuse(CLOSE_SERVICE_RESTART)
             return
         guard, self.ip = limits.current(), limits.client_ip(self.scope)
@@ -160,15 +162,14 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
 
     async def _register(self) -> None:
         self.last_frame_at = asyncio.get_running_loop().time()
-        realtime.current().registry.add(self)
-        self._registered = True
+        self.runtime.registry.add(self)
 
     async def _open_one(self, room: selectors.RoomOut, after: int | None) -> None:
         await self._register()
         stream = self._add_stream(room["id"], room["slug"], counted=True)
         # Join before reading history: anything committed from here on arrives as an
         # event, anything earlier is in the history; the seq check removes the overlap.
-        hub = await realtime.current().hub()
+        hub = await self.runtime.hub()
         await hub.join(self, [room["id"]], online={room["id"]: room["slug"]})
         limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
         history = await database_sync_to_async(selectors.message_history)(
@@ -206,7 +207,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
         await self._register()
         for room in rooms:
             self._add_stream(room["id"], room["slug"], counted=True)
-        hub = await realtime.current().hub()
+        hub = await self.runtime.hub()
         await hub.join(
             self, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
         )
@@ -242,7 +243,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
 
     async def _reconcile(self, rooms: list[RoomState]) -> None:
         # Rooms joined or left between the two reads (another tab, staff) follow here.
-        hub = await realtime.current().hub()
+        hub = await self.runtime.hub()
         now = {room["id"]: room["slug"] for room in rooms}
         gone = [room_id for room_id in self.streams if room_id not in now]
         new = {room_id: slug for room_id, slug in now.items() if room_id not in self.streams}
@@ -286,14 +287,13 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
         slot, self._slot = self._slot, None
         if slot is not None:
             await slot.release()
-        if self._registered:
-            self._registered = False
-            runtime = realtime.current()
+        registry = self.runtime.registry
+        if self in registry.connections:
             try:
-                hub = await runtime.hub()
-                await hub.leave(self, runtime.registry.rooms_of(self))
+                hub = await self.runtime.hub()
+                await hub.leave(self, registry.rooms_of(self))
             finally:
-                runtime.registry.remove(self)
+                registry.remove(self)
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -418,7 +418,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
                 return
             case protocol.FetchOnline(room=slug):
                 room_id = await self._readable(slug)
-                hub = await realtime.current().hub()
+                hub = await self.runtime.hub()
                 online, count = await hub.online(room_id, settings.CHAT_HELLO_ONLINE_LIMIT)
                 frame = {"type": "online", "online": online, "online_count": count}
         if self.all_rooms:
@@ -481,7 +481,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
     async def _room_joined(self, room_id: int, slug: str) -> None:
         """Carry the room (if not yet) and say so with room.joined to this connection."""
         async with self._rooms_lock:
-            hub = await realtime.current().hub()
+            hub = await self.runtime.hub()
             stream = self.streams.get(room_id)
             if stream is None:
                 stream = self._add_stream(room_id, slug, counted=True)
@@ -513,14 +513,14 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
             if stream is None or not stream.counted:
                 return
             self._drop_stream(room_id)  # its events stop at once
-            hub = await realtime.current().hub()
+            hub = await self.runtime.hub()
             await hub.leave(self, [room_id])
             frame = {"type": "room.left", "room": slug, "reason": reason}
             await self._write(events.encode(frame))
 
     async def _watch(self, slug: str | None) -> None:
         async with self._rooms_lock:
-            hub = await realtime.current().hub()
+            hub = await self.runtime.hub()
             previous = self.watching
             if previous is not None and previous.slug != slug:
                 self._drop_stream(previous.room_id)
