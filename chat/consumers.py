@@ -31,7 +31,7 @@ from chat import (
 from chat.errors import ChatError
 from chat.realtime import reads
 from chat.realtime.connection import CloseCode, Connection, State, Stream
-from chat.selectors import HistoryOut, RoomState
+from chat.selectors import HistoryOut, ProfileOut, RoomState
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,22 @@ def _rooms_if_allowed(*, user_id: int) -> list[RoomState] | None:
 
 def _rooms_and_backlogs(
     *, user_id: int, after: dict[str, int], limit: int
-) -> tuple[list[RoomState], dict[int, HistoryOut]]:
+) -> tuple[list[RoomState], dict[int, HistoryOut], ProfileOut | None]:
     """Read after joining the hub: the rooms' state (their last_seq starts the live
-    streams) and the resume backlogs, one query for all rooms."""
+    streams), the resume backlogs (one query for all rooms) and the user's profile."""
     rooms = selectors.user_rooms(user_id=user_id)
     wanted = {room["id"]: after[room["slug"]] for room in rooms if room["slug"] in after}
-    return rooms, selectors.message_backlogs(after=wanted, limit=limit)
+    backlogs = selectors.message_backlogs(after=wanted, limit=limit)
+    return rooms, backlogs, selectors.user_profile(user_id)
+
+
+def _history_and_profile(
+    *, room_id: int, after: int | None, limit: int, user_id: int
+) -> tuple[HistoryOut, ProfileOut | None]:
+    """Read after joining the hub: the room's history (or resume backlog) and the
+    user's profile for hello."""
+    history = selectors.message_history(room_id=room_id, after=after, limit=limit)
+    return history, selectors.user_profile(user_id)
 
 
 class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -122,6 +132,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         self.user_id, self.username = user.pk, user.get_username()
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
         query = self.scope.get("query_string", b"")
         try:
             after_rooms = protocol.parse_after_rooms(query) if self.all_rooms else {}
@@ -172,8 +183,8 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
         hub = await self.runtime.hub()
         await hub.join(self, [room["id"]], online={room["id"]: room["slug"]})
         limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
-        history = await database_sync_to_async(selectors.message_history)(
-            room_id=room["id"], after=after, limit=limit
+        history, profile = await database_sync_to_async(_history_and_profile)(
+            room_id=room["id"], after=after, limit=limit, user_id=self.user_id
         )
         messages = history["messages"]
         if messages:
@@ -191,7 +202,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
                 "name": room["name"],
                 "topic": room["topic"],
             },
-            "user": {"username": self.username},
+            "user": profile or {"username": self.username},
             "online": online,
             "online_count": online_count,
             "history": messages,
@@ -212,7 +223,7 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
             self, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
         )
         # Read again now that events flow: the streams start after these last seqs.
-        rooms, backlogs = await database_sync_to_async(_rooms_and_backlogs)(
+        rooms, backlogs, profile = await database_sync_to_async(_rooms_and_backlogs)(
             user_id=self.user_id, after=after, limit=settings.CHAT_RESUME_LIMIT
         )
         await self._reconcile(rooms)
@@ -224,7 +235,8 @@ class ChatConsumer(Connection, AsyncWebsocketConsumer):  # type: ignore[misc]  #
                 entry["resumed"] = {"after": after[room["slug"]], "complete": backlog["complete"]}
             entries.append(entry)
         await self._accept("*")
-        hello = {"type": "hello", "user": {"username": self.username}, "rooms": entries}
+        user = profile or {"username": self.username}
+        hello = {"type": "hello", "user": user, "rooms": entries}
         await self._send_text(events.encode(hello))
         for room in rooms:
             stream = self.streams[room["id"]]

@@ -92,7 +92,9 @@ async def test_hello_carries_room_user_and_last_50_messages(
         "name": "General",
         "topic": "Anything goes",
     }
-    assert hello["user"] == {"username": "alice"}
+    assert hello["user"]["username"] == "alice"
+    assert hello["user"]["display_name"] == "alice"  # no name chosen: the username
+    assert hello["user"]["avatar"].startswith("/api/users/alice/avatar/?v=")
     assert [m["body"] for m in hello["history"]] == [f"m{n}" for n in range(5, 55)]
     assert hello["history"][0]["seq"] == 6
 

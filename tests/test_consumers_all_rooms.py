@@ -7,14 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db.backends.utils import CursorWrapper
 from django.test import override_settings
 
-from chat import services
+from chat import events, services
 from chat.consumers import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN
 from chat.models import Room, Sanction
+from chat.selectors import ProfileOut
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,7 +95,8 @@ async def test_hello_lists_joined_rooms_with_read_state_sorted_by_kind_and_name(
     await post(room, bob, "hey @alice")
     await post(room, alice, "mine")
     _, hello = await connect(open_socket, alice)
-    assert hello["user"] == {"username": "alice"}
+    assert hello["user"]["username"] == "alice"
+    assert hello["user"]["avatar"].startswith("/api/users/alice/avatar/?v=")
     assert [r["slug"] for r in hello["rooms"]] == ["general", "secret", dm.slug]
     assert all(set(r) == ROOM_KEYS for r in hello["rooms"])
     general = rooms_by_slug(hello)["general"]
@@ -497,3 +500,37 @@ async def test_joining_a_watched_room_keeps_one_stream_and_counts_it(
     assert await comm.receive_nothing(timeout=0.3)
     await send(comm, {"type": "typing", "room": "general"})  # joined now: no error
     assert await comm.receive_nothing(timeout=0.3)
+
+
+# --- account events from other parts of the app -----------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/chat/general/"])
+async def test_profile_change_reaches_open_sockets_as_user_updated(
+    open_socket: Open, alice: User, bob: User, room: Room, path: str
+) -> None:
+    comm = await open_socket(alice, path)
+    assert (await comm.connect())[0]
+    await next_of(comm, "hello")
+    profile: ProfileOut = {
+        "username": "bob",
+        "display_name": "Bob B.",
+        "avatar": "/api/users/bob/avatar/?v=2",
+    }
+    await sync_to_async(events.publish_profile)(profile)
+    assert await next_of(comm, "user.updated") == {"type": "user.updated", "user": profile}
+
+
+@pytest.mark.parametrize("path", ["/ws/chat/", "/ws/chat/general/"])
+async def test_ended_session_closes_its_sockets_only(
+    open_socket: Open, alice: User, room: Room, path: str
+) -> None:
+    ended = await open_socket(alice, path)
+    other = await open_socket(alice, path)  # another login session of the same user
+    for comm in (ended, other):
+        assert (await comm.connect())[0]
+        await next_of(comm, "hello")
+    key = ended.scope["headers"][1][1].decode().split("=", 1)[1]
+    await sync_to_async(events.publish_sessions_end)(session_keys=[key], code=4401)
+    assert await ended.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert await other.receive_nothing(timeout=0.3)

@@ -45,8 +45,8 @@ def test_users_on_two_processes_chat_through_redis(
         async def scenario() -> None:
             alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
             bob = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
-            assert (await recv_json(alice))["user"] == {"username": "alice"}
-            assert (await recv_json(bob))["user"] == {"username": "bob"}
+            assert (await recv_json(alice))["user"]["username"] == "alice"
+            assert (await recv_json(bob))["user"]["username"] == "bob"
             await send_message(alice, "from process one", "a1")
             got = await recv_until(bob, "message")
             assert got["message"]["body"] == "from process one"

@@ -69,12 +69,13 @@ class Connection:
         self.state = State.CONNECTING
         self.user_id = 0
         self.username = ""
+        self.session_key: str | None = None  # the login session the socket opened with
         self.streams: dict[int, Stream] = {}
         self.online: set[int] = set()  # rooms where this connection counts for presence
         self.last_frame_at = 0.0  # loop time of the last frame from the client
         self.frame_lock = asyncio.Lock()  # held while a client frame is being handled
         self.raw_send: wire.RawSend | None = None  # writes the hub's pre-built frames
-        self._early_pushes: list[tuple[int, str]] = []
+        self._early_pushes: list[tuple[int | None, str]] = []
 
     # --- provided by the consumer --------------------------------------------------
 
@@ -121,14 +122,20 @@ class Connection:
         except Exception:
             logger.exception("delivery to one connection failed")
 
-    async def push(self, room_id: int, frame: str, wire_frame: bytes | None = None) -> None:
-        """A frame outside the message stream (presence, typing)."""
+    async def push(self, room_id: int | None, frame: str, wire_frame: bytes | None = None) -> None:
+        """A frame outside the message stream: about a room this connection carries
+        (presence, typing, room.read), or about no room (`room_id` None: user.updated)."""
         if self.state == State.CONNECTING:
             if len(self._early_pushes) < MAX_EARLY_PUSHES:
                 self._early_pushes.append((room_id, frame))
             return
+        if self.state != State.OPEN:
+            return
+        if room_id is None:
+            await self._write(frame, wire_frame)
+            return
         stream = self.streams.get(room_id)
-        if self.state == State.OPEN and stream is not None and stream.order.started:
+        if stream is not None and stream.order.started:
             await self._write(frame, wire_frame)
 
     async def catch_up(self, room_id: int, up_to: int) -> None:

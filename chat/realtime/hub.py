@@ -160,6 +160,10 @@ class Hub:
             await self.counts(event)  # type: ignore[arg-type]
         elif kind == "chat.membership":
             self.membership(event)  # type: ignore[arg-type]
+        elif kind == "chat.profile":
+            await self.profile(event)  # type: ignore[arg-type]
+        elif kind == "chat.sessions_end":
+            self.sessions_end(event)  # type: ignore[arg-type]
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
@@ -263,3 +267,23 @@ class Hub:
                         event["room_id"], event["room"], event["action"], event["reason"]
                     )
                 )
+
+    async def profile(self, event: events.ProfileEvent) -> None:
+        """A user's display name or avatar changed: forget the cached profiles (the event
+        names no user id) and tell every local connection, encoded once. Rare, so not
+        worth working out which connections show that user."""
+        reads.profiles_forget()
+        frame = events.encode({"type": "user.updated", "user": event["user"]})
+        wire_frame = wire.text_frame(frame)
+        for conn in list(self.registry.connections):
+            try:
+                await conn.push(None, frame, wire_frame)
+            except Exception:
+                logger.exception("profile to one connection failed")
+
+    def sessions_end(self, event: events.SessionsEndEvent) -> None:
+        """Close the sockets opened with these login sessions (logout, password change)."""
+        keys = set(event["session_keys"])
+        for conn in list(self.registry.connections):
+            if conn.session_key is not None and conn.session_key in keys:
+                self.registry.spawn(conn.shut_down(event["code"]))

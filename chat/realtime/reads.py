@@ -1,9 +1,11 @@
 """The realtime package's only door to the database: selectors called through
-database_sync_to_async, their rows turned into ready frames. Reads only; never imports
-chat.models (tests/test_realtime_imports.py checks the package)."""
+database_sync_to_async, their rows turned into ready frames, and the profile cache the
+selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
+checks the package)."""
 
 from channels.db import database_sync_to_async
 
+from accounts.selectors import profile_forget
 from chat import events, selectors
 from chat.realtime.ordering import READ_CHUNK, Read
 
@@ -14,6 +16,11 @@ async def messages(room_id: int, read: Read) -> list[tuple[int, str]]:
         room_id=room_id, after=read.after, before=read.up_to + 1, limit=READ_CHUNK
     )
     return [(row["seq"], events.message_frame(row)) for row in rows]
+
+
+def profiles_forget() -> None:
+    """Drop this process's cached profiles (another process saw one change)."""
+    profile_forget(None)
 
 
 async def last_seqs(room_ids: list[int]) -> dict[int, int]:
