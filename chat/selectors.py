@@ -96,6 +96,7 @@ class RoomState(TypedDict):
     unread: int
     mentions: int
     other: UserRef | None  # the other person of a direct conversation
+    can_manage: bool  # may add and remove members (a private room's owner, or staff)
 
 
 def room_out(room: Room) -> RoomOut:
@@ -492,7 +493,10 @@ def _read_state_sql(where: str) -> str:
         "  AND m.deleted_at IS NULL),"
         f" (SELECT u.username FROM {member} o JOIN {user} u ON u.id = o.user_id"
         "  WHERE r.is_direct AND o.room_id = r.id AND o.user_id <> mb.user_id"
-        "  ORDER BY o.id LIMIT 1)"
+        "  ORDER BY o.id LIMIT 1),"
+        # May manage the members (/chat/<slug>/members/): a private room's owner, staff.
+        " (r.is_private AND NOT r.is_direct AND (r.created_by_id = mb.user_id"
+        f"  OR EXISTS(SELECT 1 FROM {user} s WHERE s.id = mb.user_id AND s.is_staff)))"
         f" FROM {member} mb JOIN {room} r ON r.id = mb.room_id WHERE {where}"
     )
 
@@ -516,7 +520,7 @@ def _ban_params() -> dict[str, Any]:
 
 def _room_state(row: tuple[Any, ...]) -> RoomState:
     pk, slug, name, topic, is_private, is_direct, is_locked, last_seq = row[:8]
-    _user_id, last_read_seq, unread, mentions, other = row[8:]
+    _user_id, last_read_seq, unread, mentions, other, can_manage = row[8:]
     kind = "direct" if is_direct else "private" if is_private else "public"
     return {
         "id": pk,
@@ -530,6 +534,7 @@ def _room_state(row: tuple[Any, ...]) -> RoomState:
         "unread": int(unread),
         "mentions": int(mentions),
         "other": {"username": other} if other is not None else None,
+        "can_manage": bool(can_manage),
     }
 
 
@@ -639,6 +644,7 @@ def room_preview(*, user_id: int, slug: str) -> RoomState:
         "unread": 0,
         "mentions": 0,
         "other": None,
+        "can_manage": False,
     }
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Open = Callable[..., Any]
 ROOM_KEYS = {
     "slug", "name", "kind", "topic", "locked", "last_seq", "last_read_seq", "unread",
-    "mentions", "other",
+    "mentions", "other", "can_manage",
 }  # fmt: skip
 
 
@@ -111,10 +111,12 @@ async def test_hello_lists_joined_rooms_with_read_state_sorted_by_kind_and_name(
         "unread": 2,  # her own message does not count
         "mentions": 1,
         "other": None,
+        "can_manage": False,
     }
     assert rooms_by_slug(hello)[dm.slug]["other"] == {"username": "bob"}
     assert rooms_by_slug(hello)[dm.slug]["kind"] == "direct"
     assert rooms_by_slug(hello)["secret"]["kind"] == "private"
+    assert rooms_by_slug(hello)["secret"]["can_manage"] is False  # bob owns it, not alice
 
 
 async def test_live_message_names_its_room_on_both_endpoints(

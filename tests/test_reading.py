@@ -227,6 +227,7 @@ def test_user_rooms_lists_kinds_and_the_other_person_of_a_dm(
     services.room_create(slug="zz-secret", name="Zz", topic="", creator=alice, is_private=True)
     services.dm_open(user=alice, other=bob)
     rooms = selectors.user_rooms(user_id=alice.pk)
+    assert [r["can_manage"] for r in rooms] == [False, True, False]  # she owns zz-secret
     assert [(r["kind"], r["other"]) for r in rooms] == [
         ("public", None),
         ("private", None),
