@@ -203,6 +203,23 @@ async def test_deactivated_user_is_disconnected_everywhere(
     await closed_with(two, CLOSE_FORBIDDEN)
 
 
+async def test_a_user_saved_inactive_anywhere_loses_every_socket(
+    open_socket: Open, room: Room, alice: User
+) -> None:
+    # Not through a service: a shell or a script saving the user is enough.
+    one, _ = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
+    everything, hello = await connect(open_socket, alice, "/ws/chat/")
+    assert hello["type"] == "hello"
+
+    def deactivate() -> None:
+        alice.is_active = False
+        alice.save()
+
+    await database_sync_to_async(deactivate)()
+    await closed_with(one, CLOSE_FORBIDDEN)
+    await closed_with(everything, CLOSE_FORBIDDEN)
+
+
 async def test_authors_edit_and_delete_their_messages_live(
     open_socket: Open, room: Room, alice: User, bob: User
 ) -> None:
