@@ -6,9 +6,10 @@
 import { Composer } from "./composer.js";
 import { span } from "./dom.js";
 import { PresenceView } from "./presence.js";
+import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { Sidebar } from "./sidebar.js";
 import { Connection, State } from "./socket.js";
-import { Store } from "./store.js";
+import { Store, setDisplayNames } from "./store.js";
 import { Switcher } from "./switcher.js";
 import { Timeline } from "./timeline.js";
 
@@ -32,13 +33,14 @@ const $ = (id) => document.getElementById(id);
 const fromJson = (id) => JSON.parse($(id).textContent);
 
 const initialSlug = fromJson("room-slug");
-const canManageInitial = fromJson("can-manage") === true;
 const maxBodyChars = fromJson("max-body-chars");
 let username = fromJson("username");
 let current = initialSlug;
 let watching = null; // the public room previewed with room.watch, if any
 let stoppedText = ""; // the account was refused (4403): nothing works any more
 const store = new Store(username);
+const profiles = new Profiles(); // display names and avatars, for the page's lifetime
+setDisplayNames((name) => profiles.name(name));
 const timelines = new Map(); // slug -> Timeline: rooms shown at least once
 const readTimers = new Map(); // slug -> debounce timer of room.read
 
@@ -114,7 +116,8 @@ function showError(text) {
 const presence = new PresenceView(
   { aside: $("presence"), list: $("online"), count: $("online-count"), typing: $("typing") },
   (room) => room.slug === current,
-  () => username
+  () => username,
+  profiles
 );
 
 function timelineFor(slug) {
@@ -137,6 +140,7 @@ function timelineFor(slug) {
       seen: () => readSoon(slug),
       settled: (room, clientId) => composer.settled(room, clientId),
       username: () => username,
+      profile: (name) => profiles.get(name),
       maxBodyChars,
     });
     timelines.set(slug, timeline);
@@ -206,6 +210,31 @@ function renderSidebar() {
   sidebar.render(room && !room.joined && !room.lost ? room : null);
 }
 
+// --- profiles -------------------------------------------------------------------------------
+// Every place that shows a user follows their profile: messages (in every room held), the
+// online list and typing line of the room shown, direct rooms in the sidebar, the header.
+
+const meEl = document.querySelector("header.top .me");
+
+function renderMe() {
+  const profile = profiles.get(username);
+  if (!meEl || !profile) return;
+  const name = document.createElement("span");
+  nameParts(name, username, profile);
+  meEl.replaceChildren(avatarImage(profile, ""), name);
+}
+
+function wantDirectProfiles() {
+  profiles.want(store.joined().filter((room) => room.kind === "direct" && room.other).map((room) => room.other));
+}
+
+profiles.onChange((usernames) => {
+  timelines.forEach((timeline) => timeline.refreshAuthors(usernames));
+  presence.refresh(store.get(current), usernames);
+  if (usernames.has(username)) renderMe();
+  if (store.joined().some((room) => room.kind === "direct" && usernames.has(room.other))) store.changed();
+});
+
 // --- the room shown -----------------------------------------------------------------------
 
 function renderHeader(room) {
@@ -233,7 +262,7 @@ function renderHeader(room) {
     p.textContent = room.topic;
     head.insertBefore(p, before);
   }
-  if (room.slug === initialSlug && canManageInitial) {
+  if (room.kind === "private" && room.canManage) {
     const link = document.createElement("a");
     link.className = "manage";
     link.href = `/chat/${encodeURIComponent(room.slug)}/members/`;
@@ -374,7 +403,7 @@ document.addEventListener("visibilitychange", () => readSoon(current));
 function announce(message) {
   const line = document.createElement("p");
   line.textContent =
-    message.kind === "system" ? `Announcement: ${message.body}` : `${message.author}: ${message.body}`;
+    message.kind === "system" ? `Announcement: ${message.body}` : `${profiles.name(message.author)}: ${message.body}`;
   announcer.append(line);
   while (announcer.childElementCount > ANNOUNCED_KEPT) announcer.firstElementChild.remove();
 }
@@ -388,6 +417,8 @@ function onHello(frame) {
     return;
   }
   if (helloUser) username = store.username = helloUser;
+  profiles.put(frame.user);
+  renderMe();
   const entries = Array.isArray(frame.rooms) ? frame.rooms : [];
   const dropped = store.applyHello(entries);
   for (const slug of dropped) {
@@ -407,6 +438,7 @@ function onHello(frame) {
     if (timeline) timeline.onHello(info.resumed, Number(info.last_seq) || 0);
   }
   composer.onHello(joined);
+  wantDirectProfiles();
   openRoom();
 }
 
@@ -424,6 +456,7 @@ function onFrame(frame, tag) {
     case "message": {
       const message = frame.message;
       if (!message || !Number.isInteger(message.seq)) break;
+      profiles.fromMessage(message);
       if (timeline) timeline.live(message);
       store.countMessage(slug, message);
       if (room && typeof message.author === "string") presence.typingStopped(room, message.author);
@@ -431,6 +464,7 @@ function onFrame(frame, tag) {
       break;
     }
     case "ack": {
+      profiles.fromMessage(frame.message);
       if (timeline) {
         const keep = timeline.nearBottom();
         timeline.insert(frame.message);
@@ -445,6 +479,7 @@ function onFrame(frame, tag) {
       const target = tag && tag.room ? timelines.get(tag.room) : timeline;
       if (!target || !tag) break;
       const messages = Array.isArray(frame.messages) ? frame.messages : [];
+      messages.forEach((message) => profiles.fromMessage(message));
       const fresh = target.onHistory(messages, tag);
       if (fresh && target.slug === current) {
         const shown = store.get(current);
@@ -459,6 +494,7 @@ function onFrame(frame, tag) {
       break;
     }
     case "message.updated":
+      profiles.fromMessage(frame.message);
       if (timeline) timeline.update(frame.message);
       store.recountUpdated(slug, frame.message);
       break;
@@ -478,6 +514,9 @@ function onFrame(frame, tag) {
       break;
     case "room.read":
       store.applyRead(frame);
+      break;
+    case "user.updated":
+      profiles.put(frame.user);
       break;
     case "room.joined":
       onJoined(frame.room);
@@ -503,6 +542,7 @@ function onJoined(info) {
   // Its stream on this socket starts after last_seq now: read what lies between.
   if (timeline) timeline.onHello(undefined, Number(info.last_seq) || 0);
   composer.onHello([...store.joined().map((r) => r.slug)]);
+  wantDirectProfiles();
   if (slug === current) openRoom();
   else renderSidebar();
 }
@@ -582,4 +622,4 @@ history.replaceState({ slug: current }, "", location.href);
 openRoom();
 updateStatus();
 conn.connect();
-window.chatPage = { conn, store }; // for the curious (and the browser tests)
+window.chatPage = { conn, store, profiles }; // for the curious (and the browser tests)

@@ -3,15 +3,26 @@
 // answered and never resent. State lives on the store's Room; this renders it.
 
 import { names, span } from "./dom.js";
+import { avatarImage, nameParts } from "./profiles.js";
 
 const TYPING_SHOWN_MS = 5000; // an indicator lasts this long after its last frame
 
 export class PresenceView {
-  // elements: aside, list (<ul>), count, typing (<p>); isShown(room) -> bool; username().
-  constructor(elements, isShown, username) {
+  // elements: aside, list (<ul>), count, typing (<p>); isShown(room) -> bool; username();
+  // profiles: the page's Profiles (names are shown by display name).
+  constructor(elements, isShown, username, profiles) {
     this.el = elements;
     this.isShown = isShown;
     this.username = username;
+    this.profiles = profiles;
+  }
+
+  // Some users' profiles changed: redraw what shows them in the room shown.
+  refresh(room, usernames) {
+    if (!room || !this.isShown(room)) return;
+    const shows = (name) => usernames.has(name);
+    if (room.onlineKnown && [...room.online].some(shows)) this.renderOnline(room);
+    if ([...room.typists.keys()].some(shows)) this.renderTyping(room);
   }
 
   // online: the full list (sampled in a big room) and the count.
@@ -43,12 +54,20 @@ export class PresenceView {
 
   renderOnline(room) {
     const me = this.username();
+    this.profiles.want(room.online);
+    const shown = (name) => this.profiles.name(name);
     const items = Array.from(room.online)
-      .sort()
+      .sort(
+        (a, b) => shown(a).localeCompare(shown(b), undefined, { sensitivity: "base" }) || (a < b ? -1 : a > b ? 1 : 0)
+      )
       .map((name) => {
         const item = document.createElement("li");
         item.dataset.username = name;
-        item.append(span("name", name));
+        const profile = this.profiles.get(name);
+        const who = span("name", "");
+        nameParts(who, name, profile);
+        // The name is written beside it: the image adds nothing for a screen reader.
+        item.append(avatarImage(profile, ""), who);
         if (name === me) {
           item.classList.add("self");
           item.append(" ", span("you", "(you)"));
@@ -71,7 +90,9 @@ export class PresenceView {
   }
 
   renderTyping(room) {
-    const who = Array.from(room.typists.keys()).sort();
+    const who = Array.from(room.typists.keys())
+      .sort()
+      .map((name) => this.profiles.name(name));
     let text = "";
     if (who.length === 1) text = `${who[0]} is typing…`;
     else if (who.length === 2) text = `${who[0]} and ${who[1]} are typing…`;

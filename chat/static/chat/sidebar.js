@@ -2,8 +2,15 @@
 // unread and mention counts, the room being shown marked aria-current, and the total
 // unread in the document title. On a phone it folds away behind a button.
 
+// A direct room is labelled by the other person's display name; their username follows
+// when it differs, so two people of the same name stay apart.
+function handleOf(room) {
+  return room.kind === "direct" && room.other && room.label() !== room.other ? `@${room.other}` : "";
+}
+
 function countsText(room) {
-  const parts = [room.label()];
+  const handle = handleOf(room);
+  const parts = [handle ? `${room.label()} ${handle}` : room.label()];
   const unread = room.unread();
   const mentions = room.mentions();
   if (unread) parts.push(`${unread} unread`);
@@ -69,6 +76,13 @@ export class Sidebar {
     const name = document.createElement("span");
     name.className = "room-name";
     name.textContent = room.label();
+    const handle = handleOf(room);
+    if (handle) {
+      const small = document.createElement("span");
+      small.className = "handle";
+      small.textContent = handle;
+      name.append(" ", small);
+    }
     link.append(name);
     if (mentions) {
       const badge = document.createElement("span");

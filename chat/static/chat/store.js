@@ -4,6 +4,13 @@
 
 const KIND_ORDER = { public: 0, private: 1, direct: 2 };
 
+// How a username is shown (a direct room is labelled by the other person's display
+// name): the page sets it once its profile cache exists.
+let displayNameOf = (username) => username;
+export function setDisplayNames(resolve) {
+  displayNameOf = resolve;
+}
+
 export function isMention(message, username) {
   if (!message || !Array.isArray(message.mentions) || !username) return false;
   const me = username.toLowerCase();
@@ -40,6 +47,8 @@ export class Room {
     this.topic = typeof info.topic === "string" ? info.topic : "";
     this.locked = info.locked === true;
     this.other = info.other && typeof info.other.username === "string" ? info.other.username : "";
+    // May add and remove the members of this private room (its owner, or staff).
+    this.canManage = info.can_manage === true;
     const lastSeq = num(info.last_seq, 0);
     this.lastSeq = Math.max(this.lastSeq, lastSeq);
     this.streamStart = lastSeq;
@@ -56,7 +65,7 @@ export class Room {
 
   // What the sidebar shows for the room.
   label() {
-    return this.kind === "direct" && this.other ? this.other : this.name;
+    return this.kind === "direct" && this.other ? displayNameOf(this.other) : this.name;
   }
 
   unread() {

@@ -76,7 +76,10 @@ export class Switcher {
     const query = this.el.input.value.trim().toLowerCase();
     this.matches = this.rooms().filter(
       (room) =>
-        !query || room.label().toLowerCase().includes(query) || room.slug.toLowerCase().includes(query)
+        !query ||
+        room.label().toLowerCase().includes(query) ||
+        room.slug.toLowerCase().includes(query) ||
+        (room.other && room.other.toLowerCase().includes(query))
     );
     if (this.active >= this.matches.length) this.active = 0;
     const options = this.matches.map((room, index) => {

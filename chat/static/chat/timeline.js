@@ -5,6 +5,7 @@
 // shows one at a time. It never sends: the page passes `requests` for that.
 
 import { button, span } from "./dom.js";
+import { avatarImage, nameParts, setAvatar } from "./profiles.js";
 
 const NEAR_EDGE_PX = 40;
 export const OLDER_PAGE = 50; // scrollback page size
@@ -13,7 +14,8 @@ const CHANGE_PENDING_MS = 10000; // an edit/delete with no broadcast by then is 
 
 export class Timeline {
   // requests: fetch(slug, before, limit, purpose) -> bool; change(item, kind, frame) -> bool;
-  // seen() (what is in view changed); username() -> string; maxBodyChars.
+  // seen() (what is in view changed); username() -> string; profile(username) -> the
+  // cached profile or null; maxBodyChars.
   constructor(slug, requests) {
     this.slug = slug;
     this.requests = requests;
@@ -94,8 +96,16 @@ export class Timeline {
     const date = new Date(message.created_at);
     time.textContent = date.toLocaleTimeString();
     time.title = date.toLocaleString();
-    const who = system ? span("author system-label", "announcement") : span("author", message.author);
-    item.append(who, " ", time, " ", span("body", message.body));
+    if (system) {
+      item.append(span("author system-label", "announcement"), " ", time, " ", span("body", message.body));
+    } else {
+      item.dataset.author = message.author;
+      const profile = this.requests.profile(message.author);
+      const who = span("author", "");
+      nameParts(who, message.author, profile);
+      const alt = profile ? profile.displayName : message.author;
+      item.append(avatarImage(profile, alt), " ", who, " ", time, " ", span("body", message.body));
+    }
     const image = attachmentLink(message.attachment);
     if (image) item.append(image);
     if (message.edited_at) markEdited(item);
@@ -109,6 +119,19 @@ export class Timeline {
       item.append(" ", actions);
     }
     return item;
+  }
+
+  // These users' profiles changed: their messages shown here follow.
+  refreshAuthors(usernames) {
+    for (const item of this.list.querySelectorAll(":scope > li.message[data-author]")) {
+      const name = item.dataset.author;
+      if (!usernames.has(name)) continue;
+      const profile = this.requests.profile(name);
+      const avatar = item.querySelector(":scope > img.avatar");
+      if (avatar) setAvatar(avatar, profile, profile ? profile.displayName : name);
+      const who = item.querySelector(":scope > .author");
+      if (who) nameParts(who, name, profile);
+    }
   }
 
   // Insert a saved message at its seq; a seq already shown is never shown twice. True

@@ -1,0 +1,159 @@
+// Users' display names and avatars (docs/protocol.md, `user.updated`; docs/api.md,
+// `GET /api/users/`), cached for the life of the page, and the small DOM pieces that show
+// them. Missing profiles are asked for in batches, never one request per name. No socket
+// here: the page feeds it hello.user, user.updated frames and message authors.
+
+import { span } from "./dom.js";
+
+export const USERS_PER_LOOKUP = 100; // the API's limit per request (docs/api.md)
+const LOOKUP_RETRY_MS = 5000; // a failed lookup is tried again once this passed
+const AVATAR_PREFIX = "/api/users/"; // only the server's own avatar URLs are shown
+
+// The profile's version, from the avatar URL (`?v=N`): it changes with every change of
+// name or avatar, so the newer of two copies of a profile is the one with the higher v.
+function versionOf(avatar) {
+  const match = typeof avatar === "string" ? /[?&]v=(\d+)/.exec(avatar) : null;
+  return match ? Number(match[1]) : -1;
+}
+
+function clean(raw) {
+  if (!raw || typeof raw.username !== "string" || !raw.username) return null;
+  const display = typeof raw.display_name === "string" && raw.display_name.trim() ? raw.display_name : raw.username;
+  const avatar = typeof raw.avatar === "string" && raw.avatar.startsWith(AVATAR_PREFIX) ? raw.avatar : "";
+  return { username: raw.username, displayName: display, avatar };
+}
+
+export class Profiles {
+  constructor() {
+    this.known = new Map(); // username -> {username, displayName, avatar}
+    this.absent = new Set(); // asked for, not returned (unknown or deactivated)
+    this.wanted = new Set(); // to ask for in the next batch
+    this.asking = new Set(); // in a request now
+    this.flushQueued = false;
+    this.listeners = [];
+  }
+
+  // listener(usernames: Set) after profiles changed.
+  onChange(listener) {
+    this.listeners.push(listener);
+  }
+
+  get(username) {
+    return this.known.get(username) || null;
+  }
+
+  // The name to show for a username: the display name once known.
+  name(username) {
+    const profile = this.known.get(username);
+    return profile ? profile.displayName : username;
+  }
+
+  // A profile from hello.user, user.updated or the API. An older copy than the one held
+  // (a message read before the change) changes nothing. True when something changed.
+  put(raw, { quiet = false } = {}) {
+    const profile = clean(raw);
+    if (!profile) return false;
+    const held = this.known.get(profile.username);
+    if (held && versionOf(held.avatar) > versionOf(profile.avatar)) return false;
+    this.absent.delete(profile.username);
+    if (held && held.displayName === profile.displayName && held.avatar === profile.avatar) return false;
+    this.known.set(profile.username, profile);
+    if (!quiet) this.changed(new Set([profile.username]));
+    return true;
+  }
+
+  // A message carries its author's profile as of when it was read: learned, unless the
+  // page already holds a newer one (a change missed while offline shows everywhere).
+  fromMessage(message) {
+    if (!message || message.kind === "system" || typeof message.author !== "string") return;
+    this.put({ username: message.author, display_name: message.author_display_name, avatar: message.author_avatar });
+  }
+
+  changed(usernames) {
+    if (usernames.size) this.listeners.forEach((listener) => listener(usernames));
+  }
+
+  // Ask for the profiles of these usernames that are not held yet (batched at the end
+  // of the current task, at most USERS_PER_LOOKUP per request).
+  want(usernames) {
+    for (const name of usernames) {
+      if (typeof name !== "string" || !name) continue;
+      if (this.known.has(name) || this.absent.has(name) || this.asking.has(name)) continue;
+      this.wanted.add(name);
+    }
+    if (this.wanted.size && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  flush() {
+    this.flushQueued = false;
+    const names = [...this.wanted];
+    this.wanted.clear();
+    for (let i = 0; i < names.length; i += USERS_PER_LOOKUP) {
+      this.lookup(names.slice(i, i + USERS_PER_LOOKUP));
+    }
+  }
+
+  async lookup(names) {
+    names.forEach((name) => this.asking.add(name));
+    const query = names.map(encodeURIComponent).join(",");
+    let found = null;
+    try {
+      const response = await fetch(`/api/users/?usernames=${query}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.ok) found = await response.json();
+    } catch (e) {
+      found = null; // offline: tried again below
+    }
+    names.forEach((name) => this.asking.delete(name));
+    if (!Array.isArray(found)) {
+      setTimeout(() => this.want(names), LOOKUP_RETRY_MS);
+      return;
+    }
+    const changed = new Set();
+    for (const raw of found) {
+      if (this.put(raw, { quiet: true })) changed.add(raw.username);
+    }
+    for (const name of names) if (!this.known.has(name)) this.absent.add(name);
+    this.changed(changed);
+  }
+}
+
+// --- DOM --------------------------------------------------------------------------------
+
+// A small avatar image. `alt`: its text alternative (the display name where the image
+// stands for the person; "" where the name is written right beside it).
+export function avatarImage(profile, alt) {
+  const img = document.createElement("img");
+  img.className = "avatar";
+  img.width = 24;
+  img.height = 24;
+  img.decoding = "async";
+  img.loading = "lazy";
+  setAvatar(img, profile, alt);
+  return img;
+}
+
+export function setAvatar(img, profile, alt) {
+  if (profile && profile.avatar) {
+    if (img.getAttribute("src") !== profile.avatar) img.src = profile.avatar;
+    img.hidden = false;
+  } else {
+    img.removeAttribute("src");
+    img.hidden = true; // nothing known yet: no broken image
+  }
+  img.alt = alt;
+}
+
+// "Alice Liddell @alice": the display name, and the username when it differs (two people
+// may choose the same name; the username tells them apart).
+export function nameParts(el, username, profile) {
+  const display = profile ? profile.displayName : username;
+  const parts = [span("display-name", display)];
+  if (display !== username) parts.push(" ", span("handle", `@${username}`));
+  el.replaceChildren(...parts);
+}
