@@ -31,6 +31,8 @@ export class Profiles {
     this.asking = new Set(); // in a request now
     this.flushQueued = false;
     this.listeners = [];
+    this.unannounced = new Set(); // changed, listeners not told yet
+
   }
 
   // listener(usernames: Set) after profiles changed.
@@ -50,7 +52,7 @@ export class Profiles {
 
   // A profile from hello.user, user.updated or the API. An older copy than the one held
   // (a message read before the change) changes nothing. True when something changed.
-  put(raw, { quiet = false } = {}) {
+  put(raw) {
     const profile = clean(raw);
     if (!profile) return false;
     const held = this.known.get(profile.username);
@@ -58,7 +60,7 @@ export class Profiles {
     this.absent.delete(profile.username);
     if (held && held.displayName === profile.displayName && held.avatar === profile.avatar) return false;
     this.known.set(profile.username, profile);
-    if (!quiet) this.changed(new Set([profile.username]));
+    this.changed([profile.username]);
     return true;
   }
 
@@ -69,8 +71,17 @@ export class Profiles {
     this.put({ username: message.author, display_name: message.author_display_name, avatar: message.author_avatar });
   }
 
+  // Listeners hear of changes once per task, however many there were (a page of history
+  // by twenty new authors redraws once, not twenty times).
   changed(usernames) {
-    if (usernames.size) this.listeners.forEach((listener) => listener(usernames));
+    const queued = this.unannounced.size > 0;
+    usernames.forEach((name) => this.unannounced.add(name));
+    if (queued || !this.unannounced.size) return;
+    queueMicrotask(() => {
+      const names = new Set(this.unannounced);
+      this.unannounced.clear();
+      this.listeners.forEach((listener) => listener(names));
+    });
   }
 
   // Ask for the profiles of these usernames that are not held yet (batched at the end
@@ -99,27 +110,26 @@ export class Profiles {
   async lookup(names) {
     names.forEach((name) => this.asking.add(name));
     const query = names.map(encodeURIComponent).join(",");
-    let found = null;
+    let found = [];
+    let retry = false;
     try {
       const response = await fetch(`/api/users/?usernames=${query}`, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
       });
       if (response.ok) found = await response.json();
+      else retry = response.status >= 500; // a refusal (logged out) is not asked again
     } catch (e) {
-      found = null; // offline: tried again below
+      retry = true; // offline
     }
     names.forEach((name) => this.asking.delete(name));
-    if (!Array.isArray(found)) {
+    if (retry) {
       setTimeout(() => this.want(names), LOOKUP_RETRY_MS);
       return;
     }
-    const changed = new Set();
-    for (const raw of found) {
-      if (this.put(raw, { quiet: true })) changed.add(raw.username);
-    }
+    if (!Array.isArray(found)) found = [];
+    found.forEach((raw) => this.put(raw));
     for (const name of names) if (!this.known.has(name)) this.absent.add(name);
-    this.changed(changed);
   }
 }
 
