@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
 from accounts import services
+from chat import services as chat_services
 from chat.models import Membership, Room
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.browser import TIMEOUT_MS, launch_chromium, log_in, open_room, send
@@ -176,16 +177,6 @@ def test_password_reset_mail_over_smtp_resets_the_password_in_the_browser(
     assert errors == []
 
 
-def _page_shows_profiles() -> bool:
-    main = Path(__file__).resolve().parents[2] / "chat" / "static" / "chat"
-    return any("author_display_name" in path.read_text() for path in main.glob("*.js"))
-
-
-@pytest.mark.xfail(
-    not _page_shows_profiles(),
-    reason="the room page (chat/static/) does not show display names and avatars yet",
-    strict=False,
-)
 @pytest.mark.timeout(120)
 def test_display_name_and_avatar_are_seen_by_another_user_live(
     server_env: dict[str, str],
@@ -193,9 +184,11 @@ def test_display_name_and_avatar_are_seen_by_another_user_live(
     make_user: Callable[..., User],
     chromium_path: Path,
 ) -> None:
-    make_user("alice", password=TEST_PASSWORD)
-    make_user("bob", password=TEST_PASSWORD)
+    alice_user = make_user("alice", password=TEST_PASSWORD)
+    bob_user = make_user("bob", password=TEST_PASSWORD)
+    make_user("root", password=TEST_PASSWORD, is_staff=True)
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    chat_services.dm_open(user=bob_user, other=alice_user)
     errors: list[str] = []
     with (
         daphnes(server_env, log_dir, 1) as (server,),
@@ -204,6 +197,15 @@ def test_display_name_and_avatar_are_seen_by_another_user_live(
         alice = log_in(browser, server.http, "alice", errors)
         bob = log_in(browser, server.http, "bob", errors)
         open_room(bob, "lobby")
+        bob.evaluate("window.__notReloaded = true")
+        # The header links to the settings; invitations only for staff.
+        settings_link = bob.locator("header.top a", has_text="Settings")
+        expect(settings_link).to_have_attribute("href", "/accounts/settings/")
+        expect(bob.locator("header.top a", has_text="Invitations")).to_have_count(0)
+        root = log_in(browser, server.http, "root", errors)
+        invitations_link = root.locator("header.top a", has_text="Invitations")
+        expect(invitations_link).to_have_attribute("href", "/accounts/invitations/")
+
         alice.goto("/accounts/settings/")
         alice.fill("input[name=display_name]", "Alice Liddell")
         png = _png_file(log_dir)
@@ -216,6 +218,43 @@ def test_display_name_and_avatar_are_seen_by_another_user_live(
         line = bob.locator("#messages li", has_text="hello from Alice")
         expect(line).to_contain_text("Alice Liddell")
         expect(line.locator("img[src*='/api/users/alice/avatar/']")).to_have_count(1)
+        # The name with the username (two people may share a name), the avatar loaded
+        # and described by the name.
+        avatar = line.locator("img.avatar")
+        expect(line.locator(".author")).to_have_text("Alice Liddell @alice")
+        expect(avatar).to_have_attribute("alt", "Alice Liddell")
+        bob.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=avatar.element_handle()
+        )
+        # The online list and the direct room in the sidebar name her too, and her own
+        # page's header shows her profile.
+        expect(bob.locator("#online li")).to_have_text(["Alice Liddell @alice", "bob (you)"])
+        dm_link = bob.locator("#dm-list a.room-link")
+        expect(dm_link).to_have_text(["Alice Liddell @alice"])
+        expect(alice.locator("header.top .me")).to_have_text("Alice Liddell @alice")
+        expect(alice.locator("header.top .me img.avatar")).to_have_count(1)
+        expect(alice.locator("#messages li.message .author")).to_have_text(["Alice Liddell @alice"])
+        first_src = avatar.get_attribute("src")
+
+        # She changes her name again in another tab: every place follows at once, in
+        # bob's page and hers, without a reload.
+        other_tab = alice.context.new_page()
+        other_tab.goto("/accounts/settings/")
+        other_tab.fill("input[name=display_name]", "Alice Pleasance")
+        with other_tab.expect_navigation():
+            other_tab.click("#profile-form button[type=submit]")
+        expect(other_tab.locator("#display-name-current")).to_have_text("Alice Pleasance")
+        expect(line.locator(".author")).to_have_text("Alice Pleasance @alice")
+        expect(avatar).to_have_attribute("alt", "Alice Pleasance")
+        expect(avatar).not_to_have_attribute("src", first_src or "")
+        expect(bob.locator("#online li")).to_have_text(["Alice Pleasance @alice", "bob (you)"])
+        expect(dm_link).to_have_text(["Alice Pleasance @alice"])
+        expect(alice.locator("header.top .me")).to_have_text("Alice Pleasance @alice")
+        expect(alice.locator("#messages li.message .author")).to_have_text(
+            ["Alice Pleasance @alice"]
+        )
+        assert bob.evaluate("window.__notReloaded") is True
+        bob.screenshot(path=str(log_dir / "profiles-live.png"))
     assert errors == []
 
 

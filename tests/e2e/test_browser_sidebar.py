@@ -262,3 +262,47 @@ def test_phone_layout_keyboard_switcher_preview_and_accessibility(
         assert re.search(r"/ws/chat/", sockets[-1])
         assert errors == []
     assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.timeout(120)
+def test_members_link_follows_the_room_shown(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    alice, bob = make_rooms(make_user)
+    team = services.room_create(slug="team", name="Team", topic="", creator=alice, is_private=True)
+    services.membership_add(room=team, user=bob, actor=alice)
+    with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
+        errors: list[str] = []
+        owner = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
+        member = log_in(browser, server.http, "bob", errors, report_csp_and_dialogs=True)
+        members = owner.locator(".room-head a.manage")
+
+        # Loaded on a public room, the owner switches in place to her private room: the
+        # link to its members appears, and goes again with the room.
+        open_room(owner, "lobby")
+        expect(members).to_have_count(0)
+        room_link(owner, "team").click()
+        expect(owner.locator("#room-name")).to_have_text("Team")
+        expect(members).to_have_text("Members")
+        expect(members).to_have_attribute("href", "/chat/team/members/")
+        room_link(owner, "design").click()
+        expect(owner.locator("#room-name")).to_have_text("Design")
+        expect(members).to_have_count(0)
+        owner.go_back()
+        expect(owner.locator("#room-name")).to_have_text("Team")
+        expect(members).to_have_text("Members")
+        members.click()
+        expect(owner).to_have_url(f"{server.http}/chat/team/members/")
+
+        # A member who does not own it gets no link, loaded there or switched to.
+        open_room(member, "team")
+        expect(member.locator(".room-head a.manage")).to_have_count(0)
+        room_link(member, "lobby").click()
+        room_link(member, "team").click()
+        expect(member.locator("#room-name")).to_have_text("Team")
+        expect(member.locator(".room-head a.manage")).to_have_count(0)
+        assert errors == []
+    assert "Traceback" not in server.log(), server.log()
