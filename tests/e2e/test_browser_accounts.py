@@ -196,6 +196,11 @@ def test_display_name_and_avatar_are_seen_by_another_user_live(
     ):
         alice = log_in(browser, server.http, "alice", errors)
         bob = log_in(browser, server.http, "bob", errors)
+        lookups: list[str] = []
+        bob.on(
+            "request",
+            lambda request: lookups.append(request.url) if "/api/users/?" in request.url else None,
+        )
         open_room(bob, "lobby")
         bob.evaluate("window.__notReloaded = true")
         # The header links to the settings; invitations only for staff.
@@ -254,6 +259,9 @@ def test_display_name_and_avatar_are_seen_by_another_user_live(
             ["Alice Pleasance @alice"]
         )
         assert bob.evaluate("window.__notReloaded") is True
+        # Profiles are cached by the page: alice was looked up once (for the direct room),
+        # not again for the online list, her messages or her changes.
+        assert [url.split("?", 1)[1] for url in lookups] == ["usernames=alice"], lookups
         bob.screenshot(path=str(log_dir / "profiles-live.png"))
     assert errors == []
 
