@@ -388,17 +388,19 @@ function readSoon(slug) {
   const top = timeline.highestInView();
   if (!store.markRead(slug, top)) return;
   if (readTimers.has(slug)) return;
-  readTimers.set(
-    slug,
-    setTimeout(() => {
-      readTimers.delete(slug);
-      const now = store.get(slug);
-      if (now && now.joined) conn.send({ type: "room.read", room: slug, seq: now.readSeq });
-    }, READ_DEBOUNCE_MS)
-  );
+  readTimers.set(slug, setTimeout(() => sendRead(slug), READ_DEBOUNCE_MS));
+}
+
+function sendRead(slug) {
+  clearTimeout(readTimers.get(slug));
+  readTimers.delete(slug);
+  const now = store.get(slug);
+  if (now && now.joined) conn.send({ type: "room.read", room: slug, seq: now.readSeq });
 }
 
 document.addEventListener("visibilitychange", () => readSoon(current));
+// Leaving the page (a link, a reload) must not lose what was read in the last moments.
+window.addEventListener("pagehide", () => [...readTimers.keys()].forEach(sendRead));
 
 function announce(message) {
   const line = document.createElement("p");
