@@ -9,35 +9,14 @@ No ORM here: the database work is one services call per batch.
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import events
+from chat import dbcalls, events
 from chat.errors import ChatError
 from chat.selectors import MessageOut
 from chat.services.batch import Outcome, SendRequest, message_post_many
-
-T = TypeVar("T")
-
-
-def _collecting(function: Callable[..., T], kwargs: dict[str, Any]) -> tuple[T, events.Collected]:
-    with events.publishes_collected() as collected:
-        result = function(**kwargs)
-    return result, collected
-
-
-async def service_call(function: Callable[..., T], **kwargs: Any) -> T:
-    """Run a sync service on the database thread; send what it published (after its
-    commit) from this event loop, then return its result. The database thread is free
-    for the next frame's work while Redis is written to."""
-    done: tuple[T, events.Collected] = await database_sync_to_async(_collecting)(function, kwargs)
-    result, collected = done
-    if collected:
-        await events.send_collected(collected)
-    return result
 
 
 class Writer:
@@ -69,7 +48,7 @@ class Writer:
             batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
             self.batches += 1
             try:
-                outcomes, collected = await database_sync_to_async(_collecting)(
+                outcomes, collected = await database_sync_to_async(dbcalls.collecting)(
                     message_post_many, {"requests": [request for request, _ in batch]}
                 )
             except BaseException as failure:

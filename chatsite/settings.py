@@ -334,6 +334,9 @@ CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", defa
 # Most sends one transaction saves together (group commit, chat/writer.py): the sends
 # that arrive while the previous batch is being written share the next one.
 CHAT_WRITE_BATCH_MAX: int = env.int("CHAT_WRITE_BATCH_MAX", default=200)
+# Threads per process that run reads (connects, history, gap fills) beside the one
+# database thread that writes (chat/dbcalls.py); 0: reads share the writing thread.
+CHAT_DB_READ_THREADS: int = env.int("CHAT_DB_READ_THREADS", default=4)
 # On SIGTERM: how long to wait for in-flight frames and close handshakes.
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
 # A process that dies without cleanup: its users leave the online lists within this.

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from chat import dbcalls
 from chat.models import Room
 from tests.servers import ROOT
 
@@ -34,6 +35,14 @@ def unavailable(what: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is required in CI but unreachable", pytrace=False)
     pytest.skip(f"{what} unreachable on this machine")
+
+
+@pytest.fixture(autouse=True)
+def _read_threads_closed() -> Iterator[None]:
+    """After each test, the read threads (chat/dbcalls.py) close their database
+    connections, so the test database can be flushed and finally dropped."""
+    yield
+    dbcalls.shutdown()
 
 
 @pytest.fixture(scope="session")

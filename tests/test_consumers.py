@@ -182,10 +182,10 @@ async def test_binary_frame_gets_error(open_socket: Open, alice: User, room: Roo
 async def test_server_fault_is_reported_without_internals(
     open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(**kwargs: Any) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr("chat.services.message_post", explode)
+    monkeypatch.setattr("chat.writer.message_post_many", explode)  # the send's batch fails
     comm = await joined(open_socket, alice, room.slug)
     await comm.receive_json_from()
     await send(comm, {"type": "message.send", "body": "boom", "client_id": "b"})

@@ -1,19 +1,21 @@
-"""The realtime package's only door to the database: selectors called through
-database_sync_to_async, their rows turned into ready frames, and the profile cache the
-selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
+"""The realtime package's only door to the database: selectors called on the read
+threads (chat/dbcalls.py), their rows turned into ready frames, and the profile cache
+the selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
 checks the package)."""
 
-from channels.db import database_sync_to_async
-
 from accounts.selectors import profile_forget
-from chat import events, selectors
+from chat import dbcalls, events, selectors
 from chat.realtime.ordering import READ_CHUNK, Read
 
 
 async def messages(room_id: int, read: Read) -> list[tuple[int, str]]:
     """(seq, message frame) of the room's messages `read` asks for, oldest first."""
-    rows = await database_sync_to_async(selectors.message_list)(
-        room_id=room_id, after=read.after, before=read.up_to + 1, limit=READ_CHUNK
+    rows = await dbcalls.read(
+        selectors.message_list,
+        room_id=room_id,
+        after=read.after,
+        before=read.up_to + 1,
+        limit=READ_CHUNK,
     )
     return [(row["seq"], events.message_frame(row)) for row in rows]
 
@@ -25,5 +27,5 @@ def profiles_forget() -> None:
 
 async def last_seqs(room_ids: list[int]) -> dict[int, int]:
     """Each room's committed last seq, in one query."""
-    seqs: dict[int, int] = await database_sync_to_async(selectors.room_last_seqs)(room_ids=room_ids)
+    seqs: dict[int, int] = await dbcalls.read(selectors.room_last_seqs, room_ids=room_ids)
     return seqs
