@@ -115,8 +115,8 @@ def setup(room_counts: list[int]) -> tuple[str, dict[int, str]]:
     return run, cookies
 
 
-def add_history(run: str) -> None:
-    """HISTORY messages in every cq room of this run, as if they had been posted."""
+def add_history(run: str, count: int = HISTORY) -> None:
+    """`count` messages in every cq room of this run, as if they had been posted."""
     from django.contrib.auth.models import User
     from django.db import transaction
 
@@ -129,11 +129,11 @@ def add_history(run: str) -> None:
             [
                 Message(room=room, seq=seq, author=author, body=f"m{seq}", client_id=f"cq-{seq}")
                 for room in rooms
-                for seq in range(1, HISTORY + 1)
+                for seq in range(1, count + 1)
             ],
             batch_size=2000,
         )
-        Room.objects.filter(pk__in=[r.pk for r in rooms]).update(last_seq=HISTORY)
+        Room.objects.filter(pk__in=[r.pk for r in rooms]).update(last_seq=count)
 
 
 async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
@@ -193,6 +193,9 @@ async def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rooms", type=int, nargs="+", default=[2, 20, 200])
+    parser.add_argument(
+        "--history", type=int, default=HISTORY, help="messages a room in the second pass"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
     os.environ["CHAT_SYNC_INTERVAL_SECONDS"] = "3600"  # the hub's sync is not a connect's
@@ -209,13 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     async def both() -> dict[str, Any]:
         # One event loop for both passes: the process's delivery hub is bound to it.
         empty = await measure(log, run, cookies, counts)
-        await asyncio.to_thread(add_history, run)
+        await asyncio.to_thread(add_history, run, args.history)
         return {"empty": empty, "history": await measure(log, run, cookies, counts)}
 
     result = asyncio.run(both())
-    result["history_per_room"] = HISTORY
+    result["history_per_room"] = args.history
     result["database"] = connections["default"].vendor
-    for label, key in (("empty rooms", "empty"), (f"{HISTORY} messages a room", "history")):
+    for label, key in (("empty rooms", "empty"), (f"{args.history} messages a room", "history")):
         print(f"{label}:")
         print("  rooms (or endpoint) | queries to hello | after hello | hello bytes | ms to hello")
         for count in [*counts, "per_room_endpoint"]:
