@@ -5,11 +5,16 @@ import functools
 import threading
 import time
 from datetime import datetime
+from importlib import import_module
 from typing import Literal, TypedDict
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import Invitation, Profile, SessionRecord
 
@@ -193,3 +198,62 @@ def session_keys(*, user_id: int, keep: str | None = None) -> list[str]:
     `keep`."""
     keys = SessionRecord.objects.filter(user_id=user_id).values_list("session_key", flat=True)
     return sorted(key for key in keys if key != keep)
+
+
+CLOSE_SESSION_ENDED = 4401  # docs/protocol.md: the login session is over
+CLOSE_ACCOUNT_REFUSED = 4403  # the account is inactive
+SESSION_CHECK_CHUNK = 500  # sessions read per query by sessions_invalid
+
+
+def sessions_invalid(*, sockets: list[tuple[str | None, int]]) -> dict[tuple[str | None, int], int]:
+    """Which of these (session key, user id) pairs behind open sockets no longer hold:
+    the close code for each that does not (4403: the account is inactive; 4401: the
+    session is gone, expired, belongs to someone else or predates a password change).
+
+    For sessions removed or changed without Django's auth (a bulk delete, clearsessions,
+    expiry, QuerySet.update): two queries per SESSION_CHECK_CHUNK sockets, whatever the
+    number of connections. Only database-backed session engines can be checked; with
+    any other, only the account's state is."""
+    out: dict[tuple[str | None, int], int] = {}
+    pairs = list(dict.fromkeys(sockets))
+    for start in range(0, len(pairs), SESSION_CHECK_CHUNK):
+        chunk = pairs[start : start + SESSION_CHECK_CHUNK]
+        users = {
+            user.pk: user
+            for user in User.objects.filter(pk__in={user_id for _, user_id in chunk}).only(
+                "pk", "is_active", "password"
+            )
+        }
+        keys = [key for key, _ in chunk if key]
+        stored: dict[str, str] | None = None
+        if _session_table_backed():
+            stored = dict(
+                Session.objects.filter(
+                    session_key__in=keys, expire_date__gt=timezone.now()
+                ).values_list("session_key", "session_data")
+            )
+        engine = import_module(settings.SESSION_ENGINE).SessionStore()
+        for key, user_id in chunk:
+            user = users.get(user_id)
+            if user is None or not user.is_active:
+                out[(key, user_id)] = CLOSE_ACCOUNT_REFUSED
+                continue
+            if stored is None or key is None:
+                continue
+            raw = stored.get(key)
+            data = engine.decode(raw) if raw is not None else {}
+            session_hash = data.get(HASH_SESSION_KEY)
+            if (
+                str(data.get(SESSION_KEY)) != str(user_id)
+                or not isinstance(session_hash, str)
+                or not constant_time_compare(session_hash, user.get_session_auth_hash())
+            ):
+                out[(key, user_id)] = CLOSE_SESSION_ENDED
+    return out
+
+
+def _session_table_backed() -> bool:
+    return settings.SESSION_ENGINE in {
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+    }

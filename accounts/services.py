@@ -324,10 +324,12 @@ def session_started(*, user: User, session_key: str, user_agent: str = "") -> No
     )
 
 
-def session_forget(*, session_key: str) -> None:
-    """Forget a session key that was replaced (Django cycles the key on a password
-    change); its sockets belong to the same device and stay open."""
+def session_forget(*, session_key: str, new_key: str) -> None:
+    """Forget a session key that was replaced by `new_key` (Django cycles the key on a
+    password change); its sockets belong to the same device, stay open and are known
+    by the new key from now on."""
     SessionRecord.objects.filter(session_key=session_key).delete()
+    events.publish_on_commit(lambda: events.publish_session_renamed(old=session_key, new=new_key))
 
 
 def session_closed(*, session_key: str) -> None:

@@ -283,8 +283,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_valid(form)  # update_session_auth_hash: a new session key
         user = form.user
         key = self.request.session.session_key
-        if old_key and old_key != key:  # this device, under its new key: not ended
-            services.session_forget(session_key=old_key)
+        if old_key and key and old_key != key:  # this device, under its new key: not ended
+            services.session_forget(session_key=old_key, new_key=key)
         if key:
             services.session_started(
                 user=user, session_key=key, user_agent=self.request.META.get("HTTP_USER_AGENT", "")

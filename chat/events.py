@@ -69,6 +69,12 @@ class SessionsEndEvent(TypedDict):
     code: int
 
 
+class SessionRenamedEvent(TypedDict):
+    type: Literal["chat.session_renamed"]  # a session got a new key (password change)
+    old: str
+    new: str
+
+
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
 
 
@@ -251,3 +257,11 @@ def publish_sessions_end(*, session_keys: list[str], code: int) -> None:
         "code": code,
     }
     _send(CONTROL_GROUP, event, "sessions_end")
+
+
+def publish_session_renamed(*, old: str, new: str) -> None:
+    """The session `old` lives on as `new` (Django cycles the key when the password is
+    changed through it): its sockets stay open and are checked under the new key. If it
+    is lost, the periodic session check closes them (4401) and the page reconnects."""
+    event: SessionRenamedEvent = {"type": "chat.session_renamed", "old": old, "new": new}
+    _send(CONTROL_GROUP, event, "session_renamed")

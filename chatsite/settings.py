@@ -341,6 +341,9 @@ CHAT_DB_READ_THREADS: int = env.int("CHAT_DB_READ_THREADS", default=4)
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
 # A process that dies without cleanup: its users leave the online lists within this.
 CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
+# How often each process checks the login sessions and accounts behind its open sockets
+# (closing those ended without Django's auth: a bulk delete, clearsessions, expiry).
+CHAT_SESSION_CHECK_SECONDS: float = env.float("CHAT_SESSION_CHECK_SECONDS", default=30.0)
 # Under daphne: how long a thread may hold the GIL while another waits for it (Python's
 # default is 0.005). See chatsite/lifecycle.py.
 CHAT_GIL_SWITCH_INTERVAL_SECONDS: float = env.float(

@@ -164,6 +164,8 @@ class Hub:
             await self.profile(event)  # type: ignore[arg-type]
         elif kind == "chat.sessions_end":
             self.sessions_end(event)  # type: ignore[arg-type]
+        elif kind == "chat.session_renamed":
+            self.session_renamed(event)  # type: ignore[arg-type]
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
@@ -287,3 +289,10 @@ class Hub:
         for conn in list(self.registry.connections):
             if conn.session_key is not None and conn.session_key in keys:
                 self.registry.spawn(conn.shut_down(event["code"]))
+
+    def session_renamed(self, event: events.SessionRenamedEvent) -> None:
+        """A session lives on under a new key (password changed through it): its sockets
+        stay open, and the periodic session check looks them up by the new key."""
+        for conn in self.registry.connections:
+            if conn.session_key == event["old"]:
+                conn.session_key = event["new"]

@@ -3,7 +3,7 @@ threads (chat/dbcalls.py), their rows turned into ready frames, and the profile 
 the selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
 checks the package)."""
 
-from accounts.selectors import profile_forget
+from accounts.selectors import profile_forget, sessions_invalid
 from chat import dbcalls, events, selectors
 from chat.realtime.ordering import READ_CHUNK, Read
 
@@ -29,3 +29,12 @@ async def last_seqs(room_ids: list[int]) -> dict[int, int]:
     """Each room's committed last seq, in one query."""
     seqs: dict[int, int] = await dbcalls.read(selectors.room_last_seqs, room_ids=room_ids)
     return seqs
+
+
+async def sessions_to_close(
+    sockets: list[tuple[str | None, int]],
+) -> dict[tuple[str | None, int], int]:
+    """The (session key, user id) pairs behind open sockets that no longer hold, with
+    the code to close their sockets with (a few queries per 500 sockets)."""
+    found: dict[tuple[str | None, int], int] = await dbcalls.read(sessions_invalid, sockets=sockets)
+    return found

@@ -53,6 +53,7 @@ class Runtime:
                         loop.create_task(hub.receive_forever()),
                         loop.create_task(sync.run_forever()),
                         loop.create_task(sync.maintain_presence_forever()),
+                        loop.create_task(sync.check_sessions_forever()),
                     )
                     running = self._running = Running(hub, sync, tasks)
         return running

@@ -1,5 +1,6 @@
 """The process's periodic jobs: the database sync that catches up rooms and connections
-whose events were lost, the idle close, and presence upkeep.
+whose events were lost, the idle close, presence upkeep, and the check of the login
+sessions behind open sockets.
 
 The channel layer is the fast path, the database is the truth: one cheap query per
 process per interval bounds how long a lost event can delay a message (two intervals).
@@ -69,6 +70,34 @@ class Sync:
             except Exception:
                 logger.exception("delivery sync failed; retrying next interval")
             close_idle(self.registry)
+
+    async def check_sessions_once(self) -> int:
+        """Close the sockets whose login session or account no longer holds, however it
+        ended (a bulk delete, clearsessions, expiry, QuerySet.update: no event is sent
+        for those). Returns how many were closed."""
+        open_ = [conn for conn in self.registry.connections if conn.state == State.OPEN]
+        if not open_:
+            return 0
+        ended = await reads.sessions_to_close(
+            sorted({(c.session_key, c.user_id) for c in open_}, key=str)
+        )
+        closing = [c for c in open_ if (c.session_key, c.user_id) in ended]
+        for conn in closing:
+            self.registry.spawn(conn.shut_down(ended[(conn.session_key, conn.user_id)]))
+        return len(closing)
+
+    async def check_sessions_forever(self) -> None:
+        # Django's own paths (logout, password change, deactivation) close sockets within
+        # a second through events; this bounds every other way a session can end.
+        interval = settings.CHAT_SESSION_CHECK_SECONDS
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check_sessions_once()
+            except Exception:
+                logger.exception("session check failed; retrying next interval")
 
     async def maintain_presence_forever(self) -> None:
         while True:

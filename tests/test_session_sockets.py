@@ -1,0 +1,283 @@
+"""Sockets end with their login session, on every process: logout, password change,
+"log out other devices", deactivation by a script, and sessions removed without
+Django's auth (caught by each process's periodic check). Each two-process test makes
+the change on one daphne and watches a socket held by the other."""
+
+import asyncio
+import http.cookiejar
+import os
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from accounts.selectors import sessions_invalid
+from chat import realtime
+from tests.conftest import TEST_PASSWORD
+from tests.servers import ROOT, Daphne, daphnes, recv_json, ws_connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLOSED_WITHIN_SECONDS = 1.0  # the issue's bound for Django's own auth paths
+CHECK_SECONDS = 1.0  # CHAT_SESSION_CHECK_SECONDS for the daphnes here
+
+
+class Browser:
+    """One login session over HTTP: a cookie jar, CSRF handled like a browser does."""
+
+    def __init__(self, server: Daphne) -> None:
+        self.server = server
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def cookie(self, name: str) -> str:
+        return next(str(c.value) for c in self.jar if c.name == name)
+
+    def get(self, path: str) -> str:
+        with self.opener.open(f"{self.server.http}{path}", timeout=10) as resp:
+            return str(resp.read().decode())
+
+    def post(self, path: str, data: dict[str, str]) -> str:
+        if not any(c.name == "csrftoken" for c in self.jar):
+            self.get("/accounts/login/")
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self.cookie("csrftoken")})
+        request = urllib.request.Request(
+            f"{self.server.http}{path}",
+            data=body.encode(),
+            headers={"Referer": f"{self.server.http}{path}"},
+        )
+        with self.opener.open(request, timeout=10) as resp:
+            return str(resp.url)
+
+    def log_in(self, username: str, password: str = TEST_PASSWORD) -> "Browser":
+        landed = self.post("/accounts/login/", {"username": username, "password": password})
+        assert "/accounts/login/" not in landed, "login failed"
+        return self
+
+    @property
+    def session(self) -> str:
+        return f"sessionid={self.cookie('sessionid')}"
+
+
+async def open_all_rooms(server: Daphne, cookie: str) -> Any:
+    ws = await ws_connect(server, "/ws/chat/", cookie)
+    assert (await recv_json(ws))["type"] == "hello"
+    return ws
+
+
+async def close_code(ws: Any, within: float) -> int | None:
+    """The close code the server sends within `within` seconds (frames before it are
+    skipped); fails if the socket is still open then."""
+    try:
+        async with asyncio.timeout(within):
+            async for _ in ws:
+                pass
+    except TimeoutError:
+        pytest.fail(f"the socket was still open after {within} s")
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+    return None  # closed normally (1000): not what any test here expects
+
+
+async def still_open(ws: Any, seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            async for _ in ws:
+                pass
+    except TimeoutError:
+        return True
+    except websockets.ConnectionClosed:
+        return False
+    return False
+
+
+def run_script(env: dict[str, str], code: str) -> None:
+    """A separate process doing what a shell or a cron script would, with the servers'
+    settings (so it publishes through the same Redis)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "chatsite.settings", **env},
+        check=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(server_env: dict[str, str]) -> dict[str, str]:
+    return {**server_env, "CHAT_SESSION_CHECK_SECONDS": str(CHECK_SECONDS)}
+
+
+@pytest.fixture
+def alice_pw(make_user: Callable[..., User]) -> User:
+    return make_user("alice", password=TEST_PASSWORD)
+
+
+@pytest.mark.slow
+def test_logout_on_one_process_closes_that_sessions_socket_on_the_other(
+    env: dict[str, str], log_dir: Path, alice_pw: User
+) -> None:
+    with daphnes(env, log_dir, 2) as (one, two):
+        leaving = Browser(one).log_in("alice")
+        staying = Browser(one).log_in("alice")
+
+        async def scenario() -> None:
+            gone = await open_all_rooms(two, leaving.session)
+            kept = await open_all_rooms(two, staying.session)
+            await asyncio.to_thread(leaving.post, "/accounts/logout/", {})
+            assert await close_code(gone, CLOSED_WITHIN_SECONDS) == 4401
+            assert await still_open(kept, 1.5)  # the same user's other session
+            await kept.close()
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_password_change_closes_the_other_sessions_sockets_not_this_ones(
+    env: dict[str, str], log_dir: Path, alice_pw: User
+) -> None:
+    with daphnes(env, log_dir, 2) as (one, two):
+        changer = Browser(one).log_in("alice")
+        other = Browser(one).log_in("alice")
+
+        async def scenario() -> None:
+            mine = await open_all_rooms(two, changer.session)
+            theirs = await open_all_rooms(two, other.session)
+            new = "another-horse-battery-staple"
+            await asyncio.to_thread(
+                changer.post,
+                "/accounts/password_change/",
+                {"old_password": TEST_PASSWORD, "new_password1": new, "new_password2": new},
+            )
+            assert await close_code(theirs, CLOSED_WITHIN_SECONDS) == 4401
+            # Kept past a periodic check too: the changing session is still valid.
+            assert await still_open(mine, CHECK_SECONDS * 2.5)
+            await mine.close()
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_log_out_other_devices_closes_their_sockets_on_the_other_process(
+    env: dict[str, str], log_dir: Path, alice_pw: User
+) -> None:
+    with daphnes(env, log_dir, 2) as (one, two):
+        here = Browser(one).log_in("alice")
+        phone = Browser(one).log_in("alice")
+
+        async def scenario() -> None:
+            mine = await open_all_rooms(two, here.session)
+            theirs = await open_all_rooms(two, phone.session)
+            await asyncio.to_thread(here.post, "/accounts/settings/", {"action": "sessions"})
+            assert await close_code(theirs, CLOSED_WITHIN_SECONDS) == 4401
+            assert await still_open(mine, 1.5)
+            await mine.close()
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_a_script_deactivating_the_user_closes_every_socket_with_4403(
+    env: dict[str, str], log_dir: Path, alice_pw: User
+) -> None:
+    with daphnes(env, log_dir, 2) as (one, two):
+        session = Browser(one).log_in("alice").session
+
+        async def scenario() -> None:
+            sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
+            await asyncio.to_thread(
+                run_script,
+                env,
+                "from django.contrib.auth.models import User\n"
+                "u = User.objects.get(username='alice'); u.is_active = False; u.save()",
+            )
+            for ws in sockets:
+                assert await close_code(ws, CLOSED_WITHIN_SECONDS) == 4403
+
+        asyncio.run(scenario())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["bulk delete", "expiry", "password by update()"])
+def test_sessions_ended_without_django_auth_close_within_the_check_interval(
+    how: str, env: dict[str, str], log_dir: Path, alice_pw: User
+) -> None:
+    with daphnes(env, log_dir, 2) as (one, two):
+        session = Browser(one).log_in("alice").session
+
+        async def scenario() -> None:
+            sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
+
+            def end_it() -> None:
+                if how == "bulk delete":
+                    Session.objects.all().delete()
+                elif how == "expiry":
+                    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+                else:  # a new password hash: the session's auth hash no longer matches
+                    user = User(pk=alice_pw.pk, password=alice_pw.password)
+                    user.set_password("changed-behind-the-back")
+                    User.objects.filter(pk=alice_pw.pk).update(password=user.password)
+
+            await asyncio.to_thread(end_it)
+            for ws in sockets:
+                assert await close_code(ws, CHECK_SECONDS * 2 + 2) == 4401
+
+        asyncio.run(scenario())
+
+
+def test_the_check_names_each_invalid_session_in_two_queries_per_batch(
+    make_user: Callable[..., User], django_assert_max_num_queries: Any
+) -> None:
+    from django.test import Client
+
+    users = [make_user(f"u{n}", password=TEST_PASSWORD) for n in range(6)]
+    keys = []
+    for user in users:
+        client = Client()
+        client.force_login(user)
+        keys.append(client.session.session_key)
+    Session.objects.filter(session_key=keys[1]).delete()
+    Session.objects.filter(session_key=keys[2]).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    User.objects.filter(pk=users[3].pk).update(is_active=False)
+    users[4].set_password("new-password-here")
+    users[4].save()
+    sockets = [(key, user.pk) for key, user in zip(keys, users, strict=True)]
+    sockets.append((keys[5], users[0].pk))  # someone else's session
+    with django_assert_max_num_queries(2):
+        found = sessions_invalid(sockets=sockets)
+    assert found == {
+        (keys[1], users[1].pk): 4401,
+        (keys[2], users[2].pk): 4401,
+        (keys[3], users[3].pk): 4403,
+        (keys[4], users[4].pk): 4401,
+        (keys[5], users[0].pk): 4401,
+    }
+
+
+async def test_the_periodic_check_closes_an_in_process_socket(
+    open_socket: Callable[..., Any], make_user: Callable[..., User]
+) -> None:
+    from channels.db import database_sync_to_async
+
+    alice = await database_sync_to_async(make_user)("alice")
+    comm = await open_socket(alice, "/ws/chat/")
+    assert (await comm.connect())[0]
+    assert (await comm.receive_json_from(timeout=3))["type"] == "hello"
+    sync = (await realtime.current().start()).sync
+    assert await sync.check_sessions_once() == 0  # a valid session stays
+    await database_sync_to_async(lambda: Session.objects.all().delete())()
+    assert await sync.check_sessions_once() == 1
+    closed = await comm.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4401}
