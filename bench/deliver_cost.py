@@ -88,11 +88,15 @@ def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
         conn.all_rooms = rooms_per_conn > 1
         conn.state = State.OPEN
 
-    for _ in range(count):
+    async def make() -> Any:
+        # Built inside the loop, as channels does (the consumer binds the loop's runtime).
         conn = consumers.ChatConsumer()
         conn.raw_send = raw_send
-        asyncio.get_event_loop().run_until_complete(start(conn))
-        conns.append(conn)
+        await start(conn)
+        return conn
+
+    for _ in range(count):
+        conns.append(asyncio.get_event_loop().run_until_complete(make()))
 
     async def deliver_new(conn: Any, seq: int, frame: str, wire_frame: bytes) -> None:
         await conn.deliver(ROOM_ID, seq, frame, wire_frame)

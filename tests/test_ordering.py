@@ -241,3 +241,27 @@ def test_start_twice_is_a_bug() -> None:
     order.start(0)
     with pytest.raises(RuntimeError):
         order.start(1)
+
+
+@pytest.mark.parametrize(
+    ("events", "seq", "expected"),
+    [
+        ([], 1, True),  # the next one of an idle stream
+        ([], 2, False),  # past a gap
+        ([3], 2, False),  # something is held: the ordinary path releases both
+        ([1], 1, False),  # already delivered
+    ],
+)
+def test_next_in_line_is_only_the_next_seq_of_an_idle_stream(
+    events: list[int], seq: int, expected: bool
+) -> None:
+    order = SeqOrder()
+    driver = Driver(order)
+    driver.run(order.start(0))
+    for event in events:
+        driver.run(order.offer(event, f(event)))
+    assert order.next_in_line(seq) is expected
+
+
+def test_next_in_line_is_false_before_the_start() -> None:
+    assert SeqOrder().next_in_line(1) is False

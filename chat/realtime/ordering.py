@@ -133,6 +133,12 @@ class SeqOrder:
         self._held.clear()
         return Decision(send)
 
+    def next_in_line(self, seq: int) -> bool:
+        """Whether `seq` is the very next one with nothing held or pending: the caller
+        may write it at once and call written(seq), no Decision needed (the common
+        case of a live stream, taken once per recipient)."""
+        return self.started and not self._held and seq == self.delivered + 1
+
     def written(self, seq: int) -> None:
         """Record that `seq`'s frame was written (or that it has no message)."""
         self.delivered = max(self.delivered, seq)
