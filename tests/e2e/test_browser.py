@@ -17,6 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 XSS_PAYLOAD = '<img src=x onerror="window.__xss=1">'
 
+OWN_AVATAR = "img.avatar[src^='/api/users/']"  # what the page itself draws
+
 
 def last_message(page: Page, author: str, body: str) -> None:
     item = page.locator("#messages li.message").last
@@ -65,7 +67,9 @@ def test_two_browsers_chat_live_and_render_payloads_as_text(
             last_message(page, "alice", XSS_PAYLOAD)
             body = page.locator("#messages li.message").last.locator(".body")
             assert body.text_content() == XSS_PAYLOAD
-            assert page.locator("#messages img").count() == 0
+            # The page's own avatars are the only images in the list.
+            assert page.locator(f"#messages img:not({OWN_AVATAR})").count() == 0
+            assert page.locator(f"#messages {OWN_AVATAR}").count() >= 1
             assert page.evaluate("window.__xss") is None
             assert page.locator("#messages li.message").count() == 3
             seqs = page.locator("#messages li.message").evaluate_all(
