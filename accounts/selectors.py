@@ -257,3 +257,9 @@ def _session_table_backed() -> bool:
         "django.contrib.sessions.backends.db",
         "django.contrib.sessions.backends.cached_db",
     }
+
+
+def email_in_use(email: str) -> bool:
+    """Whether an account has this address (case-insensitive): a mailed sign-up link
+    for it has been used, or the address belongs to someone already."""
+    return User.objects.filter(email__iexact=email.strip()).exists()

@@ -155,6 +155,12 @@ def signup_email(request: HttpRequest, token: str) -> HttpResponse:
     ):
         detail = "This sign-up link is not valid or has expired."
         return render(request, "accounts/invitation_invalid.html", {"detail": detail}, status=403)
+    if selectors.email_in_use(email):  # the link made its account: it is used up
+        detail = (
+            "An account already uses this address: log in, or reset its password if it is"
+            " forgotten."
+        )
+        return render(request, "accounts/invitation_invalid.html", {"detail": detail}, status=403)
     return _signup_form_page(request, verified_email=email, rooms=[])
 
 

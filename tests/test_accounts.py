@@ -408,6 +408,11 @@ def test_allowed_domain_signs_up_through_a_mailed_link() -> None:
     form = signup_form("dana", email="someone@evil.example")  # the mailed address wins
     assert client.post(path, form).status_code == 302
     assert User.objects.get(username="dana").email == "Dana@example.com"
+    # The link made its account: used again, it makes none.
+    again = fresh_client().post(path, signup_form("dana2"))
+    assert again.status_code == 403
+    assert "already uses this address" in again.content.decode()
+    assert not User.objects.filter(username="dana2").exists()
     tampered = path[:-3] + ("x" if path[-3] != "x" else "y") + path[-2:]
     assert fresh_client().get(tampered).status_code == 403
 
