@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import multiprocessing
+import random
 import resource
 import time
 from array import array
@@ -37,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 
 import picows
 
@@ -45,6 +47,27 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 PIPE_TIMEOUT_SECONDS = 600.0  # longest any worker command may take
 START_DELAY_NS = 300_000_000  # phases start this long after the command, on all workers
 READ_BUFFER_BYTES = 4096  # picows' initial per-connection read buffer (grows on demand)
+# Reconnecting as the page does (chat/static/chat/socket.js): after a 1012 restart at a
+# random moment within RESTART_SPREAD_S, otherwise full jitter: uniform(0, min(cap,
+# base * 2**attempt)).
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+RESTART_SPREAD_S = 3.0
+HELLO_TIMEOUT_S = 15.0
+CLOSE_SERVICE_RESTART = 1012
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """Reconnect every dropped connection, resuming with ``?after=`` (storm scenario).
+
+    Attempt k goes to ``servers[(home + k) % len(servers)]`` (a balancer that passes
+    over a process that refuses), home being the server the client first connected to.
+    """
+
+    servers: tuple[tuple[str, str], ...]  # (ws base "ws://127.0.0.1:PORT", http origin)
+    max_attempts: int = 40
+    until_ns: int = 0  # no attempt starts after this CLOCK_MONOTONIC instant
 
 
 @dataclass(frozen=True)
@@ -163,6 +186,10 @@ class _Conn(picows.WSListener):
         self.close_code: int | None = None
         self.disconnected = False
         self.lat_us: array[int] = array("q")  # this phase's array for this conn's server
+        self.unacked: dict[bytes, bytes] = {}  # client_id -> frame, until its ack
+        self.reconnecting = False
+        self.resumes = 0  # successful reconnects (the next hello is a resumed one)
+        self.home = 0  # index of its server in Reconnect.servers
         # all-rooms connections name the room they send to
         self.room_field = b'"room":"%s",' % spec.room.encode() if spec.rooms else b""
 
@@ -186,6 +213,8 @@ class _Conn(picows.WSListener):
             self.hello.set_exception(ConnectionError("disconnected before hello"))
         if not self.worker.closing:
             self.worker.unexpected_disconnects += 1
+            if self.worker.reconnect is not None and not self.reconnecting:
+                self.worker.start_reconnect(self)
 
 
 class _Phase:
@@ -224,6 +253,13 @@ class Worker:
         self.late = 0  # tagged messages arriving after their phase ended
         self.seq_violations_outside = 0
         self.acks = 0
+        self.acked: dict[str, tuple[int, str, str]] = {}  # client_id -> (seq, room, body)
+        self.reconnect: Reconnect | None = None
+        self.reconnect_tasks: set[asyncio.Task[None]] = set()
+        # (dropped at, back at or 0, attempts) per drop, CLOCK_MONOTONIC ns
+        self.reconnect_events: list[tuple[int, int, int]] = []
+        self.resumed_incomplete = 0
+        self.resent = 0
         self.errors: Counter[str] = Counter()
         self.other_frames: Counter[str] = Counter()
         self.bad_frames = 0
@@ -299,7 +335,18 @@ class Worker:
                 for entry in rooms:
                     slug = str(entry["slug"]).encode()
                     conn.last_seq[slug] = max(conn.last_seq.get(slug, 0), int(entry["last_seq"]))
-            for message in frame.get("history") or []:
+            if conn.resumes:
+                # A resumed hello: its history is the messages missed while away, and
+                # they count like live ones (loss, duplicates, order, latency).
+                resumed = frame.get("resumed")
+                if isinstance(resumed, dict) and not resumed.get("complete", True):
+                    self.resumed_incomplete += 1
+                for message in frame.get("history") or []:
+                    body = message.get("body")
+                    stream = str(message.get("room", "")).encode()
+                    if isinstance(body, str):
+                        self._on_message(conn, stream, message.get("seq"), body.encode(), now)
+            for message in [] if conn.resumes else frame.get("history") or []:
                 slug = str(message.get("room", "")).encode()
                 conn.last_seq[slug] = max(conn.last_seq.get(slug, 0), int(message["seq"]))
             if not conn.hello.done():
@@ -317,6 +364,14 @@ class Worker:
                 self.late += 1
         elif kind == "ack":
             self.acks += 1
+            client_id = str(frame.get("client_id", ""))
+            conn.unacked.pop(client_id.encode(), None)
+            message = frame.get("message") or {}
+            self.acked[client_id] = (
+                int(message.get("seq", 0)),
+                str(message.get("room", conn.spec.room)),
+                str(message.get("body", "")),
+            )
         elif kind == "error":
             self.errors[str(frame.get("code"))] += 1
         else:  # e.g. presence: counted, otherwise ignored
@@ -388,6 +443,73 @@ class Worker:
             "cpu_s": cpu_seconds() - cpu0,
         }
 
+    # --- reconnecting (storm) ---------------------------------------------------------
+
+    def start_reconnect(self, conn: _Conn) -> None:
+        conn.reconnecting = True
+        task = asyncio.get_running_loop().create_task(self._reconnect(conn))
+        self.reconnect_tasks.add(task)
+        task.add_done_callback(self.reconnect_tasks.discard)
+
+    async def _reconnect(self, conn: _Conn) -> None:
+        """Reconnect with backoff and full jitter, resume after the highest seq this
+        connection received, then resend every unacknowledged send (same client_id)."""
+        plan = self.reconnect
+        assert plan is not None  # noqa: S101 - only started when armed
+        dropped = time.monotonic_ns()
+        restart = conn.close_code == CLOSE_SERVICE_RESTART
+        path = urlsplit(conn.spec.url).path
+        back = 0
+        attempt = 0
+        try:
+            for attempt in range(plan.max_attempts):  # bounded
+                delay = (
+                    0.2 + random.random() * RESTART_SPREAD_S  # noqa: S311 - jitter, not crypto
+                    if restart and attempt == 0
+                    else random.random() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)  # noqa: S311
+                )
+                await asyncio.sleep(delay)
+                if self.closing or time.monotonic_ns() > plan.until_ns:
+                    break
+                ws, origin = plan.servers[(conn.home + attempt) % len(plan.servers)]
+                after = max(conn.last_seq.values(), default=0)
+                conn.transport, conn.disconnected, conn.close_code = None, False, None
+                conn.hello = asyncio.get_running_loop().create_future()
+                conn.resumes += 1
+                headers = {"Origin": origin}
+                if conn.spec.cookie:
+                    headers["Cookie"] = conn.spec.cookie
+                try:
+                    await picows.ws_connect(
+                        lambda: conn,
+                        f"{ws}{path}?after={after}",
+                        extra_headers=headers,
+                        websocket_handshake_timeout=HELLO_TIMEOUT_S,
+                        read_buffer_init_size=READ_BUFFER_BYTES,
+                        max_redirects=0,
+                    )
+                    await asyncio.wait_for(conn.hello, HELLO_TIMEOUT_S)
+                except Exception:  # refused (process down), closed, timed out: try again
+                    conn.resumes -= 1
+                    if conn.hello.done() and not conn.hello.cancelled():
+                        conn.hello.exception()
+                    if conn.transport is not None and not conn.disconnected:
+                        conn.transport.disconnect()
+                    conn.disconnected = True
+                    continue
+                back = time.monotonic_ns()
+                transport = conn.transport
+                for payload in list(conn.unacked.values()):
+                    if transport is not None:
+                        transport.send(picows.WSMsgType.TEXT, payload)
+                        self.resent += 1
+                break
+        finally:
+            conn.reconnecting = False
+            self.reconnect_events.append((dropped, back, attempt + 1))
+        if back and conn.disconnected and not self.closing:
+            self.start_reconnect(conn)  # dropped again right after its hello
+
     # --- a phase ---------------------------------------------------------------------
 
     def _schedule(self, phase: PhaseSpec, t0_ns: int) -> list[tuple[int, _Conn, int, int]]:
@@ -419,7 +541,7 @@ class Worker:
         cpu0 = cpu_seconds()
         late0, disc0 = self.late, self.unexpected_disconnects
         items = self._schedule(spec, t0_ns)
-        sent = failed = 0
+        sent = failed = deferred = 0
         lag_us = array("q")
         tag = spec.tag.encode()
         index = 0
@@ -447,8 +569,14 @@ class Worker:
                     )
                 )
                 transport = conn.transport
+                if self.reconnect is not None:
+                    # kept until acknowledged; resent (same client_id) after a reconnect
+                    conn.unacked[b"%s-%d-%d" % (tag, slot, n)] = payload
                 if transport is None or conn.disconnected:
-                    failed += 1
+                    if self.reconnect is not None:
+                        deferred += 1  # sent when its connection is back
+                    else:
+                        failed += 1
                     continue
                 try:
                     transport.send(picows.WSMsgType.TEXT, payload)
@@ -467,6 +595,7 @@ class Worker:
             "planned_sends": len(items),
             "sent": sent,
             "send_failures": failed,
+            "send_deferred": deferred,
             "send_lag_us": lag_us,
             "expected": planned_expected,
             "received": phase.received,
@@ -494,10 +623,27 @@ class Worker:
             "seq_violations_outside_phases": self.seq_violations_outside,
             "unexpected_disconnects": self.unexpected_disconnects,
             "open": sum(1 for c in self.conns if c.transport is not None and not c.disconnected),
+            "reconnects": sum(1 for e in self.reconnect_events if e[1]),
+            "reconnect_gave_up": sum(1 for e in self.reconnect_events if not e[1]),
+            "reconnect_events": list(self.reconnect_events),
+            "resumed_incomplete": self.resumed_incomplete,
+            "resent": self.resent,
+            "unacked": sum(len(c.unacked) for c in self.conns),
         }
+
+    def arm_reconnect(self, plan: Reconnect | None) -> None:
+        self.reconnect = plan
+        if plan is not None:
+            for conn in self.conns:
+                origin = conn.spec.origin
+                conn.home = next(
+                    (i for i, (_, o) in enumerate(plan.servers) if o == origin), conn.spec.index
+                )
 
     async def close(self) -> dict[str, Any]:
         self.closing = True
+        for task in list(self.reconnect_tasks):
+            task.cancel()
         transports = [
             c.transport for c in self.conns if c.transport is not None and not c.disconnected
         ]
@@ -540,6 +686,9 @@ async def _serve(pipe: Connection, specs: list[ClientSpec], mine: list[int]) -> 
             pipe.send(await worker.run_phase(command[1], command[2]))
         elif kind == "counters":
             pipe.send(worker.counters())
+        elif kind == "reconnect":
+            worker.arm_reconnect(command[1])
+            pipe.send(None)
         elif kind == "close":
             pipe.send(await worker.close())
         else:
@@ -607,6 +756,9 @@ class LoadGenerator:
 
     def counters(self) -> dict[str, Any]:
         return merge_counters(self._all(("counters",)))
+
+    def arm_reconnect(self, plan: Reconnect | None) -> None:
+        self._all(("reconnect", plan))
 
     def close(self) -> dict[str, Any]:
         return merge_counters(self._all(("close",)))
@@ -697,6 +849,8 @@ def merge_counters(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key, value in report.items():
             if isinstance(value, dict):
                 merged[key] = dict(Counter(merged.get(key, {})) + Counter(value))
+            elif isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *value]
             else:
                 merged[key] = merged.get(key, 0) + value
     return merged
@@ -734,6 +888,7 @@ def summarize_phase(
         "planned_sends": total("planned_sends"),
         "sent": total("sent"),
         "send_failures": total("send_failures"),
+        "send_deferred": total("send_deferred"),
         "expected": expected,
         "received": received,
         "loss": expected - received,
@@ -756,11 +911,20 @@ def summarize_phase(
 
 
 async def run_inline(
-    specs: Sequence[ClientSpec], phases: Sequence[PhaseSpec], concurrency: int = 32
+    specs: Sequence[ClientSpec],
+    phases: Sequence[PhaseSpec],
+    concurrency: int = 32,
+    acked: dict[str, tuple[int, str, str]] | None = None,
+    linger_s: float = 0.0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """Everything in the running event loop (no worker processes): connect, run each
-    phase, close. Returns (connect summary, phase summaries, counters)."""
+    phase, close. Returns (connect summary, phase summaries, counters); `acked`, if
+    given, is filled with every acknowledged client_id -> (seq, room, body). A phase
+    ends at its last delivery, which can come before the sender's ack: `linger_s` keeps
+    the connections open that much longer before closing them."""
     worker = Worker(specs)
+    if acked is not None:
+        worker.acked = acked
     report = await worker.connect(concurrency)
     connected = merge_connects([report], report["wall_s"])
     results = []
@@ -769,6 +933,7 @@ async def run_inline(
             t0 = time.monotonic_ns() + START_DELAY_NS
             report = await worker.run_phase(phase, t0)
             results.append(summarize_phase(specs, phase, t0, [report]))
+        await asyncio.sleep(linger_s)
     finally:
         counters = await worker.close()
     return connected, results, counters

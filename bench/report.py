@@ -282,6 +282,105 @@ def idle_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def presence_table(results: dict[str, Any]) -> list[str]:
+    rows = [
+        "| run | scenario | clients | presence frames received | per client |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for run in results["runs"]:
+        for name in ("bigroom",):
+            result = _scenario(run, name)
+            if result is None or "frames_during_joins" not in result:
+                continue
+            clients = result["shape"]["rooms"] * result["shape"]["clients_per_room"]
+            frames = result["frames_during_joins"].get("presence", 0)
+            rows.append(
+                f"| {_label(run)} | {name} | {clients} | {frames} | {_num(frames / clients, 1)} |"
+            )
+    return rows
+
+
+def saved_per_s(result: dict[str, Any] | None) -> float | None:
+    """Messages saved per second in a traffic phase: deliveries ÷ clients per room."""
+    if result is None or "latency_ms" not in result:
+        return None
+    per_room = int(result["shape"]["clients_per_room"])
+    return float(result["achieved_deliveries_per_s"]) / per_room
+
+
+def ceiling_table(results: dict[str, Any]) -> list[str]:
+    found = results.get("ceiling") or {}
+    rows = [
+        "| database | 1 msg/tx, 1 connection | 1 msg/tx, 4 connections | 50 msg/tx, 1 connection "
+        "| project writeheavy saved msg/s (run) | share of 4 conn. / of batched |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for db, figures in found.items():
+        if "error" in figures:
+            rows.append(f"| {db} | error: {figures['error'][-120:]} | | | | |")
+            continue
+
+        def rate(key: str, figures: dict[str, Any] = figures) -> float | None:
+            return figures[key]["messages_per_s"] if key in figures else None
+
+        project = []
+        shares = []
+        for run in results["runs"]:
+            saved = saved_per_s(_scenario(run, "writeheavy"))
+            if run.get("db") != db or saved is None:
+                continue
+            project.append(f"{_num(saved)} ({run['config']})")
+            four, batched = rate("single_4"), rate("batched_50")
+            shares.append(
+                " / ".join(
+                    f"{100 * saved / base:.0f} %" if base else "–" for base in (four, batched)
+                )
+            )
+        rows.append(
+            f"| {db} | {_num(rate('single_1'))} | {_num(rate('single_4'))} "
+            f"| {_num(rate('batched_50'))} | {'; '.join(project) or '–'} "
+            f"| {'; '.join(shares) or '–'} |"
+        )
+    return rows
+
+
+def storm_table(results: dict[str, Any]) -> list[str]:
+    rows = [
+        "| run | sessions | back after restart 1 / 2 (s) | all back within 30 s | reconnects "
+        "| resumed incomplete | loss | dup | order (seq/sender) | unacked at end "
+        "| server log lines (errors) | new connects/s (100 in flight) | × baseline |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["runs"]:
+        result = _scenario(run, "storm")
+        if result is None:
+            continue
+        connect = result.get("new_connects") or {}
+        base = _scenario(_baseline(results, run["config"]), "storm") or {}
+        base_rate = (base.get("new_connects") or {}).get("connects_per_s")
+        rate = connect.get("connects_per_s")
+        if "phase" not in result:
+            rows.append(
+                f"| {_label(run)} | {result.get('sessions', '–')} | {result.get('aborted', '–')} "
+                f"| – | – | – | – | – | – | – | – | {_num(rate)} | – |"
+            )
+            continue
+        phase = result["phase"]
+        back = " / ".join(_num(s, 1) for s in result["back_after_s"])
+        rows.append(
+            f"| {_label(run)} | {result['sessions']} | {back} | "
+            f"{'yes' if result['all_back_within_30s'] else 'NO'} | {result['reconnects']} "
+            f"| {result['resumed_incomplete']} | {phase['loss']} | {phase['dups']} "
+            f"| {_order(phase)} | {result['unacked_at_end']} "
+            f"| {result['log_problems']} ({result.get('log_errors', '?')} errors) "
+            f"| {_num(rate)} | {_ratio(rate, base_rate) if run['target'] == 'project' else '–'} |"
+        )
+    return rows
+
+
+P99_TARGET_MS = 100.0
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, str]]:
     found = []
 
@@ -315,6 +414,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, str]]:
                 f" asked, p99 {_num(p99, 1)} ms, loss {fanout['loss']}, dup {fanout['dups']}, "
                 f"order {_order(fanout)}",
                 met,
+            )
+        for name, label in (
+            ("rooms", "rooms (500 msg/s): p99 < 100 ms, 0 loss, in order"),
+            ("writeheavy", "writeheavy (2,000 msg/s saved): p99 < 100 ms, 0 loss, in order"),
+            ("bigroom", "bigroom (1 × 2,000): p99 < 100 ms, 0 loss, in order"),
+        ):
+            got = _scenario(run, name)
+            if got is None:
+                continue
+            if "latency_ms" not in got:
+                add(label, run, f"aborted: {got.get('aborted')}", False)
+                continue
+            p99 = got["latency_ms"]["p99"]
+            clean = not (got["dups"] or got["seq_violations"] or got["sender_order_violations"])
+            add(
+                label,
+                run,
+                f"{_num(got['achieved_deliveries_per_s'])}/s of "
+                f"{_num(got['asked_deliveries_per_s'])}, p99 {_num(p99, 1)} ms, "
+                f"loss {got['loss']}, dup {got['dups']}, order {_order(got)}",
+                got["loss"] == 0 and p99 is not None and p99 < P99_TARGET_MS and clean,
             )
         rate, _ = _last_ok(_scenario(run, "saturation"))
         base_rate, _ = _last_ok(_scenario(_baseline(results, run["config"]), "saturation"))
@@ -382,11 +502,28 @@ def markdown(results: dict[str, Any]) -> str:
         "light": "light: 1 room × 10 clients, 1 sender × 10 msg/s (100 deliveries/s)",
         "fanout": "fanout: 1 room × 200 clients, 5 senders × 20 msg/s (20,000 deliveries/s)",
         "rooms": "rooms: 50 rooms × 10 clients, 2 senders/room × 5 msg/s (5,000 deliveries/s)",
+        "writeheavy": "writeheavy: 100 rooms × 10 clients, 5 senders/room × 4 msg/s "
+        "(2,000 msg/s saved, 20,000 deliveries/s)",
+        "bigroom": "bigroom: 1 room × 2,000 clients, 1 sender × 5 msg/s (10,000 deliveries/s)",
     }
     for name, title in titles.items():
         table = traffic_table(results, name)
         if len(table) > 2:
             lines += ["", f"### {title}", "", *table]
+    table = presence_table(results)
+    if len(table) > 2:
+        lines += ["", "Frames other than messages during the joins and warm-up:", "", *table]
+    table = ceiling_table(results)
+    if len(table) > 2:
+        lines += [
+            "",
+            "### The database's own ceiling (bench/ceiling.py) and the project's share of it",
+            "",
+            *table,
+        ]
+    table = storm_table(results)
+    if len(table) > 2:
+        lines += ["", "### storm: rolling restart, everyone reconnects with ?after=", "", *table]
     table = allrooms_connect_table(results)
     if len(table) > 2:
         lines += [

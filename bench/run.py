@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -37,16 +38,30 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.loadgen import ClientSpec, LoadGenerator, PhaseSpec, raise_nofile_limit
+from bench.loadgen import ClientSpec, LoadGenerator, PhaseSpec, Reconnect, raise_nofile_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 # idle first, on freshly started servers; saturation last (it ends with a backlog)
-SCENARIOS = ("idle", "light", "fanout", "rooms", "allrooms", "saturation")
+SCENARIOS = (
+    "idle",
+    "light",
+    "fanout",
+    "rooms",
+    "writeheavy",
+    "bigroom",
+    "allrooms",
+    "storm",
+    "saturation",
+)
 CONFIGS = ("1proc-memory", "2proc-redis")
 DATABASES = ("sqlite", "postgresql")
 BENCH_DB = "chat_bench"  # default; --pg-db names another (parallel runs, before/after)
 STARTUP_TIMEOUT_SECONDS = 60
+STORM_BEFORE_RESTART_S = 3.0  # of traffic before the first SIGTERM
+STORM_AFTER_RESTART_S = 5.0  # of traffic after the last process is back
+STORM_BACK_WITHIN_S = 30.0  # the target: every session back within this
+NEW_CONNECT_CONCURRENCY = 100  # the target's "100 in flight" (above Twisted's backlog 50)
 CONNECT_CONCURRENCY = 32  # below daphne's listen backlog (Twisted's default: 50)
 P99_LIMIT_MS = 100.0
 SETTLE_MAX_SECONDS = 20
@@ -68,6 +83,8 @@ class Mode:
     drain_s: float
     profile_s: float
     max_minutes: float
+    storm_rooms: int = 100  # of STORM's 100-client rooms: 100 = 10,000 sessions
+    storm_new_connects: int = 2000  # fresh authenticated connects after the storm
 
 
 # about x1.4 per step
@@ -86,6 +103,8 @@ QUICK = Mode(
     drain_s=1.5,
     profile_s=4,
     max_minutes=6,
+    storm_rooms=10,
+    storm_new_connects=500,
 )
 FULL = Mode(
     name="full",
@@ -122,6 +141,12 @@ SHAPES = {
     "light": Shape(1, 10, 1, 10.0),
     "fanout": Shape(1, 200, 5, 20.0),
     "rooms": Shape(50, 10, 2, 5.0),
+    # issue #13: 2,000 messages/s saved (20,000 deliveries/s) over 100 rooms
+    "writeheavy": Shape(100, 10, 5, 4.0),
+    # issue #13: one room of 2,000 (10,000 deliveries/s); the joins' presence counted
+    "bigroom": Shape(1, 2000, 1, 5.0),
+    # issue #13: sessions that resume after a rolling restart (Mode.storm_rooms of them)
+    "storm": Shape(100, 100, 1, 0.2),
     "saturation": Shape(1, 100, 10, 5.0),  # rate stepped, see Mode.saturation_steps
 }
 
@@ -362,9 +387,15 @@ class Server:
 
 
 def start_server(
-    name: str, app: str, env: dict[str, str], probe: str, log_dir: Path, cwd: Path
+    name: str,
+    app: str,
+    env: dict[str, str],
+    probe: str,
+    log_dir: Path,
+    cwd: Path,
+    port: int | None = None,
 ) -> Server:
-    port = free_port()
+    port = port or free_port()
     log_path = log_dir / f"daphne-{name}-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -430,6 +461,7 @@ class Prepared:
     allrooms: AllRoomsShape | None = None
     allrooms_user_offset: dict[str, int] = field(default_factory=dict)  # room prefix -> first
     connect_queries: dict[str, Any] = field(default_factory=dict)  # db -> bench.connect_queries
+    ceiling: dict[str, Any] = field(default_factory=dict)  # db -> bench.ceiling
 
 
 # Every simulated user connects from 127.0.0.1 and senders go far past a person's rate,
@@ -565,6 +597,7 @@ def prepare(
     code: Path = ROOT,
     pg_db: str = BENCH_DB,
     allrooms: AllRoomsShape | None = None,
+    ceiling_s: float = 0.0,
 ) -> Prepared:
     tmp = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     prepared = Prepared(
@@ -635,6 +668,9 @@ def prepare(
             prepared.src,
         )
         prepared.sessions[db] = json.loads(out.read_text())["sessions"]
+        if ceiling_s > 0:
+            say(f"the database's own ceiling ({db}, {ceiling_s} s a shape)")
+            prepared.ceiling[db] = ceiling(env, prepared.src, ceiling_s)
         if allrooms is not None:
             say(f"queries per all-rooms connect ({db})")
             prepared.connect_queries[db] = connect_queries(env, prepared.src)
@@ -646,6 +682,24 @@ def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
     rooms, prefixed cq-); its failure is reported, not fatal."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.connect_queries", "--json"],
+        cwd=src,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout)[-2000:]}
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def ceiling(env: dict[str, str], src: Path, seconds: float) -> dict[str, Any]:
+    """bench.ceiling in the snapshot, on the run's database: the database's own insert
+    rates (scratch rooms, deleted after); its failure is reported, not fatal."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ceiling", "--json", "--seconds", str(seconds)],
         cwd=src,
         env={**os.environ, **env},
         capture_output=True,
@@ -692,6 +746,7 @@ class Run:
         self.run, self.mode, self.prepared = run, mode, prepared
         self.redis_url, self.gen_procs, self.log_dir, self.say = redis_url, gen_procs, log_dir, say
         self.servers: list[Server] = []
+        self.old_logs: list[Path] = []  # of processes restarted (storm)
         self.prefix = f"bench{secrets.token_hex(4)}"
         self.sessions = prepared.sessions.get(run.db or "", [])
 
@@ -709,12 +764,30 @@ class Run:
         env = django_env(self.prepared, self.prepared.database_urls[self.run.db or ""])
         return {**env, "REDIS_URL": redis, "CHAT_LAYER_PREFIX": self.prefix}
 
-    def start(self, count: int) -> None:
-        app, probe = (
+    def app_probe(self) -> tuple[str, str]:
+        return (
             ("bench.baseline.asgi:application", "/")
             if self.run.target == "baseline"
             else ("chatsite.asgi:application", "/accounts/login/")
         )
+
+    def restart(self, index: int, generation: int) -> tuple[int, int]:
+        """SIGTERM one process, wait for it to exit, start it again on the same port (as
+        deploy/ does, one process at a time). Returns (SIGTERM at, answering again at),
+        CLOCK_MONOTONIC ns."""
+        old = self.servers[index]
+        sent = time.monotonic_ns()
+        old.stop()
+        self.old_logs.append(old.log_path)
+        app, probe = self.app_probe()
+        name = f"{self.run.key.replace('/', '-')}-{index}-r{generation}"
+        self.servers[index] = start_server(
+            name, app, self.env(), probe, self.log_dir, self.prepared.src, port=old.port
+        )
+        return sent, time.monotonic_ns()
+
+    def start(self, count: int) -> None:
+        app, probe = self.app_probe()
         name = self.run.key.replace("/", "-")
         for index in range(count):
             self.servers.append(
@@ -724,7 +797,7 @@ class Run:
             )
 
     def stop(self) -> list[Path]:
-        logs = [server.log_path for server in self.servers]
+        logs = [*self.old_logs, *(server.log_path for server in self.servers)]
         for server in self.servers:
             server.stop()
         self.servers = []
@@ -806,6 +879,9 @@ class Run:
                 return result
             warm = PhaseSpec(new_tag("warm"), 0.5, min(shape.rate, 5.0), 1.0)
             gen.run_phase(warm)
+            # Frames other than messages during the joins and the warm-up: a mass join
+            # must not flood the room with presence frames (bigroom).
+            result["frames_during_joins"] = gen.counters()["other_frames"]
             meter = self.meter(gen)
             if scenario == "saturation":
                 result["steps"] = self.saturation_steps(gen, meter, shape)
@@ -887,6 +963,114 @@ class Run:
             "open_after_hold": counters["open"],
             "counters": closed,
         }
+
+    def storm(self) -> dict[str, Any]:
+        """Sessions with resume state, then a rolling restart (SIGTERM one process, start
+        it again, then the next): every client reconnects with backoff and full jitter to
+        `?after=<last seq>` and resends what was not acknowledged, while one sender per
+        room keeps sending. Then fresh authenticated connects, 100 in flight."""
+        result: dict[str, Any] = {}
+        if self.run.target == "project":
+            result.update(self.storm_restart())
+        result["new_connects"] = self.new_connects()
+        # daphne logs a socket it could not close within its 10 s application close
+        # timeout only after those 10 s: wait for them before reading the logs.
+        time.sleep(12.0)
+        problems = log_problems([*self.old_logs, *(s.log_path for s in self.servers)])
+        result["log_problems"] = problems["count"]
+        result["log_errors"] = sum(
+            k["count"]
+            for k in problems["kinds"]
+            if re.search(r"Traceback|ERROR|CRITICAL|Exception", k["example"])
+        )
+        result["log_problem_kinds"] = problems["kinds"]
+        self.say(f"    server log problems {problems['count']} ({result['log_errors']} errors)")
+        return result
+
+    def storm_restart(self) -> dict[str, Any]:
+        base = SHAPES["storm"]
+        shape = Shape(self.mode.storm_rooms, base.clients_per_room, 1, base.rate)
+        specs = self.specs("storm", shape, self.servers)
+        result: dict[str, Any] = {"sessions": len(specs), "shape": shape.__dict__}
+        plan_servers = tuple((s.ws, s.http) for s in self.servers)
+        with LoadGenerator(specs, self.gen_procs) as gen:
+            result["connect"] = connect = gen.connect(CONNECT_CONCURRENCY)
+            self.say(f"    {connect['connected']} of {len(specs)} connected")
+            if connect["connected"] < len(specs):
+                result["aborted"] = f"{connect['connected']} of {len(specs)} connected"
+                result["counters"] = gen.close()
+                return result
+            # a first message in every room, so every session has a seq to resume after
+            gen.run_phase(PhaseSpec(new_tag("warm"), 1.0, 1.0, 5.0))
+            self.settle(SETTLE_MAX_SECONDS)
+            # The restart of both processes fits in the phase; the drain leaves room for
+            # every session to be back and the resends to be answered.
+            length = STORM_BEFORE_RESTART_S + 2 * 20.0 + STORM_AFTER_RESTART_S
+            phase = PhaseSpec(new_tag("storm"), length, shape.rate, STORM_BACK_WITHIN_S)
+            until = time.monotonic_ns() + int((length + 2 * STORM_BACK_WITHIN_S) * 1e9)
+            gen.arm_reconnect(Reconnect(plan_servers, until_ns=until))
+            restarts: list[tuple[int, int]] = []
+
+            def roll() -> None:
+                time.sleep(STORM_BEFORE_RESTART_S + 0.3)
+                for index in range(len(self.servers)):
+                    restarts.append(self.restart(index, 1))
+                    time.sleep(2.0)  # as deploy/: the next one once this one answers
+
+            roller = threading.Thread(target=roll, name="rolling-restart")
+            roller.start()
+            summary = gen.run_phase(phase)
+            roller.join(timeout=120)
+            counters = gen.counters()
+            gen.arm_reconnect(None)
+            events = counters.pop("reconnect_events")
+            result["phase"] = summary
+            result["restarts_ns"] = restarts
+            back_after: list[float | None] = []
+            for k, (sent, _ready) in enumerate(restarts):
+                end = restarts[k + 1][0] if k + 1 < len(restarts) else math.inf
+                mine = [e for e in events if sent <= e[0] < end]
+                if not mine:
+                    back_after.append(None)
+                    continue
+                missing = [e for e in mine if not e[1]]
+                back_after.append(
+                    None if missing else round((max(e[1] for e in mine) - sent) / 1e9, 2)
+                )
+            result["back_after_s"] = back_after
+            result["dropped"] = len(events)
+            result["reconnects"] = counters["reconnects"]
+            result["gave_up"] = counters["reconnect_gave_up"]
+            result["all_back_within_30s"] = bool(restarts) and all(
+                b is not None and b <= STORM_BACK_WITHIN_S for b in back_after
+            )
+            result["resumed_incomplete"] = counters["resumed_incomplete"]
+            result["resent"] = counters["resent"]
+            result["unacked_at_end"] = counters["unacked"]
+            result["counters"] = gen.close()
+        self.say(f"    back after {back_after} s, loss {summary['loss']}, dup {summary['dups']}")
+        return result
+
+    def new_connects(self) -> dict[str, Any]:
+        """Fresh authenticated connects (sessions nobody else used) at 100 in flight."""
+        count = self.mode.storm_new_connects
+        first = self.mode.storm_rooms * SHAPES["storm"].clients_per_room
+        if self.run.target == "project" and len(self.sessions) < first + count:
+            raise RuntimeError(f"storm: {first + count} sessions needed")
+        specs = []
+        for i in range(count):
+            server = self.servers[i % len(self.servers)]
+            slug = f"{self.run.room_prefix}-idle-0"
+            cookie = (
+                f"sessionid={self.sessions[first + i]}" if self.run.target == "project" else None
+            )
+            specs.append(ClientSpec(i, f"{server.ws}/ws/chat/{slug}/", server.http, cookie, slug))
+        self.settle(SETTLE_MAX_SECONDS)
+        with LoadGenerator(specs, self.gen_procs) as gen:
+            connect = gen.connect(NEW_CONNECT_CONCURRENCY)
+            gen.close()
+        self.say(f"    new connects: {connect['connected']}, {connect['connects_per_s']}/s")
+        return connect
 
     def allrooms_specs(self) -> list[ClientSpec]:
         """One all-rooms connection (`/ws/chat/`) per user, user u on server u % n."""
@@ -1127,6 +1311,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=ALLROOMS.sending_rooms * ALLROOMS.rate,
         help="allrooms: total msg/s over the sending rooms (%(default)s)",
     )
+    parser.add_argument(
+        "--ceiling-seconds",
+        type=float,
+        default=3.0,
+        help="seconds per shape of the database ceiling (bench/ceiling.py); 0: skip",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (daphne logs)")
     return parser.parse_args(argv)
@@ -1156,7 +1346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     ]
     dbs = sorted({r.db for r in runs if r.db}, key=DATABASES.index)
-    users = max(mode.idle_connections + 1, max(s.clients for s in SHAPES.values()))
+    storm_users = mode.storm_rooms * SHAPES["storm"].clients_per_room + mode.storm_new_connects
+    users = max(mode.idle_connections + 1, storm_users, max(s.clients for s in SHAPES.values()))
     allrooms = None
     if "allrooms" in args.scenario:
         sending = min(ALLROOMS.sending_rooms, args.allrooms_users * 20 // 50)
@@ -1186,7 +1377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code=args.code.resolve(),
         pg_db=args.pg_db,
         allrooms=allrooms,
+        ceiling_s=args.ceiling_seconds,
     )
+    if prepared.ceiling:
+        results["ceiling"] = prepared.ceiling
     results["code"] = {
         "snapshot_hash": prepared.code_hash,
         "migrations_missing": prepared.migrations_missing,
@@ -1228,6 +1422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         continue
                     if scenario == "allrooms":
                         entry["scenarios"]["allrooms"] = bench_run.allrooms()
+                        continue
+                    if scenario == "storm":
+                        entry["scenarios"]["storm"] = bench_run.storm()
                         continue
                     profile_to = None
                     if scenario == "fanout" and not args.no_profile and run.key == args.profile_run:
