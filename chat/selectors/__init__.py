@@ -1,0 +1,84 @@
+"""Read-side queries. They return plain typed data, never model instances, so callers
+(consumers, views, events) cannot lazily hit the database later. One module per
+sub-domain; callers use `selectors.<name>` from here."""
+
+from accounts.selectors import ProfileOut, user_profile
+from chat.selectors.messages import (
+    AttachmentOut,
+    HistoryOut,
+    MessageOut,
+    attachment_file,
+    attachment_out,
+    message_backlogs,
+    message_history,
+    message_list,
+    message_out,
+)
+from chat.selectors.reading import (
+    ReadState,
+    RoomState,
+    UserRef,
+    read_states,
+    room_preview,
+    user_room,
+    user_rooms,
+)
+from chat.selectors.rooms import (
+    Access,
+    DirectoryRoom,
+    RoomOut,
+    access_for,
+    account_allowed,
+    room_directory,
+    room_get,
+    room_last_seqs,
+    room_list,
+    room_members,
+    room_model,
+    room_out,
+    room_with_access,
+    user_get,
+)
+from chat.selectors.tokens import (
+    TokenOut,
+    token_list,
+    token_user,
+)
+
+__all__ = [
+    "Access",
+    "AttachmentOut",
+    "DirectoryRoom",
+    "HistoryOut",
+    "MessageOut",
+    "ProfileOut",
+    "ReadState",
+    "RoomOut",
+    "RoomState",
+    "TokenOut",
+    "UserRef",
+    "access_for",
+    "account_allowed",
+    "attachment_file",
+    "attachment_out",
+    "message_backlogs",
+    "message_history",
+    "message_list",
+    "message_out",
+    "read_states",
+    "room_directory",
+    "room_get",
+    "room_last_seqs",
+    "room_list",
+    "room_members",
+    "room_model",
+    "room_out",
+    "room_preview",
+    "room_with_access",
+    "token_list",
+    "token_user",
+    "user_get",
+    "user_profile",
+    "user_room",
+    "user_rooms",
+]

@@ -1,0 +1,265 @@
+"""Messages: the message object every transport sends, history pages, resume
+backlogs. The hot reads are hand-written SQL (one query each)."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Profile
+from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
+from accounts.selectors import avatar_url
+from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
+from chat.models import Attachment, Message, Room
+from chat.selectors.rooms import Access, access_for, room_last_seqs
+
+
+class AttachmentOut(TypedDict):
+    id: int
+    url: str  # served only to users who may read the room
+    thumbnail_url: str
+    name: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    thumbnail_width: int
+    thumbnail_height: int
+
+
+class MessageOut(TypedDict):
+    id: int
+    room: str
+    seq: int
+    author: str | None  # None only for kind "system"
+    author_display_name: str | None  # the author's display name (or username); None: system
+    author_avatar: str | None  # URL of the author's avatar; None: system
+    body: str
+    created_at: str
+    client_id: str
+    edited_at: str | None
+    kind: str  # "user" or "system"
+    attachment: AttachmentOut | None
+    mentions: list[str]  # members named as @username (docs/protocol.md, Read state)
+
+
+def message_out(
+    message: Message,
+    *,
+    room_slug: str,
+    author: str | None,
+    attachment: Attachment | None = None,
+) -> MessageOut:
+    # The author's profile from the per-process cache (accounts.selectors.user_profile):
+    # this runs for every message saved, and the callers pass only the username.
+    profile = user_profile(message.author_id) if message.author_id is not None else None
+    return {
+        "id": message.pk,
+        "room": room_slug,
+        "seq": message.seq,
+        "author": author,
+        "author_display_name": profile["display_name"] if profile is not None else None,
+        "author_avatar": profile["avatar"] if profile is not None else None,
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "kind": str(message.kind),
+        "attachment": attachment_out(attachment) if attachment is not None else None,
+        "mentions": list(message.mentions),
+    }
+
+
+def attachment_out(attachment: Attachment) -> AttachmentOut:
+    return _attachment(
+        attachment.pk,
+        attachment.name,
+        attachment.content_type,
+        attachment.size,
+        attachment.width,
+        attachment.height,
+        attachment.thumbnail_width,
+        attachment.thumbnail_height,
+    )
+
+
+def _attachment(pk: int, name: str, content_type: str, size: int, *dims: int) -> AttachmentOut:
+    width, height, thumbnail_width, thumbnail_height = dims
+    return {
+        "id": pk,
+        "url": reverse("api:attachment", args=[pk]),
+        "thumbnail_url": reverse("api:attachment_thumbnail", args=[pk]),
+        "name": name,
+        "content_type": content_type,
+        "size": size,
+        "width": width,
+        "height": height,
+        "thumbnail_width": thumbnail_width,
+        "thumbnail_height": thumbnail_height,
+    }
+
+
+class HistoryOut(TypedDict):
+    messages: list[MessageOut]
+    complete: bool  # False: there are messages after `after` older than messages[0]
+    last_seq: int  # the room's committed seq when the history was read
+
+
+def message_list(
+    *,
+    room_id: int,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int | None = None,
+    newest: bool = False,
+) -> list[MessageOut]:
+    """Messages of a room with after < seq < before, oldest first: the first `limit` of
+    them, or with `newest` (or without `after`) the last `limit` of them."""
+    if limit is None:
+        limit = settings.CHAT_HISTORY_LIMIT
+    # Read on every connect and every gap fill, on the single database thread: one
+    # hand-written query, because building the ORM's four joins cost ~1.5 ms a call,
+    # far more than running it. Only fixed SQL fragments are joined; values are params.
+    where = ["m.room_id = %(room)s", "m.deleted_at IS NULL"]
+    if after is not None:
+        where.append("m.seq > %(after)s")
+    if before is not None:
+        where.append("m.seq < %(before)s")
+    oldest_first = after is not None and not newest
+    sql = (
+        f"{_MESSAGE_SELECT} WHERE {' AND '.join(where)}"
+        f" ORDER BY m.seq {'ASC' if oldest_first else 'DESC'} LIMIT %(limit)s"
+    )
+    params = {"room": room_id, "after": after, "before": before, "limit": limit}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        picked = cursor.fetchall()
+    if not oldest_first:
+        picked.reverse()
+    return [_message_row(row) for row in picked]
+
+
+def _message_select() -> str:
+    q = connection.ops.quote_name
+    message, room, user = (
+        q(Message._meta.db_table),
+        q(Room._meta.db_table),
+        q(User._meta.db_table),
+    )
+    attachment, profile = q(Attachment._meta.db_table), q(Profile._meta.db_table)
+    return (
+        "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
+        " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
+        " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version"
+        f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
+        f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
+        f" LEFT JOIN {attachment} a ON a.message_id = m.id"
+        f" LEFT JOIN {profile} p ON p.user_id = m.author_id"  # no row: the defaults
+    )
+
+
+_MESSAGE_SELECT = _message_select()
+
+
+def _aware(value: datetime | str) -> datetime:
+    # PostgreSQL returns aware datetimes; SQLite returns the stored text (naive UTC).
+    found = parse_datetime(value) if isinstance(value, str) else value
+    if found is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return found if timezone.is_aware(found) else timezone.make_aware(found, UTC)
+
+
+def _message_row(row: tuple[Any, ...]) -> MessageOut:
+    pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
+    attachment_id, *attachment_rest = row[9:17]
+    mentions, display_name, profile_version = row[17:20]
+    return {
+        "id": pk,
+        "room": slug,
+        "seq": seq,
+        "author": author,
+        "author_display_name": (display_name or author) if author is not None else None,
+        "author_avatar": avatar_url(author, profile_version or 0) if author is not None else None,
+        "body": body,
+        "created_at": _aware(created_at).isoformat(),
+        "client_id": client_id,
+        "edited_at": _aware(edited_at).isoformat() if edited_at else None,
+        "kind": kind,
+        "attachment": _attachment(attachment_id, *attachment_rest) if attachment_id else None,
+        # PostgreSQL's driver decodes JSON columns; SQLite hands back the text.
+        "mentions": json.loads(mentions) if isinstance(mentions, str) else list(mentions or []),
+    }
+
+
+def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOut:
+    """What a connecting client is missing: the newest `limit` messages (after `after`
+    when resuming), and the room's seq at the time of reading."""
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_seq FROM {table} WHERE id = %s", [room_id])  # noqa: S608
+        row = cursor.fetchone()
+    last_seq = int(row[0]) if row is not None else 0
+    page = message_list(room_id=room_id, after=after, limit=limit + 1, newest=True)
+    complete = after is not None and len(page) <= limit
+    return {"messages": page[-limit:] if limit else [], "complete": complete, "last_seq": last_seq}
+
+
+def attachment_file(*, attachment_id: int, user_id: int) -> tuple[Attachment, Access] | None:
+    """An attachment of a message that is not deleted, and the user's access to its
+    room (None: no such attachment)."""
+    found = (
+        Attachment.objects.select_related("message")
+        .filter(pk=attachment_id, message__deleted_at__isnull=True)
+        .first()
+    )
+    if found is None:
+        return None
+    return found, access_for(room_id=found.message.room_id, user_id=user_id)
+
+
+def message_backlogs(*, after: dict[int, int], limit: int) -> dict[int, HistoryOut]:
+    """message_history(after=...) for many rooms at once: two queries in all (the rooms'
+    seqs, then the newest `limit` + 1 messages after each room's seq)."""
+    if not after:
+        return {}
+    last_seqs = room_last_seqs(room_ids=list(after))
+    pairs = [(room_id, seq) for room_id, seq in after.items() if room_id in last_seqs]
+    picked: dict[int, list[MessageOut]] = {room_id: [] for room_id, _ in pairs}
+    if pairs:
+        params: dict[str, Any] = {"keep": limit + 1}
+        clauses = []
+        for index, (room_id, seq) in enumerate(pairs):
+            clauses.append(f"(m.room_id = %(r{index})s AND m.seq > %(s{index})s)")
+            params[f"r{index}"], params[f"s{index}"] = room_id, seq
+        # The newest limit + 1 per room (ROW_NUMBER: PostgreSQL, SQLite >= 3.25); one
+        # more than asked tells whether the backlog is complete.
+        numbered = _MESSAGE_SELECT.replace(
+            "SELECT ",
+            "SELECT ROW_NUMBER() OVER (PARTITION BY m.room_id ORDER BY m.seq DESC) AS rn,"
+            " m.room_id, ",
+            1,
+        )
+        sql = (
+            f"SELECT * FROM ({numbered}"  # noqa: S608 - fixed fragments; values are parameters
+            f" WHERE m.deleted_at IS NULL AND ({' OR '.join(clauses)})"
+            ") backlog WHERE rn <= %(keep)s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for row in cursor.fetchall():
+                picked[int(row[1])].append(_message_row(row[2:]))
+    out: dict[int, HistoryOut] = {}
+    for room_id, messages in picked.items():
+        messages.sort(key=lambda message: message["seq"])
+        out[room_id] = {
+            "messages": messages[-limit:] if limit else [],
+            "complete": len(messages) <= limit,
+            "last_seq": last_seqs[room_id],
+        }
+    return out

@@ -1,0 +1,210 @@
+"""Rooms, access and accounts as the transports need them: plain typed data, never
+model instances (except for services that act on one)."""
+
+from typing import TypedDict
+
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
+from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
+from chat.models import Membership, Room, Sanction
+
+
+class RoomOut(TypedDict):
+    id: int
+    slug: str
+    name: str
+    topic: str
+    last_seq: int
+    is_private: bool
+    is_direct: bool
+    is_locked: bool
+    owner_id: int | None
+
+
+class Access(TypedDict):
+    read: bool
+    write: bool
+    code: str  # why not (an error code of docs/protocol.md), "" when writing is allowed
+    detail: str
+
+
+def room_out(room: Room) -> RoomOut:
+    return {
+        "id": room.pk,
+        "slug": room.slug,
+        "name": room.name,
+        "topic": room.topic,
+        "last_seq": room.last_seq,
+        "is_private": room.is_private,
+        "is_direct": room.is_direct,
+        "is_locked": room.is_locked,
+        "owner_id": room.created_by_id,
+    }
+
+
+def room_get(*, slug: str) -> RoomOut | None:
+    # Hand-written like the other per-connect reads (see message_list).
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, slug, name, topic, last_seq, is_private, is_direct, is_locked,"  # noqa: S608
+            f" created_by_id FROM {table} WHERE slug = %s",
+            [slug],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, slug, name, topic, last_seq, is_private, is_direct, is_locked, owner_id = row
+    return {
+        "id": pk,
+        "slug": slug,
+        "name": name,
+        "topic": topic,
+        "last_seq": last_seq,
+        "is_private": bool(is_private),
+        "is_direct": bool(is_direct),
+        "is_locked": bool(is_locked),
+        "owner_id": owner_id,
+    }
+
+
+def room_with_access(*, slug: str, user_id: int) -> tuple[RoomOut | None, Access]:
+    room = room_get(slug=slug)
+    if room is None:
+        return None, _deny("not_found", "No such room.")
+    return room, access_for(room_id=room["id"], user_id=user_id)
+
+
+def room_members(*, room_id: int) -> list[str]:
+    return list(
+        Membership.objects.filter(room_id=room_id)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
+
+
+def room_last_seqs(*, room_ids: list[int]) -> dict[int, int]:
+    return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+
+def room_list(*, user: User) -> list[RoomOut]:
+    """Rooms the user may see: public ones and private ones they belong to (staff: all)."""
+    rooms = Room.objects.order_by("is_direct", "name")
+    if not user.is_staff:
+        rooms = rooms.filter(Q(is_private=False) | Q(memberships__user=user)).distinct()
+    return [room_out(room) for room in rooms]
+
+
+class DirectoryRoom(TypedDict):
+    room: RoomOut
+    members: int  # users who joined (public) or are members (private)
+    joined: bool  # the viewing user is one of them
+
+
+def room_directory(*, user: User) -> list[DirectoryRoom]:
+    """The browse page: every room the user may see (public ones, private ones they are
+    in; staff: all), with member counts and whether the user joined. One query."""
+    rooms = (
+        Room.objects.annotate(
+            n_members=Count("memberships", distinct=True),
+            is_joined=Exists(Membership.objects.filter(room=OuterRef("pk"), user=user)),
+        )
+        .filter(is_direct=False)
+        .order_by("is_private", "name")
+    )
+    if not user.is_staff:
+        rooms = rooms.filter(Q(is_private=False) | Q(is_joined=True))
+    return [
+        {"room": room_out(room), "members": room.n_members, "joined": room.is_joined}
+        for room in rooms
+    ]
+
+
+def access_for(*, room_id: int, user_id: int) -> Access:
+    """What the user may do in the room right now: read from the database on every
+    call, so a ban, a removal or a deactivation counts from the next action on."""
+    # Runs before every send on the single database thread. One hand-written query
+    # instead of four ORM ones: building the ORM's subqueries cost more than the query.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ACCESS_SQL,
+            {
+                "room": room_id,
+                "user": user_id,
+                "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+                "ban": Sanction.Kind.BAN.value,
+                "mute": Sanction.Kind.MUTE.value,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None or not row[2]:  # no such room, or no such (active) user
+        return _deny("forbidden", "You have no access to this room.")
+    is_private, is_locked, _, staff, member, banned, muted = row
+    if is_private and not staff and not member:
+        return _deny("forbidden", "You have no access to this room.")
+    if banned:
+        return _deny("banned", "You are banned from this room.")
+    if muted:
+        return {"read": True, "write": False, "code": "muted", "detail": "You are muted here."}
+    if is_locked and not staff:
+        return {
+            "read": True,
+            "write": False,
+            "code": "room_locked",
+            "detail": "This room is locked: only staff can write.",
+        }
+    return {"read": True, "write": True, "code": "", "detail": ""}
+
+
+def _access_sql() -> str:
+    q = connection.ops.quote_name
+    room, user = q(Room._meta.db_table), q(User._meta.db_table)
+    member, sanction = q(Membership._meta.db_table), q(Sanction._meta.db_table)
+    # Only table names (from the models) are interpolated; every value is a parameter.
+    sanctioned = (
+        f"SELECT 1 FROM {sanction} s WHERE s.user_id = u.id AND s.kind = %({{kind}})s"  # noqa: S608
+        " AND s.lifted_at IS NULL AND (s.room_id = r.id OR s.room_id IS NULL)"
+        " AND (s.expires_at IS NULL OR s.expires_at > %(now)s)"
+    )
+    return (
+        "SELECT r.is_private, r.is_locked, u.is_active, u.is_staff,"  # noqa: S608
+        f" EXISTS(SELECT 1 FROM {member} m WHERE m.room_id = r.id AND m.user_id = u.id),"
+        f" EXISTS({sanctioned.format(kind='ban')}), EXISTS({sanctioned.format(kind='mute')})"
+        f" FROM {room} r, {user} u WHERE r.id = %(room)s AND u.id = %(user)s"
+    )
+
+
+_ACCESS_SQL = _access_sql()
+
+
+def _deny(code: str, detail: str) -> Access:
+    return {"read": False, "write": False, "code": code, "detail": detail}
+
+
+def user_get(*, username: str, active_only: bool = False) -> User | None:
+    """A user for a service to act on (member management, DMs)."""
+    users = User.objects.filter(username=username)
+    return (users.filter(is_active=True) if active_only else users).first()
+
+
+def room_model(*, room_id: int) -> Room:
+    """The Room row itself, for services that change it (they take model instances)."""
+    return Room.objects.get(pk=room_id)
+
+
+def account_allowed(*, user_id: int) -> bool:
+    """May this account use chat at all: active and not banned site-wide."""
+    now = timezone.now()
+    if not User.objects.filter(pk=user_id, is_active=True).exists():
+        return False
+    return not Sanction.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        user_id=user_id,
+        kind=Sanction.Kind.BAN,
+        room__isnull=True,
+        lifted_at__isnull=True,
+    ).exists()
