@@ -574,7 +574,8 @@ def markdown(results: dict[str, Any]) -> str:
     if profile and profile.get("self"):
         lines += [
             "",
-            f"### Profile: {profile['run']} fanout, {profile['server']}, {profile['seconds']} s, "
+            f"### Profile: {profile['run']} {profile.get('scenario', 'fanout')}, "
+            f"{profile['server']}, {profile['seconds']} s, "
             f"{profile['samples']} samples (py-spy, 100 Hz)",
             "",
             "| self % | function |",

@@ -1277,7 +1277,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-run",
         default="project/2proc-redis/postgresql",
-        help="run whose fanout is profiled (default: %(default)s)",
+        help="run whose --profile-scenario is profiled (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile-scenario",
+        default="fanout",
+        help="traffic scenario whose phase is repeated under py-spy (default: %(default)s)",
     )
     parser.add_argument(
         "--postgres-admin-url",
@@ -1427,11 +1432,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         entry["scenarios"]["storm"] = bench_run.storm()
                         continue
                     profile_to = None
-                    if scenario == "fanout" and not args.no_profile and run.key == args.profile_run:
+                    if (
+                        scenario == args.profile_scenario
+                        and not args.no_profile
+                        and run.key == args.profile_run
+                    ):
                         profile_to = args.out / f"{stamp}-profile"
                     outcome = bench_run.traffic(scenario, profile_to)
                     if "profile" in outcome:
-                        results["profile"] = {"run": run.key, **outcome.pop("profile")}
+                        results["profile"] = {
+                            "run": run.key,
+                            "scenario": scenario,
+                            **outcome.pop("profile"),
+                        }
                     entry["scenarios"][scenario] = outcome
             finally:
                 entry["server_log_problems"] = log_problems(bench_run.stop())
