@@ -1,16 +1,16 @@
 // One room's message list: saved messages in seq order (each seq once), the outbox's
 // pending and failed entries below them, the "New messages" line, scrollback and gap
-// pages (history.fetch), inline edit and delete of the user's own messages, and which
-// messages are in view (for the read pointer). Each room keeps its own <ol>; the page
-// shows one at a time. It never sends: the page passes `requests` for that.
+// pages (history.fetch), and which messages are in view (for the read pointer). Each
+// room keeps its own <ol>; the page shows one at a time. It never sends: the page passes
+// `requests` for that. Drawing one message is message.js's; editing one is edits.js's.
 
-import { button, span } from "./dom.js";
-import { avatarImage, nameParts, setAvatar } from "./profiles.js";
+import { span } from "./dom.js";
+import { Edits } from "./edits.js";
+import { markEdited, markItemFailed, messageItem, pendingItem, refreshAuthors, uploadItem } from "./message.js";
 
 const NEAR_EDGE_PX = 40;
 export const OLDER_PAGE = 50; // scrollback page size
 export const GAP_PAGE = 100; // the protocol's largest history.fetch
-const CHANGE_PENDING_MS = 10000; // an edit/delete with no broadcast by then is given up
 
 export class Timeline {
   // requests: fetch(slug, before, limit, purpose) -> bool; change(item, kind, frame) -> bool;
@@ -38,15 +38,13 @@ export class Timeline {
     this.pendingGap = null; // after an incomplete resume: its `after`, until a frame comes
     this.scrollTop = null; // kept while another room is shown
     this.marker = null; // the "New messages" line
-    this.changeTimers = new Map();
     this.inView = new Set(); // seqs of the messages on screen now
     this.observer = new IntersectionObserver((entries) => this.observed(entries), {
       root: this.list,
       threshold: [0, 0.5, 1],
     });
     this.list.addEventListener("scroll", () => this.maybeLoadOlder(), { passive: true });
-    this.list.addEventListener("click", (event) => this.onClick(event));
-    this.list.addEventListener("keydown", (event) => this.onKeydown(event));
+    this.edits = new Edits(this.list, requests, (id) => this.byId.get(id));
   }
 
   // --- what is in view -------------------------------------------------------------------
@@ -83,55 +81,9 @@ export class Timeline {
 
   // --- rendering -------------------------------------------------------------------------
 
-  messageItem(message) {
-    const username = this.requests.username();
-    const item = document.createElement("li");
-    const system = message.kind === "system";
-    const own = !system && message.author === username;
-    item.className = system ? "message system" : own ? "message own" : "message";
-    item.dataset.seq = String(message.seq);
-    if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
-    const time = document.createElement("time");
-    time.dateTime = message.created_at;
-    const date = new Date(message.created_at);
-    time.textContent = date.toLocaleTimeString();
-    time.title = date.toLocaleString();
-    if (system) {
-      item.append(span("author system-label", "announcement"), " ", time, " ", span("body", message.body));
-    } else {
-      item.dataset.author = message.author;
-      const profile = this.requests.profile(message.author);
-      const who = span("author", "");
-      nameParts(who, message.author, profile);
-      const alt = profile ? profile.displayName : message.author;
-      item.append(avatarImage(profile, alt), " ", who, " ", time, " ", span("body", message.body));
-    }
-    const image = attachmentLink(message.attachment);
-    if (image) item.append(image);
-    if (message.edited_at) markEdited(item);
-    if (own && Number.isInteger(message.id)) {
-      const actions = document.createElement("span");
-      actions.className = "actions";
-      actions.append(
-        button("edit", "edit", "Edit this message"),
-        button("delete", "delete", "Delete this message")
-      );
-      item.append(" ", actions);
-    }
-    return item;
-  }
-
   // These users' profiles changed: their messages shown here follow.
   refreshAuthors(usernames) {
-    for (const item of this.list.querySelectorAll(":scope > li.message[data-author]")) {
-      const name = item.dataset.author;
-      if (!usernames.has(name)) continue;
-      const profile = this.requests.profile(name);
-      const avatar = item.querySelector(":scope > img.avatar");
-      if (avatar) setAvatar(avatar, profile, profile ? profile.displayName : name);
-      const who = item.querySelector(":scope > .author");
-      if (who) nameParts(who, name, profile);
-    }
+    refreshAuthors(this.list, usernames, (name) => this.requests.profile(name));
   }
 
   // Insert a saved message at its seq; a seq already shown is never shown twice. True
@@ -147,7 +99,7 @@ export class Timeline {
       if (this.seqs[mid] < message.seq) lo = mid + 1;
       else hi = mid;
     }
-    const item = this.messageItem(message);
+    const item = messageItem(message, this.requests.username(), this.requests.profile(message.author));
     // Saved messages first in seq order; the outbox (pending, failed) stays below.
     const next =
       lo < this.seqs.length
@@ -192,7 +144,7 @@ export class Timeline {
     const body = item.querySelector(":scope > .body");
     if (body.textContent !== message.body) body.textContent = message.body;
     markEdited(item);
-    this.settleChange(item, "edit");
+    this.edits.settleChange(item, "edit");
     if (keep) this.scrollToBottom();
   }
 
@@ -230,16 +182,7 @@ export class Timeline {
 
   showPending(entry) {
     if (this.outboxEls.has(entry.client_id)) return;
-    const item = document.createElement("li");
-    item.className = "message outbox pending";
-    item.dataset.clientId = entry.client_id;
-    item.append(
-      span("author", this.requests.username()),
-      " ",
-      span("state", "sending…"),
-      " ",
-      span("body", entry.body)
-    );
+    const item = pendingItem(entry, this.requests.username());
     this.list.append(item);
     this.outboxEls.set(entry.client_id, item);
   }
@@ -247,27 +190,15 @@ export class Timeline {
   markFailed(clientId, detail) {
     const item = this.outboxEls.get(clientId);
     if (!item || item.classList.contains("failed")) return;
-    item.classList.remove("pending");
-    item.classList.add("failed");
-    item.querySelector(".state").textContent = "not sent";
-    item.title = detail;
-    const dismiss = document.createElement("button");
-    dismiss.type = "button";
-    dismiss.className = "dismiss";
-    dismiss.textContent = "dismiss";
-    dismiss.setAttribute("aria-label", "Dismiss this unsent message");
-    dismiss.addEventListener("click", () => {
+    markItemFailed(item, detail, () => {
       item.remove();
       this.outboxEls.delete(clientId);
     });
-    item.append(" ", dismiss);
   }
 
   // A user-visible placeholder while an image uploads; returns a function removing it.
   showUpload(name) {
-    const item = document.createElement("li");
-    item.className = "message pending upload";
-    item.append(span("author", this.requests.username()), " ", span("state", `uploading ${name}…`));
+    const item = uploadItem(name, this.requests.username());
     const keep = this.nearBottom();
     this.list.append(item);
     if (keep) this.scrollToBottom();
@@ -384,10 +315,7 @@ export class Timeline {
     this.loading = false;
     this.olderLoading = false;
     this.gapLoading = false;
-    this.list.querySelectorAll("li.saving, li.deleting").forEach((item) => {
-      this.settleChange(item, "edit");
-      this.settleChange(item, "delete");
-    });
+    this.edits.settleAll();
   }
 
   // A new hello. `resumed` is the room's hello entry field (or undefined); lastSeq where
@@ -425,147 +353,10 @@ export class Timeline {
 
   // Access to the room is gone: nothing of one's own can be changed any more.
   freeze() {
-    this.list.querySelectorAll("li.editing, li.confirming").forEach((item) => closeEditor(item));
-    this.list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
-  }
-
-  // --- editing and deleting the user's own messages --------------------------------------
-
-  onClick(event) {
-    const target = event.target instanceof Element ? event.target.closest("[data-action]") : null;
-    const item = target && target.closest("li.message");
-    if (!item || !item.dataset.id || !this.list.contains(item)) return;
-    switch (target.dataset.action) {
-      case "edit":
-        this.openEditor(item);
-        break;
-      case "delete":
-        askDelete(item);
-        break;
-      case "confirm-delete":
-        if (this.sendChange(item, "delete", { type: "message.delete", id: Number(item.dataset.id) })) {
-          closeEditor(item);
-        }
-        break;
-      case "keep":
-        closeEditor(item);
-        break;
-    }
-  }
-
-  onKeydown(event) {
-    const target = event.target;
-    const item = target instanceof Element ? target.closest("li.message") : null;
-    if (!item) return;
-    if (target.classList.contains("editor") && event.key === "Enter" && !event.isComposing) {
-      event.preventDefault();
-      this.saveEdit(item, target);
-    } else if (event.key === "Escape" && item.matches(".editing, .confirming")) {
-      event.preventDefault();
-      event.stopPropagation();
-      closeEditor(item);
-      part(item, "actions").querySelector("button").focus();
-    }
-  }
-
-  openEditor(item) {
-    closeEditor(item);
-    const body = part(item, "body");
-    const editor = document.createElement("input");
-    editor.className = "editor";
-    if (this.requests.maxBodyChars > 0) editor.maxLength = this.requests.maxBodyChars;
-    editor.value = body.textContent;
-    editor.setAttribute("aria-label", "Edit message: Enter saves, Escape cancels");
-    editor.title = "Enter saves, Escape cancels";
-    body.hidden = true;
-    part(item, "actions").hidden = true;
-    body.after(editor);
-    item.classList.add("editing");
-    editor.focus();
-    editor.setSelectionRange(editor.value.length, editor.value.length);
-  }
-
-  saveEdit(item, editor) {
-    const body = editor.value;
-    if (body === part(item, "body").textContent) {
-      closeEditor(item); // nothing changed: nothing to send
-      return;
-    }
-    const frame = { type: "message.edit", id: Number(item.dataset.id), body };
-    if (this.sendChange(item, "edit", frame)) closeEditor(item);
-  }
-
-  sendChange(item, kind, frame) {
-    if (!this.requests.change(kind, frame)) return false;
-    item.classList.add(kind === "edit" ? "saving" : "deleting");
-    const key = `${kind}:${frame.id}`;
-    clearTimeout(this.changeTimers.get(key));
-    this.changeTimers.set(key, setTimeout(() => this.settleChange(item, kind), CHANGE_PENDING_MS));
-    return true;
-  }
-
-  settleChange(item, kind) {
-    item.classList.remove(kind === "edit" ? "saving" : "deleting");
-    const key = `${kind}:${Number(item.dataset.id)}`;
-    clearTimeout(this.changeTimers.get(key));
-    this.changeTimers.delete(key);
+    this.edits.freeze();
   }
 
   changeFailed(tag) {
-    const item = this.byId.get(tag.id);
-    if (item) this.settleChange(item, tag.kind);
+    this.edits.changeFailed(tag);
   }
-}
-
-function part(item, className) {
-  return item.querySelector(`:scope > .${className}`);
-}
-
-function markEdited(item) {
-  if (item.querySelector(":scope > .edited")) return;
-  item.querySelector(":scope > .body").after(" ", span("edited", "(edited)"));
-}
-
-function closeEditor(item) {
-  for (const name of ["editor", "confirm"]) {
-    const el = part(item, name);
-    if (el) el.remove();
-  }
-  part(item, "body").hidden = false;
-  const actions = part(item, "actions");
-  if (actions) actions.hidden = false;
-  item.classList.remove("editing", "confirming");
-}
-
-function askDelete(item) {
-  closeEditor(item);
-  const confirm = document.createElement("span");
-  confirm.className = "confirm";
-  const no = button("keep", "no", "No, keep it");
-  confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);
-  part(item, "actions").hidden = true;
-  part(item, "actions").after(confirm);
-  item.classList.add("confirming");
-  no.focus();
-}
-
-// A thumbnail that opens the full image. Only the server's own attachment URLs are used
-// (same origin, access-checked), whatever else a frame might carry.
-function attachmentLink(attachment) {
-  if (!attachment || typeof attachment.url !== "string") return null;
-  const own = (url) => typeof url === "string" && url.startsWith("/api/attachments/");
-  if (!own(attachment.url) || !own(attachment.thumbnail_url)) return null;
-  const link = document.createElement("a");
-  link.className = "attachment";
-  link.href = attachment.url;
-  link.target = "_blank";
-  link.rel = "noopener";
-  const img = document.createElement("img");
-  img.className = "thumb";
-  img.src = attachment.thumbnail_url;
-  img.alt = typeof attachment.name === "string" ? attachment.name : "image";
-  if (Number.isInteger(attachment.thumbnail_width)) img.width = attachment.thumbnail_width;
-  if (Number.isInteger(attachment.thumbnail_height)) img.height = attachment.thumbnail_height;
-  link.append(img);
-  return link;
 }

@@ -1,0 +1,113 @@
+// How one message is drawn: a saved message's <li> (author, avatar, time, body, image,
+// "(edited)", its own Edit/Delete buttons) and the outbox's pending, failed and upload
+// lines. Builds and updates elements only; it knows no list order and sends nothing.
+
+import { button, span } from "./dom.js";
+import { avatarImage, nameParts, setAvatar } from "./profiles.js";
+
+// `profile`: the author's cached profile or null; `username`: the page's user.
+export function messageItem(message, username, profile) {
+  const item = document.createElement("li");
+  const system = message.kind === "system";
+  const own = !system && message.author === username;
+  item.className = system ? "message system" : own ? "message own" : "message";
+  item.dataset.seq = String(message.seq);
+  if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
+  const time = document.createElement("time");
+  time.dateTime = message.created_at;
+  const date = new Date(message.created_at);
+  time.textContent = date.toLocaleTimeString();
+  time.title = date.toLocaleString();
+  if (system) {
+    item.append(span("author system-label", "announcement"), " ", time, " ", span("body", message.body));
+  } else {
+    item.dataset.author = message.author;
+    const who = span("author", "");
+    nameParts(who, message.author, profile);
+    const alt = profile ? profile.displayName : message.author;
+    item.append(avatarImage(profile, alt), " ", who, " ", time, " ", span("body", message.body));
+  }
+  const image = attachmentLink(message.attachment);
+  if (image) item.append(image);
+  if (message.edited_at) markEdited(item);
+  if (own && Number.isInteger(message.id)) {
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    actions.append(
+      button("edit", "edit", "Edit this message"),
+      button("delete", "delete", "Delete this message")
+    );
+    item.append(" ", actions);
+  }
+  return item;
+}
+
+// These users' profiles changed: their messages in `list` follow.
+export function refreshAuthors(list, usernames, profileOf) {
+  for (const item of list.querySelectorAll(":scope > li.message[data-author]")) {
+    const name = item.dataset.author;
+    if (!usernames.has(name)) continue;
+    const profile = profileOf(name);
+    const avatar = item.querySelector(":scope > img.avatar");
+    if (avatar) setAvatar(avatar, profile, profile ? profile.displayName : name);
+    const who = item.querySelector(":scope > .author");
+    if (who) nameParts(who, name, profile);
+  }
+}
+
+export function markEdited(item) {
+  if (item.querySelector(":scope > .edited")) return;
+  item.querySelector(":scope > .body").after(" ", span("edited", "(edited)"));
+}
+
+// An outbox entry still on its way.
+export function pendingItem(entry, username) {
+  const item = document.createElement("li");
+  item.className = "message outbox pending";
+  item.dataset.clientId = entry.client_id;
+  item.append(span("author", username), " ", span("state", "sending…"), " ", span("body", entry.body));
+  return item;
+}
+
+// Turn a pending line into a failed one with a dismiss button (which calls onDismiss).
+export function markItemFailed(item, detail, onDismiss) {
+  item.classList.remove("pending");
+  item.classList.add("failed");
+  item.querySelector(".state").textContent = "not sent";
+  item.title = detail;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "dismiss";
+  dismiss.textContent = "dismiss";
+  dismiss.setAttribute("aria-label", "Dismiss this unsent message");
+  dismiss.addEventListener("click", onDismiss);
+  item.append(" ", dismiss);
+}
+
+export function uploadItem(name, username) {
+  const item = document.createElement("li");
+  item.className = "message pending upload";
+  item.append(span("author", username), " ", span("state", `uploading ${name}…`));
+  return item;
+}
+
+// A thumbnail that opens the full image. Only the server's own attachment URLs are used
+// (same origin, access-checked), whatever else a frame might carry.
+function attachmentLink(attachment) {
+  if (!attachment || typeof attachment.url !== "string") return null;
+  const own = (url) => typeof url === "string" && url.startsWith("/api/attachments/");
+  if (!own(attachment.url) || !own(attachment.thumbnail_url)) return null;
+  const link = document.createElement("a");
+  link.className = "attachment";
+  link.href = attachment.url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = document.createElement("img");
+  img.className = "thumb";
+  img.src = attachment.thumbnail_url;
+  img.alt = typeof attachment.name === "string" ? attachment.name : "image";
+  if (Number.isInteger(attachment.thumbnail_width)) img.width = attachment.thumbnail_width;
+  if (Number.isInteger(attachment.thumbnail_height)) img.height = attachment.thumbnail_height;
+  link.append(img);
+  return link;
+}
