@@ -1,0 +1,151 @@
+// Routes each frame of the socket (after hello) to the parts it concerns: timelines,
+// the store's counts, presence, the composer, navigation and the error line.
+
+import { LEFT_NOTICES, NO_ACCESS_TEXT } from "./roomview.js";
+
+const ANNOUNCED_KEPT = 3; // lines kept in the live region
+const RETRYABLE_ERRORS = new Set(["internal_error"]);
+// Errors saying this user may not read or write a room any more.
+const ACCESS_ERRORS = new Set(["forbidden", "banned", "room_not_found"]);
+
+// parts: store, profiles, timelines, presence, composer, nav, view, reading, username()
+// -> string, roomEl, announcer (the live region). Returns onFrame(frame, tag).
+export function frameRouter(parts) {
+  const { store, profiles, timelines, presence, composer, nav, view, reading, username, roomEl, announcer } = parts;
+
+  function announce(message) {
+    const line = document.createElement("p");
+    line.textContent =
+      message.kind === "system" ? `Announcement: ${message.body}` : `${profiles.name(message.author)}: ${message.body}`;
+    announcer.append(line);
+    while (announcer.childElementCount > ANNOUNCED_KEPT) announcer.firstElementChild.remove();
+  }
+
+  function roomOf(frame) {
+    if (typeof frame.room === "string") return frame.room;
+    if (frame.message && typeof frame.message.room === "string") return frame.message.room;
+    return null;
+  }
+
+  function onFrame(frame, tag) {
+    const slug = roomOf(frame);
+    const room = slug !== null ? store.get(slug) : undefined;
+    const timeline = slug !== null ? timelines.get(slug) : undefined;
+    switch (frame.type) {
+      case "message": {
+        const message = frame.message;
+        if (!message || !Number.isInteger(message.seq)) break;
+        profiles.fromMessage(message);
+        if (timeline) timeline.live(message);
+        store.countMessage(slug, message);
+        if (room && typeof message.author === "string") presence.typingStopped(room, message.author);
+        if (slug === nav.current && message.author !== username()) announce(message);
+        break;
+      }
+      case "ack": {
+        profiles.fromMessage(frame.message);
+        if (timeline) {
+          const keep = timeline.nearBottom();
+          timeline.insert(frame.message);
+          if (keep) timeline.scrollToBottom();
+        } else if (slug && frame.message) {
+          composer.settled(slug, frame.client_id);
+        }
+        composer.pump();
+        break;
+      }
+      case "history": {
+        const target = tag && tag.room ? timelines.get(tag.room) : timeline;
+        if (!target || !tag) break;
+        const messages = Array.isArray(frame.messages) ? frame.messages : [];
+        messages.forEach((message) => profiles.fromMessage(message));
+        const fresh = target.onHistory(messages, tag);
+        if (fresh && target.slug === nav.current) {
+          const shown = store.get(nav.current);
+          const marked =
+            shown && shown.joined && shown.unread() > 0 && target.placeMarker(target.openedRead ?? shown.readSeq);
+          if (!marked) target.clearMarker();
+          target.scrollForOpen();
+          target.maybeLoadOlder();
+          roomEl.dataset.loaded = "true";
+          reading.soon(nav.current);
+        }
+        break;
+      }
+      case "message.updated":
+        profiles.fromMessage(frame.message);
+        if (timeline) timeline.update(frame.message);
+        store.recountUpdated(slug, frame.message);
+        break;
+      case "message.deleted":
+        if (timeline) timeline.remove(frame.id, frame.seq);
+        else timelines.forEach((t) => t.remove(frame.id, frame.seq));
+        store.uncountDeleted(slug, frame.id);
+        break;
+      case "presence":
+        if (room) presence.applyPresence(room, frame);
+        break;
+      case "typing":
+        if (room && typeof frame.user === "string") presence.typingStarted(room, frame.user);
+        break;
+      case "online":
+        if (room) presence.setOnline(room, frame);
+        break;
+      case "room.read":
+        store.applyRead(frame);
+        break;
+      case "user.updated":
+        profiles.put(frame.user);
+        break;
+      case "room.joined":
+        nav.onJoined(frame.room);
+        break;
+      case "room.watching":
+        nav.onWatching(frame.room);
+        break;
+      case "room.left":
+        nav.onLeft(slug, typeof frame.reason === "string" ? frame.reason : "left");
+        break;
+      case "error":
+        onError(frame, tag, slug);
+        break;
+    }
+  }
+
+  function onError(frame, tag, slug) {
+    const detail = typeof frame.detail === "string" ? frame.detail : String(frame.code);
+    const about = (tag && tag.room) || slug;
+    const access = ACCESS_ERRORS.has(frame.code);
+    if (tag && tag.kind === "send") {
+      composer.onSendError(tag, frame, detail);
+    } else if (tag && (tag.kind === "edit" || tag.kind === "delete")) {
+      timelines.forEach((t) => t.changeFailed(tag));
+    } else if (tag && tag.kind === "fetch") {
+      const target = timelines.get(tag.room);
+      if (target) target.onFetchFailed(tag, RETRYABLE_ERRORS.has(frame.code));
+    } else if (tag && tag.kind === "watch" && nav.watching === tag.room) {
+      nav.watching = null;
+    }
+    if (access && about) {
+      // This room is out of reach now (a ban, a removal, a deletion): the socket stays
+      // open for the others.
+      const room = store.get(about);
+      if (room) {
+        room.joined = false;
+        room.lost = frame.code === "banned" ? "banned" : frame.code;
+      }
+      const timeline = timelines.get(about);
+      if (timeline) timeline.freeze();
+      composer.failAll(about, NO_ACCESS_TEXT);
+      store.changed();
+      if (about === nav.current) {
+        view.showError(frame.code === "room_not_found" ? LEFT_NOTICES.room_not_found : NO_ACCESS_TEXT);
+        view.render();
+      }
+      return;
+    }
+    if (!about || about === nav.current) view.showError(detail);
+  }
+
+  return onFrame;
+}
