@@ -342,8 +342,9 @@ CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS"
 # A process that dies without cleanup: its users leave the online lists within this.
 CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
 # How often each process checks the login sessions and accounts behind its open sockets
-# (closing those ended without Django's auth: a bulk delete, clearsessions, expiry).
-CHAT_SESSION_CHECK_SECONDS: float = env.float("CHAT_SESSION_CHECK_SECONDS", default=30.0)
+# (closing those ended without Django's auth: a bulk delete, clearsessions, expiry). A
+# session is closed when two checks in a row find it ended: within twice this.
+CHAT_SESSION_CHECK_SECONDS: float = env.float("CHAT_SESSION_CHECK_SECONDS", default=20.0)
 # Under daphne: how long a thread may hold the GIL while another waits for it (Python's
 # default is 0.005). See chatsite/lifecycle.py.
 CHAT_GIL_SWITCH_INTERVAL_SECONDS: float = env.float(

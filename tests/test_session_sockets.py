@@ -210,7 +210,7 @@ def test_sessions_ended_without_django_auth_close_within_the_check_interval(
 
             await asyncio.to_thread(end_it)
             for ws in sockets:
-                assert await close_code(ws, CHECK_SECONDS * 2 + 2) == 4401
+                assert await close_code(ws, CHECK_SECONDS * 3 + 2) == 4401  # two checks
 
         asyncio.run(scenario())
 
@@ -258,6 +258,8 @@ async def test_the_periodic_check_closes_an_in_process_socket(
     sync = (await realtime.current().start()).sync
     assert await sync.check_sessions_once() == 0  # a valid session stays
     await database_sync_to_async(lambda: Session.objects.all().delete())()
+    # Seen ended once: kept (a renamed session is missing for a moment); twice: closed.
+    assert await sync.check_sessions_once() == 0
     assert await sync.check_sessions_once() == 1
     closed = await comm.receive_output(timeout=3)
     assert closed == {"type": "websocket.close", "code": 4401}

@@ -13,11 +13,13 @@ from django.conf import settings
 
 from chat import observability, presence
 from chat.realtime import reads
-from chat.realtime.connection import CLOSE_IDLE, State
+from chat.realtime.connection import CLOSE_IDLE, CloseCode, State
 from chat.realtime.hub import Hub
 from chat.realtime.registry import Registry
 
 logger = logging.getLogger(__name__)
+
+CLOSE_ACCOUNT_REFUSED = CloseCode.FORBIDDEN
 
 
 class Sync:
@@ -25,6 +27,8 @@ class Sync:
         self.hub = hub
         self.registry = registry
         self.committed: dict[int, int] = {}  # rooms' last seqs read by the previous sync
+        # Sessions found ended by the previous session check: closed if still ended now.
+        self.ended_before: set[tuple[str | None, int]] = set()
 
     async def sync_once(self) -> None:
         """Catch up the rooms and connections still missing a message that was already
@@ -77,11 +81,21 @@ class Sync:
         for those). Returns how many were closed."""
         open_ = [conn for conn in self.registry.connections if conn.state == State.OPEN]
         if not open_:
+            self.ended_before = set()
             return 0
         ended = await reads.sessions_to_close(
             sorted({(c.session_key, c.user_id) for c in open_}, key=str)
         )
-        closing = [c for c in open_ if (c.session_key, c.user_id) in ended]
+        # An ended session closes its sockets the second time it is seen ended: a session
+        # renamed by a password change is briefly missing under its old key until the
+        # chat.session_renamed event arrives. An inactive account closes at once.
+        closing = [
+            c
+            for c in open_
+            if (key := (c.session_key, c.user_id)) in ended
+            and (ended[key] == CLOSE_ACCOUNT_REFUSED or key in self.ended_before)
+        ]
+        self.ended_before = {key for key, code in ended.items() if code != CLOSE_ACCOUNT_REFUSED}
         for conn in closing:
             self.registry.spawn(conn.shut_down(ended[(conn.session_key, conn.user_id)]))
         return len(closing)
