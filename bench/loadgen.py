@@ -626,6 +626,8 @@ class Worker:
             "reconnects": sum(1 for e in self.reconnect_events if e[1]),
             "reconnect_gave_up": sum(1 for e in self.reconnect_events if not e[1]),
             "reconnect_events": list(self.reconnect_events),
+            # still reconnecting or down: not in reconnect_events (recorded when done)
+            "down": sum(1 for c in self.conns if c.reconnecting or c.disconnected),
             "resumed_incomplete": self.resumed_incomplete,
             "resent": self.resent,
             "unacked": sum(len(c.unacked) for c in self.conns),
