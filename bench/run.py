@@ -1052,7 +1052,9 @@ class Run:
             result["resumed_incomplete"] = counters["resumed_incomplete"]
             result["resent"] = counters["resent"]
             result["unacked_at_end"] = counters["unacked"]
-            result["counters"] = gen.close()
+            closed = gen.close()
+            closed.pop("reconnect_events", None)  # one per drop: kept out of the result file
+            result["counters"] = closed
         self.say(f"    back after {back_after} s, loss {summary['loss']}, dup {summary['dups']}")
         return result
 
