@@ -679,11 +679,11 @@ def prepare(
     return prepared
 
 
-def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
-    """bench.connect_queries in the snapshot, on the run's database (its own users and
-    rooms, prefixed cq-); its failure is reported, not fatal."""
+def _snapshot_json(module: str, args: list[str], env: dict[str, str], src: Path) -> dict[str, Any]:
+    """Run `python -m <module> --json <args>` in the snapshot and return the JSON object
+    its last line prints; a failure is reported in the result, not fatal."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.connect_queries", "--json"],
+        [sys.executable, "-m", module, "--json", *args],
         cwd=src,
         env={**os.environ, **env},
         capture_output=True,
@@ -695,24 +695,18 @@ def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
         return {"error": (done.stderr or done.stdout)[-2000:]}
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
+
+
+def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
+    """bench.connect_queries on the run's database (its own users and rooms, prefixed
+    cq-)."""
+    return _snapshot_json("bench.connect_queries", [], env, src)
 
 
 def ceiling(env: dict[str, str], src: Path, seconds: float) -> dict[str, Any]:
-    """bench.ceiling in the snapshot, on the run's database: the database's own insert
-    rates (scratch rooms, deleted after); its failure is reported, not fatal."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ceiling", "--json", "--seconds", str(seconds)],
-        cwd=src,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        return {"error": (done.stderr or done.stdout)[-2000:]}
-    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return found
+    """bench.ceiling on the run's database: the database's own insert rates (scratch
+    rooms, deleted after)."""
+    return _snapshot_json("bench.ceiling", ["--seconds", str(seconds)], env, src)
 
 
 def drop_bench_database(admin_url: str, pg_db: str) -> None:
