@@ -14,6 +14,7 @@ from typing import Literal, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.dispatch import Signal
 
 from chat import observability
 from chat.selectors import MessageOut, ProfileOut, ReadState
@@ -95,6 +96,23 @@ def publish_on_commit(publish: Callable[[], None]) -> None:
     one way services publish: nobody sees a change that was rolled back, and a failed
     publish (robust) never undoes a saved one."""
     transaction.on_commit(publish, robust=True)
+
+
+# Sent after commit with `items`: a list of NotifyItem, for messages someone may have to
+# be notified of. The notify app listens (chat does not import it: one-way layers).
+notify_requested = Signal()
+
+
+class NotifyItem(TypedDict):
+    message_id: int
+    # Only these users (an edit's new mentions); None: whoever the levels ask for.
+    users: list[int] | None
+
+
+def notify_on_commit(items: list[NotifyItem]) -> None:
+    """Ask for notifications about saved messages once the transaction commits."""
+    if items:
+        transaction.on_commit(lambda: notify_requested.send(None, items=items), robust=True)
 
 
 def publish_message(room_id: int, message: MessageOut) -> None:

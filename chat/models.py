@@ -33,6 +33,10 @@ class Room(models.Model):
     # The seq of the room's newest message. Bumped with an UPDATE inside the transaction
     # that saves the message, so the row lock hands out 1, 2, 3, ... with no gap.
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # How many members chose the level "all" here (kept by chat.services.notify_level_set;
+    # may run high after a cascade delete, never low): with 0, a message that mentions
+    # nobody in a room that is not a DM needs no notification job at all.
+    notify_all_members = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -53,6 +57,16 @@ class Membership(models.Model):
     # The highest seq the user has read here. Only ever moves forward, never past the
     # room's last_seq; starts at the room's last_seq on join (nothing unread on join).
     last_read_seq = models.PositiveBigIntegerField(default=0)
+
+    class NotifyLevel(models.TextChoices):
+        DEFAULT = "", "default"  # DMs: all; other rooms: mentions (notify/levels.py)
+        ALL = "all"
+        MENTIONS = "mentions"
+        NOTHING = "nothing"
+
+    notify_level = models.CharField(
+        max_length=8, choices=NotifyLevel.choices, blank=True, default=NotifyLevel.DEFAULT
+    )
 
     class Meta:
         constraints = [
@@ -84,6 +98,8 @@ class Message(models.Model):
     # Usernames of the room's members that the body names as @username (chat.mentions),
     # as they are spelled; Mention rows index the same for counting.
     mentions = models.JSONField(default=list, blank=True, editable=False)
+    # "@here" (the members online when it was sent) or "@room" (every member), if used.
+    group_mention = models.CharField(max_length=4, blank=True, default="", editable=False)
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -57,8 +57,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "chat",
     "accounts",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -469,3 +472,28 @@ LOGGING: dict[str, Any] = {
     # axes logs every log-in at INFO; failures and lockouts are WARNING.
     "loggers": {"django.channels.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+
+# Notifications (notify/, docs/protocol.md "Notifications").
+# @room in a room with more members than this: only its owner and staff may use it.
+CHAT_ROOM_MENTION_MAX_MEMBERS: int = env.int("CHAT_ROOM_MENTION_MAX_MEMBERS", default=50)
+# A mention or direct message unread this long is gathered into one email.
+CHAT_EMAIL_MISSED_DELAY_SECONDS: int = env.int("CHAT_EMAIL_MISSED_DELAY_SECONDS", default=600)
+# Web Push (VAPID): `python manage.py vapid_keys` prints a pair for the environment.
+# Without them the page offers no push subscription (browser notifications still work).
+CHAT_VAPID_PUBLIC_KEY: str = env.str("CHAT_VAPID_PUBLIC_KEY", default="")
+CHAT_VAPID_PRIVATE_KEY: str = env.str("CHAT_VAPID_PRIVATE_KEY", default="")
+CHAT_VAPID_SUBJECT: str = env.str("CHAT_VAPID_SUBJECT", default="mailto:" + DEFAULT_FROM_EMAIL)
+
+# Background jobs: Django's tasks API (django-tasks backport) on its database backend.
+# CHAT_JOB_WORKER "inprocess" (default): every daphne process also runs due jobs in a
+# thread, so `daphne chatsite.asgi:application` alone is enough; "separate": only
+# `python manage.py chat_worker` runs them (deploy/ has its unit).
+CHAT_JOB_WORKER: str = env.str("CHAT_JOB_WORKER", default="inprocess")
+if CHAT_JOB_WORKER not in {"inprocess", "separate"}:
+    raise ImproperlyConfigured('CHAT_JOB_WORKER must be "inprocess" or "separate".')
+# A job claimed by a runner that has not beaten its heart for this long goes back to
+# the queue (its process was killed); runners beat every third of it.
+CHAT_JOB_LEASE_SECONDS: float = env.float("CHAT_JOB_LEASE_SECONDS", default=30.0)
+CHAT_JOB_POLL_SECONDS: float = env.float("CHAT_JOB_POLL_SECONDS", default=1.0)
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

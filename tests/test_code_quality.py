@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
     [
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
-        ["mypy", "chat", "chatsite", "tests", "accounts"],
+        ["mypy", "chat", "chatsite", "tests", "accounts", "notify"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],
 )
