@@ -277,6 +277,19 @@ def publish_sessions_end(*, session_keys: list[str], code: int) -> None:
     _send(CONTROL_GROUP, event, "sessions_end")
 
 
+class UserFrameEvent(TypedDict):
+    type: Literal["chat.user_frame"]
+    user_id: int
+    frame: str  # encoded
+
+
+def publish_user_frame(user_id: int, frame: object) -> None:
+    """Send a frame to every connection of one user, on every process (a setting changed
+    on one device shows on all at once). If it is lost, the next hello carries it."""
+    event: UserFrameEvent = {"type": "chat.user_frame", "user_id": user_id, "frame": encode(frame)}
+    _send(CONTROL_GROUP, event, "user_frame")
+
+
 def publish_session_renamed(*, old: str, new: str) -> None:
     """The session `old` lives on as `new` (Django cycles the key when the password is
     changed through it): its sockets stay open and are checked under the new key. If it

@@ -77,6 +77,22 @@ class Membership(models.Model):
         return f"{self.user} in {self.room}"
 
 
+class NotifyPrefs(models.Model):
+    """A user's notification wishes that hold in every room, on every device. A user
+    without a row has the defaults (not paused, missed-messages email on)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_prefs"
+    )
+    # Do not disturb: no sound, browser notification or push before this moment.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    # Email for mentions and direct messages left unread (CHAT_EMAIL_MISSED_DELAY_SECONDS).
+    email_missed = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"notification preferences of {self.user}"
+
+
 class Message(models.Model):
     class Kind(models.TextChoices):
         USER = "user", "user"

@@ -50,5 +50,6 @@ urlpatterns = [
     ),
     path("accounts/", include("accounts.urls")),
     path("api/", include("chat.api.urls")),
+    path("", include("notify.urls")),
     path("", include("chat.urls")),
 ]

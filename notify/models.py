@@ -1,29 +1,26 @@
-"""Notification records: a user's global preferences and missed-email state, the push
-subscriptions of their devices, and the heartbeats of the job runners. Per-room levels
-live on chat.Membership (notify_level), read with the rest of the room state."""
+"""How notifications are delivered: missed-email state, the push subscriptions of each
+user's devices, and the heartbeats of the job runners. What a user wants (per-room
+levels, do not disturb, email on or off) is chat's: chat.Membership.notify_level and
+chat.NotifyPrefs, read with the rest of the room state."""
 
 from django.conf import settings
 from django.db import models
 
 
-class NotifyPrefs(models.Model):
-    """One per user, made on first use (selectors treat a missing row as the defaults)."""
+class MissedEmailState(models.Model):
+    """One per user who was ever due a missed-messages email."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_prefs"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="missed_email_state"
     )
-    # Do not disturb: no sound, browser notification or push before this moment.
-    paused_until = models.DateTimeField(null=True, blank=True)
-    # Email for mentions and direct messages left unread (CHAT_EMAIL_MISSED_DELAY_SECONDS).
-    email_missed = models.BooleanField(default=True)
-    # When the pending missed-messages email is due; null: none pending. Set only when
-    # null, so the first unread mention starts the delay and later ones join that email.
+    # When the pending email is due; null: none pending. Set only when null, so the
+    # first unread mention starts the delay and later ones join that email.
     email_due_at = models.DateTimeField(null=True, blank=True)
     # The highest message id an email has told about: a retried job never repeats one.
     emailed_through = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
-        return f"notification preferences of {self.user}"
+        return f"missed-email state of {self.user}"
 
 
 class PushSubscription(models.Model):

@@ -166,6 +166,8 @@ class Hub:
             self.sessions_end(event)  # type: ignore[arg-type]
         elif kind == "chat.session_renamed":
             self.session_renamed(event)  # type: ignore[arg-type]
+        elif kind == "chat.user_frame":
+            await self.user_frame(event)  # type: ignore[arg-type]
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
@@ -258,6 +260,16 @@ class Hub:
                     await conn.counts_changed(room_id, frame)
                 except Exception:
                     logger.exception("counts to one connection failed")
+
+    async def user_frame(self, event: events.UserFrameEvent) -> None:
+        """A frame for every connection of one user (their settings changed elsewhere)."""
+        frame = event["frame"]
+        wire_frame = wire.text_frame(frame)
+        for conn in list(self.registry.by_user.get(int(event["user_id"]), ())):
+            try:
+                await conn.push(None, frame, wire_frame)
+            except Exception:
+                logger.exception("user frame to one connection failed")
 
     def membership(self, event: events.MembershipEvent) -> None:
         """A user joined or left a room: their all-rooms connections follow (each reads

@@ -14,6 +14,7 @@ from chat.selectors.messages import (
     message_list,
     message_out,
 )
+from chat.selectors.notifying import NotifyPrefsOut, notify_prefs
 from chat.selectors.reading import (
     ReadState,
     RoomState,
@@ -51,6 +52,7 @@ __all__ = [
     "DirectoryRoom",
     "HistoryOut",
     "MessageOut",
+    "NotifyPrefsOut",
     "ProfileOut",
     "ReadState",
     "RoomOut",
@@ -65,6 +67,7 @@ __all__ = [
     "message_history",
     "message_list",
     "message_out",
+    "notify_prefs",
     "read_states",
     "room_directory",
     "room_get",

@@ -27,6 +27,7 @@ from chat.services.moderation import (
     user_deactivate,
     user_deactivated,
 )
+from chat.services.notifying import notify_level_set, notify_prefs_set
 from chat.services.reading import room_read
 from chat.services.rooms import (
     dm_open,
@@ -57,6 +58,8 @@ __all__ = [
     "message_post_image",
     "message_post_system",
     "message_post_system_async",
+    "notify_level_set",
+    "notify_prefs_set",
     "room_create",
     "room_join",
     "room_leave",
