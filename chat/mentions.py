@@ -36,10 +36,28 @@ def mentions_resolve(body: str, members: Mapping[str, str]) -> list[str]:
     for match in _MENTION.finditer(body):
         token = match.group(1).lower()
         for spelling in (token, token.rstrip(_TRAILING)):
+            if spelling in _GROUPS:
+                break  # a keyword, never a name
             if spelling in members:
                 found.setdefault(members[spelling])
                 break
     return list(found)
+
+
+HERE = "here"
+ROOM = "room"
+_GROUPS = (ROOM, HERE)  # @room wins when both appear: it reaches everyone @here does
+
+
+def group_mention(body: str) -> str:
+    """ "room" if the body says @room, "here" if it says @here (any case, trailing
+    punctuation allowed), else "". These words are keywords: a member whose username
+    is "room" or "here" cannot be mentioned by name (docs/protocol.md)."""
+    tokens = set(mention_candidates(body))
+    for group in _GROUPS:
+        if group in tokens:
+            return group
+    return ""
 
 
 def lowered(usernames: Iterable[str]) -> dict[str, str]:

@@ -12,12 +12,15 @@ Service layer: keeps the rules and publishes presence events; consumers call it.
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
+import weakref
 from collections import Counter, defaultdict
 from typing import Protocol, cast
 
+import redis
 from django.conf import settings
 
 from chat import events
@@ -79,6 +82,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.users: dict[int, set[str]] = defaultdict(set)
+        _memory_stores.add(self)
 
     async def arrive(self, room_id: int, username: str) -> bool:
         self.users[room_id].add(username)
@@ -334,6 +338,30 @@ async def _publish(room_id: int, slug: str, changes: dict[str, bool], count: int
     if count is not None:
         frame["online_count"] = count
     await events.publish_frame(room_id, frame)
+
+
+# Every MemoryStore of this process (one per event loop that serves connections), so
+# that sync code (a service resolving @here) can read who is online.
+_memory_stores: "weakref.WeakSet[MemoryStore]" = weakref.WeakSet()
+
+
+def online_usernames(room_id: int) -> set[str]:
+    """Who is online in the room now, on every process, from sync code (a database
+    thread): one Redis read, or this process's own stores without Redis."""
+    if settings.REDIS_URL:
+        key = f"{settings.CHAT_LAYER_PREFIX}:presence:{room_id}:users"
+        return {str(name) for name in _sync_redis(settings.REDIS_URL).hkeys(key)}
+    found: set[str] = set()
+    for store in list(_memory_stores):
+        found.update(store.users.get(room_id, ()))
+    return found
+
+
+@functools.cache
+def _sync_redis(url: str) -> "redis.Redis":
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=5, socket_timeout=5, decode_responses=True
+    )
 
 
 def presence_for_process() -> Presence:

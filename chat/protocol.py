@@ -4,9 +4,11 @@ Pure: no Django, no I/O. Every rejection is a ChatError with a documented code
 (docs/protocol.md), so the consumer can answer it and keep the connection.
 """
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -68,6 +70,23 @@ class FetchOnline:
 
 
 @dataclass(frozen=True, slots=True)
+class SetNotifyLevel:
+    room: str
+    level: str  # "all", "mentions", "nothing" or "" (the default)
+
+
+@dataclass(frozen=True, slots=True)
+class PauseNotifications:
+    until: datetime | None  # None: notifications on again
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMembers:
+    room: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
 class EditMessage:
     id: int
     body: str
@@ -89,6 +108,9 @@ Command = (
     | LeaveRoom
     | WatchRoom
     | FetchOnline
+    | SetNotifyLevel
+    | PauseNotifications
+    | SearchMembers
 )
 
 
@@ -151,7 +173,50 @@ _ROOM_FRAMES: dict[str, Callable[[dict[str, Any]], Command]] = {
     "room.leave": lambda data: LeaveRoom(room=_room(data)),
     "room.watch": _parse_watch,
     "online.fetch": lambda data: FetchOnline(room=_room(data)),
+    "notify.set": lambda data: _parse_notify_set(data),
+    "notify.pause": lambda data: _parse_pause(data),
+    "members.search": lambda data: _parse_members_search(data),
 }
+
+NOTIFY_LEVELS = ("all", "mentions", "nothing", "")
+MAX_MEMBER_PREFIX_CHARS = 150  # a username's longest
+MAX_PAUSE_DAYS = 366
+
+
+def _parse_notify_set(data: dict[str, Any]) -> SetNotifyLevel:
+    room = _room(data)
+    level = data.get("level")
+    if level not in NOTIFY_LEVELS:
+        raise ChatError("bad_frame", '"level" must be "all", "mentions", "nothing" or "".')
+    return SetNotifyLevel(room=room, level=str(level))
+
+
+def _parse_pause(data: dict[str, Any]) -> PauseNotifications:
+    until = data.get("until")
+    if until is None:
+        return PauseNotifications(until=None)
+    parsed = None
+    if isinstance(until, str) and len(until) <= 40:
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(until)
+    if parsed is None or parsed.tzinfo is None:
+        raise ChatError("bad_frame", '"until" must be null or an ISO 8601 time with its offset.')
+    if parsed - datetime.now(UTC) > timedelta(days=MAX_PAUSE_DAYS):
+        raise ChatError(
+            "bad_frame", f"Notifications can be paused for {MAX_PAUSE_DAYS} days at most."
+        )
+    return PauseNotifications(until=parsed)
+
+
+def _parse_members_search(data: dict[str, Any]) -> SearchMembers:
+    room = _room(data)
+    prefix = data.get("prefix", "")
+    if not isinstance(prefix, str) or len(prefix) > MAX_MEMBER_PREFIX_CHARS:
+        raise ChatError(
+            "bad_frame",
+            f'"prefix" must be a string of at most {MAX_MEMBER_PREFIX_CHARS} characters.',
+        )
+    return SearchMembers(room=room, prefix=prefix)
 
 
 def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:

@@ -116,7 +116,7 @@ def test_a_failed_commit_saves_and_publishes_nothing(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(batch, "_mentioned_members", broken)  # after the seq UPDATE
+    monkeypatch.setattr(batch, "message_out", broken)  # after the seq UPDATE and INSERT
     with pytest.raises(OperationalError):
         message_post_many([req(room, alice, "hi @alice", "c1"), req(room, alice, "two", "c2")])
     assert not Message.objects.exists()

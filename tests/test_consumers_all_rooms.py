@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 Open = Callable[..., Any]
 ROOM_KEYS = {
     "slug", "name", "kind", "topic", "locked", "last_seq", "last_read_seq", "unread",
-    "mentions", "other", "can_manage",
+    "mentions", "other", "can_manage", "notify_level",
 }  # fmt: skip
 
 

@@ -34,6 +34,7 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "kind": "user",
         "attachment": None,
         "mentions": [],
+        "group_mention": None,
     }
 
 

@@ -82,6 +82,11 @@ class MessageSerializer(serializers.Serializer[Any]):
         child=serializers.CharField(),
         help_text="Usernames of the room's members the body mentions as @username.",
     )
+    group_mention = serializers.ChoiceField(
+        choices=["room", "here"],
+        allow_null=True,
+        help_text='"room": @room (every member), "here": @here (members online), or null.',
+    )
 
 
 class HistorySerializer(serializers.Serializer[Any]):

@@ -19,7 +19,7 @@ from chat.consumers.base import public
 from chat.consumers.commands import Commands, client_id_of, named_room
 from chat.errors import ChatError
 from chat.realtime.connection import CloseCode, State
-from chat.selectors import HistoryOut, ProfileOut, RoomState
+from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,14 @@ def _rooms_if_allowed(*, user_id: int) -> list[RoomState] | None:
 
 def _rooms_and_backlogs(
     *, user_id: int, after: dict[str, int], limit: int
-) -> tuple[list[RoomState], dict[int, HistoryOut], ProfileOut | None]:
+) -> tuple[list[RoomState], dict[int, HistoryOut], ProfileOut | None, NotifyPrefsOut]:
     """Read after joining the hub: the rooms' state (their last_seq starts the live
-    streams), the resume backlogs (one query for all rooms) and the user's profile."""
+    streams), the resume backlogs (one query for all rooms), the user's profile and
+    notification preferences."""
     rooms = selectors.user_rooms(user_id=user_id)
     wanted = {room["id"]: after[room["slug"]] for room in rooms if room["slug"] in after}
     backlogs = selectors.message_backlogs(after=wanted, limit=limit)
-    return rooms, backlogs, selectors.user_profile(user_id)
+    return rooms, backlogs, selectors.user_profile(user_id), selectors.notify_prefs(user_id)
 
 
 def _history_and_profile(
@@ -193,7 +194,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
             self, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
         )
         # Read again now that events flow: the streams start after these last seqs.
-        rooms, backlogs, profile = await dbcalls.read(
+        rooms, backlogs, profile, prefs = await dbcalls.read(
             _rooms_and_backlogs,
             user_id=self.user_id,
             after=after,
@@ -209,7 +210,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
             entries.append(entry)
         await self._accept("*")
         user = profile or {"username": self.username}
-        hello = {"type": "hello", "user": user, "rooms": entries}
+        hello = {"type": "hello", "user": user, "rooms": entries, "notify": prefs}
         await self._send_text(events.encode(hello))
         for room in rooms:
             stream = self.streams[room["id"]]

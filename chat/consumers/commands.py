@@ -86,6 +86,20 @@ class Commands(RoomChanges):
                 hub = await self.runtime.hub()
                 online, count = await hub.online(room_id, settings.CHAT_HELLO_ONLINE_LIMIT)
                 frame = {"type": "online", "online": online, "online_count": count}
+            case protocol.SetNotifyLevel(room=slug, level=level):
+                # Answered by room.notify, which every connection of the user gets.
+                await dbcalls.write(services.notify_level_set, user=user, slug=slug, level=level)
+                return
+            case protocol.PauseNotifications(until=until):
+                # Answered by notify.prefs, which every connection of the user gets.
+                await dbcalls.write(services.notify_prefs_set, user=user, paused_until=until)
+                return
+            case protocol.SearchMembers(room=slug, prefix=prefix):
+                room_id = await self._readable(slug)
+                found = await dbcalls.read(
+                    selectors.room_members_matching, room_id=room_id, prefix=prefix
+                )
+                frame = {"type": "members", "prefix": prefix, "members": found}
         if self.all_rooms:
             frame = {"type": frame["type"], "room": getattr(command, "room", None), **frame}
         await self._send_text(events.encode(frame))

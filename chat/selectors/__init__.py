@@ -14,7 +14,7 @@ from chat.selectors.messages import (
     message_list,
     message_out,
 )
-from chat.selectors.notifying import NotifyPrefsOut, notify_prefs
+from chat.selectors.notifying import NotifyPrefsOut, notify_prefs, room_members_matching
 from chat.selectors.reading import (
     ReadState,
     RoomState,
@@ -74,6 +74,7 @@ __all__ = [
     "room_last_seqs",
     "room_list",
     "room_members",
+    "room_members_matching",
     "room_model",
     "room_out",
     "room_preview",

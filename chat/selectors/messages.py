@@ -47,6 +47,7 @@ class MessageOut(TypedDict):
     kind: str  # "user" or "system"
     attachment: AttachmentOut | None
     mentions: list[str]  # members named as @username (docs/protocol.md, Read state)
+    group_mention: str | None  # "room" (@room: every member), "here" (@here), or None
 
 
 def message_out(
@@ -73,6 +74,7 @@ def message_out(
         "kind": str(message.kind),
         "attachment": attachment_out(attachment) if attachment is not None else None,
         "mentions": list(message.mentions),
+        "group_mention": message.group_mention or None,
     }
 
 
@@ -156,7 +158,8 @@ def _message_select() -> str:
     return (
         "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
-        " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version"
+        " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version,"
+        " m.group_mention"
         f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
         f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
         f" LEFT JOIN {attachment} a ON a.message_id = m.id"
@@ -178,7 +181,7 @@ def _aware(value: datetime | str) -> datetime:
 def _message_row(row: tuple[Any, ...]) -> MessageOut:
     pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
     attachment_id, *attachment_rest = row[9:17]
-    mentions, display_name, profile_version = row[17:20]
+    mentions, display_name, profile_version, group_mention = row[17:21]
     return {
         "id": pk,
         "room": slug,
@@ -194,6 +197,7 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "attachment": _attachment(attachment_id, *attachment_rest) if attachment_id else None,
         # PostgreSQL's driver decodes JSON columns; SQLite hands back the text.
         "mentions": json.loads(mentions) if isinstance(mentions, str) else list(mentions or []),
+        "group_mention": group_mention or None,
     }
 
 

@@ -1,8 +1,12 @@
-"""What a user wants to be notified of: global preferences (chat.NotifyPrefs)."""
+"""What a user wants to be notified of (global preferences, chat.NotifyPrefs) and who
+they can mention (the composer's completion)."""
 
 from typing import TypedDict
 
-from chat.models import NotifyPrefs
+from django.db.models import Q
+
+from accounts.selectors import ProfileOut, profile_out
+from chat.models import Membership, NotifyPrefs
 
 
 class NotifyPrefsOut(TypedDict):
@@ -18,3 +22,25 @@ def notify_prefs(user_id: int) -> NotifyPrefsOut:
             "email_missed": email_missed,
         }
     return {"paused_until": None, "email_missed": True}
+
+
+MEMBER_SUGGESTIONS = 8
+
+
+def room_members_matching(*, room_id: int, prefix: str) -> list[ProfileOut]:
+    """Members of the room for the composer's @ completion: username starting with the
+    prefix, or a display name containing it (case-insensitive), active users only,
+    usernames first. At most MEMBER_SUGGESTIONS; one query."""
+    members = Membership.objects.filter(room_id=room_id, user__is_active=True)
+    if prefix:
+        members = members.filter(
+            Q(user__username__istartswith=prefix) | Q(user__profile__display_name__icontains=prefix)
+        )
+    rows = members.order_by("user__username").values_list(
+        "user__username", "user__profile__display_name", "user__profile__version"
+    )[: MEMBER_SUGGESTIONS * 2]
+    found = [profile_out(username, name, version) for username, name, version in rows]
+    # Names that start with what was typed come before the ones that merely contain it.
+    lowered = prefix.lower()
+    found.sort(key=lambda p: not p["username"].lower().startswith(lowered))
+    return found[:MEMBER_SUGGESTIONS]

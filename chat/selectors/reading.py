@@ -42,6 +42,7 @@ class RoomState(TypedDict):
     mentions: int
     other: UserRef | None  # the other person of a direct conversation
     can_manage: bool  # may add and remove members (a private room's owner, or staff)
+    notify_level: str  # the member's choice: "all", "mentions", "nothing", "" (default)
 
 
 def _read_state_sql(where: str) -> str:
@@ -71,7 +72,8 @@ def _read_state_sql(where: str) -> str:
         "  ORDER BY o.id LIMIT 1),"
         # May manage the members (/chat/<slug>/members/): a private room's owner, staff.
         " (r.is_private AND NOT r.is_direct AND (r.created_by_id = mb.user_id"
-        f"  OR EXISTS(SELECT 1 FROM {user} s WHERE s.id = mb.user_id AND s.is_staff)))"
+        f"  OR EXISTS(SELECT 1 FROM {user} s WHERE s.id = mb.user_id AND s.is_staff))),"
+        " mb.notify_level"
         f" FROM {member} mb JOIN {room} r ON r.id = mb.room_id WHERE {where}"
     )
 
@@ -95,7 +97,7 @@ def _ban_params() -> dict[str, Any]:
 
 def _room_state(row: tuple[Any, ...]) -> RoomState:
     pk, slug, name, topic, is_private, is_direct, is_locked, last_seq = row[:8]
-    _user_id, last_read_seq, unread, mentions, other, can_manage = row[8:]
+    _user_id, last_read_seq, unread, mentions, other, can_manage, notify_level = row[8:]
     kind = "direct" if is_direct else "private" if is_private else "public"
     return {
         "id": pk,
@@ -110,6 +112,7 @@ def _room_state(row: tuple[Any, ...]) -> RoomState:
         "mentions": int(mentions),
         "other": {"username": other} if other is not None else None,
         "can_manage": bool(can_manage),
+        "notify_level": str(notify_level),
     }
 
 
@@ -206,4 +209,5 @@ def room_preview(*, user_id: int, slug: str) -> RoomState:
         "mentions": 0,
         "other": None,
         "can_manage": False,
+        "notify_level": "",
     }

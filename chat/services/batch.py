@@ -20,9 +20,8 @@ from chat import events, selectors
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import MessageOut, message_out
+from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import (
-    _mention_rows_add,
-    _mentioned_members,
     _message_by_client_id,
     _room_seq_block,
     message_body_clean,
@@ -54,6 +53,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     first_of: dict[tuple[int, int, str], int] = {}  # a client_id repeated in the batch
     repeats: dict[int, int] = {}
     access: dict[tuple[int, int], selectors.Access] = {}
+    found: dict[int, Mentioned] = {}
     for index, request in enumerate(requests):
         key = (request.room_id, request.author.pk, request.client_id)
         if key in first_of:
@@ -67,6 +67,10 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
                 access[pair] = selectors.access_for(room_id=pair[0], user_id=pair[1])
             if not access[pair]["write"]:
                 raise ChatError(access[pair]["code"], access[pair]["detail"])
+            # Before the transaction: a refused @room fails this send, not the batch.
+            found[index] = mentions_find(
+                room_id=request.room_id, author=request.author, body=request.body
+            )
         except ChatError as error:
             outcomes[index] = error
             continue
@@ -77,7 +81,9 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     fresh = [index for index in fresh if outcomes[index] is None]
     if fresh:
         try:
-            saved = _insert_many([requests[index] for index in fresh])
+            saved = _insert_many(
+                [requests[index] for index in fresh], [found[index] for index in fresh]
+            )
         except IntegrityError:
             # A resend raced in from another process between the lookup and the insert:
             # the batch rolled back whole; each send goes alone so only that one meets
@@ -132,21 +138,22 @@ def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int,
 
 
 @transaction.atomic
-def _insert_many(requests: list[SendRequest]) -> list[MessageOut]:
+def _insert_many(requests: list[SendRequest], mentioned: list[Mentioned]) -> list[MessageOut]:
     by_room: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
     seqs: dict[int, int] = {}
     slugs: dict[int, str] = {}
+    notify_all: dict[int, bool] = {}
     # Rooms in id order: two processes locking the same rooms never wait on each other
     # in a cycle.
     for room_id in sorted(by_room):
         indexes = by_room[room_id]
-        last, slug = _room_seq_block(room_id, len(indexes))
+        block = _room_seq_block(room_id, len(indexes))
         for offset, index in enumerate(indexes):
-            seqs[index] = last - len(indexes) + 1 + offset
-        slugs[room_id] = slug
-    mentioned = [_mentioned_members(r.room_id, r.body) for r in requests]
+            seqs[index] = block.last - len(indexes) + 1 + offset
+        slugs[room_id] = block.slug
+        notify_all[room_id] = block.notify_all
     rows = Message.objects.bulk_create(
         [
             Message(
@@ -155,14 +162,18 @@ def _insert_many(requests: list[SendRequest]) -> list[MessageOut]:
                 author=request.author,
                 body=request.body,
                 client_id=request.client_id,
-                mentions=list(mentioned[index]),
+                mentions=list(mentioned[index].names),
+                group_mention=mentioned[index].group,
             )
             for index, request in enumerate(requests)
         ]
     )
-    for row, names in zip(rows, mentioned, strict=True):
-        if names:
-            _mention_rows_add(row, names.values())
+    notify: list[events.NotifyItem] = []
+    for row, found in zip(rows, mentioned, strict=True):
+        if found.names or found.group:
+            mention_rows_add(row, found)
+        if found.names or found.group or notify_all[row.room_id]:
+            notify.append({"message_id": row.pk, "users": None})
     payloads = [
         message_out(row, room_slug=slugs[row.room_id], author=request.author.get_username())
         for row, request in zip(rows, requests, strict=True)
@@ -173,4 +184,6 @@ def _insert_many(requests: list[SendRequest]) -> list[MessageOut]:
         key=lambda item: (item[0], item[1]["seq"]),
     )
     events.publish_on_commit(lambda: events.publish_messages(ordered))
+    # One notification job for the whole batch (only if someone may need telling).
+    events.notify_on_commit(notify)
     return payloads

@@ -4,9 +4,8 @@ post images and system messages, edit, delete, scrollback."""
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -14,14 +13,12 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
-from django.db.models.functions import Lower
 from django.utils import timezone
 
-from chat import events, images, mentions, selectors
+from chat import events, images, selectors
 from chat.errors import ChatError
 from chat.models import (
     Attachment,
-    Membership,
     Mention,
     Message,
     MessageEdit,
@@ -30,6 +27,7 @@ from chat.models import (
 from chat.selectors import MessageOut, message_out
 from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
+from chat.services.mentioning import Mentioned, mention_ids, mention_rows_add, mentions_find
 from chat.services.moderation import audit_record
 
 logger = logging.getLogger(__name__)
@@ -88,10 +86,12 @@ def _message_insert(
     kind: str = Message.Kind.USER,
     image: _StoredImage | None = None,
 ) -> MessageOut:
+    # Mentions first: @room may be refused, before the room's seq is taken.
+    mentioned = mentions_find(room_id=room_id, author=author, body=body)
     # The UPDATE takes the room row's write lock until commit, so concurrent senders (on
     # any process) get consecutive seqs and commit in seq order.
-    seq, slug = _room_seq_next(room_id)
-    mentioned = _mentioned_members(room_id, body)
+    block = _room_seq_block(room_id, 1)
+    seq, slug = block.last, block.slug
     message = Message.objects.create(
         room_id=room_id,
         seq=seq,
@@ -99,9 +99,10 @@ def _message_insert(
         body=body,
         client_id=client_id,
         kind=kind,
-        mentions=list(mentioned),
+        mentions=list(mentioned.names),
+        group_mention=mentioned.group,
     )
-    _mention_rows_add(message, mentioned.values())
+    mention_rows_add(message, mentioned)
     attachment = None
     if image is not None:
         original, thumbnail = image.processed.original, image.processed.thumbnail
@@ -126,55 +127,39 @@ def _message_insert(
     # robust: the message is saved whatever the channel layer does; a failed publish is
     # logged and the receivers' periodic sync delivers it from the database.
     events.publish_on_commit(lambda: events.publish_message(room_id, payload))
+    if notify_needed(block, mentioned):
+        events.notify_on_commit([{"message_id": message.pk, "users": None}])
     return payload
 
 
-def _mentioned_members(room_id: int, body: str) -> dict[str, int]:
-    """The room's members the body mentions: username -> user id, in order of mention.
-    No query for a body without an @name (most messages)."""
-    candidates = mentions.mention_candidates(body)
-    if not candidates:
-        return {}
-    found = (
-        Membership.objects.filter(room_id=room_id)
-        .annotate(name=Lower("user__username"))
-        .filter(name__in=candidates)
-        .values_list("user__username", "user_id")
-    )
-    ids = dict(found)
-    return {name: ids[name] for name in mentions.mentions_resolve(body, mentions.lowered(ids))}
+def notify_needed(block: "SeqBlock", mentioned: Mentioned) -> bool:
+    """Whether anyone may have to be notified of a new message: someone is mentioned, it
+    is a direct conversation, or a member asked for every message of the room."""
+    return bool(mentioned.names or mentioned.group or block.notify_all)
 
 
-def _mention_rows_add(message: Message, user_ids: Iterable[int]) -> None:
-    Mention.objects.bulk_create(
-        [
-            Mention(message=message, user_id=user_id, room_id=message.room_id, seq=message.seq)
-            for user_id in user_ids
-        ]
-    )
+class SeqBlock(NamedTuple):
+    last: int  # the last seq of the block taken
+    slug: str
+    notify_all: bool  # a direct conversation, or a member with the level "all"
 
 
-def _room_seq_next(room_id: int) -> tuple[int, str]:
-    """Take the room's next seq (and its slug) in one round trip. Must run inside the
-    saving transaction: the row stays write-locked until commit."""
-    return _room_seq_block(room_id, 1)
-
-
-def _room_seq_block(room_id: int, count: int) -> tuple[int, str]:
+def _room_seq_block(room_id: int, count: int) -> SeqBlock:
     """Take the room's next `count` seqs at once: returns the last of them (the block
-    is last - count + 1 … last) and the room's slug. Inside the saving transaction."""
+    is last - count + 1 … last) and what the room's row says about notifying. Inside the
+    saving transaction."""
     table = connection.ops.quote_name(Room._meta.db_table)
     # UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35); the ORM's update() cannot return.
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s "  # noqa: S608 - table name from the model
-            "RETURNING last_seq, slug",
+            "RETURNING last_seq, slug, is_direct, notify_all_members",
             [count, room_id],
         )
         row = cursor.fetchone()
     if row is None:
         raise ChatError("room_not_found", "This room does not exist any more.")
-    return int(row[0]), str(row[1])
+    return SeqBlock(int(row[0]), str(row[1]), bool(row[2]) or int(row[3]) > 0)
 
 
 def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:
@@ -274,14 +259,23 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     access_require_write(room_id=message.room_id, user=user)
     MessageEdit.objects.create(message=message, body=message.body)
     before = set(Mention.objects.filter(message=message).values_list("user_id", flat=True))
-    mentioned = _mentioned_members(message.room_id, body)
+    mentioned = mentions_find(room_id=message.room_id, author=user, body=body)
     message.body = body
     message.edited_at = timezone.now()
-    message.mentions = list(mentioned)
-    message.save(update_fields=["body", "edited_at", "mentions"])
-    after = set(mentioned.values())
+    message.mentions = list(mentioned.names)
+    message.group_mention = mentioned.group
+    message.save(update_fields=["body", "edited_at", "mentions", "group_mention"])
+    after = mention_ids(message, mentioned)
     Mention.objects.filter(message=message, user_id__in=before - after).delete()
-    _mention_rows_add(message, after - before)
+    added = sorted(after - before)
+    Mention.objects.bulk_create(
+        [
+            Mention(message=message, user_id=uid, room_id=message.room_id, seq=message.seq)
+            for uid in added
+        ]
+    )
+    if added:  # newly mentioned people are notified; those no longer mentioned are not
+        events.notify_on_commit([{"message_id": message.pk, "users": added}])
     attachment = None
     with contextlib.suppress(Attachment.DoesNotExist):
         attachment = message.attachment  # an image's caption was edited: the image stays
