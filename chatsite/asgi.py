@@ -14,6 +14,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.lifecycle import install_graceful_shutdown  # noqa: E402
+from notify.runner import start_in_daphne  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -25,3 +26,4 @@ application = ProtocolTypeRouter(
 )
 
 install_graceful_shutdown()
+start_in_daphne()  # CHAT_JOB_WORKER=inprocess: background jobs in this process

@@ -23,3 +23,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
+
+# Channels' in-process tests import chatsite.asgi; only real daphne processes (which use
+# chatsite.settings) start a job runner. tests/test_jobs.py starts its own.
+CHAT_JOB_INPROCESS_AUTOSTART = False
