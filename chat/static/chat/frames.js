@@ -8,10 +8,14 @@ const RETRYABLE_ERRORS = new Set(["internal_error"]);
 // Errors saying this user may not read or write a room any more.
 const ACCESS_ERRORS = new Set(["forbidden", "banned", "room_not_found"]);
 
+const NOTIFY_MAX_AGE_MS = 5 * 60e3; // a resumed backlog's older messages draw no attention
+
 // parts: store, profiles, timelines, presence, composer, nav, view, reading, username()
-// -> string, roomEl, announcer (the live region). Returns onFrame(frame, tag).
+// -> string, roomEl, announcer (the live region), notifier, picker. Returns
+// onFrame(frame, tag).
 export function frameRouter(parts) {
   const { store, profiles, timelines, presence, composer, nav, view, reading, username, roomEl, announcer } = parts;
+  const { notifier, picker } = parts;
 
   function announce(message) {
     const line = document.createElement("p");
@@ -40,6 +44,7 @@ export function frameRouter(parts) {
         store.countMessage(slug, message);
         if (room && typeof message.author === "string") presence.typingStopped(room, message.author);
         if (slug === nav.current && message.author !== username()) announce(message);
+        if (Date.now() - Date.parse(message.created_at) < NOTIFY_MAX_AGE_MS) notifier.onMessage(slug, message);
         break;
       }
       case "ack": {
@@ -93,6 +98,15 @@ export function frameRouter(parts) {
         break;
       case "room.read":
         store.applyRead(frame);
+        break;
+      case "room.notify":
+        store.applyLevel(frame);
+        break;
+      case "notify.prefs":
+        notifier.setPrefs(frame);
+        break;
+      case "members":
+        picker.onMembers(frame);
         break;
       case "user.updated":
         profiles.put(frame.user);

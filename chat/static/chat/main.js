@@ -5,7 +5,9 @@
 
 import { Composer } from "./composer.js";
 import { frameRouter } from "./frames.js";
+import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
+import { Notifier } from "./notifications.js";
 import { PresenceView } from "./presence.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
@@ -194,7 +196,10 @@ const nav = new Navigation(
     presence,
     composer,
     sidebar,
-    render: renderRoom,
+    render: () => {
+      renderRoom();
+      notifier.render();
+    },
     renderSidebar,
     showError,
     readSoon,
@@ -214,7 +219,46 @@ new Switcher(
   }
 );
 
-store.onChange(renderSidebar);
+// --- notifications ----------------------------------------------------------------------------
+
+const notifier = new Notifier(
+  {
+    store,
+    conn,
+    username: () => username,
+    current: () => nav.current,
+    open: (slug, seq) => {
+      nav.switchTo(slug, true);
+      // The room's history may still be on its way: look again for a few seconds.
+      let tries = 20;
+      const reveal = () => {
+        const timeline = timelines.get(slug);
+        if ((!timeline || !timeline.reveal(seq)) && --tries > 0) setTimeout(reveal, 150);
+      };
+      reveal();
+    },
+    name: (name) => profiles.name(name),
+  },
+  {
+    menu: $("notify-menu"),
+    levels: Array.from(document.querySelectorAll("input[name=notify-level]")),
+    defaultText: $("notify-default"),
+    pause: $("notify-pause"),
+    pausedNote: $("notify-paused-note"),
+    desktop: $("notify-desktop"),
+    desktopState: $("notify-desktop-state"),
+    sound: $("notify-sound"),
+  }
+);
+const picker = new MentionPicker(
+  { send: (frame, tag) => conn.send(frame, tag), current: () => nav.current },
+  { input: $("body"), list: $("mention-list") }
+);
+
+store.onChange(() => {
+  renderSidebar();
+  notifier.render();
+});
 
 function renderSidebar() {
   const room = store.get(nav.current);
@@ -260,6 +304,8 @@ const routeFrame = frameRouter({
   username: () => username,
   roomEl,
   announcer: $("announcer"),
+  notifier,
+  picker,
 });
 
 function onHello(frame) {
@@ -271,6 +317,7 @@ function onHello(frame) {
   if (helloUser) username = store.username = helloUser;
   profiles.put(frame.user);
   renderMe();
+  notifier.setPrefs(frame.notify);
   const entries = Array.isArray(frame.rooms) ? frame.rooms : [];
   const dropped = store.applyHello(entries);
   for (const slug of dropped) {
@@ -300,4 +347,4 @@ history.replaceState({ slug: nav.current }, "", location.href);
 nav.open();
 updateStatus();
 conn.connect();
-window.chatPage = { conn, store, profiles }; // for the curious (and the browser tests)
+window.chatPage = { conn, store, profiles, notifier }; // for the curious (and the browser tests)

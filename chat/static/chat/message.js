@@ -25,8 +25,9 @@ export function messageItem(message, username, profile) {
     const who = span("author", "");
     nameParts(who, message.author, profile);
     const alt = profile ? profile.displayName : message.author;
-    item.append(avatarImage(profile, alt), " ", who, " ", time, " ", span("body", message.body));
+    item.append(avatarImage(profile, alt), " ", who, " ", time, " ", messageBody(message, username));
   }
+  if (!own && mentionsMe(message, username)) item.classList.add("mentions-me");
   const image = attachmentLink(message.attachment);
   if (image) item.append(image);
   if (message.edited_at) markEdited(item);
@@ -40,6 +41,48 @@ export function messageItem(message, username, profile) {
     item.append(" ", actions);
   }
   return item;
+}
+
+const MENTION_TOKEN = /(?<![\w@.+-])@[\w.@+-]{1,150}/g;
+const TRAILING = /[.,:;!?)]+$/;
+
+// Whether the message mentions this user: by name, @room, or @here (a live @here
+// reaches whoever is online, which a page that receives it is).
+export function mentionsMe(message, username) {
+  if (!message || message.kind === "system" || !username) return message?.group_mention != null;
+  if (message.group_mention === "room" || message.group_mention === "here") return true;
+  const me = username.toLowerCase();
+  return Array.isArray(message.mentions) && message.mentions.some((n) => typeof n === "string" && n.toLowerCase() === me);
+}
+
+// The body as text, its mentions (the server's list, not every @word) as chips; a
+// mention of this user stands out. Text only: nothing is parsed as HTML.
+export function messageBody(message, username) {
+  const body = span("body", "");
+  fillBody(body, message, username);
+  return body;
+}
+
+export function fillBody(body, message, username) {
+  const text = typeof message.body === "string" ? message.body : "";
+  const named = new Set((Array.isArray(message.mentions) ? message.mentions : []).map((n) => String(n).toLowerCase()));
+  const group = message.group_mention;
+  const me = (username || "").toLowerCase();
+  body.replaceChildren();
+  let last = 0;
+  for (const match of text.matchAll(MENTION_TOKEN)) {
+    const raw = match[0].slice(1).toLowerCase();
+    const bare = raw.replace(TRAILING, "");
+    const name = named.has(raw) ? raw : named.has(bare) ? bare : null;
+    const isGroup = (bare === "room" || bare === "here") && bare === group;
+    if (name === null && !isGroup) continue;
+    const token = name === raw || (isGroup && bare === raw) ? match[0] : match[0].slice(0, 1 + bare.length);
+    body.append(text.slice(last, match.index));
+    const chip = span(isGroup || name === me ? "mention me" : "mention", token);
+    body.append(chip);
+    last = match.index + token.length;
+  }
+  body.append(text.slice(last));
 }
 
 // These users' profiles changed: their messages in `list` follow.

@@ -12,7 +12,10 @@ export function setDisplayNames(resolve) {
 }
 
 export function isMention(message, username) {
-  if (!message || !Array.isArray(message.mentions) || !username) return false;
+  if (!message || !username) return false;
+  // @room and @here: the server counted this user (a live @here reaches the online).
+  if (message.group_mention === "room" || message.group_mention === "here") return true;
+  if (!Array.isArray(message.mentions)) return false;
   const me = username.toLowerCase();
   return message.mentions.some((name) => typeof name === "string" && name.toLowerCase() === me);
 }
@@ -49,6 +52,9 @@ export class Room {
     this.other = info.other && typeof info.other.username === "string" ? info.other.username : "";
     // May add and remove the members of this private room (its owner, or staff).
     this.canManage = info.can_manage === true;
+    // The notification level chosen here ("" = the default); a preview carries none.
+    if (typeof info.notify_level === "string") this.notifyLevel = info.notify_level;
+    else if (this.notifyLevel === undefined) this.notifyLevel = "";
     const lastSeq = num(info.last_seq, 0);
     this.lastSeq = Math.max(this.lastSeq, lastSeq);
     this.streamStart = lastSeq;
@@ -190,6 +196,14 @@ export class Store {
           a.label().localeCompare(b.label(), undefined, { sensitivity: "base" }) ||
           (a.slug < b.slug ? -1 : 1)
       );
+  }
+
+  // room.notify: the level was set (on any device of this user).
+  applyLevel(frame) {
+    const room = this.rooms.get(frame.room);
+    if (!room || typeof frame.level !== "string") return;
+    room.notifyLevel = frame.level;
+    this.changed();
   }
 
   totalUnread() {

@@ -6,7 +6,16 @@
 
 import { span } from "./dom.js";
 import { Edits } from "./edits.js";
-import { markEdited, markItemFailed, messageItem, pendingItem, refreshAuthors, uploadItem } from "./message.js";
+import {
+  fillBody,
+  markEdited,
+  markItemFailed,
+  mentionsMe,
+  messageItem,
+  pendingItem,
+  refreshAuthors,
+  uploadItem,
+} from "./message.js";
 
 const NEAR_EDGE_PX = 40;
 export const OLDER_PAGE = 50; // scrollback page size
@@ -142,10 +151,23 @@ export class Timeline {
     if (!item) return;
     const keep = this.nearBottom();
     const body = item.querySelector(":scope > .body");
-    if (body.textContent !== message.body) body.textContent = message.body;
+    fillBody(body, message, this.requests.username());
+    if (item.dataset.author !== this.requests.username()) {
+      item.classList.toggle("mentions-me", mentionsMe(message, this.requests.username()));
+    }
     markEdited(item);
     this.edits.settleChange(item, "edit");
     if (keep) this.scrollToBottom();
+  }
+
+  // Bring a message into view and mark it for a moment (a notification was clicked).
+  reveal(seq) {
+    const item = this.bySeq.get(seq);
+    if (!item) return false;
+    item.scrollIntoView({ block: "center" });
+    item.classList.add("revealed");
+    setTimeout(() => item.classList.remove("revealed"), 3000);
+    return true;
   }
 
   remove(id, seq) {
