@@ -2,7 +2,7 @@
 
 import pytest
 
-from chat.mentions import lowered, mention_candidates, mentions_resolve
+from chat.mentions import group_mention, lowered, mention_candidates, mentions_resolve
 
 MEMBERS = lowered(["Bob", "ann", "bob.smith", "x-ray", "dev+ops"])
 
@@ -40,3 +40,26 @@ def test_long_hostile_input_is_linear() -> None:
     body = "@" * 4000
     assert mentions_resolve(body, MEMBERS) == []
     assert mentions_resolve("@bob " * 800, MEMBERS) == ["Bob"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("@room please read", "room"),
+        ("@ROOM, please", "room"),
+        ("(@here)", "here"),
+        ("@here and @room", "room"),  # @room reaches everyone @here does
+        ("@Here!", "here"),
+        ("mail room@here.com", ""),
+        ("@rooms is a name", ""),
+        ("@@here", ""),
+        ("nothing", ""),
+    ],
+)
+def test_group_mention(body: str, expected: str) -> None:
+    assert group_mention(body) == expected
+
+
+def test_here_and_room_are_keywords_never_names() -> None:
+    members = lowered(["room", "here", "ann"])
+    assert mentions_resolve("@room @here @ann", members) == ["ann"]
