@@ -26,3 +26,9 @@ def message_notify(items: list[dict[str, Any]]) -> None:
                 if r.email_missed and r.email and (r.mentioned or brief.is_direct)
             ]
         )
+
+
+@task()
+def missed_emails(user_ids: list[int]) -> None:
+    """Queued by missed.missed_schedule to run when the users' emails are due."""
+    missed.missed_send_due(user_ids)
