@@ -484,6 +484,10 @@ CHAT_EMAIL_MISSED_DELAY_SECONDS: int = env.int("CHAT_EMAIL_MISSED_DELAY_SECONDS"
 CHAT_VAPID_PUBLIC_KEY: str = env.str("CHAT_VAPID_PUBLIC_KEY", default="")
 CHAT_VAPID_PRIVATE_KEY: str = env.str("CHAT_VAPID_PRIVATE_KEY", default="")
 CHAT_VAPID_SUBJECT: str = env.str("CHAT_VAPID_SUBJECT", default="mailto:" + DEFAULT_FROM_EMAIL)
+# The server POSTs to the endpoint a browser registers, so only https to a public host
+# name is accepted (notify/subscriptions.py). Hosts listed here are exempt (http and
+# local addresses allowed): a push service on the local network, the tests' stand-in.
+CHAT_PUSH_ALLOW_HOSTS: list[str] = env.list("CHAT_PUSH_ALLOW_HOSTS", default=[])
 
 # Background jobs: Django's tasks API (django-tasks backport) on its database backend.
 # CHAT_JOB_WORKER "inprocess" (default): every daphne process also runs due jobs in a

@@ -49,6 +49,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("accounts/", include("accounts.urls")),
+    path("api/push/", include("notify.push_api_urls")),
     path("api/", include("chat.api.urls")),
     path("", include("notify.urls")),
     path("", include("chat.urls")),
