@@ -7,6 +7,9 @@
 const WORKER_URL = "/sw.js";
 const API_URL = "/api/push/subscriptions/";
 const LOGOUT_WAIT_MS = 2000;
+// Set by pushEnable, cleared by pushDisable and log-out: a subscription the browser or
+// the push service ended is made again at the next page load only if push was wanted.
+const WANTED_KEY = "chat-push-wanted";
 
 // Same tag as the service worker's, so a page notification and a push of one room
 // replace each other instead of stacking.
@@ -95,12 +98,14 @@ export async function pushEnable() {
     subscription = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
   }
   await send("POST", subscription.toJSON());
+  localStorage.setItem(WANTED_KEY, "1");
   return "enabled";
 }
 
 // Stop push to this browser: the server forgets it first, so nothing more is sent.
 export async function pushDisable() {
   if (!supported()) return "unsupported";
+  localStorage.removeItem(WANTED_KEY);
   const reg = await registration();
   const subscription = await reg.pushManager.getSubscription();
   if (subscription) {
@@ -111,19 +116,21 @@ export async function pushDisable() {
 }
 
 // On every page of a logged-in user with push on: register the live subscription again.
-// It makes the subscription this user's (another may have used the browser before) and
-// recovers one the browser replaced while no page was open.
+// It makes the subscription this user's (another may have used the browser before),
+// tells the server of one the browser replaced while no page was open, and subscribes
+// again if the push service ended it (a 410) while push is still wanted here.
 async function resync() {
   const key = vapidKey();
   if (!key || Notification.permission !== "granted") return;
   const reg = await registration();
-  const subscription = await reg.pushManager.getSubscription();
-  if (!subscription) return;
-  if (!sameKey(subscription, key)) {
-    await subscription.unsubscribe();
-    const fresh = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
-    await send("POST", fresh.toJSON());
-    return;
+  let subscription = await reg.pushManager.getSubscription();
+  if (subscription && !sameKey(subscription, key)) {
+    await subscription.unsubscribe(); // the server's VAPID key changed
+    subscription = null;
+  }
+  if (!subscription) {
+    if (!localStorage.getItem(WANTED_KEY)) return;
+    subscription = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
   }
   await send("POST", subscription.toJSON());
 }
@@ -136,6 +143,7 @@ function onLogout(event) {
   if (form.dataset.pushDone || !vapidKey() || Notification.permission !== "granted") return;
   event.preventDefault();
   form.dataset.pushDone = "1";
+  localStorage.removeItem(WANTED_KEY);
   const forget = registration()
     .then((reg) => reg.pushManager.getSubscription())
     .then(async (subscription) => {
