@@ -12,6 +12,8 @@ from pathlib import Path
 from tests.observe import SUPERVISOR_FILE, UNIT_FILE, unit_daphne_args, unit_environment
 from tests.servers import ROOT
 
+WORKER_UNIT = UNIT_FILE.with_name("chat-worker.service")
+
 
 def test_supervisor_starts_daphne_with_the_systemd_units_flags() -> None:
     text = SUPERVISOR_FILE.read_text()
@@ -49,13 +51,15 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     units (templated only for the daphne path; the machine has no systemd init)."""
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing (.ci/run installs Debian's systemd)"
-    for unit in (UNIT_FILE, UNIT_FILE.with_name("chat.target")):
-        text = unit.read_text().replace(
-            "/srv/chat/app/.venv/bin/daphne", str(Path(sys.executable).parent / "daphne")
+    for unit in (UNIT_FILE, UNIT_FILE.with_name("chat.target"), WORKER_UNIT):
+        text = (
+            unit.read_text()
+            .replace("/srv/chat/app/.venv/bin/daphne", str(Path(sys.executable).parent / "daphne"))
+            .replace("/srv/chat/app/.venv/bin/python", sys.executable)
         )
         (tmp_path / unit.name).write_text(text)
     done = subprocess.run(
-        [analyze, "verify", "--man=no", "chat@8001.service", "chat.target"],
+        [analyze, "verify", "--man=no", "chat@8001.service", "chat.target", WORKER_UNIT.name],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -64,3 +68,30 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout + done.stderr == "", done.stdout + done.stderr
+
+
+def _lines(text: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(f"{key}=")]
+
+
+def test_job_worker_runs_alike_under_systemd_and_supervisor() -> None:
+    """Both start `manage.py chat_worker` from the app's directory with the same
+    environment as the daphne processes, stop it with SIGTERM, and start it with the rest."""
+    unit = WORKER_UNIT.read_text()
+    (exec_start,) = _lines(unit, "ExecStart")
+    assert shlex.split(exec_start) == ["/srv/chat/app/.venv/bin/python", "manage.py", "chat_worker"]
+    daphne_unit = UNIT_FILE.read_text()
+    for key in ("EnvironmentFile", "WorkingDirectory", "User", "KillSignal", "TimeoutStopSec"):
+        assert _lines(unit, key) == _lines(daphne_unit, key), key
+    assert _lines(unit, "Environment") == ["CHAT_MULTIPROCESS=1"]
+    assert _lines(unit, "PartOf") == _lines(unit, "WantedBy") == ["chat.target"]
+
+    supervisor = SUPERVISOR_FILE.read_text().split("[program:chat-worker]", 1)[1]
+    (command,) = _lines(supervisor, "command")
+    inner = re.fullmatch(r"/bin/sh -c '(.*)'", command)
+    assert inner, command
+    assert shlex.split(inner[1].split("exec ", 1)[1]) == shlex.split(exec_start)
+    assert ". /etc/chat/chat.env" in inner[1]
+    assert _lines(supervisor, "directory") == ["/srv/chat/app"]
+    assert _lines(supervisor, "environment") == ['CHAT_MULTIPROCESS="1"']
+    assert _lines(supervisor, "stopsignal") == ["TERM"]

@@ -1,7 +1,8 @@
 """deploy/supervisor/chat.conf run by a real supervisord (Supervisor from PyPI),
 templated only for paths, ports and the number of processes: it starts the daphne
 processes, starts again one that crashes, and a requested stop is graceful (open
-sockets are closed with 1012) and is not followed by a restart."""
+sockets are closed with 1012) and is not followed by a restart; its job worker program
+runs jobs."""
 
 import asyncio
 import os
@@ -80,6 +81,7 @@ def render(env_file: Path, metrics: Path, log_dir: Path, prefix: str) -> str:
     for old, new in {
         "/etc/chat/chat.env": str(env_file),
         "/srv/chat/app/.venv/bin/daphne": str(BIN / "daphne"),
+        "/srv/chat/app/.venv/bin/python": sys.executable,
         "directory=/srv/chat/app": f"directory={ROOT}",
         "/run/chat-metrics": str(metrics),
         "/var/log/chat": str(log_dir),
@@ -117,7 +119,9 @@ def supervised(server_env: dict[str, str], tmp_path: Path) -> Iterator[Supervise
     metrics.mkdir()
     log_dir.mkdir()
     env_file = tmp_path / "chat.env"
-    env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in server_env.items()))
+    # As a deployment that runs the job worker program: daphne runs no jobs itself.
+    env = {**server_env, "CHAT_JOB_WORKER": "separate"}
+    env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
     prefix = free_port_prefix()
     (tmp_path / "chat.conf").write_text(render(env_file, metrics, log_dir, prefix))
     conf = tmp_path / "supervisord.conf"
@@ -188,3 +192,23 @@ def test_supervisor_restarts_a_crashed_process_and_stops_one_gracefully(
     assert not healthy(port)
     log = supervised.log("chat-02")
     assert "Traceback" not in log, log
+
+
+def test_supervisor_runs_the_job_worker(supervised: Supervised) -> None:
+    from django_tasks_db.compat import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.test_jobs import job_record
+
+    def worker_pid() -> int:
+        answer = supervised.ctl("pid", "chat-worker").strip()
+        return int(answer) if answer.isdigit() else 0
+
+    wait_until(lambda: worker_pid() != 0, "the worker program runs")
+    job = job_record.enqueue("supervised")
+    wait_until(
+        lambda: DBTaskResult.objects.get(pk=job.id).status == TaskResultStatus.SUCCESSFUL,
+        "the worker ran the job",
+    )
+    assert DBTaskResult.objects.get(pk=job.id).return_value == worker_pid()
+    assert "Traceback" not in supervised.log("chat-worker")
