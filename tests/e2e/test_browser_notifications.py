@@ -128,7 +128,7 @@ def test_hidden_tab_notifies_a_mention_and_nothing_rooms_stay_silent_on_every_de
         send(writer, "@alice can you look at this?")
         wait_until(first, "window.__notes.length === 1")
         assert notes(first) == [
-            {"title": "bob in Design", "body": "@alice can you look at this?", "tag": "chat-design"}
+            {"title": "bob in Design", "body": "@alice can you look at this?", "tag": "chat-room-design"}
         ]
         wait_until(first, "document.title.startsWith('\\u{1F514}')")
         # Clicking it opens the room at the message.
@@ -162,7 +162,7 @@ def test_hidden_tab_notifies_a_mention_and_nothing_rooms_stay_silent_on_every_de
         assert notes(first)[1] == {
             "title": "bob",
             "body": "just between us",
-            "tag": f"chat-{dm.slug}",
+            "tag": f"chat-room-{dm.slug}",
         }
         assert errors == []
     assert "Traceback" not in server.log(), server.log()

@@ -8,6 +8,7 @@ import { frameRouter } from "./frames.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
+import { pushEnable, pushState } from "./push.js";
 import { PresenceView } from "./presence.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
@@ -238,6 +239,7 @@ const notifier = new Notifier(
       reveal();
     },
     name: (name) => profiles.name(name),
+    push: { enable: pushEnable, state: pushState },
   },
   {
     menu: $("notify-menu"),

@@ -4,6 +4,7 @@
 // them, from a click), a title flash and, if chosen, a sound. The sidebar's badges are
 // sidebar.js's. Web Push (no tab open) is push.js and the service worker's.
 
+import { notificationTag } from "./push.js";
 import { isMention } from "./store.js";
 
 const FLASH_EVERY_MS = 1000;
@@ -28,7 +29,7 @@ export function wantsAttention(room, message, username, pausedUntil, now = Date.
 }
 
 // deps: store, conn, username() -> string, current() -> slug, open(slug, seq), label(slug),
-// name(username) -> display name, push (optional: {enable() -> Promise<bool>, state()})
+// name(username) -> display name, push (optional: push.js's {enable(), state()})
 // els: menu (<details>), levels (radio inputs), defaultText, pause (<select>), pausedNote,
 // desktop (button), desktopState, sound (checkbox)
 export class Notifier {
@@ -83,7 +84,7 @@ export class Notifier {
     const body = typeof message.body === "string" ? message.body.slice(0, BODY_CHARS) : "";
     // One notification per room at a time (the same tag as Web Push's): a burst
     // replaces rather than stacks.
-    const note = new Notification(where, { body, tag: `chat-${slug}`, data: { room: slug, seq: message.seq } });
+    const note = new Notification(where, { body, tag: notificationTag(slug), data: { room: slug, seq: message.seq } });
     note.addEventListener("click", () => {
       window.focus();
       this.deps.open(slug, message.seq);
@@ -199,15 +200,27 @@ export class Notifier {
     this.els.menu.classList.toggle("paused", this.paused());
   }
 
-  renderDesktop() {
+  // The button shows while a click can still turn something on: the permission, or
+  // Web Push for this device (notifications with no tab open).
+  async renderDesktop() {
     const supported = "Notification" in window;
-    const granted = supported && Notification.permission === "granted";
-    this.els.desktop.hidden = !supported || granted;
+    const permission = supported ? Notification.permission : "unsupported";
+    let push = "unavailable";
+    if (supported && this.deps.push) {
+      try {
+        push = await this.deps.push.state();
+      } catch (e) {
+        push = "unavailable";
+      }
+    }
+    const granted = permission === "granted";
+    this.els.desktop.hidden = !supported || permission === "denied" || (granted && push !== "disabled");
+    this.els.desktop.textContent = granted ? "Also notify me when no tab is open" : "Turn on desktop notifications";
     this.els.desktopState.textContent = !supported
       ? "This browser cannot show notifications."
       : granted
-        ? "Desktop notifications are on."
-        : Notification.permission === "denied"
+        ? `Desktop notifications are on.${push === "enabled" ? " This device also gets them with no tab open." : ""}`
+        : permission === "denied"
           ? "Notifications are blocked in this browser's site settings."
           : "";
   }
