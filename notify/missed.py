@@ -151,7 +151,8 @@ def _send_one(user_id: int, connection: BaseEmailBackend) -> None:
 
 def missed_items(user_id: int, *, after_id: int) -> tuple[list[MissedItem], int]:
     """What the user has left unread and may still read, newer than `after_id`: the
-    messages that mention them and those of their direct conversations, not deleted or
+    messages that mention them (by name, @here, @room) and those of their direct
+    conversations, not deleted or
     hidden, in rooms where they are a member, not banned, not at level "nothing". The
     newest MAX_LISTED, and how many more there are (three queries)."""
     now = timezone.now()
@@ -170,11 +171,13 @@ def missed_items(user_id: int, *, after_id: int) -> tuple[list[MissedItem], int]
         room__memberships__last_read_seq__lt=F("seq"),
         room__memberships__notify_level__in=_LISTENING,
     ).exclude(Q(message__author_id=user_id) | Exists(banned))
+    # Direct messages, and @room ones (they mention every member without Mention rows,
+    # chat/services/mentioning.py): one filter(), so the membership joined is one.
     direct = (
         Message.objects.filter(
+            Q(room__is_direct=True) | Q(group_mention="room"),
             id__gt=after_id,
             deleted_at__isnull=True,
-            room__is_direct=True,
             room__memberships__user_id=user_id,
             room__memberships__last_read_seq__lt=F("seq"),
             room__memberships__notify_level__in=_LISTENING,

@@ -96,7 +96,9 @@ def notify_targets(
     if only_users is not None:
         rows = rows.filter(user_id__in=only_users)
     recipients = []
-    for user_id, username, email, mentioned, stored, paused_until, email_missed in rows:
+    everyone = message.group_mention == "room"  # @room: no rows, every member mentioned
+    for user_id, username, email, named, stored, paused_until, email_missed in rows:
+        mentioned = named or everyone
         level = levels.effective_level(stored, is_direct=room.is_direct)
         if not levels.wants(level, mentioned=mentioned):
             continue

@@ -112,6 +112,7 @@ async def test_hello_lists_joined_rooms_with_read_state_sorted_by_kind_and_name(
         "mentions": 1,
         "other": None,
         "can_manage": False,
+        "notify_level": "",
     }
     assert rooms_by_slug(hello)[dm.slug]["other"] == {"username": "bob"}
     assert rooms_by_slug(hello)[dm.slug]["kind"] == "direct"

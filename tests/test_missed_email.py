@@ -160,6 +160,35 @@ def test_three_missed_mentions_make_one_email_listing_each_with_its_link(
     assert len(inbox.messages) == 1
 
 
+def test_the_message_jobs_schedule_one_email_for_names_room_and_direct_messages(
+    inbox: Inbox, people: tuple[User, User], room: Room, make_user: Callable[..., User]
+) -> None:
+    """End to end from the send: each message's own notify job schedules the email."""
+    alice, bob = people
+    carol = make_user("carol", email="carol@example.com")
+    services.room_join(user=carol, slug=room.slug)
+    dm = services.dm_open(user=alice, other=bob)
+    sent = [
+        services.message_post(
+            room_id=room.pk, author=alice, body="@room deploy at five", client_id="r"
+        ),
+        services.message_post(
+            room_id=room.pk, author=alice, body="@bob can you watch it?", client_id="n"
+        ),
+        services.message_post(room_id=dm.pk, author=alice, body="thanks in advance", client_id="d"),
+        services.message_post(room_id=room.pk, author=alice, body="plain chatter", client_id="p"),
+    ]
+    run_due_jobs()  # the notify jobs, then the email jobs they queued (due at once here)
+    by_rcpt = {mail["To"]: parts(mail)["text/plain"] for mail in inbox.messages}
+    assert set(by_rcpt) == {"bob@example.com", "carol@example.com"}
+    for body in ("@room deploy at five", "@bob can you watch it?", "thanks in advance"):
+        assert body in by_rcpt["bob@example.com"]
+    assert "plain chatter" not in by_rcpt["bob@example.com"]
+    assert "@room deploy at five" in by_rcpt["carol@example.com"]
+    assert "@bob can you watch it?" not in by_rcpt["carol@example.com"]
+    assert len(sent) == 4
+
+
 def test_a_mention_read_within_the_delay_sends_nothing(
     inbox: Inbox, people: tuple[User, User], room: Room
 ) -> None:

@@ -69,9 +69,14 @@ def test_room_mention_reaches_every_member_but_the_author(
     message = post(room, team["alice"], "@room standup in 5")
     assert message["group_mention"] == "room"
     assert message["mentions"] == []
-    assert mentioned(message) == {"bob", "carol", "dave"}
-    assert mentions_count(team["bob"], room) == 1
+    assert mentioned(message) == set()  # no row per member: counted as @room
+    for name in ("bob", "carol", "dave"):
+        assert mentions_count(team[name], room) == 1
+    assert mentions_count(team["alice"], room) == 0
     assert asked == [{"message_id": message["id"], "users": None}]
+    found = notify_targets(message["id"])
+    assert found is not None
+    assert {r.username for r in found[1] if r.mentioned} == {"bob", "carol", "dave"}
 
 
 def test_room_mention_costs_the_same_queries_in_a_big_room(
@@ -89,7 +94,9 @@ def test_room_mention_costs_the_same_queries_in_a_big_room(
     team["alice"].is_staff = True  # above the size rule: staff may
     team["alice"].save()
     assert queries("@room two") <= small + 1  # + the member count of the size rule at most
-    assert Mention.objects.filter(message__body="@room two").count() == 63
+    newcomer = Membership.objects.filter(room=room).last()
+    assert newcomer is not None
+    assert mentions_count(newcomer.user, room) == 2  # "@room one" and "@room two"
 
 
 def test_room_mention_above_the_size_is_for_owner_and_staff(
@@ -132,6 +139,22 @@ def test_an_edit_moves_mentions_and_notifies_only_the_newly_mentioned(
     asked.clear()
     services.message_edit(message_id=message["id"], user=team["alice"], body="hi @carol again")
     assert asked == []  # nobody new
+
+
+def test_an_edit_adding_or_removing_room_moves_everyones_count(
+    room: Room, team: dict[str, User], asked: list[events.NotifyItem]
+) -> None:
+    message = post(room, team["alice"], "plain first")
+    assert mentions_count(team["carol"], room) == 0
+    services.message_edit(message_id=message["id"], user=team["alice"], body="@room after all")
+    assert mentions_count(team["carol"], room) == 1
+    assert asked == [{"message_id": message["id"], "users": None}]
+    services.message_edit(message_id=message["id"], user=team["alice"], body="never mind @bob")
+    assert mentions_count(team["carol"], room) == 0
+    assert mentions_count(team["bob"], room) == 1
+    found = notify_targets(message["id"])
+    assert found is not None
+    assert {r.username for r in found[1]} == {"bob"}  # only bob is still mentioned
 
 
 def test_a_plain_message_queues_no_job_unless_a_member_wants_all(

@@ -64,9 +64,14 @@ def _read_state_sql(where: str) -> str:
         f" (SELECT COUNT(*) FROM {message} m WHERE m.room_id = r.id"
         "  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL"
         "  AND (m.author_id IS NULL OR m.author_id <> mb.user_id)),"
+        # Mentions: the rows naming the user (names, @here) plus the @room messages,
+        # which have no rows (one per member would make @room in a big room slow to save).
         f" (SELECT COUNT(*) FROM {mention} x JOIN {message} m ON m.id = x.message_id"
         "  WHERE x.user_id = mb.user_id AND x.room_id = r.id AND x.seq > mb.last_read_seq"
-        "  AND m.deleted_at IS NULL),"
+        "  AND m.deleted_at IS NULL)"
+        f" + (SELECT COUNT(*) FROM {message} m WHERE m.room_id = r.id"
+        "  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL AND m.group_mention = 'room'"
+        "  AND (m.author_id IS NULL OR m.author_id <> mb.user_id)),"
         f" (SELECT u.username FROM {member} o JOIN {user} u ON u.id = o.user_id"
         "  WHERE r.is_direct AND o.room_id = r.id AND o.user_id <> mb.user_id"
         "  ORDER BY o.id LIMIT 1),"

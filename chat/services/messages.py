@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from chat import events, images, selectors
+from chat import events, images, mentions, selectors
 from chat.errors import ChatError
 from chat.models import (
     Attachment,
@@ -259,7 +259,9 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     access_require_write(room_id=message.room_id, user=user)
     MessageEdit.objects.create(message=message, body=message.body)
     before = set(Mention.objects.filter(message=message).values_list("user_id", flat=True))
+    was_room = message.group_mention == mentions.ROOM
     mentioned = mentions_find(room_id=message.room_id, author=user, body=body)
+    is_room = mentioned.group == mentions.ROOM
     message.body = body
     message.edited_at = timezone.now()
     message.mentions = list(mentioned.names)
@@ -274,7 +276,10 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
             for uid in added
         ]
     )
-    if added:  # newly mentioned people are notified; those no longer mentioned are not
+    # Newly mentioned people are notified; those no longer mentioned are not.
+    if is_room and not was_room:
+        events.notify_on_commit([{"message_id": message.pk, "users": None}])
+    elif added:
         events.notify_on_commit([{"message_id": message.pk, "users": added}])
     attachment = None
     with contextlib.suppress(Attachment.DoesNotExist):
@@ -285,12 +290,17 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     room_id, slug = message.room_id, message.room.slug
     frame = {"type": "message.updated", "room": slug, "message": payload}
     events.publish_on_commit(lambda: events.publish_room_frame(room_id, frame))
-    # Someone mentioned, or no longer mentioned, counts it differently until they read it.
+    # Someone mentioned, or no longer mentioned, counts it differently until they read it
+    # (everyone who has not, when @room came or went).
+    changed = None if was_room != is_room else sorted(before ^ after)
     reading.counts_publish(
         room_id=room_id,
         slug=slug,
         states=selectors.read_states(
-            room_id=room_id, user_ids=sorted(before ^ after), pointer_below=message.seq
+            room_id=room_id,
+            user_ids=changed,
+            pointer_below=message.seq,
+            exclude_user=message.author_id if changed is None else None,
         ),
     )
     return payload
