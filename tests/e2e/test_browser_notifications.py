@@ -128,7 +128,11 @@ def test_hidden_tab_notifies_a_mention_and_nothing_rooms_stay_silent_on_every_de
         send(writer, "@alice can you look at this?")
         wait_until(first, "window.__notes.length === 1")
         assert notes(first) == [
-            {"title": "bob in Design", "body": "@alice can you look at this?", "tag": "chat-room-design"}
+            {
+                "title": "bob in Design",
+                "body": "@alice can you look at this?",
+                "tag": "chat-room-design",
+            }
         ]
         wait_until(first, "document.title.startsWith('\\u{1F514}')")
         # Clicking it opens the room at the message.
@@ -164,6 +168,11 @@ def test_hidden_tab_notifies_a_mention_and_nothing_rooms_stay_silent_on_every_de
             "body": "just between us",
             "tag": f"chat-room-{dm.slug}",
         }
+        # The links of emails and pushes (/chat/<slug>/?seq=N) open at that message.
+        first.goto("/chat/design/?seq=2")
+        expect(first.locator(f"{SAVED}.revealed .body")).to_have_text(
+            "@alice can you look at this?"
+        )
         assert errors == []
     assert "Traceback" not in server.log(), server.log()
 

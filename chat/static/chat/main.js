@@ -230,13 +230,7 @@ const notifier = new Notifier(
     current: () => nav.current,
     open: (slug, seq) => {
       nav.switchTo(slug, true);
-      // The room's history may still be on its way: look again for a few seconds.
-      let tries = 20;
-      const reveal = () => {
-        const timeline = timelines.get(slug);
-        if ((!timeline || !timeline.reveal(seq)) && --tries > 0) setTimeout(reveal, 150);
-      };
-      reveal();
+      revealSoon(slug, seq);
     },
     name: (name) => profiles.name(name),
     push: { enable: pushEnable, state: pushState },
@@ -252,6 +246,17 @@ const notifier = new Notifier(
     sound: $("notify-sound"),
   }
 );
+// Show a message of a room being opened (a notification's or an email's link): its
+// history may still be on its way, so look again for a few seconds.
+function revealSoon(slug, seq) {
+  let tries = 20;
+  const reveal = () => {
+    const timeline = timelines.get(slug);
+    if ((!timeline || !timeline.reveal(seq)) && --tries > 0) setTimeout(reveal, 150);
+  };
+  reveal();
+}
+
 const picker = new MentionPicker(
   { send: (frame, tag) => conn.send(frame, tag), current: () => nav.current },
   { input: $("body"), list: $("mention-list") }
@@ -347,6 +352,8 @@ function onHello(frame) {
 
 history.replaceState({ slug: nav.current }, "", location.href);
 nav.open();
+const linkedSeq = Number(new URLSearchParams(location.search).get("seq")); // ?seq=N: that message
+if (Number.isInteger(linkedSeq) && linkedSeq > 0) revealSoon(nav.current, linkedSeq);
 updateStatus();
 conn.connect();
 window.chatPage = { conn, store, profiles, notifier }; // for the curious (and the browser tests)
