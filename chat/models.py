@@ -116,6 +116,14 @@ class Message(models.Model):
     mentions = models.JSONField(default=list, blank=True, editable=False)
     # "@here" (the members online when it was sent) or "@room" (every member), if used.
     group_mention = models.CharField(max_length=4, blank=True, default="", editable=False)
+    # The body rendered once (a safe Markdown subset, chat/rendering.py) when saved or
+    # edited; clients insert this, never the body, as HTML.
+    html = models.TextField(blank=True, default="", editable=False)
+    # The message this one answers (same room). Kept if that one is deleted: the reply
+    # then shows "deleted message", never its text.
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -237,23 +245,49 @@ class AuditLog(models.Model):
 
 
 class Attachment(models.Model):
-    """An image posted with a message: the re-encoded original and its thumbnail, kept
-    through the storage API (files are served only by chat.api's access-checked view)."""
+    """A file posted with a message: an image (decoded, re-encoded, with a thumbnail) or
+    any other file (kept as sent, served only as a download), kept through the storage
+    API under a name of the server's (files are served only by chat.api's
+    access-checked view)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "image"
+        FILE = "file", "file"
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
     file = models.FileField(max_length=200)
-    thumbnail = models.FileField(max_length=200)
+    thumbnail = models.FileField(max_length=200, blank=True)  # images only
     name = models.CharField(max_length=120, help_text="Sanitized original file name.")
-    content_type = models.CharField(max_length=40)
-    size = models.PositiveIntegerField(help_text="Bytes, as stored.")
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    thumbnail_width = models.PositiveIntegerField()
-    thumbnail_height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(help_text="Bytes, as stored.")
+    width = models.PositiveIntegerField(default=0)  # images only (0 for other files)
+    height = models.PositiveIntegerField(default=0)
+    thumbnail_width = models.PositiveIntegerField(default=0)
+    thumbnail_height = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.width}x{self.height})"
+
+
+class Reaction(models.Model):
+    """One member's emoji on a message (at most one of each emoji per member)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_reactions"
+    )
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "emoji"], name="reaction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on {self.message_id}"
 
 
 class ApiToken(models.Model):
