@@ -13,8 +13,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from chatsite.lifecycle import install_graceful_shutdown  # noqa: E402
-from notify.runner import start_in_daphne  # noqa: E402
+from chatsite.lifecycle import install_graceful_shutdown, while_serving  # noqa: E402
+from notify import runner  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -26,4 +26,5 @@ application = ProtocolTypeRouter(
 )
 
 install_graceful_shutdown()
-start_in_daphne()  # CHAT_JOB_WORKER=inprocess: background jobs in this process
+if runner.in_process_wanted():  # background jobs in this process (no separate worker)
+    while_serving(runner.in_process_start, runner.in_process_stop)

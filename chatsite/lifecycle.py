@@ -67,6 +67,20 @@ def install_graceful_shutdown() -> frozenset[str]:
     )
 
 
+def while_serving(start: Callable[[], object], stop: Callable[[], object]) -> bool:
+    """Run `start` once daphne's reactor runs and `stop` before it shuts down (a SIGTERM
+    included: the graceful stop ends in reactor.stop()). Public reactor API only; a no-op
+    outside daphne (tests, management commands). Returns whether it was registered."""
+    if "daphne.server" not in sys.modules:
+        return False
+    from twisted.internet import reactor as twisted_reactor
+
+    reactor: Any = twisted_reactor  # Twisted's interfaces declare methods without self
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", stop)
+    return True
+
+
 def install(
     *, server: Any, protocol: Any, factory: Any, tcp_connection: Any, reactor: Any
 ) -> frozenset[str]:

@@ -10,11 +10,9 @@ notify/tasks.py's; this module never decides what a job does.
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
@@ -181,21 +179,12 @@ _in_process: tuple[Runner, threading.Thread] | None = None
 _in_process_lock = threading.Lock()
 
 
-def start_in_daphne() -> None:
-    """chatsite/asgi.py calls this: under daphne with CHAT_JOB_WORKER=inprocess, start
-    the runner in a daemon thread once the reactor runs (so importing the application,
-    as in-process tests do, starts nothing) and stop it when the reactor shuts down."""
-    if settings.CHAT_JOB_WORKER != "inprocess" or "daphne.server" not in sys.modules:
-        return
-    # tests/settings.py turns it off: Channels' in-process tests import the application.
-    if not getattr(settings, "CHAT_JOB_INPROCESS_AUTOSTART", True):
-        return
-    from twisted.internet import reactor as twisted_reactor
-
-    # Any: Twisted's interfaces declare these methods without self, which mypy misreads.
-    reactor: Any = twisted_reactor
-    reactor.callWhenRunning(in_process_start)
-    reactor.addSystemEventTrigger("before", "shutdown", in_process_stop)
+def in_process_wanted() -> bool:
+    """Whether this daphne process runs jobs itself (CHAT_JOB_WORKER=inprocess).
+    tests/settings.py turns it off: Channels' in-process tests import the application."""
+    return settings.CHAT_JOB_WORKER == "inprocess" and getattr(
+        settings, "CHAT_JOB_INPROCESS_AUTOSTART", True
+    )
 
 
 def in_process_start() -> Runner:
