@@ -1,0 +1,210 @@
+"""A message body rendered to the HTML clients insert: a safe Markdown subset, links,
+mention chips. Pure: no Django, no I/O. markdown-it-py parses (raw HTML off, images and
+headings off), then nh3 cleans the result against ALLOWED (docs/protocol.md lists it):
+a mistake in one wall is caught by the other."""
+
+import re
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+
+from chat.mentions import HERE, MENTION_PATTERN, ROOM, TRAILING
+
+# Deeper quotes and lists are cut there (markdown-it drops what lies past the limit),
+# so a "> > > …" body costs no more than a shallow one.
+MAX_NESTING = 20
+# Bodies are at most CHAT_MAX_BODY_CHARS (4000) when saved; anything longer that reaches
+# the renderer (a setting lowered later, an import) is shown as escaped plain text.
+MAX_RENDER_CHARS = 20_000
+
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+# Bare names become links only with these endings: with every two-letter country code,
+# "config.py" and "README.md" (Paraguay, Moldova) would turn into links in a dev chat.
+BARE_LINK_TLDS = ["com", "org", "net", "edu", "gov", "info", "io", "dev", "app"]
+
+# The second wall: every element and attribute that can appear in `html`. Anything else
+# is dropped (script and style with their content, other tags keeping their text).
+ALLOWED: dict[str, frozenset[str]] = {
+    "p": frozenset(),
+    "br": frozenset(),
+    "strong": frozenset(),
+    "em": frozenset(),
+    "s": frozenset(),
+    "code": frozenset({"class"}),  # only "language-<name>"
+    "pre": frozenset(),
+    "blockquote": frozenset(),
+    "ul": frozenset(),
+    "ol": frozenset({"start"}),
+    "li": frozenset(),
+    "a": frozenset({"href", "rel", "target"}),  # rel and target are always set
+    "span": frozenset({"class", "data-user", "data-group"}),  # only mention chips
+}
+_LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,40}")
+_USERNAME = re.compile(r"[\w.@+\-]{1,150}")
+
+
+def _attribute_check(element: str, attribute: str, value: str) -> str | None:
+    """Values the allow-list permits; None drops the attribute."""
+    if element == "a" and attribute == "href":
+        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+        return value if scheme in LINK_SCHEMES else None  # no relative links either
+    if element == "code" and attribute == "class":
+        return value if _LANGUAGE_CLASS.fullmatch(value) else None
+    if element == "ol" and attribute == "start":
+        return value if value.isascii() and value.isdigit() and len(value) <= 9 else None
+    if element == "span":
+        if attribute == "class":
+            return value if value == "mention" else None
+        if attribute == "data-user":
+            return value if _USERNAME.fullmatch(value) else None
+        if attribute == "data-group":
+            return value if value in (ROOM, HERE) else None
+    return value  # rel and target: set by the cleaner itself
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED),
+    clean_content_tags={"script", "style"},
+    attributes={tag: set(attrs - {"rel"}) for tag, attrs in ALLOWED.items() if attrs},
+    attribute_filter=_attribute_check,
+    link_rel=LINK_REL,
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    url_schemes=set(LINK_SCHEMES),
+    strip_comments=True,
+)
+
+
+def _validate_link(url: str) -> bool:
+    scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
+    return scheme in LINK_SCHEMES
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt(
+        "commonmark",
+        {
+            "html": False,  # "<b>" stays text
+            "linkify": True,
+            "breaks": True,  # a new line in the composer is a new line on screen
+            "typographer": False,
+            "maxNesting": MAX_NESTING,
+        },
+    )
+    md.enable(["linkify", "strikethrough"])
+    # No images (no tracking pixels), no headings, no rules, no raw HTML.
+    md.disable(["image", "heading", "lheading", "hr", "html_block", "html_inline"])
+    assert md.linkify is not None  # noqa: S101 - linkify-it-py is a dependency
+    md.linkify.tlds(BARE_LINK_TLDS, False)
+    md.validateLink = _validate_link  # type: ignore[method-assign]
+    md.core.ruler.push("mentions", _mention_rule)
+    md.add_render_rule("mention", _render_mention)
+    md.add_render_rule("link_open", _render_link_open)
+    return md
+
+
+def _render_link_open(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    tokens[idx].attrSet("rel", LINK_REL)
+    tokens[idx].attrSet("target", "_blank")
+    return self.renderToken(tokens, idx, options, env)
+
+
+def _render_mention(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    attr = "data-group" if token.meta.get("group") else "data-user"
+    value = token.meta.get("group") or token.meta["user"]
+    return f'<span class="mention" {attr}="{_escape(value)}">{_escape(token.content)}</span>'
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _mention_rule(state: StateCore) -> None:
+    """Split the text of paragraphs (never code or a link's text) into text and mention
+    chips, for the names the message really mentions (env: names, group)."""
+    names: dict[str, str] = state.env.get("mention_names", {})
+    group: str = state.env.get("mention_group", "")
+    if not names and not group:
+        return
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        out: list[Token] = []
+        in_link = 0
+        for child in block.children:
+            if child.type == "link_open":
+                in_link += 1
+            elif child.type == "link_close":
+                in_link -= 1
+            if child.type == "text" and not in_link and "@" in child.content:
+                out.extend(_split_mentions(child.content, names, group))
+            else:
+                out.append(child)
+        block.children = out
+
+
+def _split_mentions(text: str, names: dict[str, str], group: str) -> list[Token]:
+    # The same reading of "@name." as chat.mentions: the longer spelling wins.
+    tokens: list[Token] = []
+    last = 0
+    for match in MENTION_PATTERN.finditer(text):
+        raw = match.group(1).lower()
+        bare = raw.rstrip(TRAILING)
+        meta: dict[str, Any]
+        if bare in (ROOM, HERE):
+            if bare != group:
+                continue
+            meta, length = {"group": bare}, len(bare)
+        elif raw in names:
+            meta, length = {"user": names[raw]}, len(raw)
+        elif bare in names:
+            meta, length = {"user": names[bare]}, len(bare)
+        else:
+            continue
+        start = match.start()
+        if start > last:
+            tokens.append(_text(text[last:start]))
+        chip = Token("mention", "span", 0)
+        chip.content = text[start : start + 1 + length]
+        chip.meta = meta
+        tokens.append(chip)
+        last = start + 1 + length
+    if last < len(text):
+        tokens.append(_text(text[last:]))
+    return tokens
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+_MD = _parser()
+
+
+def render(body: str, *, mentions: Collection[str] = (), group_mention: str = "") -> str:
+    """The HTML of a message body. `mentions` are the members it names (as saved with the
+    message) and `group_mention` "room", "here" or "": only those become chips."""
+    if len(body) > MAX_RENDER_CHARS:
+        html = "<p>" + _escape(body).replace("\n", "<br>") + "</p>"
+    else:
+        env = {
+            "mention_names": {name.lower(): name for name in mentions},
+            "mention_group": group_mention,
+        }
+        html = _MD.render(body, env)
+    return _CLEANER.clean(html).strip()
