@@ -11,14 +11,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from email import message_from_bytes
 from email.message import Message as Email
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.contrib.auth.models import User
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
@@ -31,36 +28,12 @@ from notify.missed import missed_schedule
 from notify.models import MissedEmailState
 from tests.conftest import database_url
 from tests.servers import ROOT, free_port
+from tests.smtp import Inbox, smtp_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SITE = "https://chat.example.com"
 MISSED_JOB = "notify.tasks.missed_emails"
-
-
-class Inbox:
-    """An SMTP server's received messages (an aiosmtpd handler: its hook names are fixed)."""
-
-    def __init__(self) -> None:
-        self.messages: list[Email] = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.original_content))
-        self.arrived.set()
-        return "250 Message accepted for delivery"
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

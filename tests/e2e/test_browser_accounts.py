@@ -4,16 +4,10 @@ password reset mailed over real SMTP (aiosmtpd, started here) and used in Chromi
 a profile change seen by another user live."""
 
 import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from email import message_from_bytes
-from email.message import Message
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
@@ -22,7 +16,8 @@ from chat import services as chat_services
 from chat.models import Membership, Room
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.browser import TIMEOUT_MS, launch_chromium, log_in, open_room, send
-from tests.servers import daphnes, free_port
+from tests.servers import daphnes
+from tests.smtp import smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -87,31 +82,6 @@ def test_signup_needs_an_invitation_and_the_invitation_joins_its_rooms(
         Membership.objects.filter(user__username="dana").values_list("room__slug", flat=True)
     )
     assert {"design", "secret"} <= joined
-
-
-class Inbox:
-    """An SMTP server's received messages (an aiosmtpd handler: its hook names are fixed)."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.original_content))
-        self.arrived.set()
-        return "250 Message accepted for delivery"
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.mark.timeout(120)
