@@ -231,8 +231,19 @@ CHAT_IMAGE_MAX_BYTES: int = env.int("CHAT_IMAGE_MAX_BYTES", default=10 * 1024 * 
 CHAT_IMAGE_MAX_PIXELS: int = env.int("CHAT_IMAGE_MAX_PIXELS", default=40_000_000)
 # Longest side of a thumbnail, in pixels.
 CHAT_THUMBNAIL_MAX_SIDE: int = env.int("CHAT_THUMBNAIL_MAX_SIDE", default=320)
-# Larger request bodies are spooled to a temporary file, not held in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Largest file upload (POST /api/rooms/<slug>/files/), in bytes: refused from
+# Content-Length, and while streaming by chat.uploads.SizeLimitUploadHandler.
+CHAT_FILE_MAX_BYTES: int = env.int("CHAT_FILE_MAX_BYTES", default=25 * 1024 * 1024)
+# Larger request bodies and uploaded files are spooled to a temporary file, not held in
+# memory; a stored file is then moved or copied in chunks (the storage API).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "chat.uploads.SizeLimitUploadHandler",  # first: stops a too large file mid-stream
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Most distinct emoji on one message (a member may add several of them).
+CHAT_REACTIONS_MAX_PER_MESSAGE: int = env.int("CHAT_REACTIONS_MAX_PER_MESSAGE", default=20)
 
 # --- HTTP API (chat/api/) ------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
