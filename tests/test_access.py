@@ -390,3 +390,33 @@ async def test_edited_messages_say_so_in_history(
     _, hello = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
     assert hello["history"][0]["body"] == "hello"
     assert hello["history"][0]["edited_at"] is not None
+
+
+def test_access_for_many_answers_each_pair_as_access_for_does(
+    alice: User, bob: User, carol: User, room: Room, private: Room, make_user: Callable[..., User]
+) -> None:
+    from chat import selectors
+
+    locked = Room.objects.create(slug="locked", name="Locked", is_locked=True)
+    gone = make_user("gone", is_active=False)
+    Sanction.objects.create(kind=Sanction.Kind.BAN, user=bob, room=room, reason="spam")
+    Sanction.objects.create(kind=Sanction.Kind.MUTE, user=carol, room=None, reason="calm")
+    pairs = [
+        (room.pk, alice.pk),  # may write
+        (room.pk, bob.pk),  # banned here
+        (room.pk, carol.pk),  # muted site-wide
+        (private.pk, alice.pk),  # the owner, a member
+        (private.pk, bob.pk),  # not a member
+        (locked.pk, alice.pk),  # locked
+        (room.pk, gone.pk),  # inactive
+        (999_999, alice.pk),  # no such room
+        (room.pk, alice.pk),  # asked twice: answered once
+    ]
+    many = selectors.access_for_many(pairs)
+    assert set(many) == set(pairs)
+    for room_id, user_id in pairs:
+        assert many[(room_id, user_id)] == selectors.access_for(room_id=room_id, user_id=user_id)
+    assert [many[p]["code"] for p in pairs[:8]] == [
+        "", "banned", "muted", "", "forbidden", "room_locked", "forbidden", "forbidden"
+    ]  # fmt: skip
+    assert selectors.access_for_many([]) == {}
