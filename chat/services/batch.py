@@ -13,8 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 
 from chat import events, selectors
 from chat.errors import ChatError
@@ -52,7 +51,8 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     fresh: list[int] = []  # indexes of the requests to insert
     first_of: dict[tuple[int, int, str], int] = {}  # a client_id repeated in the batch
     repeats: dict[int, int] = {}
-    access: dict[tuple[int, int], selectors.Access] = {}
+    # Every sender's access in one query (one round trip per batch, not per sender).
+    access = selectors.access_for_many([(r.room_id, r.author.pk) for r in requests])
     found: dict[int, Mentioned] = {}
     for index, request in enumerate(requests):
         key = (request.room_id, request.author.pk, request.client_id)
@@ -63,8 +63,6 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
         try:
             message_body_clean(request.body)
             pair = (request.room_id, request.author.pk)
-            if pair not in access:
-                access[pair] = selectors.access_for(room_id=pair[0], user_id=pair[1])
             if not access[pair]["write"]:
                 raise ChatError(access[pair]["code"], access[pair]["detail"])
             # Before the transaction: a refused @room fails this send, not the batch.
@@ -118,13 +116,22 @@ def _post_alone(request: SendRequest) -> Outcome:
 def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int, MessageOut]:
     if not indexes:
         return {}
-    wanted = Q()
-    for index in indexes:
-        request = requests[index]
-        wanted |= Q(
-            room_id=request.room_id, author_id=request.author.pk, client_id=request.client_id
+    keys = list(
+        dict.fromkeys(
+            (requests[i].room_id, requests[i].author.pk, requests[i].client_id) for i in indexes
         )
-    found = set(Message.objects.filter(wanted).values_list("room_id", "author_id", "client_id"))
+    )
+    # One row-value IN over the (room, author, client_id) unique index: an OR of a Q per
+    # send cost more to build than to run (13.7 % of a batch's time in the profile).
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s, %s)"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT room_id, author_id, client_id FROM {table}"  # noqa: S608 - table name from the model
+            f" WHERE (room_id, author_id, client_id) IN (VALUES {values})",
+            [value for key in keys for value in key],
+        )
+        found = {(int(r), int(a), str(c)) for r, a, c in cursor.fetchall()}
     out: dict[int, MessageOut] = {}
     for index in indexes:
         request = requests[index]
