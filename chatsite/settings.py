@@ -6,6 +6,7 @@ process at start instead of being guessed.
 """
 
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -340,6 +341,12 @@ else:
 # --- Chat limits ---------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS: int = env.int("CHAT_MAX_BODY_CHARS", default=4000)
 CHAT_HISTORY_LIMIT: int = env.int("CHAT_HISTORY_LIMIT", default=50)
+# PostgreSQL text search configuration for message search (with "simple" beside it, so
+# names and code match as written). Read by migration 0009_search, which builds the
+# index for it: after changing it, rebuild that index (docs/deployment.md).
+CHAT_SEARCH_CONFIG: str = env.str("CHAT_SEARCH_CONFIG", default="english")
+if not re.fullmatch(r"[a-z_]{1,63}", CHAT_SEARCH_CONFIG):
+    raise ImproperlyConfigured("CHAT_SEARCH_CONFIG must be a text search configuration name.")
 # Most messages a resuming client (?after=) gets in `hello`; past it, it pages.
 CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
 # How often each process checks its rooms' committed seq to catch up connections
