@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -34,6 +34,9 @@ class FrameEvent(TypedDict):
     room_id: int
     frame: str
     exclude_user: str  # connections of this user skip it ("" for none)
+    # A reaction: its message's seq. Each connection writes the frame only once it has
+    # written that message, so a reaction never comes before what it is about.
+    after_seq: NotRequired[int]
 
 
 class KickEvent(TypedDict):
@@ -202,18 +205,23 @@ async def publish_frame(room_id: int, frame: object, *, exclude_user: str = "") 
         _publish_failed("frame", error)
 
 
-def _frame_event(room_id: int, frame: object, exclude_user: str) -> FrameEvent:
-    return {
+def _frame_event(room_id: int, frame: object, exclude_user: str, after_seq: int = 0) -> FrameEvent:
+    event: FrameEvent = {
         "type": "chat.frame",
         "room_id": room_id,
         "frame": encode(frame),
         "exclude_user": exclude_user,
     }
+    if after_seq:
+        event["after_seq"] = after_seq
+    return event
 
 
-def publish_room_frame(room_id: int, frame: object) -> None:
-    """Sync form of publish_frame, for on_commit hooks in services."""
-    _send(room_group(room_id), _frame_event(room_id, frame, ""), "frame")
+def publish_room_frame(room_id: int, frame: object, *, after_seq: int = 0) -> None:
+    """Sync form of publish_frame, for on_commit hooks in services. Through the room's
+    group like its messages, so one publisher's frames and messages keep their order;
+    `after_seq`: see FrameEvent."""
+    _send(room_group(room_id), _frame_event(room_id, frame, "", after_seq), "frame")
 
 
 def publish_kick(*, username: str, room_id: int | None, code: int) -> None:

@@ -97,6 +97,13 @@ class DeleteMessage:
     id: int
 
 
+@dataclass(frozen=True, slots=True)
+class React:
+    message_id: int
+    emoji: str  # checked against the allowed set by the service (both transports)
+    added: bool  # reaction.add (True) or reaction.remove
+
+
 Command = (
     SendMessage
     | FetchHistory
@@ -111,6 +118,7 @@ Command = (
     | SetNotifyLevel
     | PauseNotifications
     | SearchMembers
+    | React
 )
 
 
@@ -141,6 +149,8 @@ def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
         return EditMessage(id=_message_id(data), body=body)
     if kind == "message.delete":
         return DeleteMessage(id=_message_id(data))
+    if kind in ("reaction.add", "reaction.remove"):
+        return _parse_react(data, added=kind == "reaction.add")
     raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
 
@@ -286,8 +296,17 @@ def parse_after_rooms(query_string: bytes) -> dict[str, int]:
     return after
 
 
-def _message_id(data: dict[str, Any]) -> int:
-    value = data.get("id")
+def _parse_react(data: dict[str, Any], *, added: bool) -> React:
+    # The message id names the room, as for edits: no "room" on either endpoint.
+    message_id = _message_id(data, "message_id")
+    text = data.get("emoji")
+    if not isinstance(text, str) or not text:
+        raise ChatError("bad_frame", '"emoji" must be a string.')
+    return React(message_id=message_id, emoji=text, added=added)
+
+
+def _message_id(data: dict[str, Any], field: str = "id") -> int:
+    value = data.get(field)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ChatError("bad_frame", '"id" must be a message id (a positive integer).')
+        raise ChatError("bad_frame", f'"{field}" must be a message id (a positive integer).')
     return value

@@ -35,6 +35,7 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "attachment": None,
         "mentions": [],
         "group_mention": None,
+        "reactions": [],
     }
 
 

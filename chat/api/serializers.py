@@ -46,8 +46,12 @@ class RoomCreateSerializer(serializers.Serializer[Any]):
 
 class AttachmentSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
-    url = serializers.CharField(help_text="The full image (only for readers of the room).")
-    thumbnail_url = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=["image", "file"],
+        help_text='"image": re-encoded, shown inline, with a thumbnail; "file": download only.',
+    )
+    url = serializers.CharField(help_text="The file (only for readers of the room).")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="null for a file.")
     name = serializers.CharField()
     content_type = serializers.CharField()
     size = serializers.IntegerField()
@@ -55,6 +59,12 @@ class AttachmentSerializer(serializers.Serializer[Any]):
     height = serializers.IntegerField()
     thumbnail_width = serializers.IntegerField()
     thumbnail_height = serializers.IntegerField()
+
+
+class ReactionSerializer(serializers.Serializer[Any]):
+    emoji = serializers.CharField()
+    count = serializers.IntegerField(help_text="How many members reacted so.")
+    me = serializers.BooleanField(help_text="Whether you are one of them.")
 
 
 class MessageSerializer(serializers.Serializer[Any]):
@@ -87,6 +97,7 @@ class MessageSerializer(serializers.Serializer[Any]):
         allow_null=True,
         help_text='"room": @room (every member), "here": @here (members online), or null.',
     )
+    reactions = ReactionSerializer(many=True, help_text="Per emoji, first used first.")
 
 
 class HistorySerializer(serializers.Serializer[Any]):
@@ -142,6 +153,15 @@ def _client_id_field() -> TextField:
 class MessageCreateSerializer(serializers.Serializer[Any]):
     body = TextField(help_text="Plain text, at most CHAT_MAX_BODY_CHARS (4000) characters.")
     client_id = _client_id_field()
+
+
+class ReactionRequestSerializer(serializers.Serializer[Any]):
+    emoji = TextField(help_text="One of the server's emoji (chat/emoji.py), e.g. 👍.")
+
+
+class ReactionsSerializer(serializers.Serializer[Any]):
+    message_id = serializers.IntegerField()
+    reactions = ReactionSerializer(many=True)
 
 
 class ImageCreateSerializer(serializers.Serializer[Any]):

@@ -130,7 +130,11 @@ class MessageListView(APIView):
         limit: int = query.validated_data["limit"]
         room = _readable_room(request, slug)
         page = selectors.message_list(
-            room_id=room["id"], after=after, before=before, limit=limit + 1
+            room_id=room["id"],
+            after=after,
+            before=before,
+            limit=limit + 1,
+            reader_id=_user(request).pk,
         )
         has_more = len(page) > limit
         # Forward pages (after) come first-first; backward pages last-first.

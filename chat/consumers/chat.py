@@ -56,7 +56,7 @@ def _rooms_and_backlogs(
     notification preferences."""
     rooms = selectors.user_rooms(user_id=user_id)
     wanted = {room["id"]: after[room["slug"]] for room in rooms if room["slug"] in after}
-    backlogs = selectors.message_backlogs(after=wanted, limit=limit)
+    backlogs = selectors.message_backlogs(after=wanted, limit=limit, reader_id=user_id)
     return rooms, backlogs, selectors.user_profile(user_id), selectors.notify_prefs(user_id)
 
 
@@ -65,7 +65,9 @@ def _history_and_profile(
 ) -> tuple[HistoryOut, ProfileOut | None]:
     """Read after joining the hub: the room's history (or resume backlog) and the
     user's profile for hello."""
-    history = selectors.message_history(room_id=room_id, after=after, limit=limit)
+    history = selectors.message_history(
+        room_id=room_id, after=after, limit=limit, reader_id=user_id
+    )
     return history, selectors.user_profile(user_id)
 
 

@@ -49,6 +49,18 @@ class Commands(RoomChanges):
             case protocol.DeleteMessage(id=message_id):
                 await dbcalls.write(services.message_delete, message_id=message_id, user=user)
                 return
+            case protocol.React(message_id=message_id, emoji=text, added=added):
+                reaction, changed = await dbcalls.write(
+                    services.reaction_set,
+                    message_id=message_id,
+                    user=user,
+                    emoji_text=text,
+                    added=added,
+                    room_ids=set(self.streams),
+                )
+                if changed:
+                    return  # answered by the reaction broadcast (this connection too)
+                frame = dict(reaction)  # nothing changed: the state, to this one only
             case protocol.Typing(room=slug):
                 # Unanswered; a client typing faster than the interval is simply thinned.
                 stream = self._joined(slug)

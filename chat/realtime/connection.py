@@ -75,7 +75,7 @@ class Connection:
         self.last_frame_at = 0.0  # loop time of the last frame from the client
         self.frame_lock = asyncio.Lock()  # held while a client frame is being handled
         self.raw_send: wire.RawSend | None = None  # writes the hub's pre-built frames
-        self._early_pushes: list[tuple[int | None, str]] = []
+        self._early_pushes: list[tuple[int | None, str, int]] = []
 
     # --- provided by the consumer --------------------------------------------------
 
@@ -139,12 +139,21 @@ class Connection:
         except Exception:
             logger.exception("delivery to one connection failed")
 
-    async def push(self, room_id: int | None, frame: str, wire_frame: bytes | None = None) -> None:
+    async def push(
+        self,
+        room_id: int | None,
+        frame: str,
+        wire_frame: bytes | None = None,
+        *,
+        after_seq: int = 0,
+    ) -> None:
         """A frame outside the message stream: about a room this connection carries
-        (presence, typing, room.read), or about no room (`room_id` None: user.updated)."""
+        (presence, typing, room.read, reaction), or about no room (`room_id` None:
+        user.updated). With `after_seq` (a reaction: its message's seq) it is written
+        only after the stream has written that seq, reading it first if need be."""
         if self.state == State.CONNECTING:
             if len(self._early_pushes) < MAX_EARLY_PUSHES:
-                self._early_pushes.append((room_id, frame))
+                self._early_pushes.append((room_id, frame, after_seq))
             return
         if self.state != State.OPEN:
             return
@@ -152,8 +161,28 @@ class Connection:
             await self._write(frame, wire_frame)
             return
         stream = self.streams.get(room_id)
-        if stream is not None and stream.order.started:
-            await self._write(frame, wire_frame)
+        if stream is None or not stream.order.started:
+            return
+        if after_seq and (stream.delivered < after_seq or stream.queued or stream.lock.locked()):
+            # Its message is held behind a gap or queued: in line after it (FIFO lock).
+            task = asyncio.get_running_loop().create_task(
+                self._push_after(stream, after_seq, frame)
+            )
+            stream.queued.add(task)
+            task.add_done_callback(stream.queued.discard)
+            return
+        await self._write(frame, wire_frame)
+
+    async def _push_after(self, stream: Stream, after_seq: int, frame: str) -> None:
+        try:
+            async with stream.lock:
+                read = stream.order.catch_up(after_seq)
+                if read is not None and self.state == State.OPEN:
+                    await self._carry_out(stream, Decision(read=read))
+                if self.state == State.OPEN:
+                    await self._write(frame)
+        except Exception:
+            logger.exception("push to one connection failed")
 
     async def catch_up(self, room_id: int, up_to: int) -> None:
         """Deliver every saved message of the room up to seq `up_to` not yet written."""
@@ -188,8 +217,8 @@ class Connection:
         """The hello is sent: write what waited for it."""
         self.state = State.OPEN
         pushes, self._early_pushes = self._early_pushes, []
-        for room_id, frame in pushes:
-            await self.push(room_id, frame)
+        for room_id, frame, after_seq in pushes:
+            await self.push(room_id, frame, after_seq=after_seq)
 
     async def _carry_out(
         self,

@@ -233,11 +233,12 @@ class Hub:
 
     async def push_out(self, event: events.FrameEvent) -> None:
         room_id, excluded, frame = event["room_id"], event["exclude_user"], event["frame"]
+        after_seq = event.get("after_seq", 0)  # absent from older processes' events
         wire_frame = wire.text_frame(frame)
         for conn in list(self.registry.by_room.get(room_id, ())):
             if conn.username != excluded:
                 try:
-                    await conn.push(room_id, frame, wire_frame)
+                    await conn.push(room_id, frame, wire_frame, after_seq=after_seq)
                 except Exception:
                     logger.exception("push to one connection failed")
 

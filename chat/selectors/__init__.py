@@ -15,6 +15,7 @@ from chat.selectors.messages import (
     message_out,
 )
 from chat.selectors.notifying import NotifyPrefsOut, notify_prefs, room_members_matching
+from chat.selectors.reactions import ReactionOut, reaction_count, reactions_for
 from chat.selectors.reading import (
     ReadState,
     RoomState,
@@ -55,6 +56,7 @@ __all__ = [
     "MessageOut",
     "NotifyPrefsOut",
     "ProfileOut",
+    "ReactionOut",
     "ReadState",
     "RoomOut",
     "RoomState",
@@ -70,6 +72,8 @@ __all__ = [
     "message_list",
     "message_out",
     "notify_prefs",
+    "reaction_count",
+    "reactions_for",
     "read_states",
     "room_directory",
     "room_get",

@@ -17,13 +17,15 @@ from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, 
 from accounts.selectors import avatar_url
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.models import Attachment, Message, Room
+from chat.selectors.reactions import ReactionOut, reactions_for
 from chat.selectors.rooms import Access, access_for, room_last_seqs
 
 
 class AttachmentOut(TypedDict):
     id: int
+    kind: str  # "image" (decoded, re-encoded, a thumbnail) or "file" (download only)
     url: str  # served only to users who may read the room
-    thumbnail_url: str
+    thumbnail_url: str | None  # None for a file
     name: str
     content_type: str
     size: int
@@ -48,6 +50,9 @@ class MessageOut(TypedDict):
     attachment: AttachmentOut | None
     mentions: list[str]  # members named as @username (docs/protocol.md, Read state)
     group_mention: str | None  # "room" (@room: every member), "here" (@here), or None
+    # Per emoji, first used first; `me` is the reader's own only where one reader asked
+    # (hello, history, the API), False in frames every connection shares.
+    reactions: list[ReactionOut]
 
 
 def message_out(
@@ -56,6 +61,7 @@ def message_out(
     room_slug: str,
     author: str | None,
     attachment: Attachment | None = None,
+    reactions: list[ReactionOut] | None = None,
 ) -> MessageOut:
     # The author's profile from the per-process cache (accounts.selectors.user_profile):
     # this runs for every message saved, and the callers pass only the username.
@@ -75,6 +81,7 @@ def message_out(
         "attachment": attachment_out(attachment) if attachment is not None else None,
         "mentions": list(message.mentions),
         "group_mention": message.group_mention or None,
+        "reactions": reactions or [],
     }
 
 
@@ -88,15 +95,20 @@ def attachment_out(attachment: Attachment) -> AttachmentOut:
         attachment.height,
         attachment.thumbnail_width,
         attachment.thumbnail_height,
+        kind=attachment.kind,
     )
 
 
-def _attachment(pk: int, name: str, content_type: str, size: int, *dims: int) -> AttachmentOut:
+def _attachment(
+    pk: int, name: str, content_type: str, size: int, *dims: int, kind: str
+) -> AttachmentOut:
     width, height, thumbnail_width, thumbnail_height = dims
+    image = kind == Attachment.Kind.IMAGE
     return {
         "id": pk,
+        "kind": kind,
         "url": reverse("api:attachment", args=[pk]),
-        "thumbnail_url": reverse("api:attachment_thumbnail", args=[pk]),
+        "thumbnail_url": reverse("api:attachment_thumbnail", args=[pk]) if image else None,
         "name": name,
         "content_type": content_type,
         "size": size,
@@ -120,9 +132,11 @@ def message_list(
     before: int | None = None,
     limit: int | None = None,
     newest: bool = False,
+    reader_id: int | None = None,
 ) -> list[MessageOut]:
     """Messages of a room with after < seq < before, oldest first: the first `limit` of
-    them, or with `newest` (or without `after`) the last `limit` of them."""
+    them, or with `newest` (or without `after`) the last `limit` of them. Reactions'
+    `me` is for `reader_id` (None: False, for frames every connection shares)."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
     # Read on every connect and every gap fill, on the single database thread: one
@@ -144,7 +158,15 @@ def message_list(
         picked = cursor.fetchall()
     if not oldest_first:
         picked.reverse()
-    return [_message_row(row) for row in picked]
+    return _with_reactions([_message_row(row) for row in picked], reader_id)
+
+
+def _with_reactions(messages: list[MessageOut], reader_id: int | None) -> list[MessageOut]:
+    # One more query for the whole page (not one per message).
+    found = reactions_for([message["id"] for message in messages], reader_id=reader_id)
+    for message in messages:
+        message["reactions"] = found.get(message["id"], [])
+    return messages
 
 
 def _message_select() -> str:
@@ -159,7 +181,7 @@ def _message_select() -> str:
         "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
         " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version,"
-        " m.group_mention"
+        " m.group_mention, a.kind"
         f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
         f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
         f" LEFT JOIN {attachment} a ON a.message_id = m.id"
@@ -194,14 +216,19 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "client_id": client_id,
         "edited_at": _aware(edited_at).isoformat() if edited_at else None,
         "kind": kind,
-        "attachment": _attachment(attachment_id, *attachment_rest) if attachment_id else None,
+        "attachment": (
+            _attachment(attachment_id, *attachment_rest, kind=row[21]) if attachment_id else None
+        ),
         # PostgreSQL's driver decodes JSON columns; SQLite hands back the text.
         "mentions": json.loads(mentions) if isinstance(mentions, str) else list(mentions or []),
         "group_mention": group_mention or None,
+        "reactions": [],  # filled by _with_reactions
     }
 
 
-def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOut:
+def message_history(
+    *, room_id: int, after: int | None, limit: int, reader_id: int | None = None
+) -> HistoryOut:
     """What a connecting client is missing: the newest `limit` messages (after `after`
     when resuming), and the room's seq at the time of reading."""
     table = connection.ops.quote_name(Room._meta.db_table)
@@ -209,7 +236,9 @@ def message_history(*, room_id: int, after: int | None, limit: int) -> HistoryOu
         cursor.execute(f"SELECT last_seq FROM {table} WHERE id = %s", [room_id])  # noqa: S608
         row = cursor.fetchone()
     last_seq = int(row[0]) if row is not None else 0
-    page = message_list(room_id=room_id, after=after, limit=limit + 1, newest=True)
+    page = message_list(
+        room_id=room_id, after=after, limit=limit + 1, newest=True, reader_id=reader_id
+    )
     complete = after is not None and len(page) <= limit
     return {"messages": page[-limit:] if limit else [], "complete": complete, "last_seq": last_seq}
 
@@ -227,9 +256,11 @@ def attachment_file(*, attachment_id: int, user_id: int) -> tuple[Attachment, Ac
     return found, access_for(room_id=found.message.room_id, user_id=user_id)
 
 
-def message_backlogs(*, after: dict[int, int], limit: int) -> dict[int, HistoryOut]:
-    """message_history(after=...) for many rooms at once: two queries in all (the rooms'
-    seqs, then the newest `limit` + 1 messages after each room's seq)."""
+def message_backlogs(
+    *, after: dict[int, int], limit: int, reader_id: int | None = None
+) -> dict[int, HistoryOut]:
+    """message_history(after=...) for many rooms at once: three queries in all (the
+    rooms' seqs, the newest `limit` + 1 messages after each room's seq, their reactions)."""
     if not after:
         return {}
     last_seqs = room_last_seqs(room_ids=list(after))
@@ -258,6 +289,7 @@ def message_backlogs(*, after: dict[int, int], limit: int) -> dict[int, HistoryO
             cursor.execute(sql, params)
             for row in cursor.fetchall():
                 picked[int(row[1])].append(_message_row(row[2:]))
+    _with_reactions([m for messages in picked.values() for m in messages], reader_id)
     out: dict[int, HistoryOut] = {}
     for room_id, messages in picked.items():
         messages.sort(key=lambda message: message["seq"])

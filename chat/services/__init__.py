@@ -28,6 +28,7 @@ from chat.services.moderation import (
     user_deactivated,
 )
 from chat.services.notifying import notify_level_set, notify_prefs_set
+from chat.services.reactions import ReactionFrame, reaction_set
 from chat.services.reading import room_read
 from chat.services.rooms import (
     dm_open,
@@ -43,6 +44,7 @@ from chat.services.tokens import NewToken, token_create, token_digest, token_rev
 __all__ = [
     "CLOSE_FORBIDDEN",
     "NewToken",
+    "ReactionFrame",
     "access_require_read",
     "access_require_write",
     "audit_record",
@@ -60,6 +62,7 @@ __all__ = [
     "message_post_system_async",
     "notify_level_set",
     "notify_prefs_set",
+    "reaction_set",
     "room_create",
     "room_join",
     "room_leave",

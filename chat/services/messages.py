@@ -360,4 +360,4 @@ def _own_message(*, message_id: int, user: User) -> Message:
 def history_page(*, room_id: int, user: User, before: int, limit: int) -> list[MessageOut]:
     """Scrollback, authorized when asked (access may have been lost since connecting)."""
     access_require_read(room_id=room_id, user=user)
-    return selectors.message_list(room_id=room_id, before=before, limit=limit)
+    return selectors.message_list(room_id=room_id, before=before, limit=limit, reader_id=user.pk)
