@@ -33,14 +33,15 @@ from typing import Any, NotRequired, Protocol
 
 import redis as sync_redis
 from asgiref.sync import async_to_sync
+from chat import observability, presence
+from chat.bucket_batch import BucketTaker
+from chat.errors import ChatError, ErrorFrame
+from chat.redis_client import redis_client
 from django.conf import settings
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from chat import observability, presence
-from chat.errors import ChatError, ErrorFrame
-from chat.redis_client import redis_client
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ class RedisStore:
                 connection_pool=self.redis.connection_pool,  # type: ignore[arg-type]
             )
         )
-        self._bucket_take = self.redis.register_script(_BUCKET_TAKE)
+        self._taker = BucketTaker(self.redis, self.redis.register_script(_BUCKET_TAKE), self.prefix)
         self._admit = self.redis.register_script(_ADMIT)
         self._release = self.redis.register_script(_RELEASE)
         self._refresh = self.redis.register_script(_REFRESH)
@@ -291,10 +292,8 @@ class RedisStore:
         return int(presence.presence_ttl_seconds() * 1000)
 
     async def take_token(self, key: str, burst: int, rate: float) -> float:
-        taken, wait = await self._bucket_take(
-            keys=[f"{self.prefix}:rate:{key}"], args=[burst, repr(float(rate))]
-        )
-        return 0.0 if int(taken) == 1 else float(wait)
+        # Batched with the other sends of this process (chat/bucket_batch.py).
+        return await self._taker.take(key, burst, rate)
 
     async def admit(self, caps: list[tuple[str, int]]) -> int:
         keys = [name for key, _ in caps for name in self._pair(key)]

@@ -324,6 +324,29 @@ async def test_frames_over_the_size_limit_get_frame_too_large(
 # --- Redis store: shared by processes ---------------------------------------------------
 
 
+async def test_concurrent_takes_share_one_redis_round_trip_and_each_gets_its_answer(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    store = limits.RedisStore(redis_url, prefix)
+    pipelines: list[int] = []
+    real = store.redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        pipelines.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store.redis, "pipeline", counted)
+    # 12 sends at once: users 1-3 with a burst of 3 each (4 takes per user).
+    waits = await asyncio.gather(*(store.take_token(f"user:{n % 3}", 3, 1.0) for n in range(12)))
+    assert len(pipelines) == 1  # one round trip for all twelve
+    for user in range(3):
+        mine = waits[user::3]
+        assert mine[:3] == [0.0, 0.0, 0.0]  # in the order asked: the first three taken
+        assert 0 < mine[3] <= 1.0
+    await store.redis.aclose()
+
+
 async def test_redis_store_shares_buckets_and_caps_and_forgets_dead_processes(
     redis_url: str,
 ) -> None:
