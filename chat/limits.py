@@ -33,15 +33,15 @@ from typing import Any, NotRequired, Protocol
 
 import redis as sync_redis
 from asgiref.sync import async_to_sync
+from django.conf import settings
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
 from chat import observability, presence
 from chat.bucket_batch import BucketTaker
 from chat.errors import ChatError, ErrorFrame
 from chat.redis_client import redis_client
-from django.conf import settings
-from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
 logger = logging.getLogger(__name__)
 
