@@ -155,6 +155,14 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
     client_id = _client_id_field()
 
 
+class FileCreateSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(
+        allow_empty_file=True, help_text="Any file, at most CHAT_FILE_MAX_BYTES (25 MiB)."
+    )
+    body = TextField(required=False, default="", help_text="An optional caption.")
+    client_id = _client_id_field()
+
+
 class ReactionRequestSerializer(serializers.Serializer[Any]):
     emoji = TextField(help_text="One of the server's emoji (chat/emoji.py), e.g. 👍.")
 

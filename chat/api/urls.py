@@ -5,7 +5,7 @@ from csp.decorators import csp_update
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from chat.api import errors, reactions, views
+from chat.api import errors, files, reactions, views
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("rooms/<slug:slug>/", views.RoomDetailView.as_view(), name="room"),
     path("rooms/<slug:slug>/messages/", views.MessageListView.as_view(), name="messages"),
     path("rooms/<slug:slug>/images/", views.ImageCreateView.as_view(), name="images"),
+    path("rooms/<slug:slug>/files/", files.FileCreateView.as_view(), name="files"),
     path(
         "rooms/<slug:slug>/messages/<int:message_id>/reactions/",
         reactions.ReactionView.as_view(),

@@ -6,6 +6,7 @@ and every WebSocket client in the room receives what is posted here live."""
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -228,15 +229,19 @@ class _AnyAccept(BaseContentNegotiation):
 
 
 class AttachmentView(APIView):
-    """An uploaded image (or its thumbnail), only for users who may read its room."""
+    """An uploaded file or image (or an image's thumbnail), only for users who may read
+    its room."""
 
     content_negotiation_class = _AnyAccept
     thumbnail = False
 
     @extend_schema(
-        summary="An image of a message",
+        summary="The file or image of a message",
         responses={
-            (200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The image."),
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The image (inline), or the file (always a download).",
+            ),
             **_errors(401, 403, 404),
         },
     )
@@ -251,6 +256,21 @@ class AttachmentView(APIView):
         attachment, access = found
         if not access["read"]:
             raise ChatError(access["code"], access["detail"])
+        image = attachment.kind == attachment.Kind.IMAGE
+        if self.thumbnail and not image:
+            raise ChatError("not_found", "A file has no thumbnail.")
+        if not image:
+            # Kept as sent, so never shown by the browser: a download under its name,
+            # nosniff, and a sandbox should anything still render it.
+            response = FileResponse(
+                default_storage.open(str(attachment.file.name), "rb"),
+                content_type=attachment.content_type,
+            )
+            response["Content-Disposition"] = attachment_disposition(attachment.name)
+            response["X-Content-Type-Options"] = "nosniff"
+            response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+            response["Cache-Control"] = "private, max-age=3600"
+            return response
         if self.thumbnail:
             name = str(attachment.thumbnail.name)
             content_type = "image/png" if name.endswith(".png") else "image/jpeg"
@@ -270,6 +290,15 @@ class AttachmentView(APIView):
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+def attachment_disposition(name: str) -> str:
+    """`attachment` with the name twice: an ASCII stand-in for old clients and the exact
+    UTF-8 name (RFC 6266 / RFC 5987), which browsers prefer."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class UserListView(APIView):

@@ -76,6 +76,16 @@ class _StoredImage:
     thumbnail: str
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """Any other file, already in storage (chat/services/files.py)."""
+
+    file: str  # the storage name, chosen by the server
+    name: str  # the sanitized original name, for display and the download
+    content_type: str
+    size: int
+
+
 @transaction.atomic
 def _message_insert(
     *,
@@ -85,6 +95,7 @@ def _message_insert(
     client_id: str,
     kind: str = Message.Kind.USER,
     image: _StoredImage | None = None,
+    stored_file: StoredFile | None = None,
 ) -> MessageOut:
     # Mentions first: @room may be refused, before the room's seq is taken.
     mentioned = mentions_find(room_id=room_id, author=author, body=body)
@@ -117,6 +128,15 @@ def _message_insert(
             height=original.height,
             thumbnail_width=thumbnail.width,
             thumbnail_height=thumbnail.height,
+        )
+    if stored_file is not None:
+        attachment = Attachment.objects.create(
+            message=message,
+            kind=Attachment.Kind.FILE,
+            file=stored_file.file,
+            name=stored_file.name,
+            content_type=stored_file.content_type,
+            size=stored_file.size,
         )
     payload = message_out(
         message,
@@ -284,8 +304,14 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     attachment = None
     with contextlib.suppress(Attachment.DoesNotExist):
         attachment = message.attachment  # an image's caption was edited: the image stays
+    # Its reactions stay too (`me` False: the frame goes to everyone).
+    reactions = selectors.reactions_for([message.pk]).get(message.pk, [])
     payload = message_out(
-        message, room_slug=message.room.slug, author=user.get_username(), attachment=attachment
+        message,
+        room_slug=message.room.slug,
+        author=user.get_username(),
+        attachment=attachment,
+        reactions=reactions,
     )
     room_id, slug = message.room_id, message.room.slug
     frame = {"type": "message.updated", "room": slug, "message": payload}

@@ -1,0 +1,134 @@
+"""Files posted as messages: images take the image path (decoded, re-encoded, a
+thumbnail); any other file is kept as sent under a name of the server's and is only
+ever served as a download. The upload is already on disk or in memory in bounded
+chunks (chat/uploads.py); storing it moves or copies it in chunks, never whole in
+memory."""
+
+import logging
+import mimetypes
+import re
+import unicodedata
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError
+
+from chat.errors import ChatError
+from chat.models import Attachment
+from chat.selectors import MessageOut
+from chat.services.access import access_require_write
+from chat.services.messages import (
+    StoredFile,
+    _message_by_client_id,
+    _message_insert,
+    message_body_clean,
+    message_post_image,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_NAME_CHARS = Attachment._meta.get_field("name").max_length or 120
+MAX_CONTENT_TYPE_CHARS = Attachment._meta.get_field("content_type").max_length or 100
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+# The formats chat.images decodes, told by their first bytes (never by name or type).
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+
+
+def file_too_large() -> ChatError:
+    limit = settings.CHAT_FILE_MAX_BYTES
+    return ChatError("file_too_large", f"A file can have at most {limit} bytes.")
+
+
+def file_name_clean(name: str) -> str:
+    """The original name, fit to show and to offer as a download name: the last path
+    part, without control, format (bidi overrides) or unassigned characters, no leading
+    dots, at most MAX_NAME_CHARS (the extension kept). Never used to store the file."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(c for c in name if not unicodedata.category(c).startswith("C"))
+    name = " ".join(name.split()).lstrip(".").strip()
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, extension = name.rpartition(".")
+        if dot and 0 < len(extension) <= 16:
+            name = stem[: MAX_NAME_CHARS - len(extension) - 1] + "." + extension
+        else:
+            name = name[:MAX_NAME_CHARS]
+    return name or "file"
+
+
+def content_type_clean(declared: str | None, name: str) -> str:
+    """What the client declared when it is a well-formed type, else a guess from the
+    name. Recorded for clients to show; the file is served as a download whatever it is."""
+    found = (declared or "").split(";", 1)[0].strip().lower()
+    if len(found) <= MAX_CONTENT_TYPE_CHARS and _CONTENT_TYPE.fullmatch(found):
+        return found
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _looks_like_image(upload: UploadedFile[bytes]) -> bool:
+    upload.seek(0)
+    head = bytes(upload.read(12))
+    upload.seek(0)
+    return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def message_post_file(
+    *, room_id: int, author: User, upload: UploadedFile[bytes], body: str, client_id: str
+) -> MessageOut:
+    """Post any file (with an optional caption) as a message: message_post's rules
+    (access, idempotency by client_id). An image we can decode (and within the image
+    limits) becomes an image message; anything else a download. The stored file is
+    removed again if the message is not saved."""
+    body = message_body_clean(body, allow_empty=True)
+    access_require_write(room_id=room_id, user=author)
+    existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    if existing is not None:
+        return existing  # a resend: not stored again
+    size = upload.size or 0
+    if size > settings.CHAT_FILE_MAX_BYTES:
+        raise file_too_large()
+    original = upload.name or "file"
+    if size <= settings.CHAT_IMAGE_MAX_BYTES and _looks_like_image(upload):
+        try:
+            return message_post_image(
+                room_id=room_id,
+                author=author,
+                upload=upload,
+                name=original,
+                body=body,
+                client_id=client_id,
+            )
+        except ChatError as error:
+            if error.code not in ("bad_image", "unsupported_image", "image_too_large_pixels"):
+                raise
+            upload.seek(0)  # not an image we show: kept as a file like any other
+    name = file_name_clean(original)
+    upload.seek(0)
+    # No extension, no part of the user's name: nothing about the stored file is theirs.
+    stored = default_storage.save(f"attachments/{room_id}/{uuid.uuid4().hex}", upload)
+    try:
+        return _message_insert(
+            room_id=room_id,
+            author=author,
+            body=body,
+            client_id=client_id,
+            stored_file=StoredFile(
+                file=stored,
+                name=name,
+                content_type=content_type_clean(upload.content_type, name),
+                size=default_storage.size(stored),
+            ),
+        )
+    except BaseException as failure:
+        try:
+            default_storage.delete(stored)
+        except Exception:
+            logger.exception("could not remove orphan upload %s", stored)
+        if isinstance(failure, IntegrityError):  # the same client_id raced in
+            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+            if existing is not None:
+                return existing
+        raise
