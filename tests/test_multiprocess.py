@@ -209,3 +209,50 @@ def test_all_rooms_read_state_follows_the_user_across_processes(
             assert_clean_log(server.log())
             # every daphne internal the adapter patches was found: no fallback taken
             assert "internals missing" not in server.log()
+
+
+def test_a_reaction_on_one_process_reaches_the_other_in_order_with_the_next_message(
+    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
+) -> None:
+    make_user("alice", password=TEST_PASSWORD)
+    make_user("bob", password=TEST_PASSWORD)
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    rounds = 15
+    with daphnes(server_env, log_dir, 2) as (one, two):
+        alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
+        bob_cookie = http_login(two.http, "bob", TEST_PASSWORD)
+
+        async def scenario() -> None:
+            alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
+            bob = await ws_connect(two, "/ws/chat/", bob_cookie)  # all rooms, other process
+            await recv_json(alice)
+            await recv_json(bob)
+            await send_message(alice, "react to me", "target")
+            target = (await recv_until(bob, "message"))["message"]
+            expected: list[tuple[str, object]] = []
+            for n in range(rounds):
+                # Sent back to back: the reaction is saved and published before the
+                # message, so every connection, on every process, must show it first.
+                kind = "reaction.add" if n % 2 == 0 else "reaction.remove"
+                frame = {"type": kind, "message_id": target["id"], "emoji": "👍"}
+                await alice.send(json.dumps(frame))
+                await send_message(alice, f"after {n}", f"after-{n}")
+                expected += [("reaction", 1 - n % 2), ("message", f"after {n}")]
+            seen: list[tuple[str, object]] = []
+            while len(seen) < len(expected):
+                got = await recv_json(bob)
+                if got["type"] == "reaction":
+                    seen.append(("reaction", got["count"]))
+                elif got["type"] == "message":
+                    seen.append(("message", got["message"]["body"]))
+            assert seen == expected
+            # Saved: a new hello on the other process shows the count.
+            again = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
+            history = (await recv_json(again))["history"]
+            assert history[0]["reactions"] == [{"emoji": "👍", "count": 1, "me": False}]
+            for ws in (alice, bob, again):
+                await ws.close()
+
+        asyncio.run(scenario())
+        for server in (one, two):
+            assert_clean_log(server.log())
