@@ -275,6 +275,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A message's kind appears in Message and SearchResult: one enum for both.
+    "ENUM_NAME_OVERRIDES": {"MessageKindEnum": ["user", "system"]},
 }
 
 # --- Channel layer -------------------------------------------------------------------
@@ -391,6 +393,9 @@ CHAT_MESSAGE_RATE_PER_SECOND: float = env.float("CHAT_MESSAGE_RATE_PER_SECOND", 
 # More than this many rate-limited sends by one user within the window: closed with 4429.
 CHAT_FLOOD_MAX_REJECTED: int = env.int("CHAT_FLOOD_MAX_REJECTED", default=20)
 CHAT_FLOOD_WINDOW_SECONDS: int = env.int("CHAT_FLOOD_WINDOW_SECONDS", default=10)
+# Searches per user (GET /api/search/), a token bucket like message.send's.
+CHAT_SEARCH_BURST: int = env.int("CHAT_SEARCH_BURST", default=10)
+CHAT_SEARCH_RATE_PER_SECOND: float = env.float("CHAT_SEARCH_RATE_PER_SECOND", default=1.0)
 # Open chat connections, counted across processes; past a cap: accepted, closed with 4429.
 CHAT_MAX_CONNECTIONS_PER_USER: int = env.int("CHAT_MAX_CONNECTIONS_PER_USER", default=20)
 CHAT_MAX_CONNECTIONS_PER_IP: int = env.int("CHAT_MAX_CONNECTIONS_PER_IP", default=50)

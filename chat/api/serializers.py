@@ -118,6 +118,13 @@ class HistoryQuerySerializer(serializers.Serializer[Any]):
         max_value=MAX_DB_INT,
         help_text="Only seq > after; the page then starts right after it (paging forward).",
     )
+    around = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_DB_INT,
+        help_text="This seq and the messages on both sides of it: half of `limit` up to and "
+        "including it, the rest after it (a search result in context). Not with before/after.",
+    )
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=protocol.MAX_FETCH_LIMIT, default=50
     )

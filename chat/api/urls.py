@@ -5,7 +5,7 @@ from csp.decorators import csp_update
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from chat.api import errors, files, reactions, views
+from chat.api import errors, files, reactions, search, views
 
 app_name = "api"
 
@@ -26,6 +26,7 @@ urlpatterns = [
         views.AttachmentView.as_view(thumbnail=True),
         name="attachment_thumbnail",
     ),
+    path("search/", search.SearchView.as_view(), name="search"),
     path("users/", views.UserListView.as_view(), name="users"),
     path("users/<str:username>/avatar/", views.UserAvatarView.as_view(), name="user_avatar"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -119,7 +119,9 @@ class MessageListView(APIView):
             "Cursor pagination by seq, oldest first in each page. Without `after`: the "
             "newest `limit` messages below `before` (page back with `before` = the first "
             "seq). With `after`: the first `limit` messages above it (page forward with "
-            "`after` = the last seq). The same visibility rules as the WebSocket."
+            "`after` = the last seq). With `around`: that message and its neighbours "
+            "(`has_more`: older ones exist; newer ones exist while the last seq is below "
+            "`last_seq`). The same visibility rules as the WebSocket."
         ),
         parameters=[s.HistoryQuerySerializer],
         responses={200: s.HistorySerializer, **_errors(400, 401, 403, 404)},
@@ -128,8 +130,21 @@ class MessageListView(APIView):
         query = s.HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         after, before = query.validated_data.get("after"), query.validated_data.get("before")
+        around = query.validated_data.get("around")
         limit: int = query.validated_data["limit"]
         room = _readable_room(request, slug)
+        if around is not None:
+            if after is not None or before is not None:
+                raise ChatError("invalid", '"around" goes without "before" and "after".')
+            page = selectors.message_around(
+                room_id=room["id"], seq=around, limit=limit, reader_id=_user(request).pk
+            )
+            # has_more: older messages exist above the page (newer ones: compare last_seq).
+            last_seq = selectors.room_last_seqs(room_ids=[room["id"]]).get(room["id"], 0)
+            older = bool(page) and selectors.message_list(
+                room_id=room["id"], before=page[0]["seq"], limit=1
+            )
+            return Response({"messages": page, "has_more": bool(older), "last_seq": last_seq})
         page = selectors.message_list(
             room_id=room["id"],
             after=after,

@@ -9,9 +9,11 @@ from chat.selectors.messages import (
     MessageOut,
     attachment_file,
     attachment_out,
+    message_around,
     message_backlogs,
     message_history,
     message_list,
+    message_list_by_ids,
     message_out,
 )
 from chat.selectors.notifying import NotifyPrefsOut, notify_prefs, room_members_matching
@@ -42,6 +44,7 @@ from chat.selectors.rooms import (
     room_with_access,
     user_get,
 )
+from chat.selectors.search import SearchPage, SearchResult, message_search
 from chat.selectors.tokens import (
     TokenOut,
     token_list,
@@ -60,6 +63,8 @@ __all__ = [
     "ReadState",
     "RoomOut",
     "RoomState",
+    "SearchPage",
+    "SearchResult",
     "TokenOut",
     "UserRef",
     "access_for",
@@ -67,10 +72,13 @@ __all__ = [
     "account_allowed",
     "attachment_file",
     "attachment_out",
+    "message_around",
     "message_backlogs",
     "message_history",
     "message_list",
+    "message_list_by_ids",
     "message_out",
+    "message_search",
     "notify_prefs",
     "reaction_count",
     "reactions_for",

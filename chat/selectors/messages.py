@@ -299,3 +299,34 @@ def message_backlogs(
             "last_seq": last_seqs[room_id],
         }
     return out
+
+
+def message_list_by_ids(*, ids: list[int], reader_id: int | None = None) -> list[MessageOut]:
+    """These messages (not deleted ones), in the order of `ids`: search results."""
+    if not ids:
+        return []
+    names = ", ".join(f"%(i{index})s" for index in range(len(ids)))
+    params: dict[str, Any] = {f"i{index}": pk for index, pk in enumerate(ids)}
+    sql = f"{_MESSAGE_SELECT} WHERE m.id IN ({names}) AND m.deleted_at IS NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = {row[0]: _message_row(row) for row in cursor.fetchall()}
+    return _with_reactions([found[pk] for pk in ids if pk in found], reader_id)
+
+
+def message_around(
+    *, room_id: int, seq: int, limit: int, reader_id: int | None = None
+) -> list[MessageOut]:
+    """Up to `limit` messages around `seq`, oldest first: half of them up to and
+    including `seq`, the rest after it; near either end of the room, more of the other
+    side."""
+    half = (limit + 1) // 2
+    older = message_list(room_id=room_id, before=seq + 1, limit=half, reader_id=reader_id)
+    newer = message_list(room_id=room_id, after=seq, limit=limit - len(older), reader_id=reader_id)
+    short = limit - len(older) - len(newer)
+    if short > 0 and len(older) == half:
+        more = message_list(
+            room_id=room_id, before=older[0]["seq"], limit=short, reader_id=reader_id
+        )
+        older = more + older
+    return older + newer
