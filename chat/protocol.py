@@ -33,9 +33,11 @@ class SendMessage:
 
 @dataclass(frozen=True, slots=True)
 class FetchHistory:
-    before: int
+    before: int | None  # exactly one of before, after, around is set
     limit: int
     room: str | None = None
+    after: int | None = None  # the first `limit` messages after it (reading forward)
+    around: int | None = None  # this message and those on both sides (a search result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +255,25 @@ def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:
 
 def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:
     room = _room(data) if all_rooms else None
-    before = data.get("before")
-    if not isinstance(before, int) or isinstance(before, bool) or before < 1:
-        raise ChatError("bad_frame", '"before" must be a positive integer seq.')
+    given = [key for key in ("before", "after", "around") if key in data]
+    if len(given) != 1:
+        raise ChatError("bad_frame", 'history.fetch needs one of "before", "after", "around".')
+    key = given[0]
+    seq = data[key]
+    least = 0 if key == "after" else 1
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < least:
+        kind = "non-negative" if least == 0 else "positive"
+        raise ChatError("bad_frame", f'"{key}" must be a {kind} integer seq.')
     limit = data.get("limit", DEFAULT_FETCH_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_FETCH_LIMIT:
         raise ChatError("bad_frame", f'"limit" must be an integer from 1 to {MAX_FETCH_LIMIT}.')
-    return FetchHistory(before=before, limit=limit, room=room)
+    return FetchHistory(
+        before=seq if key == "before" else None,
+        limit=limit,
+        room=room,
+        after=seq if key == "after" else None,
+        around=seq if key == "around" else None,
+    )
 
 
 def parse_after(query_string: bytes) -> int | None:

@@ -34,12 +34,26 @@ class Commands(RoomChanges):
                     SendRequest(room_id=stream.room_id, author=user, body=body, client_id=client_id)
                 )
                 frame = {"type": "ack", "client_id": client_id, "message": message}
-            case protocol.FetchHistory(before=before, limit=limit, room=slug):
+            case protocol.FetchHistory(
+                before=before, limit=limit, room=slug, after=after, around=around
+            ):
                 room_id = await self._readable(slug)
                 messages = await dbcalls.read(
-                    services.history_page, room_id=room_id, user=user, before=before, limit=limit
+                    services.history_page,
+                    room_id=room_id,
+                    user=user,
+                    before=before,
+                    limit=limit,
+                    after=after,
+                    around=around,
                 )
-                frame = {"type": "history", "before": before, "messages": messages}
+                # The answer names the read as it was asked (before, after or around).
+                if around is not None:
+                    frame = {"type": "history", "around": around, "messages": messages}
+                elif after is not None:
+                    frame = {"type": "history", "after": after, "messages": messages}
+                else:
+                    frame = {"type": "history", "before": before, "messages": messages}
             case protocol.EditMessage(id=message_id, body=body):
                 # Answered by the message.updated broadcast (or an error).
                 await dbcalls.write(

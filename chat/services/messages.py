@@ -383,7 +383,20 @@ def _own_message(*, message_id: int, user: User) -> Message:
     return message
 
 
-def history_page(*, room_id: int, user: User, before: int, limit: int) -> list[MessageOut]:
-    """Scrollback, authorized when asked (access may have been lost since connecting)."""
+def history_page(
+    *,
+    room_id: int,
+    user: User,
+    before: int | None,
+    limit: int,
+    after: int | None = None,
+    around: int | None = None,
+) -> list[MessageOut]:
+    """Scrollback (`before`), reading forward (`after`) or a message with its context
+    (`around`), authorized when asked (access may have been lost since connecting)."""
     access_require_read(room_id=room_id, user=user)
+    if around is not None:
+        return selectors.message_around(room_id=room_id, seq=around, limit=limit)
+    if after is not None:
+        return selectors.message_list(room_id=room_id, after=after, limit=limit)
     return selectors.message_list(room_id=room_id, before=before, limit=limit, reader_id=user.pk)
