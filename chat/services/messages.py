@@ -396,7 +396,7 @@ def history_page(
     (`around`), authorized when asked (access may have been lost since connecting)."""
     access_require_read(room_id=room_id, user=user)
     if around is not None:
-        return selectors.message_around(room_id=room_id, seq=around, limit=limit)
+        return selectors.message_around(room_id=room_id, seq=around, limit=limit, reader_id=user.pk)
     if after is not None:
-        return selectors.message_list(room_id=room_id, after=after, limit=limit)
+        return selectors.message_list(room_id=room_id, after=after, limit=limit, reader_id=user.pk)
     return selectors.message_list(room_id=room_id, before=before, limit=limit, reader_id=user.pk)
