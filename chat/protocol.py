@@ -29,6 +29,7 @@ class SendMessage:
     body: str
     client_id: str
     room: str | None = None
+    reply_to: int | None = None  # the id of the message it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +251,14 @@ def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:
     if not isinstance(body, str):
         raise ChatError("bad_frame", '"body" must be a string.', client_id=client_id)
     room = _room(data, client_id=client_id) if all_rooms else None
-    return SendMessage(body=body, client_id=client_id, room=room)
+    reply_to = data.get("reply_to")
+    if reply_to is not None and (
+        not isinstance(reply_to, int) or isinstance(reply_to, bool) or not 1 <= reply_to < 2**63
+    ):
+        raise ChatError(
+            "bad_frame", '"reply_to" must be null or a message id.', client_id=client_id
+        )
+    return SendMessage(body=body, client_id=client_id, room=room, reply_to=reply_to)
 
 
 def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:

@@ -67,6 +67,21 @@ class ReactionSerializer(serializers.Serializer[Any]):
     me = serializers.BooleanField(help_text="Whether you are one of them.")
 
 
+class ReplySerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    author = serializers.CharField(
+        allow_null=True, help_text="null for a system message, or when it was deleted."
+    )
+    excerpt = serializers.CharField(
+        allow_blank=True,
+        help_text='The start of its body, plain text on one line; "" when it was deleted.',
+    )
+    deleted = serializers.BooleanField(
+        help_text='Deleted or hidden since: show "deleted message", never its text.'
+    )
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     room = serializers.SlugField()
@@ -82,7 +97,14 @@ class MessageSerializer(serializers.Serializer[Any]):
         help_text="URL of the author's avatar image (an initials avatar when none was "
         "uploaded); null for system messages.",
     )
-    body = serializers.CharField(allow_blank=True)
+    body = serializers.CharField(allow_blank=True, help_text="The source, plain text.")
+    html = serializers.CharField(
+        allow_blank=True,
+        help_text="The body rendered by the server (a Markdown subset, links, mention "
+        "chips), limited to the elements and attributes listed in docs/protocol.md. The "
+        "only thing to insert as HTML.",
+    )
+    reply_to = ReplySerializer(allow_null=True, help_text="The message this one answers.")
     created_at = serializers.DateTimeField()
     client_id = serializers.CharField()
     edited_at = serializers.DateTimeField(allow_null=True)
@@ -160,6 +182,14 @@ def _client_id_field() -> TextField:
 class MessageCreateSerializer(serializers.Serializer[Any]):
     body = TextField(help_text="Plain text, at most CHAT_MAX_BODY_CHARS (4000) characters.")
     client_id = _client_id_field()
+    reply_to = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_DB_INT,
+        help_text="The id of a message of this room that this one answers (else bad_reply).",
+    )
 
 
 class FileCreateSerializer(serializers.Serializer[Any]):

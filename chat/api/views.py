@@ -35,7 +35,8 @@ MAX_ID = s.MAX_DB_INT
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
-        400: "Invalid request (`invalid`, `bad_json`, `empty_body`, `body_too_long`, ...).",
+        400: "Invalid request (`invalid`, `bad_json`, `empty_body`, `body_too_long`, "
+        "`bad_reply`, ...).",
         401: "No valid session or token (`unauthenticated`, `bad_token`).",
         403: "Not allowed (`banned`, `muted`, `room_locked`, `csrf_failed`).",
         404: "No such room, or a private room you are not a member of (`not_found`).",
@@ -177,7 +178,11 @@ class MessageListView(APIView):
         user = _user(request)
         limits.message_check_sync(user.pk)
         message = services.message_post(
-            room_id=room["id"], author=user, body=data.validated_data["body"], client_id=client_id
+            room_id=room["id"],
+            author=user,
+            body=data.validated_data["body"],
+            client_id=client_id,
+            reply_to=data.validated_data["reply_to"],
         )
         return Response(message, status=status.HTTP_201_CREATED)
 

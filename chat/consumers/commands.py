@@ -25,13 +25,19 @@ class Commands(RoomChanges):
         user = self.scope["user"]
         frame: dict[str, object]
         match command:
-            case protocol.SendMessage(body=body, client_id=client_id, room=slug):
+            case protocol.SendMessage(body=body, client_id=client_id, room=slug, reply_to=reply):
                 stream = self._joined(slug)
                 await limits.current().message_check(user.pk)
                 # Saved with the other sends of this process that come meanwhile (one
                 # transaction), published, then acknowledged.
                 message = await writer.current().post(
-                    SendRequest(room_id=stream.room_id, author=user, body=body, client_id=client_id)
+                    SendRequest(
+                        room_id=stream.room_id,
+                        author=user,
+                        body=body,
+                        client_id=client_id,
+                        reply_to=reply,
+                    )
                 )
                 frame = {"type": "ack", "client_id": client_id, "message": message}
             case protocol.FetchHistory(

@@ -35,6 +35,20 @@ class AttachmentOut(TypedDict):
     thumbnail_height: int
 
 
+class ReplyOut(TypedDict):
+    """The message a reply answers. Once that one is deleted or hidden: deleted True,
+    author None and excerpt "" (never its text)."""
+
+    id: int
+    seq: int
+    author: str | None  # None: a system message, or deleted
+    excerpt: str  # the start of its body, plain text on one line
+    deleted: bool
+
+
+REPLY_EXCERPT_CHARS = 100
+
+
 class MessageOut(TypedDict):
     id: int
     room: str
@@ -43,6 +57,8 @@ class MessageOut(TypedDict):
     author_display_name: str | None  # the author's display name (or username); None: system
     author_avatar: str | None  # URL of the author's avatar; None: system
     body: str
+    html: str  # the body rendered (chat/rendering.py's allow-list); "" for an empty body
+    reply_to: ReplyOut | None
     created_at: str
     client_id: str
     edited_at: str | None
@@ -74,6 +90,10 @@ def message_out(
         "author_display_name": profile["display_name"] if profile is not None else None,
         "author_avatar": profile["avatar"] if profile is not None else None,
         "body": message.body,
+        "html": message.html,
+        # The caller loaded reply_to with the message (select_related, or the object it
+        # checked): no query here.
+        "reply_to": reply_out(message.reply_to) if message.reply_to_id is not None else None,
         "created_at": message.created_at.isoformat(),
         "client_id": message.client_id,
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
@@ -83,6 +103,27 @@ def message_out(
         "group_mention": message.group_mention or None,
         "reactions": reactions or [],
     }
+
+
+def reply_out(original: Message | None) -> ReplyOut | None:
+    if original is None:
+        return None
+    author = original.author.get_username() if original.author is not None else None
+    return _reply(original.pk, original.seq, author, original.body, original.deleted_at)
+
+
+def _reply(pk: int, seq: int, author: str | None, body: str, deleted: object) -> ReplyOut:
+    if deleted is not None:
+        return {"id": pk, "seq": seq, "author": None, "excerpt": "", "deleted": True}
+    return {"id": pk, "seq": seq, "author": author, "excerpt": excerpt(body), "deleted": False}
+
+
+def excerpt(body: str) -> str:
+    """The start of a body on one line, at most REPLY_EXCERPT_CHARS characters."""
+    line = " ".join(body[: REPLY_EXCERPT_CHARS * 4].split())
+    if len(line) <= REPLY_EXCERPT_CHARS:
+        return line
+    return line[: REPLY_EXCERPT_CHARS - 1].rstrip() + "…"
 
 
 def attachment_out(attachment: Attachment) -> AttachmentOut:
@@ -182,10 +223,15 @@ def _message_select() -> str:
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
         " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version,"
         " m.group_mention, a.kind"
+        # Last, read from the end of the row (_rich): the html, and what a reply answers.
+        f", m.html, o.id, o.seq, ou.username, SUBSTR(o.body, 1, {REPLY_EXCERPT_CHARS * 4}),"
+        " o.deleted_at"
         f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
         f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
         f" LEFT JOIN {attachment} a ON a.message_id = m.id"
         f" LEFT JOIN {profile} p ON p.user_id = m.author_id"  # no row: the defaults
+        f" LEFT JOIN {message} o ON o.id = m.reply_to_id"  # a reply's original, in the join
+        f" LEFT JOIN {user} ou ON ou.id = o.author_id"
     )
 
 
@@ -212,6 +258,7 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "author_display_name": (display_name or author) if author is not None else None,
         "author_avatar": avatar_url(author, profile_version or 0) if author is not None else None,
         "body": body,
+        **_rich(row[-_RICH_COLUMNS:]),
         "created_at": _aware(created_at).isoformat(),
         "client_id": client_id,
         "edited_at": _aware(edited_at).isoformat() if edited_at else None,
@@ -224,6 +271,22 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "group_mention": group_mention or None,
         "reactions": [],  # filled by _with_reactions
     }
+
+
+_RICH_COLUMNS = 6
+
+
+class _Rich(TypedDict):
+    html: str
+    reply_to: ReplyOut | None
+
+
+def _rich(tail: tuple[Any, ...]) -> _Rich:
+    html, reply_id, reply_seq, reply_author, reply_body, reply_deleted = tail
+    reply = None
+    if reply_id is not None:
+        reply = _reply(reply_id, reply_seq, reply_author, reply_body or "", reply_deleted)
+    return {"html": html, "reply_to": reply}
 
 
 def message_history(

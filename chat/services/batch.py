@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
-from chat import events, selectors
+from chat import events, rendering, selectors
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import MessageOut, message_out
@@ -25,7 +25,10 @@ from chat.services.messages import (
     _room_seq_block,
     message_body_clean,
     message_post,
+    replies_check,
 )
+
+BAD_REPLY = "You can only reply to a message of this room that is shown."
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class SendRequest:
     author: User
     body: str
     client_id: str
+    reply_to: int | None = None  # the id of the message of the room it answers
 
 
 Outcome = MessageOut | ChatError
@@ -54,6 +58,8 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     # Every sender's access in one query (one round trip per batch, not per sender).
     access = selectors.access_for_many([(r.room_id, r.author.pk) for r in requests])
     found: dict[int, Mentioned] = {}
+    # The messages replied to, one query for the batch (a bad one fails its send alone).
+    answered = replies_check({r.reply_to: r.room_id for r in requests if r.reply_to is not None})
     for index, request in enumerate(requests):
         key = (request.room_id, request.author.pk, request.client_id)
         if key in first_of:
@@ -69,18 +75,28 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
             found[index] = mentions_find(
                 room_id=request.room_id, author=request.author, body=request.body
             )
+            if request.reply_to is not None:
+                target = answered.get(request.reply_to)
+                if target is None or target.room_id != request.room_id:
+                    raise ChatError("bad_reply", BAD_REPLY)
         except ChatError as error:
             outcomes[index] = error
             continue
         fresh.append(index)
-    # Resends are rare: one lookup for the whole batch finds them before inserting.
-    for index, existing in _already_saved(requests, fresh).items():
+    # Resends are rare: one lookup for the whole batch finds them before inserting (a
+    # refused reply too: its original may have been deleted after it was saved).
+    refused = [
+        i for i, o in enumerate(outcomes) if isinstance(o, ChatError) and o.code == "bad_reply"
+    ]
+    for index, existing in _already_saved(requests, fresh + refused).items():
         outcomes[index] = existing
     fresh = [index for index in fresh if outcomes[index] is None]
     if fresh:
         try:
             saved = _insert_many(
-                [requests[index] for index in fresh], [found[index] for index in fresh]
+                [requests[index] for index in fresh],
+                [found[index] for index in fresh],
+                [answered.get(requests[index].reply_to or 0) for index in fresh],
             )
         except IntegrityError:
             # A resend raced in from another process between the lookup and the insert:
@@ -108,6 +124,7 @@ def _post_alone(request: SendRequest) -> Outcome:
             author=request.author,
             body=request.body,
             client_id=request.client_id,
+            reply_to=request.reply_to,
         )
     except ChatError as error:
         return error
@@ -145,7 +162,14 @@ def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int,
 
 
 @transaction.atomic
-def _insert_many(requests: list[SendRequest], mentioned: list[Mentioned]) -> list[MessageOut]:
+def _insert_many(
+    requests: list[SendRequest], mentioned: list[Mentioned], replies: list[Message | None]
+) -> list[MessageOut]:
+    # Rendered before the seqs are taken (the rooms' rows stay locked until commit).
+    htmls = [
+        rendering.render(r.body, mentions=m.names, group_mention=m.group)
+        for r, m in zip(requests, mentioned, strict=True)
+    ]
     by_room: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
@@ -171,8 +195,10 @@ def _insert_many(requests: list[SendRequest], mentioned: list[Mentioned]) -> lis
                 client_id=request.client_id,
                 mentions=list(mentioned[index].names),
                 group_mention=mentioned[index].group,
+                html=html,
+                reply_to=replies[index],
             )
-            for index, request in enumerate(requests)
+            for index, (request, html) in enumerate(zip(requests, htmls, strict=True))
         ]
     )
     notify: list[events.NotifyItem] = []

@@ -15,7 +15,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from chat import events, images, mentions, selectors
+from chat import events, images, mentions, rendering, selectors
 from chat.errors import ChatError
 from chat.models import (
     Attachment,
@@ -48,18 +48,31 @@ def message_body_clean(body: str, *, allow_empty: bool = False) -> str:
     return body
 
 
-def message_post(*, room_id: int, author: User, body: str, client_id: str) -> MessageOut:
+def message_post(
+    *, room_id: int, author: User, body: str, client_id: str, reply_to: int | None = None
+) -> MessageOut:
     """Save a message with the room's next seq and broadcast it after commit.
 
     Idempotent per (room, author, client_id): a repeat returns the original message
     and publishes nothing, so a client may resend whatever it is unsure about.
+    `reply_to`: the id of a message of the same room it answers (else bad_reply).
     """
     body = message_body_clean(body)
     access_require_write(room_id=room_id, user=author)
     try:
         # Insert first: a repeat is rare, so the unique constraint detects it rather
         # than a lookup before every send (the failed attempt rolls back its seq).
-        payload = _message_insert(room_id=room_id, author=author, body=body, client_id=client_id)
+        payload = _message_insert(
+            room_id=room_id, author=author, body=body, client_id=client_id, reply_to=reply_to
+        )
+    except ChatError as error:
+        # A resend of a reply whose original was deleted since: the saved one answers.
+        existing = None
+        if error.code == "bad_reply":
+            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+        if existing is None:
+            raise
+        return existing
     except IntegrityError:
         # A resend, or two connections of one user racing with the same client_id.
         existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
@@ -95,10 +108,13 @@ def _message_insert(
     client_id: str,
     kind: str = Message.Kind.USER,
     image: _StoredImage | None = None,
+    reply_to: int | None = None,
     stored_file: StoredFile | None = None,
 ) -> MessageOut:
     # Mentions first: @room may be refused, before the room's seq is taken.
     mentioned = mentions_find(room_id=room_id, author=author, body=body)
+    answered = reply_target(room_id=room_id, reply_to=reply_to)
+    html = rendering.render(body, mentions=mentioned.names, group_mention=mentioned.group)
     # The UPDATE takes the room row's write lock until commit, so concurrent senders (on
     # any process) get consecutive seqs and commit in seq order.
     block = _room_seq_block(room_id, 1)
@@ -112,6 +128,8 @@ def _message_insert(
         kind=kind,
         mentions=list(mentioned.names),
         group_mention=mentioned.group,
+        html=html,
+        reply_to=answered,
     )
     mention_rows_add(message, mentioned)
     attachment = None
@@ -158,6 +176,29 @@ def notify_needed(block: "SeqBlock", mentioned: Mentioned) -> bool:
     return bool(mentioned.names or mentioned.group or block.notify_all)
 
 
+def reply_target(*, room_id: int, reply_to: int | None) -> Message | None:
+    """The message a new one answers (with its author loaded), or ChatError("bad_reply")
+    when it is not a message of this room or it was deleted."""
+    if reply_to is None:
+        return None
+    return replies_check({reply_to: room_id}).get(reply_to) or _bad_reply()
+
+
+def replies_check(wanted: dict[int, int]) -> dict[int, Message]:
+    """Of the messages asked for (id -> the room the reply is in), those that may be
+    answered: in that room and not deleted. One query however many."""
+    if not wanted:
+        return {}
+    found = Message.objects.select_related("author").filter(
+        pk__in=list(wanted), deleted_at__isnull=True
+    )
+    return {message.pk: message for message in found if wanted[message.pk] == message.room_id}
+
+
+def _bad_reply() -> Message:
+    raise ChatError("bad_reply", "You can only reply to a message of this room that is shown.")
+
+
 class SeqBlock(NamedTuple):
     last: int  # the last seq of the block taken
     slug: str
@@ -185,7 +226,7 @@ def _room_seq_block(room_id: int, count: int) -> SeqBlock:
 def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:
     found = (
         Message.objects.filter(room_id=room_id, author=author, client_id=client_id)
-        .select_related("room", "attachment")
+        .select_related("room", "attachment", "reply_to__author")
         .first()
     )
     if found is None:
@@ -286,7 +327,8 @@ def message_edit(*, message_id: int, user: User, body: str) -> MessageOut:
     message.edited_at = timezone.now()
     message.mentions = list(mentioned.names)
     message.group_mention = mentioned.group
-    message.save(update_fields=["body", "edited_at", "mentions", "group_mention"])
+    message.html = rendering.render(body, mentions=mentioned.names, group_mention=mentioned.group)
+    message.save(update_fields=["body", "edited_at", "mentions", "group_mention", "html"])
     after = mention_ids(message, mentioned)
     Mention.objects.filter(message=message, user_id__in=before - after).delete()
     added = sorted(after - before)
@@ -374,7 +416,7 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
 
 def _own_message(*, message_id: int, user: User) -> Message:
     message = (
-        Message.objects.select_related("room")
+        Message.objects.select_related("room", "reply_to__author")
         .filter(pk=message_id, author=user, deleted_at__isnull=True)
         .first()
     )
