@@ -13,6 +13,7 @@ import { PresenceView } from "./presence.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
 import { RoomView } from "./roomview.js";
+import { SearchPanel } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 import { Connection, State } from "./socket.js";
 import { Store, setDisplayNames } from "./store.js";
@@ -125,6 +126,9 @@ function timelineFor(slug) {
           { type: "history.fetch", room, before, limit },
           { kind: "fetch", room, before, limit, purpose }
         ),
+      // at: {around: seq} or {after: seq} (a message opened in context, then read forward)
+      fetchAt: (room, at, limit, purpose) =>
+        conn.send({ type: "history.fetch", room, ...at, limit }, { kind: "fetch", room, ...at, limit, purpose }),
       change: (kind, frame) => {
         if (!conn.send(frame, { kind, id: frame.id })) {
           showError("Not connected: try again once the page has reconnected.");
@@ -246,16 +250,31 @@ const notifier = new Notifier(
     sound: $("notify-sound"),
   }
 );
-// Show a message of a room being opened (a notification's or an email's link): its
-// history may still be on its way, so look again for a few seconds.
+// Show a message of a room being opened (a notification's, an email's link, a search
+// result): once the room's history is there, read around it if it is not held.
 function revealSoon(slug, seq) {
-  let tries = 20;
-  const reveal = () => {
-    const timeline = timelines.get(slug);
-    if ((!timeline || !timeline.reveal(seq)) && --tries > 0) setTimeout(reveal, 150);
-  };
-  reveal();
+  timelineFor(slug).jumpTo(seq);
 }
+
+new SearchPanel(
+  {
+    open: (slug, seq) => {
+      nav.switchTo(slug, true);
+      revealSoon(slug, seq);
+    },
+    roomName: (slug) => (store.get(slug) ? store.get(slug).label() : null),
+    name: (name) => profiles.name(name),
+  },
+  {
+    form: $("search-form"),
+    input: $("search-input"),
+    sort: $("search-sort"),
+    panel: $("search-results"),
+    list: $("search-list"),
+    status: $("search-status"),
+    close: $("search-close"),
+  }
+);
 
 const picker = new MentionPicker(
   { send: (frame, tag) => conn.send(frame, tag), current: () => nav.current },

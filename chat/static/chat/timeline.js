@@ -4,6 +4,7 @@
 // room keeps its own <ol>; the page shows one at a time. It never sends: the page passes
 // `requests` for that. Drawing one message is message.js's; editing one is edits.js's.
 
+import { ContextJump } from "./context.js";
 import { span } from "./dom.js";
 import { Edits } from "./edits.js";
 import {
@@ -22,7 +23,8 @@ export const OLDER_PAGE = 50; // scrollback page size
 export const GAP_PAGE = 100; // the protocol's largest history.fetch
 
 export class Timeline {
-  // requests: fetch(slug, before, limit, purpose) -> bool; change(item, kind, frame) -> bool;
+  // requests: fetch(slug, before, limit, purpose) -> bool; fetchAt(slug, {around} or
+  // {after}, limit, purpose) -> bool; change(item, kind, frame) -> bool;
   // seen() (what is in view changed); username() -> string; profile(username) -> the
   // cached profile or null; maxBodyChars.
   constructor(slug, requests) {
@@ -52,7 +54,15 @@ export class Timeline {
       root: this.list,
       threshold: [0, 0.5, 1],
     });
-    this.list.addEventListener("scroll", () => this.maybeLoadOlder(), { passive: true });
+    this.context = new ContextJump(this); // a message opened in context, and the hole below it
+    this.list.addEventListener(
+      "scroll",
+      () => {
+        this.maybeLoadOlder();
+        this.context.maybeFill();
+      },
+      { passive: true }
+    );
     this.edits = new Edits(this.list, requests, (id) => this.byId.get(id));
   }
 
@@ -254,8 +264,18 @@ export class Timeline {
     return true;
   }
 
-  // On opening: the "New messages" line in view (near the top), else the newest message.
+  // Show this message, reading it and its neighbours first if it is not held.
+  jumpTo(seq) {
+    this.context.jumpTo(seq);
+  }
+
+  // On opening: a message asked for (jumpTo), else the "New messages" line in view (near
+  // the top), else the newest message.
   scrollForOpen() {
+    if (this.context.onOpened()) {
+      this.scrollToBottom(); // not at the top meanwhile: that would page back to the start
+      return;
+    }
     if (this.marker) {
       const offset = this.marker.offsetTop - this.list.offsetTop - this.list.clientHeight / 4;
       this.list.scrollTop = Math.max(0, offset);
@@ -289,6 +309,10 @@ export class Timeline {
 
   // A history frame answering one of this timeline's fetches.
   onHistory(messages, tag) {
+    if (tag.purpose === "around" || tag.purpose === "forward") {
+      this.context.onHistory(messages, tag);
+      return false;
+    }
     if (tag.purpose === "open") {
       this.loading = false;
       const fresh = !this.loaded;
@@ -320,7 +344,9 @@ export class Timeline {
   }
 
   onFetchFailed(tag, retryable) {
-    if (tag.purpose === "open") {
+    if (tag.purpose === "around" || tag.purpose === "forward") {
+      this.context.onFetchFailed(tag);
+    } else if (tag.purpose === "open") {
       this.loading = false;
     } else if (tag.purpose === "gap") {
       this.gapLoading = false;
@@ -337,6 +363,7 @@ export class Timeline {
     this.loading = false;
     this.olderLoading = false;
     this.gapLoading = false;
+    this.context.asking = this.context.filling = false;
     this.edits.settleAll();
   }
 
@@ -371,6 +398,7 @@ export class Timeline {
     this.gaps = [];
     this.pendingGap = null;
     this.olderExhausted = false;
+    this.context.reset();
   }
 
   // Access to the room is gone: nothing of one's own can be changed any more.
