@@ -156,6 +156,7 @@ export class Composer {
         const entry = entries.find((e) => e.client_id === clientId);
         if (!entry) continue; // settled or failed meanwhile
         const frame = { type: "message.send", room: slug, body: entry.body, client_id: clientId };
+        if (Number.isInteger(entry.reply_to)) frame.reply_to = entry.reply_to;
         if (!conn.send(frame, { kind: "send", room: slug, clientId })) return;
         if (this.gapMs) this.heldUntil = Date.now() + this.gapMs;
         waiting = true;
@@ -223,6 +224,8 @@ export class Composer {
     if (!slug || !body.trim() || !this.page.canWrite(slug)) return;
     this.page.showError("");
     const entry = { client_id: newClientId(), body, created_at: new Date().toISOString() };
+    const replyTo = this.page.replyTo ? this.page.replyTo(slug) : null; // kept in the outbox
+    if (Number.isInteger(replyTo)) entry.reply_to = replyTo;
     this.outbox.add(slug, this.username(), entry); // persisted before anything goes out
     const timeline = this.page.timeline(slug);
     if (timeline) {
@@ -316,6 +319,12 @@ export class Composer {
       this.submit();
     });
     this.input.addEventListener("input", () => this.typed());
+    // A textarea: Enter sends, Shift+Enter starts a new line (code blocks, lists).
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.defaultPrevented) return;
+      event.preventDefault();
+      this.submit();
+    });
     this.attachButton.addEventListener("click", () => this.fileInput.click());
     this.fileInput.addEventListener("change", () => {
       this.uploadAll(this.fileInput.files);

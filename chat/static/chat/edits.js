@@ -42,26 +42,29 @@ export class Edits {
     const target = event.target;
     const item = target instanceof Element ? target.closest("li.message") : null;
     if (!item) return;
-    if (target.classList.contains("editor") && event.key === "Enter" && !event.isComposing) {
+    // Enter saves; Shift+Enter is a new line (the body may have several).
+    if (target.classList.contains("editor") && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       this.saveEdit(item, target);
     } else if (event.key === "Escape" && item.matches(".editing, .confirming")) {
       event.preventDefault();
       event.stopPropagation();
       closeEditor(item);
-      part(item, "actions").querySelector("button").focus();
+      const actions = part(item, "actions");
+      (actions.querySelector("button.edit") || actions.querySelector("button")).focus();
     }
   }
 
   openEditor(item) {
     closeEditor(item);
     const body = part(item, "body");
-    const editor = document.createElement("input");
+    const editor = document.createElement("textarea");
     editor.className = "editor";
     if (this.requests.maxBodyChars > 0) editor.maxLength = this.requests.maxBodyChars;
-    editor.value = body.textContent;
-    editor.setAttribute("aria-label", "Edit message: Enter saves, Escape cancels");
-    editor.title = "Enter saves, Escape cancels";
+    editor.value = sourceOf(body);
+    editor.rows = Math.min(12, editor.value.split("\n").length);
+    editor.setAttribute("aria-label", "Edit message: Enter saves, Shift+Enter new line, Escape cancels");
+    editor.title = "Enter saves, Shift+Enter new line, Escape cancels";
     body.hidden = true;
     part(item, "actions").hidden = true;
     body.after(editor);
@@ -72,7 +75,7 @@ export class Edits {
 
   saveEdit(item, editor) {
     const body = editor.value;
-    if (body === part(item, "body").textContent) {
+    if (body === sourceOf(part(item, "body"))) {
       closeEditor(item); // nothing changed: nothing to send
       return;
     }
@@ -114,6 +117,11 @@ export class Edits {
     this.list.querySelectorAll("li.editing, li.confirming").forEach((item) => closeEditor(item));
     this.list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
   }
+}
+
+// What the author wrote (the body shows the server's rendering of it).
+function sourceOf(body) {
+  return body.dataset.source ?? body.textContent;
 }
 
 function part(item, className) {

@@ -12,6 +12,7 @@ import { pushEnable, pushState } from "./push.js";
 import { PresenceView } from "./presence.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
+import { Replies } from "./replies.js";
 import { RoomView } from "./roomview.js";
 import { SearchPanel } from "./search.js";
 import { Sidebar } from "./sidebar.js";
@@ -165,6 +166,7 @@ const composer = new Composer(
     canWrite,
     showError,
     username: () => username,
+    replyTo: (slug) => replies.take(slug),
   },
   {
     form: $("composer"),
@@ -204,6 +206,7 @@ const nav = new Navigation(
     render: () => {
       renderRoom();
       notifier.render();
+      replies.render();
     },
     renderSidebar,
     showError,
@@ -273,6 +276,18 @@ new SearchPanel(
     list: $("search-list"),
     status: $("search-status"),
     close: $("search-close"),
+  }
+);
+
+const replies = new Replies(
+  { current: () => nav.current, timeline: (slug) => timelines.get(slug), canWrite, name: (n) => profiles.name(n) },
+  {
+    root: roomEl,
+    bar: $("reply-bar"),
+    author: $("reply-bar-author"),
+    excerpt: $("reply-bar-excerpt"),
+    cancel: $("reply-cancel"),
+    input: $("body"),
   }
 );
 

@@ -1,6 +1,7 @@
-// How one message is drawn: a saved message's <li> (author, avatar, time, body, image,
-// "(edited)", its own Edit/Delete buttons) and the outbox's pending, failed and upload
-// lines. Builds and updates elements only; it knows no list order and sends nothing.
+// How one message is drawn: a saved message's <li> (author, avatar, time, the quote of
+// the message it replies to, body, image, "(edited)", Reply and its own Edit/Delete
+// buttons) and the outbox's pending, failed and upload lines. Builds and updates
+// elements only; it knows no list order and sends nothing.
 
 import { button, span } from "./dom.js";
 import { avatarImage, nameParts, setAvatar } from "./profiles.js";
@@ -18,8 +19,10 @@ export function messageItem(message, username, profile) {
   const date = new Date(message.created_at);
   time.textContent = date.toLocaleTimeString();
   time.title = date.toLocaleString();
+  const quote = replyQuote(message.reply_to);
+  if (quote) item.append(quote);
   if (system) {
-    item.append(span("author system-label", "announcement"), " ", time, " ", span("body", message.body));
+    item.append(span("author system-label", "announcement"), " ", time, " ", messageBody(message, username));
   } else {
     item.dataset.author = message.author;
     const who = span("author", "");
@@ -31,20 +34,55 @@ export function messageItem(message, username, profile) {
   const image = attachmentLink(message.attachment);
   if (image) item.append(image);
   if (message.edited_at) markEdited(item);
-  if (own && Number.isInteger(message.id)) {
+  if (Number.isInteger(message.id)) {
     const actions = document.createElement("span");
     actions.className = "actions";
-    actions.append(
-      button("edit", "edit", "Edit this message"),
-      button("delete", "delete", "Delete this message")
-    );
+    actions.append(button("reply", "reply", "Reply to this message"));
+    if (own) {
+      actions.append(
+        " ",
+        button("edit", "edit", "Edit this message"),
+        button("delete", "delete", "Delete this message")
+      );
+    }
     item.append(" ", actions);
   }
   return item;
 }
 
-const MENTION_TOKEN = /(?<![\w@.+-])@[\w.@+-]{1,150}/g;
-const TRAILING = /[.,:;!?)]+$/;
+// The message this one answers: a button that jumps to it (replies.js), or "deleted
+// message" once it is gone (never its text).
+function replyQuote(reply) {
+  if (!reply || !Number.isInteger(reply.id) || !Number.isInteger(reply.seq)) return null;
+  const quote = document.createElement("button");
+  quote.type = "button";
+  quote.className = "reply-quote";
+  quote.dataset.action = "jump";
+  quote.dataset.replyId = String(reply.id);
+  quote.dataset.replySeq = String(reply.seq);
+  if (reply.deleted) {
+    quoteDeleted(quote);
+    return quote;
+  }
+  const who = typeof reply.author === "string" ? reply.author : "announcement";
+  quote.append(span("reply-author", who), " ", span("reply-excerpt", String(reply.excerpt || "")));
+  quote.setAttribute("aria-label", `Replying to ${who}: go to that message`);
+  return quote;
+}
+
+function quoteDeleted(quote) {
+  quote.classList.add("deleted");
+  quote.disabled = true;
+  quote.replaceChildren(span("reply-excerpt", "deleted message"));
+  quote.removeAttribute("aria-label");
+}
+
+// The message `id` was deleted: quotes of it in `list` say so.
+export function markRepliesDeleted(list, id) {
+  for (const quote of list.querySelectorAll(`button.reply-quote[data-reply-id="${Number(id)}"]`)) {
+    quoteDeleted(quote);
+  }
+}
 
 // Whether the message mentions this user: by name, @room, or @here (a live @here
 // reaches whoever is online, which a page that receives it is).
@@ -55,34 +93,26 @@ export function mentionsMe(message, username) {
   return Array.isArray(message.mentions) && message.mentions.some((n) => typeof n === "string" && n.toLowerCase() === me);
 }
 
-// The body as text, its mentions (the server's list, not every @word) as chips; a
-// mention of this user stands out. Text only: nothing is parsed as HTML.
+// The body as the server rendered it (`html`: a Markdown subset, links, mention chips,
+// limited to the elements of docs/protocol.md's allow-list and cleaned on the server);
+// the source stays on the element for the editor. Chips naming this user stand out.
 export function messageBody(message, username) {
-  const body = span("body", "");
+  const body = span("body rich", "");
   fillBody(body, message, username);
   return body;
 }
 
 export function fillBody(body, message, username) {
-  const text = typeof message.body === "string" ? message.body : "";
-  const named = new Set((Array.isArray(message.mentions) ? message.mentions : []).map((n) => String(n).toLowerCase()));
-  const group = message.group_mention;
+  const source = typeof message.body === "string" ? message.body : "";
+  body.dataset.source = source;
+  // The server's html is the only HTML the page inserts; without one, the text.
+  if (typeof message.html === "string") body.innerHTML = message.html;
+  else body.textContent = source;
   const me = (username || "").toLowerCase();
-  body.replaceChildren();
-  let last = 0;
-  for (const match of text.matchAll(MENTION_TOKEN)) {
-    const raw = match[0].slice(1).toLowerCase();
-    const bare = raw.replace(TRAILING, "");
-    const name = named.has(raw) ? raw : named.has(bare) ? bare : null;
-    const isGroup = (bare === "room" || bare === "here") && bare === group;
-    if (name === null && !isGroup) continue;
-    const token = name === raw || (isGroup && bare === raw) ? match[0] : match[0].slice(0, 1 + bare.length);
-    body.append(text.slice(last, match.index));
-    const chip = span(isGroup || name === me ? "mention me" : "mention", token);
-    body.append(chip);
-    last = match.index + token.length;
+  for (const chip of body.querySelectorAll("span.mention")) {
+    const user = (chip.dataset.user || "").toLowerCase();
+    if (chip.dataset.group || (user && user === me)) chip.classList.add("me");
   }
-  body.append(text.slice(last));
 }
 
 // These users' profiles changed: their messages in `list` follow.

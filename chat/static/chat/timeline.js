@@ -11,6 +11,7 @@ import {
   fillBody,
   markEdited,
   markItemFailed,
+  markRepliesDeleted,
   mentionsMe,
   messageItem,
   pendingItem,
@@ -197,6 +198,7 @@ export class Timeline {
       if (at >= 0) this.seqs.splice(at, 1);
     }
     this.byId.delete(id);
+    markRepliesDeleted(this.list, id); // replies to it show "deleted message"
     if (this.marker && !this.marker.nextElementSibling?.matches("li[data-seq]")) this.clearMarker();
     if (keep) this.scrollToBottom();
   }
