@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import selectors, services
+from chat import emoji, selectors, services
 from chat.errors import ChatError
 from chat.forms import RoomForm
 
@@ -95,7 +95,9 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
-        "max_image_bytes": settings.CHAT_IMAGE_MAX_BYTES,
+        "max_file_bytes": settings.CHAT_FILE_MAX_BYTES,
+        # The picker offers exactly what the server takes (chat/emoji.py).
+        "reaction_emoji": {"common": emoji.COMMON, "allowed": emoji.ALLOWED},
         "can_manage": found["is_private"]
         and not found["is_direct"]
         and (request.user.is_staff or found["owner_id"] == _user(request).pk),

@@ -1,7 +1,8 @@
 // Writing: the outbox (localStorage, one list per room and user, written through on every
 // change so a user's tabs share it), sends one at a time per room in the order written
 // (docs/protocol.md, "Order of one user's messages"), spacing after rate_limited, typing
-// frames, and images posted over HTTP. It renders through the room's Timeline.
+// frames, and files (images among them) posted over HTTP. It renders through the room's
+// Timeline.
 
 import { newClientId } from "./dom.js";
 
@@ -13,7 +14,6 @@ const OUTBOX_PREFIX = "chat:outbox:v1:";
 // Send errors worth retrying on the same connection; any other means the message will
 // never be accepted as it is, so it leaves the outbox as failed.
 const RETRYABLE_ERRORS = new Set(["internal_error"]);
-const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
 
 class Outbox {
   constructor() {
@@ -80,7 +80,7 @@ export class Composer {
     this.attachButton = elements.attach;
     this.fileInput = elements.fileInput;
     this.dropZone = elements.dropZone;
-    this.maxImageBytes = elements.maxImageBytes;
+    this.maxFileBytes = elements.maxFileBytes;
     this.outbox = new Outbox();
     this.queues = new Map(); // slug -> client_ids waiting to go on this socket, in order
     this.retries = new Map(); // client_id -> internal_error retries so far
@@ -246,9 +246,10 @@ export class Composer {
     if (this.page.conn.send({ type: "typing", room: slug })) this.typingSentAt.set(slug, now);
   }
 
-  // --- images ----------------------------------------------------------------------------
-  // Posted over HTTP with the session (and its CSRF token); the saved message comes back
-  // in the response and to everyone through the socket. A client_id makes a retry safe.
+  // --- files -----------------------------------------------------------------------------
+  // Any file, posted over HTTP with the session (and its CSRF token) to /files/ (images
+  // that decode become image messages there); the saved message comes back in the
+  // response and to everyone through the socket. A client_id makes a retry safe.
 
   csrfToken() {
     const field = this.form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -257,18 +258,18 @@ export class Composer {
 
   async upload(slug, file) {
     if (!this.page.canWrite(slug)) return;
-    if (this.maxImageBytes && file.size > this.maxImageBytes) {
-      const mb = Math.floor(this.maxImageBytes / 1048576);
-      this.page.showError(`That image is too large (at most ${mb} MB).`);
+    if (this.maxFileBytes && file.size > this.maxFileBytes) {
+      const mb = Math.floor(this.maxFileBytes / 1048576);
+      this.page.showError(`That file is too large (at most ${mb} MB).`);
       return;
     }
     const timeline = this.page.timeline(slug);
-    const done = timeline ? timeline.showUpload(file.name || "image") : () => {};
+    const done = timeline ? timeline.showUpload(file.name || "file") : () => {};
     const data = new FormData();
-    data.append("file", file, file.name || "pasted-image");
+    data.append("file", file, file.name || "pasted-file");
     data.append("client_id", newClientId());
     try {
-      const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/images/`, {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/files/`, {
         method: "POST",
         body: data,
         credentials: "same-origin",
@@ -302,7 +303,7 @@ export class Composer {
   uploadAll(files) {
     const slug = this.page.current();
     Array.from(files || [])
-      .filter((file) => file && IMAGE_TYPES.has(file.type))
+      .filter((file) => file)
       .forEach((file) => this.upload(slug, file));
   }
 
@@ -332,7 +333,7 @@ export class Composer {
     });
     document.addEventListener("paste", (event) => {
       const files = event.clipboardData && event.clipboardData.files;
-      if (!files || !Array.from(files).some((f) => IMAGE_TYPES.has(f.type))) return;
+      if (!files || !files.length) return;
       event.preventDefault(); // plain text pastes as usual
       this.uploadAll(files);
     });

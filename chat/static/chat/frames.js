@@ -1,6 +1,7 @@
 // Routes each frame of the socket (after hello) to the parts it concerns: timelines,
 // the store's counts, presence, the composer, navigation and the error line.
 
+import { applyReaction } from "./reactions.js";
 import { LEFT_NOTICES, NO_ACCESS_TEXT } from "./roomview.js";
 
 const ANNOUNCED_KEPT = 3; // lines kept in the live region
@@ -86,6 +87,9 @@ export function frameRouter(parts) {
         if (timeline) timeline.remove(frame.id, frame.seq);
         else timelines.forEach((t) => t.remove(frame.id, frame.seq));
         store.uncountDeleted(slug, frame.id);
+        break;
+      case "reaction":
+        if (timeline) applyReaction(timeline.list, frame, username());
         break;
       case "presence":
         if (room) presence.applyPresence(room, frame);

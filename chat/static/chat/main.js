@@ -174,7 +174,7 @@ const composer = new Composer(
     attach: $("attach"),
     fileInput: $("image-input"),
     dropZone: roomEl,
-    maxImageBytes: Number($("composer").dataset.maxImageBytes) || 0,
+    maxFileBytes: Number($("composer").dataset.maxFileBytes) || 0,
   }
 );
 

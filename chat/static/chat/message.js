@@ -4,7 +4,9 @@
 // elements only; it knows no list order and sends nothing.
 
 import { button, span } from "./dom.js";
+import { fileLink } from "./files.js";
 import { avatarImage, nameParts, setAvatar } from "./profiles.js";
+import { reactionBar } from "./reactions.js";
 
 // `profile`: the author's cached profile or null; `username`: the page's user.
 export function messageItem(message, username, profile) {
@@ -31,8 +33,8 @@ export function messageItem(message, username, profile) {
     item.append(avatarImage(profile, alt), " ", who, " ", time, " ", messageBody(message, username));
   }
   if (!own && mentionsMe(message, username)) item.classList.add("mentions-me");
-  const image = attachmentLink(message.attachment);
-  if (image) item.append(image);
+  const attached = attachmentLink(message.attachment) || fileLink(message.attachment);
+  if (attached) item.append(attached);
   if (message.edited_at) markEdited(item);
   if (Number.isInteger(message.id)) {
     const actions = document.createElement("span");
@@ -47,6 +49,7 @@ export function messageItem(message, username, profile) {
     }
     item.append(" ", actions);
   }
+  if (Number.isInteger(message.id)) item.append(reactionBar(message));
   return item;
 }
 

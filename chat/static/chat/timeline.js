@@ -18,6 +18,7 @@ import {
   refreshAuthors,
   uploadItem,
 } from "./message.js";
+import { ReactionClicks } from "./reactions.js";
 
 const NEAR_EDGE_PX = 40;
 export const OLDER_PAGE = 50; // scrollback page size
@@ -65,6 +66,7 @@ export class Timeline {
       { passive: true }
     );
     this.edits = new Edits(this.list, requests, (id) => this.byId.get(id));
+    this.reactions = new ReactionClicks(this.list, requests);
   }
 
   // --- what is in view -------------------------------------------------------------------
