@@ -261,3 +261,33 @@ async def test_a_reaction_reaches_every_connection_and_the_next_hello(
     _, hello = await opened(open_socket, alice, "/ws/chat/general/")
     assert hello["history"][0]["reactions"] == [{"emoji": "🍕", "count": 2, "me": True}]
     assert hello["history"][1]["reactions"] == []  # the message sent after it
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reaction_never_comes_before_the_message_it_is_about(
+    open_socket: Open, room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chat import events
+
+    comm, _ = await opened(open_socket, alice, "/ws/chat/general/")
+    real_publish = events.publish_message
+    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    lost = await database_sync_to_async(services.message_post)(
+        room_id=room.pk, author=alice, body="its event is lost", client_id="lost"
+    )
+    monkeypatch.setattr(events, "publish_message", real_publish)
+    await database_sync_to_async(react)(alice, lost["id"], "👀")
+    first = await comm.receive_json_from(timeout=3)
+    second = await comm.receive_json_from(timeout=3)
+    # The connection read the message before writing the reaction about it.
+    assert (first["type"], first["message"]["id"]) == ("message", lost["id"])
+    assert first["message"]["reactions"] == [{"emoji": "👀", "count": 1, "me": False}]
+    assert (second["type"], second["message_id"], second["count"]) == ("reaction", lost["id"], 1)
+
+
+@pytest.mark.django_db
+def test_an_edit_keeps_the_reactions_in_its_frame(room: Room, alice: User, bob: User) -> None:
+    message_id = services.message_post(room_id=room.pk, author=alice, body="x", client_id="c")["id"]
+    react(bob, message_id, "🎉")
+    edited = services.message_edit(message_id=message_id, user=alice, body="y")
+    assert edited["reactions"] == [{"emoji": "🎉", "count": 1, "me": False}]
