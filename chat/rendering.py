@@ -98,8 +98,9 @@ def _parser() -> MarkdownIt:
         },
     )
     md.enable(["linkify", "strikethrough"])
-    # No images (no tracking pixels), no headings, no rules, no raw HTML.
-    md.disable(["image", "heading", "lheading", "hr", "html_block", "html_inline"])
+    # No images (no tracking pixels), no headings, no rules, no raw HTML; entities stay
+    # as typed ("&lt;" shows "&lt;"): what people paste in a chat is text, not HTML.
+    md.disable(["image", "heading", "lheading", "hr", "html_block", "html_inline", "entity"])
     assert md.linkify is not None  # noqa: S101 - linkify-it-py is a dependency
     md.linkify.tlds(BARE_LINK_TLDS, False)
     md.validateLink = _validate_link  # type: ignore[method-assign]

@@ -54,7 +54,8 @@ TABLE = [
         "![pixel](https://t.example.com/p.gif)",
         f'<p>!<a href="https://t.example.com/p.gif" {A}>pixel</a></p>',
     ),
-    ("<b>hi</b> &amp; &lt;", "<p>&lt;b&gt;hi&lt;/b&gt; &amp; &lt;</p>"),
+    ("<b>hi</b> &amp; &lt;", "<p>&lt;b&gt;hi&lt;/b&gt; &amp;amp; &amp;lt;</p>"),
+    ("&#106;avascript &copy;", "<p>&amp;#106;avascript &amp;copy;</p>"),
     ("| a | b |\n| - | - |\n| 1 | 2 |", "<p>| a | b |<br>\n| - | - |<br>\n| 1 | 2 |</p>"),
     ("", ""),
 ]
