@@ -49,7 +49,8 @@ ODD_USERNAME = "x@y.z+-_"  # every character Django allows in a username besides
 
 # The elements the page itself puts in the message list, and those the server's rendered
 # html may hold (chat.rendering.ALLOWED); anything else was injected.
-MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG"} | {tag.upper() for tag in ALLOWED}
+# DIV: a message's reaction bar (reactions.js).
+MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV"} | {tag.upper() for tag in ALLOWED}
 OWN_AVATAR = "img.avatar[src^='/api/users/']"
 TAGS_IN_JS = "root => [...root.querySelectorAll('*')].map(el => el.tagName)"
 # A script that is neither a file of this origin nor an inert JSON island was injected.
