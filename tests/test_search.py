@@ -2,6 +2,7 @@
 filter, edits and deletions, who may find what, paging, hostile input over the API, and
 the history read around a search result (API and WebSocket)."""
 
+import io
 import itertools
 import uuid
 from collections.abc import Callable
@@ -413,3 +414,22 @@ def test_api_history_around(alice: User, ops: Room, carol: User, secret: Room) -
     assert bad.status_code == 400
     hidden = session(carol).get("/api/rooms/secret/messages/", {"around": 1})
     assert hidden.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bench_fill_command_plants_words_the_index_finds() -> None:
+    from django.core.management import call_command
+
+    from chat.management.commands.search_fill import PLANTED
+
+    call_command("search_fill", messages=400, rooms=4, users=3, matching=5, stdout=io.StringIO())
+    reader = User.objects.get(username="sb-user-0")
+    assert len(found(reader, PLANTED[0], limit=50)) == 5
+    assert (
+        Room.objects.get(slug="sb-0").last_seq == Message.objects.filter(room__slug="sb-0").count()
+    )
+    # The index was dropped and rebuilt around the bulk insert: new writes are indexed.
+    room = Room.objects.get(slug="sb-1")
+    assert found(reader, "aardvarkish") == []
+    pk = post(reader, room, "an aardvarkish remark")
+    assert found(reader, "aardvarkish") == [pk]
