@@ -22,7 +22,6 @@ export class MentionPicker {
     this.list.setAttribute("role", "listbox");
     this.input.setAttribute("aria-autocomplete", "list");
     this.input.setAttribute("aria-controls", this.list.id);
-    this.input.setAttribute("aria-expanded", "false");
     this.input.addEventListener("input", () => this.onInput());
     this.input.addEventListener("keydown", (event) => this.onKey(event), true);
     this.input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
@@ -76,7 +75,8 @@ export class MentionPicker {
     });
     const open = this.options.length > 0;
     this.list.hidden = !open;
-    this.input.setAttribute("aria-expanded", String(open));
+    // No aria-expanded: the composer is a textarea (role textbox), which takes none;
+    // the options are announced through aria-activedescendant and the listbox.
     if (open && this.active >= 0) this.input.setAttribute("aria-activedescendant", `${this.list.id}-${this.active}`);
     else this.input.removeAttribute("aria-activedescendant");
   }
