@@ -1,12 +1,14 @@
 """Replies and rendered html on the write and read paths (issue #16): the service, the
 group-commit batch, the hand-written history SQL, both WebSocket endpoints and the API."""
 
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
@@ -227,3 +229,19 @@ def test_reply_over_the_api(room: Room, other_room: Room, alice: User, bob: User
     assert plain.json()["reply_to"] is None
     page = client.get(url).json()["messages"]
     assert [m["reply_to"] and m["reply_to"]["id"] for m in page] == [None, original["id"], None]
+
+
+def test_migration_0008_renders_the_messages_saved_before_html(
+    room: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services.room_join(user=bob, slug=room.slug)
+    for n in range(5):
+        post(room, alice, f"**{n}** for @bob", f"m{n}")
+    Message.objects.update(html="")
+    migration = importlib.import_module("chat.migrations.0008_render_existing_html")
+    monkeypatch.setattr(migration, "BATCH", 2)  # several batches
+    migration.render_existing(django_apps, None)
+    assert list(Message.objects.order_by("seq").values_list("html", flat=True)) == [
+        f'<p><strong>{n}</strong> for <span class="mention" data-user="bob">@bob</span></p>'
+        for n in range(5)
+    ]
