@@ -276,10 +276,12 @@ PATHOLOGICAL = {
     "mentions": "@bob " * 800,
     "newlines": "\n" * 4000,
     "mixed": "*_~`[]()<>!@#" * 300,
-    "over-the-limit": "*a[" * (MAX_RENDER_CHARS // 2),
+    "brackets-at-the-cap": "[" * MAX_RENDER_CHARS,
+    "image-openers-at-the-cap": "![" * (MAX_RENDER_CHARS // 2),
+    "over-the-cap": "*a[" * (MAX_RENDER_CHARS // 2),
 }
 
-# Generous: typical renders take a few ms, the worst of these ~100 ms on a slow machine.
+# Generous: typical renders take a few ms, the worst of these (10,000 "[") 0.1-0.3 s.
 TIME_BUDGET_SECONDS = 2.0
 
 
