@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from chat import services
 from chat.models import Message, Room
 from tests.conftest import TEST_PASSWORD, session_cookie
 from tests.servers import daphnes, http_login, recv_json, recv_until, ws_connect
@@ -215,8 +216,11 @@ def test_a_reaction_on_one_process_reaches_the_other_in_order_with_the_next_mess
     server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
 ) -> None:
     make_user("alice", password=TEST_PASSWORD)
-    make_user("bob", password=TEST_PASSWORD)
+    bob_user = make_user("bob", password=TEST_PASSWORD)
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    # Joined, for the all-rooms socket (an earlier test's flush may have taken the
+    # default lobby, which accounts join when they are made).
+    services.room_join(user=bob_user, slug="lobby")
     rounds = 15
     with daphnes(server_env, log_dir, 2) as (one, two):
         alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
