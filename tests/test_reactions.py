@@ -291,3 +291,29 @@ def test_an_edit_keeps_the_reactions_in_its_frame(room: Room, alice: User, bob: 
     react(bob, message_id, "🎉")
     edited = services.message_edit(message_id=message_id, user=alice, body="y")
     assert edited["reactions"] == [{"emoji": "🎉", "count": 1, "me": False}]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reactions_draw_from_the_senders_message_budget(
+    open_socket: Open, room: Room, alice: User
+) -> None:
+    posted = await database_sync_to_async(services.message_post)(
+        room_id=room.pk, author=alice, body="vote", client_id="c"
+    )
+    with override_settings(CHAT_MESSAGE_BURST=2, CHAT_MESSAGE_RATE_PER_SECOND=0.01):
+        ws, _ = await opened(open_socket, alice, "/ws/chat/general/")
+        for kind in ("reaction.add", "reaction.remove"):  # the budget's two tokens
+            await ws.send_json_to({"type": kind, "message_id": posted["id"], "emoji": "👍"})
+            assert (await ws.receive_json_from(timeout=3))["type"] == "reaction"
+        await ws.send_json_to({"type": "reaction.add", "message_id": posted["id"], "emoji": "👍"})
+        refused = await ws.receive_json_from(timeout=3)
+        assert (refused["type"], refused["code"]) == ("error", "rate_limited")
+        assert refused["retry_after"] > 0
+        await ws.disconnect()
+        url = f"/api/rooms/general/messages/{posted['id']}/reactions/"
+        api = await database_sync_to_async(session)(alice)
+        answer = await database_sync_to_async(api.post)(
+            url, {"emoji": "👍"}, content_type="application/json"
+        )
+        assert answer.status_code == 429
+    assert not await database_sync_to_async(Reaction.objects.exists)()

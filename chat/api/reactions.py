@@ -5,7 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import selectors, services
+from chat import limits, selectors, services
 from chat.api import serializers as s
 from chat.api.views import MAX_ID, _errors, _readable_room, _user
 from chat.errors import ChatError
@@ -19,6 +19,7 @@ class ReactionView(APIView):
         if not 0 < message_id <= MAX_ID:
             raise ChatError("not_found", "No such message.")
         user = _user(request)
+        limits.message_check_sync(user.pk)  # the sender's message budget, as on the socket
         services.reaction_set(
             message_id=message_id,
             user=user,
@@ -38,7 +39,7 @@ class ReactionView(APIView):
             "Every WebSocket client in the room receives a `reaction` frame."
         ),
         request=s.ReactionRequestSerializer,
-        responses={200: s.ReactionsSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: s.ReactionsSerializer, **_errors(400, 401, 403, 404, 429)},
     )
     def post(self, request: Request, slug: str, message_id: int) -> Response:
         return self._set(request, slug, message_id, added=True)
@@ -47,7 +48,7 @@ class ReactionView(APIView):
         summary="Take your reaction back",
         description='Remove your `{"emoji"}` from a message (reaction.remove); idempotent.',
         request=s.ReactionRequestSerializer,
-        responses={200: s.ReactionsSerializer, **_errors(400, 401, 403, 404)},
+        responses={200: s.ReactionsSerializer, **_errors(400, 401, 403, 404, 429)},
     )
     def delete(self, request: Request, slug: str, message_id: int) -> Response:
         return self._set(request, slug, message_id, added=False)

@@ -70,6 +70,9 @@ class Commands(RoomChanges):
                 await dbcalls.write(services.message_delete, message_id=message_id, user=user)
                 return
             case protocol.React(message_id=message_id, emoji=text, added=added):
+                # Every reaction is broadcast to the room: it draws from the sender's
+                # message budget, so toggling one emoji cannot flood a room.
+                await limits.current().message_check(user.pk)
                 reaction, changed = await dbcalls.write(
                     services.reaction_set,
                     message_id=message_id,
