@@ -113,3 +113,12 @@ def in_thread(work: Callable[[], object]) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(run).result()
+
+
+def wait_until(page: Page, expression: str, timeout_ms: int = 10_000) -> None:
+    """Poll a page expression (wait_for_function would eval, which the page's CSP forbids)."""
+    for _ in range(timeout_ms // 100):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true: {expression}")

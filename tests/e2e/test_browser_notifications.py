@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from chat import services
 from chat.models import Room
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import launch_chromium, log_in, open_room, send
+from tests.e2e.browser import launch_chromium, log_in, open_room, send, wait_until
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -68,15 +68,6 @@ def notes(page: Page) -> list[dict[str, Any]]:
         "window.__notes.map(({title, body, tag}) => ({title, body, tag}))"
     )
     return found
-
-
-def wait_until(page: Page, expression: str, timeout_ms: int = 10_000) -> None:
-    """Poll a page expression (wait_for_function would eval, which the page's CSP forbids)."""
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {expression}")
 
 
 def level_radio(page: Page, level: str) -> Any:

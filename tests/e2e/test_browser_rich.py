@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Route, expect
 from chat import services
 from chat.models import Room
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import launch_chromium, log_in, open_room, send
+from tests.e2e.browser import launch_chromium, log_in, open_room, send, wait_until
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -21,15 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SAVED = "#messages li.message:not(.outbox)"
 FILLERS = 130  # more than two opening pages (50 each): the original is not loaded at first
 CODE = "```python\ndef f():\n    return  {'a':   1}\n```"
-
-
-def wait_until(page: Page, expression: str, timeout_ms: int = 10_000) -> None:
-    """Poll a page expression (wait_for_function would eval, which the page's CSP forbids)."""
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {expression}")
 
 
 def in_view(page: Page, selector: str) -> bool:
