@@ -7,7 +7,7 @@ per sub-domain; callers use `services.<name>` from here.
 """
 
 from chat.services.access import CLOSE_FORBIDDEN, access_require_read, access_require_write
-from chat.services.files import message_post_file
+from chat.services.files import message_post_file, message_post_image
 from chat.services.messages import (
     history_page,
     message_body_clean,
@@ -15,7 +15,6 @@ from chat.services.messages import (
     message_edit,
     message_post,
     message_post_async,
-    message_post_image,
     message_post_system,
     message_post_system_async,
 )

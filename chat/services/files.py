@@ -9,13 +9,16 @@ import mimetypes
 import re
 import unicodedata
 import uuid
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError
 
+from chat import images
 from chat.errors import ChatError
 from chat.models import Attachment
 from chat.selectors import MessageOut
@@ -24,8 +27,8 @@ from chat.services.messages import (
     StoredFile,
     _message_by_client_id,
     _message_insert,
+    _StoredImage,
     message_body_clean,
-    message_post_image,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,6 +130,45 @@ def message_post_file(
             default_storage.delete(stored)
         except Exception:
             logger.exception("could not remove orphan upload %s", stored)
+        if isinstance(failure, IntegrityError):  # the same client_id raced in
+            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+            if existing is not None:
+                return existing
+        raise
+
+
+def message_post_image(
+    *, room_id: int, author: User, upload: IO[bytes], name: str, body: str, client_id: str
+) -> MessageOut:
+    """Post an image (with an optional caption) as a message: the same rules as
+    message_post (access, idempotency by client_id), plus images.image_process's checks.
+    The files are stored before the transaction and removed again if it fails."""
+    body = message_body_clean(body, allow_empty=True)
+    access_require_write(room_id=room_id, user=author)
+    existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    if existing is not None:
+        return existing  # a resend: not decoded or stored again
+    processed = images.image_process(upload, name=name)
+    base = f"attachments/{room_id}/{uuid.uuid4().hex}"
+    stored = _StoredImage(
+        processed=processed,
+        file=default_storage.save(
+            f"{base}.{processed.original.extension}", ContentFile(processed.original.data)
+        ),
+        thumbnail=default_storage.save(
+            f"{base}-thumb.{processed.thumbnail.extension}", ContentFile(processed.thumbnail.data)
+        ),
+    )
+    try:
+        return _message_insert(
+            room_id=room_id, author=author, body=body, client_id=client_id, image=stored
+        )
+    except BaseException as failure:
+        for stored_name in (stored.file, stored.thumbnail):
+            try:
+                default_storage.delete(stored_name)
+            except Exception:
+                logger.exception("could not remove orphan upload %s", stored_name)
         if isinstance(failure, IntegrityError):  # the same client_id raced in
             existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
             if existing is not None:

@@ -1,17 +1,15 @@
 """Messages: post (idempotent by client_id, seq assigned in the saving transaction),
-post images and system messages, edit, delete, scrollback."""
+post system messages, edit, delete, scrollback (images and other files: services/files.py)."""
 
 import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -237,45 +235,6 @@ def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> Mess
     return message_out(
         found, room_slug=found.room.slug, author=author.get_username(), attachment=attachment
     )
-
-
-def message_post_image(
-    *, room_id: int, author: User, upload: IO[bytes], name: str, body: str, client_id: str
-) -> MessageOut:
-    """Post an image (with an optional caption) as a message: the same rules as
-    message_post (access, idempotency by client_id), plus images.image_process's checks.
-    The files are stored before the transaction and removed again if it fails."""
-    body = message_body_clean(body, allow_empty=True)
-    access_require_write(room_id=room_id, user=author)
-    existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
-    if existing is not None:
-        return existing  # a resend: not decoded or stored again
-    processed = images.image_process(upload, name=name)
-    base = f"attachments/{room_id}/{uuid.uuid4().hex}"
-    stored = _StoredImage(
-        processed=processed,
-        file=default_storage.save(
-            f"{base}.{processed.original.extension}", ContentFile(processed.original.data)
-        ),
-        thumbnail=default_storage.save(
-            f"{base}-thumb.{processed.thumbnail.extension}", ContentFile(processed.thumbnail.data)
-        ),
-    )
-    try:
-        return _message_insert(
-            room_id=room_id, author=author, body=body, client_id=client_id, image=stored
-        )
-    except BaseException as failure:
-        for stored_name in (stored.file, stored.thumbnail):
-            try:
-                default_storage.delete(stored_name)
-            except Exception:
-                logger.exception("could not remove orphan upload %s", stored_name)
-        if isinstance(failure, IntegrityError):  # the same client_id raced in
-            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
-            if existing is not None:
-                return existing
-        raise
 
 
 def message_post_system(*, room_id: int, body: str, client_id: str = "") -> MessageOut:
