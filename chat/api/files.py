@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import limits, services, uploads
+from chat import limits_sync, services, uploads
 from chat.api import serializers as s
 from chat.api.views import MULTIPART_SLACK_BYTES, _client_id, _errors, _readable_room, _user
 from chat.services.files import file_too_large
@@ -55,7 +55,7 @@ class FileCreateView(APIView):
         upload = data.validated_data["file"]
         client_id = _client_id(data.validated_data["client_id"])
         user = _user(request)
-        limits.message_check_sync(user.pk)
+        limits_sync.message_check_sync(user.pk)
         message = services.message_post_file(
             room_id=room["id"],
             author=user,

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import limits, selectors
+from chat import limits_sync, selectors
 from chat.api import serializers as s
 from chat.errors import ChatError
 from chat.search.query import MAX_QUERY_CHARS, search_parse
@@ -113,7 +113,7 @@ class SearchView(APIView):
         zone = _zone(fields.get("tz"))
         assert isinstance(request.user, User)  # noqa: S101 - IsAuthenticated ran first
         user_id = request.user.pk
-        limits.search_check_sync(user_id)
+        limits_sync.search_check_sync(user_id)
         page = selectors.message_search(
             user_id=user_id,
             query=query,

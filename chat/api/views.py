@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts import avatars
 from accounts import selectors as account_selectors
-from chat import images, limits, protocol, selectors, services
+from chat import images, limits_sync, protocol, selectors, services
 from chat.api import serializers as s
 from chat.errors import ChatError
 
@@ -176,7 +176,7 @@ class MessageListView(APIView):
         client_id = _client_id(data.validated_data["client_id"])
         room = _readable_room(request, slug)
         user = _user(request)
-        limits.message_check_sync(user.pk)
+        limits_sync.message_check_sync(user.pk)
         message = services.message_post(
             room_id=room["id"],
             author=user,
@@ -220,7 +220,7 @@ class ImageCreateView(APIView):
             raise images.image_too_large()
         client_id = _client_id(data.validated_data["client_id"])
         user = _user(request)
-        limits.message_check_sync(user.pk)
+        limits_sync.message_check_sync(user.pk)
         message = services.message_post_image(
             room_id=room["id"],
             author=user,

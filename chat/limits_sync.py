@@ -1,0 +1,98 @@
+"""The rate limits from sync code (the HTTP API's views): the same token buckets as the
+WebSocket's (chat/limits.py), so both transports draw from one budget. With Redis: the
+same keys and Lua script through a sync client (no event loop needed); without it: the
+process's own stores, on an event loop."""
+
+import logging
+from typing import Any
+
+import redis as sync_redis
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from chat import observability
+from chat.limits import _BUCKET_TAKE, MemoryStore, RateLimited, current
+
+logger = logging.getLogger(__name__)
+
+_scripts: dict[tuple[str, str], Any] = {}
+
+
+def _bucket_take(bucket: str, burst: int, rate: float) -> float:
+    """Take a token from `bucket` in Redis: 0 if taken, else the seconds to wait."""
+    key = (settings.REDIS_URL, settings.CHAT_LAYER_PREFIX)
+    script = _scripts.get(key)
+    if script is None:
+        client = sync_redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=5, decode_responses=True
+        )
+        script = _scripts[key] = client.register_script(_BUCKET_TAKE)
+    taken, wait = script(
+        keys=[f"{settings.CHAT_LAYER_PREFIX}:limits:rate:{bucket}"], args=[burst, repr(float(rate))]
+    )
+    return 0.0 if int(taken) == 1 else float(wait)
+
+
+def message_check_sync(user_id: int) -> None:
+    """Guard.message_check for sync callers: the user's message bucket, or RateLimited.
+    Without Redis it runs on the server's event loop (under daphne the one the consumers
+    use). Flood closing is a socket matter and does not apply here."""
+    burst = settings.CHAT_MESSAGE_BURST
+    if burst <= 0:
+        return
+    if not settings.REDIS_URL:
+        async_to_sync(_message_check_current)(user_id)
+        return
+    try:
+        wait = _bucket_take(f"user:{user_id}", burst, settings.CHAT_MESSAGE_RATE_PER_SECOND)
+    except Exception as error:
+        logger.warning("message rate limit unavailable; allowing (%r)", error)
+        return
+    if wait > 0:
+        observability.rate_limited("message")
+        raise RateLimited(wait)
+
+
+async def _message_check_current(user_id: int) -> None:
+    try:
+        await current().message_check(user_id)
+    except RateLimited as error:
+        raise RateLimited(error.retry_after) from None  # no flood close over HTTP
+
+
+class SearchRateLimited(RateLimited):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.detail = f"Too many searches; try again in {self.retry_after:g} s."
+
+
+def search_check_sync(user_id: int) -> None:
+    """A search's token from the user's search bucket (CHAT_SEARCH_BURST at once,
+    refilled at CHAT_SEARCH_RATE_PER_SECOND), or SearchRateLimited. A search costs the
+    database more than a send: its own budget."""
+    burst = settings.CHAT_SEARCH_BURST
+    if burst <= 0:
+        return
+    rate = settings.CHAT_SEARCH_RATE_PER_SECOND
+    try:
+        if settings.REDIS_URL:
+            wait = _bucket_take(f"search:{user_id}", burst, rate)
+        else:
+            wait = async_to_sync(_search_take)(user_id, burst, rate)
+    except Exception as error:
+        logger.warning("search rate limit unavailable; allowing (%r)", error)
+        return
+    if wait > 0:
+        observability.rate_limited("search")
+        raise SearchRateLimited(wait)
+
+
+_search_memory: list[MemoryStore] = []  # without Redis: one bucket store per process
+
+
+async def _search_take(user_id: int, burst: int, rate: float) -> float:
+    # Not current()'s guard: that one is per event loop, and each async_to_sync call
+    # from a plain sync request may run on a loop of its own.
+    if not _search_memory:
+        _search_memory.append(MemoryStore())
+    return await _search_memory[0].take_token(f"search:{user_id}", burst, rate)
