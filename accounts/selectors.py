@@ -4,6 +4,7 @@ sessions. Plain typed data out; nothing here writes."""
 import functools
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from importlib import import_module
 from typing import Literal, TypedDict
@@ -76,6 +77,25 @@ def user_profile(user_id: int) -> ProfileOut | None:
             _cache.clear()
         _cache[user_id] = (now + PROFILE_CACHE_SECONDS, found)
     return found
+
+
+def profiles_warm(user_ids: Iterable[int]) -> None:
+    """Read the profiles of these users that the cache lacks in one query, so that
+    message_out for a batch of messages from many senders does not query once per
+    author (a round trip each, inside the saving transaction)."""
+    now = time.monotonic()
+    missing = {pk for pk in user_ids if (hit := _cache.get(pk)) is None or hit[0] <= now}
+    if not missing:
+        return
+    rows = User.objects.filter(pk__in=missing).values_list(
+        "pk", "username", "profile__display_name", "profile__version"
+    )
+    found = {pk: profile_out(username, name, version) for pk, username, name, version in rows}
+    with _cache_lock:
+        if len(_cache) + len(missing) > PROFILE_CACHE_MAX:
+            _cache.clear()
+        for pk in missing:
+            _cache[pk] = (now + PROFILE_CACHE_SECONDS, found.get(pk))
 
 
 def profile_forget(user_id: int | None = None) -> None:

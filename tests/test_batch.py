@@ -2,14 +2,18 @@
 per-process writer that batches a connection's sends (chat/writer.py)."""
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
+from accounts.selectors import profile_forget
 from chat import events, writer
 from chat.errors import ChatError
 from chat.models import Message, Room, Sanction
@@ -167,3 +171,83 @@ async def test_a_failed_batch_acknowledges_none_of_its_sends(
     monkeypatch.undo()
     saved = await posting.post(req(room, alice, "three", "c3"))
     assert saved["seq"] == 1
+
+
+def test_a_batch_costs_the_same_queries_however_many_rooms_and_senders(
+    room: Room, alice: User, bob: User, make_user: Callable[..., User]
+) -> None:
+    def queries(requests: list[SendRequest]) -> int:
+        profile_forget()  # every author's profile has to be read
+        with CaptureQueriesContext(connection) as captured:
+            outcomes = message_post_many(requests)
+        assert not any(isinstance(o, ChatError) for o in outcomes)
+        return len(captured.captured_queries)
+
+    small = queries([req(room, alice, "one", "s1"), req(room, alice, "two", "s2")])
+    rooms = [Room.objects.create(slug=f"r{n}", name=f"R{n}", last_seq=n * 10) for n in range(8)]
+    senders = [make_user(f"sender{n}") for n in range(12)]
+    big = [
+        req(rooms[n % len(rooms)], senders[n % len(senders)], f"m{n}", f"b{n}") for n in range(48)
+    ]
+    assert queries(big) == small  # one seq statement and one profile query for all of them
+    for n, target in enumerate(rooms):
+        saved = list(
+            Message.objects.filter(room=target).order_by("seq").values_list("seq", flat=True)
+        )
+        assert saved == list(range(n * 10 + 1, n * 10 + 7))  # 48 sends over 8 rooms: 6 each
+        assert Room.objects.get(pk=target.pk).last_seq == n * 10 + 6
+    by_author = {o["client_id"]: o["author_display_name"] for o in message_post_many(big)}
+    assert by_author["b5"] == "sender5"  # resends answer with the stored messages
+
+
+def test_a_room_deleted_before_the_insert_fails_the_batch_whole(
+    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = Room.objects.create(slug="gone", name="Gone")
+    taking = batch._room_seq_blocks
+
+    def delete_then_take(counts: dict[int, int]) -> Any:
+        Room.objects.filter(pk=gone.pk).delete()  # as if deleted after the access check
+        return taking(counts)
+
+    monkeypatch.setattr(batch, "_room_seq_blocks", delete_then_take)
+    with pytest.raises(ChatError) as refused:
+        message_post_many([req(room, alice, "one", "c1"), req(gone, alice, "two", "c2")])
+    assert refused.value.code == "room_not_found"
+    assert not Message.objects.exists()
+    assert Room.objects.get(pk=room.pk).last_seq == 0
+
+
+@pytest.mark.skipif(
+    "postgresql" not in django_settings.DATABASES["default"]["ENGINE"],
+    reason="row locks between two writers: PostgreSQL (SQLite has one writer at a time)",
+)
+def test_two_writers_taking_seqs_in_the_same_rooms_never_deadlock(alice: User, bob: User) -> None:
+    rooms = [Room.objects.create(slug=f"shared{n}", name=f"S{n}") for n in range(6)]
+    failures: list[BaseException] = []
+
+    def write(user: User, order: list[Room], tag: str) -> None:
+        try:
+            for round_ in range(15):
+                message_post_many(
+                    [req(r, user, f"{tag}{round_}", f"{tag}{round_}-{r.pk}") for r in order]
+                )
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=write, args=(alice, rooms, "a")),
+        threading.Thread(target=write, args=(bob, rooms[::-1], "b")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    for target in rooms:
+        seqs = list(
+            Message.objects.filter(room=target).order_by("seq").values_list("seq", flat=True)
+        )
+        assert seqs == list(range(1, 31))
