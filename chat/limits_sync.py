@@ -11,7 +11,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from chat import observability
-from chat.limits import _BUCKET_TAKE, MemoryStore, RateLimited, current
+from chat.limit_stores import BUCKET_TAKE, MemoryStore
+from chat.limits import RateLimited, current
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _bucket_take(bucket: str, burst: int, rate: float) -> float:
         client = sync_redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=5, decode_responses=True
         )
-        script = _scripts[key] = client.register_script(_BUCKET_TAKE)
+        script = _scripts[key] = client.register_script(BUCKET_TAKE)
     taken, wait = script(
         keys=[f"{settings.CHAT_LAYER_PREFIX}:limits:rate:{bucket}"], args=[burst, repr(float(rate))]
     )

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from websockets.typing import Origin
 
-from chat import delivery, limits, selectors, services
+from chat import delivery, limit_stores, limits, selectors, services
 from chat.limits import CLOSE_TOO_MANY
 from chat.models import Message, Room
 from tests.conftest import communicator, session_cookie
@@ -328,7 +328,7 @@ async def test_concurrent_takes_share_one_redis_round_trip_and_each_gets_its_ans
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    store = limits.RedisStore(redis_url, prefix)
+    store = limit_stores.RedisStore(redis_url, prefix)
     pipelines: list[int] = []
     real = store.redis.pipeline
 
@@ -359,8 +359,8 @@ async def test_redis_store_shares_buckets_and_caps_and_forgets_dead_processes(
         CHAT_MAX_CONNECTIONS_PER_USER=2,
         CHAT_PRESENCE_TIMEOUT_SECONDS=0.4,  # entries live 0.3 s unless refreshed
     ):
-        one = limits.Guard(limits.RedisStore(redis_url, prefix))
-        two = limits.Guard(limits.RedisStore(redis_url, prefix))
+        one = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
+        two = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
         for guard in (one, two, one):
             await guard.message_check(7)
         with pytest.raises(limits.RateLimited) as caught:
@@ -392,7 +392,7 @@ async def test_a_cap_release_redis_missed_is_retried_until_done(
     with override_settings(
         REDIS_URL=redis_url, CHAT_LAYER_PREFIX=prefix, CHAT_MAX_CONNECTIONS_PER_USER=2
     ):
-        guard = limits.Guard(limits.RedisStore(redis_url, prefix))
+        guard = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
         real_release = guard.store.release
         failures = 2  # the release, then its first retry
 
@@ -426,7 +426,7 @@ async def test_limits_let_traffic_through_when_redis_is_unreachable(
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with override_settings(REDIS_URL=url, CHAT_MESSAGE_BURST=1, CHAT_CONNECT_ATTEMPTS_PER_MINUTE=1):
-        guard = limits.Guard(limits.RedisStore(url, "unreachable"))
+        guard = limits.Guard(limit_stores.RedisStore(url, "unreachable"))
         started = time.monotonic()
         for _ in range(3):
             await guard.message_check(1)
