@@ -29,6 +29,16 @@ class MessageEvent(TypedDict):
     frame: str  # the ready-to-send {"type": "message", ...} text frame
 
 
+class MessagesEvent(TypedDict):
+    """The messages one commit saved, for every process at once (on MESSAGES_GROUP):
+    one publish, and one receipt per process, per batch instead of per message."""
+
+    type: Literal["chat.messages"]
+    # (room id, seq, frame) in publish order: seq order within each room. Lists, not
+    # tuples: what msgpack hands back through Redis.
+    items: list[list[int | str]]
+
+
 class FrameEvent(TypedDict):
     type: Literal["chat.frame"]  # presence, typing: pushed as is, not part of the seq stream
     room_id: int
@@ -80,6 +90,10 @@ class SessionRenamedEvent(TypedDict):
 
 
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
+# Every process's hub listens here too, from its start: new messages of every room.
+# A hub drops those of rooms it has no connection in (a dictionary lookup); with the
+# handful of processes a team runs, that costs less than a publish per message.
+MESSAGES_GROUP = "chat.messages"
 
 
 def room_group(room_id: int) -> str:
@@ -124,22 +138,19 @@ def publish_message(room_id: int, message: MessageOut) -> None:
     Called from sync code (an on_commit hook). Delivery through the layer is best
     effort; consumers fill any gap from the database by seq.
     """
-    _send(room_group(room_id), _message_event(room_id, message), "message")
+    publish_messages([(room_id, message)])
 
 
 def publish_messages(messages: list[tuple[int, MessageOut]]) -> None:
-    """publish_message for (room id, message) pairs, in the given order."""
-    for room_id, message in messages:
-        publish_message(room_id, message)
-
-
-def _message_event(room_id: int, message: MessageOut) -> MessageEvent:
-    return {
-        "type": "chat.message",
-        "room_id": room_id,
-        "seq": message["seq"],
-        "frame": message_frame(message),
+    """publish_message for (room id, message) pairs, in the given order, as one event
+    (a group commit's batch: one publish, not one per message)."""
+    if not messages:
+        return
+    event: MessagesEvent = {
+        "type": "chat.messages",
+        "items": [[room_id, m["seq"], message_frame(m)] for room_id, m in messages],
     }
+    _send(MESSAGES_GROUP, event, "message")
 
 
 # Publishes made by a database thread inside `publishes_collected()`: sent afterwards by

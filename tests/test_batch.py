@@ -27,10 +27,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     seen: list[tuple[int, int]] = []
 
-    def record(room_id: int, message: Any) -> None:
-        seen.append((room_id, message["seq"]))
+    def record(messages: list[tuple[int, Any]]) -> None:
+        seen.extend((room_id, message["seq"]) for room_id, message in messages)
 
-    monkeypatch.setattr(events, "publish_message", record)
+    monkeypatch.setattr(events, "publish_messages", record)
     return seen
 
 
@@ -132,9 +132,12 @@ async def test_the_writer_batches_concurrent_sends_and_answers_each(
     room: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent: list[str] = []
+    publishes: list[str] = []
 
     async def record(collected: events.Collected) -> None:
-        sent.extend(str(event["seq"]) for _, event, _ in collected)  # type: ignore[index]
+        for group, event, _ in collected:
+            publishes.append(group)
+            sent.extend(str(item[1]) for item in event["items"])  # type: ignore[index]
 
     monkeypatch.setattr(events, "send_collected", record)
     posting = writer.Writer()
@@ -150,6 +153,9 @@ async def test_the_writer_batches_concurrent_sends_and_answers_each(
     assert seqs == list(range(1, 41))
     assert posting.batches < 40  # sends that came together shared transactions
     assert sorted(sent, key=int) == [str(n) for n in range(1, 41)]
+    # One publish per batch (to the group every hub joins), not one per message.
+    assert set(publishes) == {events.MESSAGES_GROUP}
+    assert len(publishes) <= posting.batches < 40
     assert await database_sync_to_async(Message.objects.count)() == 40
 
 

@@ -256,6 +256,31 @@ def _burst(room: Room, user: User, count: int) -> None:
         services.message_post(room_id=room.pk, author=user, body=f"b{n}", client_id=f"b{n}")
 
 
+async def test_a_message_event_from_a_process_of_the_previous_version_is_delivered(
+    open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # During a rolling upgrade, processes not yet restarted publish one chat.message per
+    # message on the room's group; the hub still hands those out, in seq order.
+    from channels.layers import get_channel_layer
+
+    comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
+    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    saved = await database_sync_to_async(services.message_post)(
+        room_id=room.pk, author=alice, body="from an old process", client_id="old"
+    )
+    monkeypatch.undo()
+    layer = get_channel_layer()
+    assert layer is not None
+    legacy = {"type": "chat.message", "room_id": room.pk, "seq": saved["seq"]}
+    await layer.group_send(
+        events.room_group(room.pk), {**legacy, "frame": events.message_frame(saved)}
+    )
+    got = await comm.receive_json_from(timeout=2)
+    assert (got["type"], got["message"]["body"]) == ("message", "from an old process")
+    await post(room, alice, "and a new one")
+    assert await next_messages(comm, 1) == [2]
+
+
 def test_frames_are_json_the_client_can_parse() -> None:
     frame = json.loads(events.encode({"type": "x", "body": "ü <b>"}))
     assert frame == {"type": "x", "body": "ü <b>"}
@@ -286,6 +311,7 @@ async def test_concurrent_first_connections_share_one_hub_channel(
             hub = await realtime.current().hub()
             groups = hub.layer._get_layer().groups
             assert groups[f"{prefix}__group__{events.CONTROL_GROUP}"] == {hub.channel}
+            assert groups[f"{prefix}__group__{events.MESSAGES_GROUP}"] == {hub.channel}
             assert groups[f"{prefix}__group__{events.room_group(room.pk)}"] == {hub.channel}
             await post(room, alice, "to all six")
             for comm in comms:

@@ -55,6 +55,8 @@ class Hub:
     async def start(cls, layer: Any, registry: Registry) -> "Hub":
         channel = await layer.new_channel(prefix="hub.")
         await layer.group_add(events.CONTROL_GROUP, channel)
+        # Before any room is joined: every message committed from here on arrives.
+        await layer.group_add(events.MESSAGES_GROUP, channel)
         return cls(
             layer=layer,
             channel=channel,
@@ -150,8 +152,10 @@ class Hub:
     async def dispatch(self, event: dict[str, Any]) -> None:
         """One channel-layer event (chat/events.py's shapes, told apart by type)."""
         kind = event.get("type")
-        if kind == "chat.message":
-            await self.fan_out(event)  # type: ignore[arg-type]
+        if kind == "chat.messages":
+            await self.fan_out_many(event)  # type: ignore[arg-type]
+        elif kind == "chat.message":  # one message on its room's group: a process of the
+            await self.fan_out(event)  # type: ignore[arg-type]  # version before batches
         elif kind == "chat.frame":
             await self.push_out(event)  # type: ignore[arg-type]
         elif kind == "chat.kick":
@@ -169,6 +173,14 @@ class Hub:
         elif kind == "chat.user_frame":
             await self.user_frame(event)  # type: ignore[arg-type]
 
+    async def fan_out_many(self, event: events.MessagesEvent) -> None:
+        """A batch's messages, each handed out as fan_out does; rooms without a local
+        connection are skipped."""
+        for room_id, seq, frame in event["items"]:
+            room = self.rooms.get(int(room_id))
+            if room is not None:
+                await self._offer(int(room_id), room, int(seq), str(frame))
+
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
 
@@ -178,10 +190,12 @@ class Hub:
         """
         room_id = event["room_id"]
         room = self.rooms.get(room_id)
-        if room is None:
-            return
+        if room is not None:
+            await self._offer(room_id, room, event["seq"], event["frame"])
+
+    async def _offer(self, room_id: int, room: RoomOrder, seq: int, frame: str) -> None:
         async with room.lock:
-            await self._carry_out(room_id, room, room.order.offer(event["seq"], event["frame"]))
+            await self._carry_out(room_id, room, room.order.offer(seq, frame))
 
     async def _carry_out(self, room_id: int, room: RoomOrder, decision: Decision) -> None:
         # Caller holds room.lock.
