@@ -336,7 +336,10 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 1000, "expiry": 60},
+            # The hub joins its groups once, for the life of the process: with channels'
+            # default group_expiry (a day) it would stop hearing of new messages after
+            # a day up. One process: no member of a dead process can linger.
+            "CONFIG": {"capacity": 1000, "expiry": 60, "group_expiry": 10 * 365 * 86400},
         }
     }
 
