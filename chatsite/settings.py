@@ -305,6 +305,13 @@ _redis_host: dict[str, Any] = {
     "health_check_interval": 15,
     "retry_on_timeout": True,
 }
+IN_MEMORY_LAYER: dict[str, Any] = {
+    "BACKEND": "channels.layers.InMemoryChannelLayer",
+    # The hub joins its groups once, for the life of the process: with channels'
+    # default group_expiry (a day) it would stop hearing of new messages after a day
+    # up. One process: no member of a dead process can linger.
+    "CONFIG": {"capacity": 1000, "expiry": 60, "group_expiry": 10 * 365 * 86400},
+}
 # "pubsub" (default) or "core" (channels-redis RedisChannelLayer: per-member lists with
 # a capacity; kept selectable because deployments already running it can keep it).
 CHAT_REDIS_LAYER: str = env.str("CHAT_REDIS_LAYER", default="pubsub")
@@ -333,15 +340,7 @@ elif REDIS_URL and CHAT_REDIS_LAYER == "core":
 elif REDIS_URL:
     raise ImproperlyConfigured('CHAT_REDIS_LAYER must be "pubsub" or "core".')
 else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            # The hub joins its groups once, for the life of the process: with channels'
-            # default group_expiry (a day) it would stop hearing of new messages after
-            # a day up. One process: no member of a dead process can linger.
-            "CONFIG": {"capacity": 1000, "expiry": 60, "group_expiry": 10 * 365 * 86400},
-        }
-    }
+    CHANNEL_LAYERS = {"default": IN_MEMORY_LAYER}
 
 # --- Chat limits ---------------------------------------------------------------------
 CHAT_MAX_BODY_CHARS: int = env.int("CHAT_MAX_BODY_CHARS", default=4000)

@@ -3,6 +3,7 @@ gap filling and catch-up when the channel layer loses an event."""
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -279,6 +280,22 @@ async def test_a_message_event_from_a_process_of_the_previous_version_is_deliver
     assert (got["type"], got["message"]["body"]) == ("message", "from an old process")
     await post(room, alice, "and a new one")
     assert await next_messages(comm, 1) == [2]
+
+
+async def test_the_in_memory_layer_keeps_the_hub_in_its_groups_after_a_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from channels.layers import InMemoryChannelLayer
+
+    from chatsite.settings import IN_MEMORY_LAYER
+
+    layer = InMemoryChannelLayer(**IN_MEMORY_LAYER["CONFIG"])
+    hub = await layer.new_channel(prefix="hub.")
+    await layer.group_add(events.MESSAGES_GROUP, hub)
+    later = time.time() + 2 * 86400  # two days up
+    monkeypatch.setattr(time, "time", lambda: later)
+    await layer.group_send(events.MESSAGES_GROUP, {"type": "chat.messages", "items": []})
+    assert (await asyncio.wait_for(layer.receive(hub), 1))["type"] == "chat.messages"
 
 
 def test_frames_are_json_the_client_can_parse() -> None:
