@@ -47,7 +47,7 @@ from bench.config import (
 from bench.daphnes import log_problems
 from bench.loadgen import raise_nofile_limit
 from bench.meter import load_average
-from bench.prepare import drop_bench_database, prepare
+from bench.preparing import drop_bench_database, prepare
 from bench.scenarios import Run
 
 

@@ -26,7 +26,7 @@ from bench.config import (
 from bench.daphnes import Server, start_server
 from bench.loadgen import ClientSpec, LoadGenerator, PhaseSpec
 from bench.meter import Meter, pg_pid_reader, proc_cpu_s, redis_cpu_reader
-from bench.prepare import Prepared, django_env
+from bench.preparing import Prepared, django_env
 
 
 def new_tag(name: str) -> str:
