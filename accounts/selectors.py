@@ -62,21 +62,10 @@ def user_profile(user_id: int) -> ProfileOut | None:
     """The profile of a user by id (None: no such user), for frames: `hello.user`,
     message authors. Read through a short per-process cache (PROFILE_CACHE_SECONDS):
     it is called for every message saved, on the database thread."""
-    now = time.monotonic()
     hit = _cache.get(user_id)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    row = (
-        User.objects.filter(pk=user_id)
-        .values_list("username", "profile__display_name", "profile__version")
-        .first()
-    )
-    found = profile_out(*row) if row is not None else None
-    with _cache_lock:
-        if len(_cache) >= PROFILE_CACHE_MAX:
-            _cache.clear()
-        _cache[user_id] = (now + PROFILE_CACHE_SECONDS, found)
-    return found
+    return _profiles_read({user_id})[user_id]
 
 
 def profiles_warm(user_ids: Iterable[int]) -> None:
@@ -85,17 +74,24 @@ def profiles_warm(user_ids: Iterable[int]) -> None:
     author (a round trip each, inside the saving transaction)."""
     now = time.monotonic()
     missing = {pk for pk in user_ids if (hit := _cache.get(pk)) is None or hit[0] <= now}
-    if not missing:
-        return
-    rows = User.objects.filter(pk__in=missing).values_list(
+    if missing:
+        _profiles_read(missing)
+
+
+def _profiles_read(user_ids: set[int]) -> dict[int, ProfileOut | None]:
+    """One query for these users' profiles (None: no such user), cached."""
+    now = time.monotonic()
+    rows = User.objects.filter(pk__in=user_ids).values_list(
         "pk", "username", "profile__display_name", "profile__version"
     )
-    found = {pk: profile_out(username, name, version) for pk, username, name, version in rows}
+    read = {pk: profile_out(username, name, version) for pk, username, name, version in rows}
+    found: dict[int, ProfileOut | None] = {pk: read.get(pk) for pk in user_ids}
     with _cache_lock:
-        if len(_cache) + len(missing) > PROFILE_CACHE_MAX:
+        if len(_cache) + len(found) > PROFILE_CACHE_MAX:
             _cache.clear()
-        for pk in missing:
-            _cache[pk] = (now + PROFILE_CACHE_SECONDS, found.get(pk))
+        for pk, profile in found.items():
+            _cache[pk] = (now + PROFILE_CACHE_SECONDS, profile)
+    return found
 
 
 def profile_forget(user_id: int | None = None) -> None:
