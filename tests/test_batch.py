@@ -211,13 +211,13 @@ def test_a_room_deleted_before_the_insert_fails_the_batch_whole(
     room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone = Room.objects.create(slug="gone", name="Gone")
-    taking = batch._room_seq_blocks
+    taking = batch.room_seq_blocks
 
     def delete_then_take(counts: dict[int, int]) -> Any:
         Room.objects.filter(pk=gone.pk).delete()  # as if deleted after the access check
         return taking(counts)
 
-    monkeypatch.setattr(batch, "_room_seq_blocks", delete_then_take)
+    monkeypatch.setattr(batch, "room_seq_blocks", delete_then_take)
     with pytest.raises(ChatError) as refused:
         message_post_many([req(room, alice, "one", "c1"), req(gone, alice, "two", "c2")])
     assert refused.value.code == "room_not_found"

@@ -18,16 +18,16 @@ from django.db import IntegrityError, connection, transaction
 from accounts.selectors import profiles_warm
 from chat import events, rendering, selectors
 from chat.errors import ChatError
-from chat.models import Message, Room
+from chat.models import Message
 from chat.selectors import MessageOut, message_out
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import (
-    SeqBlock,
     _message_by_client_id,
     message_body_clean,
     message_post,
     replies_check,
 )
+from chat.services.seqs import room_seq_blocks
 
 BAD_REPLY = "You can only reply to a message of this room that is shown."
 
@@ -167,38 +167,6 @@ def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int,
     return out
 
 
-def _room_seq_blocks(counts: dict[int, int]) -> dict[int, SeqBlock]:
-    """_room_seq_block for every room of the batch in one statement: a batch spread over
-    many rooms took one UPDATE round trip per room (a fifth of the database thread's
-    time in the write-heavy profile). Inside the saving transaction."""
-    table = connection.ops.quote_name(Room._meta.db_table)
-    rooms = sorted(counts)
-    values = ", ".join(["(%s, %s)"] * len(rooms))
-    # PostgreSQL locks the rows in id order first, so two processes taking seqs in the
-    # same rooms never wait on each other in a cycle (the UPDATE only re-locks rows held
-    # already). SQLite has one writer at a time: nothing to order.
-    locking = connection.features.has_select_for_update
-    lock = (
-        f", locked(room) AS (SELECT r.id FROM {table} r JOIN v ON r.id = v.room"  # noqa: S608
-        " ORDER BY r.id FOR UPDATE OF r)"
-        if locking
-        else ""
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH v(room, n) AS (VALUES {values}){lock}"  # noqa: S608 - table name from the model
-            f" UPDATE {table} SET last_seq = last_seq + v.n FROM v{', locked' if locking else ''}"
-            f" WHERE {table}.id = v.room{' AND locked.room = v.room' if locking else ''}"
-            f" RETURNING {table}.id, last_seq, slug, is_direct, notify_all_members",
-            [value for room in rooms for value in (room, counts[room])],
-        )
-        rows = cursor.fetchall()
-    blocks = {int(r[0]): SeqBlock(int(r[1]), str(r[2]), bool(r[3]) or int(r[4]) > 0) for r in rows}
-    if len(blocks) != len(rooms):
-        raise ChatError("room_not_found", "This room does not exist any more.")
-    return blocks
-
-
 @transaction.atomic
 def _insert_many(
     requests: list[SendRequest], mentioned: list[Mentioned], replies: list[Message | None]
@@ -212,7 +180,7 @@ def _insert_many(
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
     seqs: dict[int, int] = {}
-    blocks = _room_seq_blocks({room_id: len(indexes) for room_id, indexes in by_room.items()})
+    blocks = room_seq_blocks({room_id: len(indexes) for room_id, indexes in by_room.items()})
     slugs = {room_id: block.slug for room_id, block in blocks.items()}
     notify_all = {room_id: block.notify_all for room_id, block in blocks.items()}
     for room_id, indexes in by_room.items():

@@ -5,12 +5,11 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import events, images, mentions, rendering, selectors
@@ -20,13 +19,13 @@ from chat.models import (
     Mention,
     Message,
     MessageEdit,
-    Room,
 )
 from chat.selectors import MessageOut, message_out
 from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
 from chat.services.mentioning import Mentioned, mention_ids, mention_rows_add, mentions_find
 from chat.services.moderation import audit_record
+from chat.services.seqs import SeqBlock, room_seq_block
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ def _message_insert(
     html = rendering.render(body, mentions=mentioned.names, group_mention=mentioned.group)
     # The UPDATE takes the room row's write lock until commit, so concurrent senders (on
     # any process) get consecutive seqs and commit in seq order.
-    block = _room_seq_block(room_id, 1)
+    block = room_seq_block(room_id)
     seq, slug = block.last, block.slug
     message = Message.objects.create(
         room_id=room_id,
@@ -168,7 +167,7 @@ def _message_insert(
     return payload
 
 
-def notify_needed(block: "SeqBlock", mentioned: Mentioned) -> bool:
+def notify_needed(block: SeqBlock, mentioned: Mentioned) -> bool:
     """Whether anyone may have to be notified of a new message: someone is mentioned, it
     is a direct conversation, or a member asked for every message of the room."""
     return bool(mentioned.names or mentioned.group or block.notify_all)
@@ -195,30 +194,6 @@ def replies_check(wanted: dict[int, int]) -> dict[int, Message]:
 
 def _bad_reply() -> Message:
     raise ChatError("bad_reply", "You can only reply to a message of this room that is shown.")
-
-
-class SeqBlock(NamedTuple):
-    last: int  # the last seq of the block taken
-    slug: str
-    notify_all: bool  # a direct conversation, or a member with the level "all"
-
-
-def _room_seq_block(room_id: int, count: int) -> SeqBlock:
-    """Take the room's next `count` seqs at once: returns the last of them (the block
-    is last - count + 1 … last) and what the room's row says about notifying. Inside the
-    saving transaction."""
-    table = connection.ops.quote_name(Room._meta.db_table)
-    # UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35); the ORM's update() cannot return.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s "  # noqa: S608 - table name from the model
-            "RETURNING last_seq, slug, is_direct, notify_all_members",
-            [count, room_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise ChatError("room_not_found", "This room does not exist any more.")
-    return SeqBlock(int(row[0]), str(row[1]), bool(row[2]) or int(row[3]) > 0)
 
 
 def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:

@@ -1,0 +1,54 @@
+"""Taking seqs: a room's messages are numbered by bumping `Room.last_seq` inside the
+saving transaction. The row stays locked until commit, so senders on any process get
+consecutive seqs and commit in seq order. One statement for every room of a batch."""
+
+from typing import NamedTuple
+
+from django.db import connection
+
+from chat.errors import ChatError
+from chat.models import Room
+
+
+class SeqBlock(NamedTuple):
+    last: int  # the last seq of the block taken (the block is last - count + 1 … last)
+    slug: str
+    notify_all: bool  # a direct conversation, or a member with the level "all"
+
+
+def room_seq_block(room_id: int, count: int = 1) -> SeqBlock:
+    """Take the room's next `count` seqs; ChatError("room_not_found") if it is gone."""
+    return room_seq_blocks({room_id: count})[room_id]
+
+
+def room_seq_blocks(counts: dict[int, int]) -> dict[int, SeqBlock]:
+    """Take each room's next `counts[room]` seqs in one statement (a batch spread over
+    many rooms took one UPDATE round trip per room: a fifth of the database thread's
+    time in the write-heavy profile). ChatError("room_not_found") if any room is gone."""
+    table = connection.ops.quote_name(Room._meta.db_table)
+    rooms = sorted(counts)
+    values = ", ".join(["(%s, %s)"] * len(rooms))
+    # PostgreSQL locks the rows in id order first, so two processes taking seqs in the
+    # same rooms never wait on each other in a cycle (the UPDATE only re-locks rows held
+    # already). SQLite has one writer at a time: nothing to order.
+    locking = connection.features.has_select_for_update
+    lock = (
+        f", locked(room) AS (SELECT r.id FROM {table} r JOIN v ON r.id = v.room"  # noqa: S608
+        " ORDER BY r.id FOR UPDATE OF r)"
+        if locking
+        else ""
+    )
+    # UPDATE … FROM … RETURNING (PostgreSQL, SQLite >= 3.35); the ORM's update() cannot.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v(room, n) AS (VALUES {values}){lock}"  # noqa: S608 - table name from the model
+            f" UPDATE {table} SET last_seq = last_seq + v.n FROM v{', locked' if locking else ''}"
+            f" WHERE {table}.id = v.room{' AND locked.room = v.room' if locking else ''}"
+            f" RETURNING {table}.id, last_seq, slug, is_direct, notify_all_members",
+            [value for room in rooms for value in (room, counts[room])],
+        )
+        rows = cursor.fetchall()
+    blocks = {int(r[0]): SeqBlock(int(r[1]), str(r[2]), bool(r[3]) or int(r[4]) > 0) for r in rows}
+    if len(blocks) != len(rooms):
+        raise ChatError("room_not_found", "This room does not exist any more.")
+    return blocks
