@@ -17,7 +17,7 @@ from accounts.selectors import profile_forget
 from chat import events, writer
 from chat.errors import ChatError
 from chat.models import Message, Room, Sanction
-from chat.services import batch
+from chat.services import batch, seqs
 from chat.services.batch import SendRequest, message_post_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -211,7 +211,7 @@ def test_a_room_deleted_before_the_insert_fails_the_batch_whole(
     room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gone = Room.objects.create(slug="gone", name="Gone")
-    taking = batch.room_seq_blocks
+    taking = seqs.room_seq_blocks
 
     def delete_then_take(counts: dict[int, int]) -> Any:
         Room.objects.filter(pk=gone.pk).delete()  # as if deleted after the access check
