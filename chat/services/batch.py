@@ -22,14 +22,13 @@ from chat.models import Message
 from chat.selectors import MessageOut, message_out
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import (
+    BAD_REPLY,
     _message_by_client_id,
     message_body_clean,
     message_post,
     replies_check,
 )
 from chat.services.seqs import room_seq_blocks
-
-BAD_REPLY = "You can only reply to a message of this room that is shown."
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +180,6 @@ def _insert_many(
         by_room[request.room_id].append(index)
     seqs: dict[int, int] = {}
     blocks = room_seq_blocks({room_id: len(indexes) for room_id, indexes in by_room.items()})
-    slugs = {room_id: block.slug for room_id, block in blocks.items()}
-    notify_all = {room_id: block.notify_all for room_id, block in blocks.items()}
     for room_id, indexes in by_room.items():
         last = blocks[room_id].last
         for offset, index in enumerate(indexes):
@@ -207,10 +204,10 @@ def _insert_many(
     for row, found in zip(rows, mentioned, strict=True):
         if found.names or found.group:
             mention_rows_add(row, found)
-        if found.names or found.group or notify_all[row.room_id]:
+        if found.names or found.group or blocks[row.room_id].notify_all:
             notify.append({"message_id": row.pk, "users": None})
     payloads = [
-        message_out(row, room_slug=slugs[row.room_id], author=request.author.get_username())
+        message_out(row, room_slug=blocks[row.room_id].slug, author=request.author.get_username())
         for row, request in zip(rows, requests, strict=True)
     ]
     # Published in seq order per room, all after the one commit.

@@ -29,6 +29,8 @@ from chat.services.seqs import SeqBlock, room_seq_block
 
 logger = logging.getLogger(__name__)
 
+BAD_REPLY = "You can only reply to a message of this room that is shown."
+
 
 def message_body_clean(body: str, *, allow_empty: bool = False) -> str:
     """The body as it will be stored, or ChatError. Shared by every entry point (an
@@ -193,7 +195,7 @@ def replies_check(wanted: dict[int, int]) -> dict[int, Message]:
 
 
 def _bad_reply() -> Message:
-    raise ChatError("bad_reply", "You can only reply to a message of this room that is shown.")
+    raise ChatError("bad_reply", BAD_REPLY)
 
 
 def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:
