@@ -1,4 +1,4 @@
-"""Avatar images: an upload validated by chat/images.py (decoded, pixel limit before
+"""Avatar images: an upload validated by chat/content/images.py (decoded, pixel limit before
 decoding, re-encoded without metadata) and cut to a small square; and the default
 avatar, the user's initials on a colour of their own, as SVG. Pure: bytes in, bytes
 out; no database, no storage."""
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils.html import escape
 from PIL import Image, ImageOps
 
-from chat import images
+from chat.content import images
 
 # Backgrounds with enough contrast for white initials (WCAG AA for large text).
 PALETTE = (
@@ -38,7 +38,7 @@ class AvatarImage:
 
 def avatar_process(upload: IO[bytes], *, name: str) -> AvatarImage:
     """A CHAT_AVATAR_SIDE-pixel square from an uploaded image, or ChatError (the image
-    codes of chat/images.py: bad_image, unsupported_image, image_too_large_pixels,
+    codes of chat/content/images.py: bad_image, unsupported_image, image_too_large_pixels,
     file_too_large). An animation keeps its first frame."""
     processed = images.image_process(upload, name=name)
     # The re-encoded original: already decoded once, within the limits, without EXIF.

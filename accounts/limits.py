@@ -2,7 +2,7 @@
 address may present an invitation token that is not valid. Transport-side policy: no
 database.
 
-Guesses are counted in a moving window from the `limits` library, as chat/limits.py
+Guesses are counted in a moving window from the `limits` library, as chat/limits/policy.py
 counts connection attempts: in Redis when REDIS_URL is set (every process shares the
 count), in memory otherwise (one process is all there is). If Redis fails the check lets
 the request through (logged): a 256-bit token cannot be guessed anyway, the limit only
@@ -18,7 +18,7 @@ from limits import RateLimitItemPerHour
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
-from chat import limits as chat_limits
+from chat.limits import policy as chat_limits
 
 logger = logging.getLogger(__name__)
 

@@ -105,7 +105,7 @@ def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
 
 
 async def one_round(conns: list[Any], deliver: Any, first_seq: int, messages: int) -> float:
-    from chat import wire
+    from chat.realtime import wire
 
     started = time.process_time()
     for seq in range(first_seq, first_seq + messages):

@@ -40,7 +40,7 @@ class Prepared:
 
 
 # Every simulated user connects from 127.0.0.1 and senders go far past a person's rate,
-# so the abuse limits (chat/limits.py) are set out of reach, not off: their checks still
+# so the abuse limits (chat/limits/policy.py) are set out of reach, not off: their checks still
 # run (and cost what they cost in production), they just never refuse.
 ABUSE_LIMITS = {
     "CHAT_MESSAGE_BURST": "1000000",

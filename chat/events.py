@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.dispatch import Signal
 
-from chat import observability
+from chat.ops import observability
 from chat.selectors import MessageOut, ProfileOut, ReadState
 
 logger = logging.getLogger(__name__)

@@ -111,12 +111,12 @@ class Message(models.Model):
         related_name="chat_messages",
     )
     body = models.TextField()
-    # Usernames of the room's members that the body names as @username (chat.mentions),
+    # Usernames of the room's members that the body names as @username (chat.content.mentions),
     # as they are spelled; Mention rows index the same for counting.
     mentions = models.JSONField(default=list, blank=True, editable=False)
     # "@here" (the members online when it was sent) or "@room" (every member), if used.
     group_mention = models.CharField(max_length=4, blank=True, default="", editable=False)
-    # The body rendered once (a safe Markdown subset, chat/rendering.py) when saved or
+    # The body rendered once (a safe Markdown subset, chat/content/rendering.py) when saved or
     # edited; clients insert this, never the body, as HTML.
     html = models.TextField(blank=True, default="", editable=False)
     # The message this one answers (same room). Kept if that one is deleted: the reply

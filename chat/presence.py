@@ -24,7 +24,7 @@ import redis
 from django.conf import settings
 
 from chat import events
-from chat.redis_client import redis_client
+from chat.ops.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import tokens, views
+from chat.pages import tokens, views
 
 app_name = "chat"
 

@@ -2,7 +2,7 @@
 and the only module that reaches into daphne's, autobahn's and Twisted's internals:
 a graceful stop on SIGTERM, the registered close codes, TCP_NODELAY, the client frame
 size limit (CHAT_MAX_FRAME_BYTES), sends after a client's close, and the raw writer of
-pre-built frames (chat/wire.py).
+pre-built frames (chat/realtime/wire.py).
 
 None of these internals is a public API. At start `check()` verifies that every one a
 patch relies on is there with the expected shape; a patch whose internals are missing
@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chat.wire import RAW_SEND_EXTENSION, RawSend
+from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def _patch_raw_send(server: Any, tcp_connection: Any) -> None:
 
 
 def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
-    """A writer of whole pre-built frames (chat/wire.py) to one WebSocket.
+    """A writer of whole pre-built frames (chat/realtime/wire.py) to one WebSocket.
 
     The fan-out writes one message to every socket of a room; through ASGI each write
     passes channels' session wrapper, daphne, autobahn's framing and logging, and

@@ -66,8 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: probes answer whatever Host they carry, unredirected (chat/health.py).
-    "chat.health.ProbeMiddleware",
+    # First: probes answer whatever Host they carry, unredirected (chat/ops/health.py).
+    "chat.ops.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -221,7 +221,7 @@ STORAGES: dict[str, Any] = {
     },
 }
 
-# --- Uploaded images (chat/images.py) ----------------------------------------------------
+# --- Uploaded images (chat/content/images.py) ----------------------------------------------------
 # Written through the storage API (STORAGES["default"]): a deployment can switch to object
 # storage. Never served from MEDIA_URL by the app: /api/attachments/<id>/ checks access.
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
@@ -233,13 +233,13 @@ CHAT_IMAGE_MAX_PIXELS: int = env.int("CHAT_IMAGE_MAX_PIXELS", default=40_000_000
 # Longest side of a thumbnail, in pixels.
 CHAT_THUMBNAIL_MAX_SIDE: int = env.int("CHAT_THUMBNAIL_MAX_SIDE", default=320)
 # Largest file upload (POST /api/rooms/<slug>/files/), in bytes: refused from
-# Content-Length, and while streaming by chat.uploads.SizeLimitUploadHandler.
+# Content-Length, and while streaming by chat.content.uploads.SizeLimitUploadHandler.
 CHAT_FILE_MAX_BYTES: int = env.int("CHAT_FILE_MAX_BYTES", default=25 * 1024 * 1024)
 # Larger request bodies and uploaded files are spooled to a temporary file, not held in
 # memory; a stored file is then moved or copied in chunks (the storage API).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 FILE_UPLOAD_HANDLERS = [
-    "chat.uploads.SizeLimitUploadHandler",  # first: stops a too large file mid-stream
+    "chat.content.uploads.SizeLimitUploadHandler",  # first: stops a too large file mid-stream
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
@@ -356,11 +356,11 @@ CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
 # How often each process checks its rooms' committed seq to catch up connections
 # whose channel-layer events were lost (a Redis restart, a dropped publish).
 CHAT_SYNC_INTERVAL_SECONDS: float = env.float("CHAT_SYNC_INTERVAL_SECONDS", default=1.0)
-# Most sends one transaction saves together (group commit, chat/writer.py): the sends
+# Most sends one transaction saves together (group commit, chat/database/group_commit.py): the sends
 # that arrive while the previous batch is being written share the next one.
 CHAT_WRITE_BATCH_MAX: int = env.int("CHAT_WRITE_BATCH_MAX", default=200)
 # Threads per process that run reads (connects, history, gap fills) beside the one
-# database thread that writes (chat/dbcalls.py); 0: reads share the writing thread.
+# database thread that writes (chat/database/dbcalls.py); 0: reads share the writing thread.
 CHAT_DB_READ_THREADS: int = env.int("CHAT_DB_READ_THREADS", default=4)
 # On SIGTERM: how long to wait for in-flight frames and close handshakes.
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
@@ -386,7 +386,7 @@ CHAT_TYPING_EXPIRES_SECONDS: float = 5.0
 # Close connections that send nothing for this long with 4408 (0: never).
 CHAT_IDLE_TIMEOUT_SECONDS: float = env.float("CHAT_IDLE_TIMEOUT_SECONDS", default=0.0)
 
-# --- Abuse limits (chat/limits.py) ---------------------------------------------------
+# --- Abuse limits (chat/limits/policy.py) ---------------------------------------------------
 # Shared by every process through Redis when REDIS_URL is set, per process otherwise.
 # A zero turns that limit off.
 # message.send per user, a token bucket: this many at once, refilled at this rate.
@@ -463,7 +463,7 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
     }
 }
 
-# --- Observability (chat/observability.py, chat/health.py) ------------------------------
+# --- Observability (chat/ops/observability.py, chat/ops/health.py) ------------------------------
 # /metrics answers only when one of these is set (404 otherwise); with both, both must
 # match. The client address is taken as for WebSockets (CHAT_TRUSTED_PROXIES).
 CHAT_METRICS_TOKEN: str = env.str("CHAT_METRICS_TOKEN", default="")

@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
-from chat import dbcalls
+from chat.database import dbcalls
 from chat.models import Room
 from tests.servers import ROOT
 
@@ -39,7 +39,7 @@ def unavailable(what: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _read_threads_closed() -> Iterator[None]:
-    """After each test, the read threads (chat/dbcalls.py) close their database
+    """After each test, the read threads (chat/database/dbcalls.py) close their database
     connections, so the test database can be flushed and finally dropped."""
     yield
     dbcalls.shutdown()

@@ -1,5 +1,5 @@
 """Group commit: many sends in one transaction (services.message_post_many) and the
-per-process writer that batches a connection's sends (chat/writer.py)."""
+per-process writer that batches a connection's sends (chat/group_commit.py)."""
 
 import asyncio
 import threading
@@ -14,7 +14,8 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.selectors import profile_forget
-from chat import events, writer
+from chat import events
+from chat.database import group_commit
 from chat.errors import ChatError
 from chat.models import Message, Room, Sanction
 from chat.services import batch, seqs
@@ -140,7 +141,7 @@ async def test_the_writer_batches_concurrent_sends_and_answers_each(
             sent.extend(str(item[1]) for item in event["items"])  # type: ignore[index]
 
     monkeypatch.setattr(events, "send_collected", record)
-    posting = writer.Writer()
+    posting = group_commit.Writer()
     users = [alice, bob]
     results = await asyncio.gather(
         *(posting.post(req(room, users[n % 2], f"m{n}", f"c{n}")) for n in range(40)),
@@ -165,8 +166,8 @@ async def test_a_failed_batch_acknowledges_none_of_its_sends(
     def broken(requests: list[SendRequest]) -> list[Any]:
         raise OperationalError("database is gone")
 
-    monkeypatch.setattr(writer, "message_post_many", broken)
-    posting = writer.Writer()
+    monkeypatch.setattr(group_commit, "message_post_many", broken)
+    posting = group_commit.Writer()
     results = await asyncio.gather(
         posting.post(req(room, alice, "one", "c1")),
         posting.post(req(room, alice, "two", "c2")),

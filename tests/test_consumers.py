@@ -185,7 +185,9 @@ async def test_server_fault_is_reported_without_internals(
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr("chat.writer.message_post_many", explode)  # the send's batch fails
+    monkeypatch.setattr(
+        "chat.database.group_commit.message_post_many", explode
+    )  # the send's batch fails
     comm = await joined(open_socket, alice, room.slug)
     await comm.receive_json_from()
     await send(comm, {"type": "message.send", "body": "boom", "client_id": "b"})

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from twisted.internet import abstract, tcp
 
 from chat.models import Room
-from chat.wire import RAW_SEND_EXTENSION
+from chat.realtime.wire import RAW_SEND_EXTENSION
 from chatsite import lifecycle
 from tests.conftest import session_cookie
 from tests.servers import recv_until, start_daphne, ws_connect

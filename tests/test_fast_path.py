@@ -4,7 +4,7 @@ raw writer refuses."""
 
 import asyncio
 
-from chat import wire
+from chat.realtime import wire
 from chat.realtime.connection import Connection, State, Stream
 
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from chat import services
 from chat.errors import ChatError
 from chat.models import Room
-from chat.protocol import FetchHistory, parse_frame
+from chat.protocol.parsing import FetchHistory, parse_frame
 
 Open = Callable[..., Any]
 

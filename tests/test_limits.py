@@ -21,8 +21,9 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from websockets.typing import Origin
 
-from chat import delivery, limit_stores, limits, selectors, services
-from chat.limits import CLOSE_TOO_MANY
+from chat import realtime, selectors, services
+from chat.limits import policy, stores
+from chat.limits.policy import CLOSE_TOO_MANY
 from chat.models import Message, Room
 from tests.conftest import communicator, session_cookie
 from tests.servers import ROOT, Daphne, daphnes, recv_json, recv_until, ws_connect
@@ -196,7 +197,7 @@ async def test_a_connect_that_fails_after_admission_gives_its_slot_and_membershi
     comm = communicator(f"/ws/chat/{room.slug}/", cookie=cookie)  # not open_socket's: it died
     with pytest.raises(RuntimeError, match="history read failed"):
         await comm.connect()
-    assert not delivery.current().by_room.get(room.pk), "the dead consumer left the hub"
+    assert not realtime.current().by_room.get(room.pk), "the dead consumer left the hub"
     monkeypatch.undo()
     _, hello = await joined(open_socket, alice, room.slug)
     assert hello["type"] == "hello", "the failed connect's slot was given back"
@@ -268,14 +269,14 @@ def test_client_ip(
     if header is not None:
         scope["headers"] = [(b"x-forwarded-for", header.encode())]
     with override_settings(CHAT_TRUSTED_PROXIES=trusted):
-        assert limits.client_ip(scope) == expected
+        assert policy.client_ip(scope) == expected
 
 
 def test_ipv6_addresses_count_per_64() -> None:
-    assert limits.address_key("2001:db8:1:2:aaaa::1") == limits.address_key("2001:db8:1:2::9")
-    assert limits.address_key("2001:db8:1:3::1") != limits.address_key("2001:db8:1:2::1")
-    assert limits.address_key("::ffff:192.0.2.1") == "192.0.2.1"
-    assert limits.address_key("192.0.2.1") == "192.0.2.1"
+    assert policy.address_key("2001:db8:1:2:aaaa::1") == policy.address_key("2001:db8:1:2::9")
+    assert policy.address_key("2001:db8:1:3::1") != policy.address_key("2001:db8:1:2::1")
+    assert policy.address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert policy.address_key("192.0.2.1") == "192.0.2.1"
 
 
 @db
@@ -328,7 +329,7 @@ async def test_concurrent_takes_share_one_redis_round_trip_and_each_gets_its_ans
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    store = limit_stores.RedisStore(redis_url, prefix)
+    store = stores.RedisStore(redis_url, prefix)
     pipelines: list[int] = []
     real = store.redis.pipeline
 
@@ -359,11 +360,11 @@ async def test_redis_store_shares_buckets_and_caps_and_forgets_dead_processes(
         CHAT_MAX_CONNECTIONS_PER_USER=2,
         CHAT_PRESENCE_TIMEOUT_SECONDS=0.4,  # entries live 0.3 s unless refreshed
     ):
-        one = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
-        two = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
+        one = policy.Guard(stores.RedisStore(redis_url, prefix))
+        two = policy.Guard(stores.RedisStore(redis_url, prefix))
         for guard in (one, two, one):
             await guard.message_check(7)
-        with pytest.raises(limits.RateLimited) as caught:
+        with pytest.raises(policy.RateLimited) as caught:
             await two.message_check(7)
         assert 0 < caught.value.retry_after <= 1.0
         await two.message_check(8)  # another user's bucket
@@ -388,11 +389,11 @@ async def test_a_cap_release_redis_missed_is_retried_until_done(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(limits, "RELEASE_RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(policy, "RELEASE_RETRY_FIRST_SECONDS", 0.05)
     with override_settings(
         REDIS_URL=redis_url, CHAT_LAYER_PREFIX=prefix, CHAT_MAX_CONNECTIONS_PER_USER=2
     ):
-        guard = limits.Guard(limit_stores.RedisStore(redis_url, prefix))
+        guard = policy.Guard(stores.RedisStore(redis_url, prefix))
         real_release = guard.store.release
         failures = 2  # the release, then its first retry
 
@@ -426,7 +427,7 @@ async def test_limits_let_traffic_through_when_redis_is_unreachable(
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with override_settings(REDIS_URL=url, CHAT_MESSAGE_BURST=1, CHAT_CONNECT_ATTEMPTS_PER_MINUTE=1):
-        guard = limits.Guard(limit_stores.RedisStore(url, "unreachable"))
+        guard = policy.Guard(stores.RedisStore(url, "unreachable"))
         started = time.monotonic()
         for _ in range(3):
             await guard.message_check(1)

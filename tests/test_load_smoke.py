@@ -1,6 +1,7 @@
 """A small, fast run of the benchmark's load generator (bench/loadgen.py) against two
 real daphne processes and Redis: concurrent senders in two rooms on both processes, so
-each process's group-commit writer (chat/writer.py) saves sends of both rooms together.
+each process's group commit (chat/database/group_commit.py) saves sends of both rooms
+together.
 Every delivery arrives, once, in seq order, and every acknowledged send is in the
 database with the seq and body its ack gave ("acknowledged means saved").
 

@@ -1,8 +1,8 @@
-"""Mention parsing rules (chat/mentions.py): pure, no database."""
+"""Mention parsing rules (chat/content/mentions.py): pure, no database."""
 
 import pytest
 
-from chat.mentions import group_mention, lowered, mention_candidates, mentions_resolve
+from chat.content.mentions import group_mention, lowered, mention_candidates, mentions_resolve
 
 MEMBERS = lowered(["Bob", "ann", "bob.smith", "x-ray", "dev+ops"])
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from chat.errors import ChatError
-from chat.protocol import (
+from chat.protocol.parsing import (
     MAX_CLIENT_ID_CHARS,
     MAX_RESUME_ROOMS,
     Command,

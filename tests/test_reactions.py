@@ -12,7 +12,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from chat import emoji, selectors, services
+from chat import selectors, services
+from chat.content import emoji
 from chat.errors import ChatError
 from chat.models import Reaction, Room
 

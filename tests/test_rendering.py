@@ -1,4 +1,4 @@
-"""chat/rendering.py without a database: the allow-list table (input -> exact HTML), XSS
+"""chat/content/rendering.py without a database: the allow-list table (input -> exact HTML), XSS
 payloads that must never survive, a fuzz that the output is always well-formed and
 within the allow-list, and bounded time on pathological bodies."""
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.rendering import ALLOWED, LINK_REL, LINK_SCHEMES, MAX_RENDER_CHARS, render
+from chat.content.rendering import ALLOWED, LINK_REL, LINK_SCHEMES, MAX_RENDER_CHARS, render
 
 A = f'target="_blank" rel="{LINK_REL}"'
 

@@ -14,9 +14,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from chat import protocol, selectors, services
+from chat import selectors, services
 from chat.errors import ChatError
 from chat.models import Message, Room
+from chat.protocol import parsing
 from chat.services.batch import SendRequest, message_post_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -160,12 +161,12 @@ def test_system_messages_and_mentions_are_rendered(room: Room, alice: User, bob:
 def test_message_send_parses_reply_to(value: object, ok: bool) -> None:
     frame = json.dumps({"type": "message.send", "body": "x", "client_id": "c", "reply_to": value})
     if ok:
-        command = protocol.parse_frame(frame)
-        assert isinstance(command, protocol.SendMessage)
+        command = parsing.parse_frame(frame)
+        assert isinstance(command, parsing.SendMessage)
         assert command.reply_to == value
     else:
         with pytest.raises(ChatError) as caught:
-            protocol.parse_frame(frame)
+            parsing.parse_frame(frame)
         assert (caught.value.code, caught.value.client_id) == ("bad_frame", "c")
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from chat.models import Message, Room
-from chat.observability import resident_memory_bytes
+from chat.ops.observability import resident_memory_bytes
 from tests.conftest import session_cookie
 from tests.observe import postgres_only, start_from_unit
 

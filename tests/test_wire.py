@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from chat import wire
+from chat.realtime import wire
 
 
 def parse(frame: bytes) -> tuple[int, str]:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from chat.errors import ChatError
-from chat.limits import RateLimited
+from chat.limits.policy import RateLimited
 
 STATUS_FOR_CODE = {
     "not_found": status.HTTP_404_NOT_FOUND,

@@ -11,9 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import limits_sync, services, uploads
+from chat import services
 from chat.api import serializers as s
 from chat.api.views import MULTIPART_SLACK_BYTES, _client_id, _errors, _readable_room, _user
+from chat.content import uploads
+from chat.limits import blocking
 from chat.services.files import file_too_large
 
 
@@ -47,7 +49,7 @@ class FileCreateView(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         data = s.FileCreateSerializer(data=request.data)
-        # Stopped while streaming (chat/uploads.py): the file part is missing, say why.
+        # Stopped while streaming (chat/content/uploads.py): the file part is missing, say why.
         if uploads.too_large(request._request):
             raise file_too_large()
         room = _readable_room(request, slug)
@@ -55,7 +57,7 @@ class FileCreateView(APIView):
         upload = data.validated_data["file"]
         client_id = _client_id(data.validated_data["client_id"])
         user = _user(request)
-        limits_sync.message_check_sync(user.pk)
+        blocking.message_check_sync(user.pk)
         message = services.message_post_file(
             room_id=room["id"],
             author=user,

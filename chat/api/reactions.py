@@ -5,10 +5,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import limits_sync, selectors, services
+from chat import selectors, services
 from chat.api import serializers as s
 from chat.api.views import MAX_ID, _errors, _readable_room, _user
 from chat.errors import ChatError
+from chat.limits import blocking
 
 
 class ReactionView(APIView):
@@ -19,7 +20,7 @@ class ReactionView(APIView):
         if not 0 < message_id <= MAX_ID:
             raise ChatError("not_found", "No such message.")
         user = _user(request)
-        limits_sync.message_check_sync(user.pk)  # the sender's message budget, as on the socket
+        blocking.message_check_sync(user.pk)  # the sender's message budget, as on the socket
         services.reaction_set(
             message_id=message_id,
             user=user,

@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import limits_sync, selectors
+from chat import selectors
 from chat.api import serializers as s
 from chat.errors import ChatError
+from chat.limits import blocking
 from chat.search.query import MAX_QUERY_CHARS, search_parse
 from chat.selectors.search import MAX_SEARCH_LIMIT
 
@@ -113,7 +114,7 @@ class SearchView(APIView):
         zone = _zone(fields.get("tz"))
         assert isinstance(request.user, User)  # noqa: S101 - IsAuthenticated ran first
         user_id = request.user.pk
-        limits_sync.search_check_sync(user_id)
+        blocking.search_check_sync(user_id)
         page = selectors.message_search(
             user_id=user_id,
             query=query,

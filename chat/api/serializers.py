@@ -7,7 +7,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from chat import protocol
+from chat.protocol import parsing
 
 MAX_DB_INT = 2**63 - 1  # larger numbers overflow the database's bigint
 
@@ -101,7 +101,7 @@ class MessageSerializer(serializers.Serializer[Any]):
     html = serializers.CharField(
         allow_blank=True,
         help_text="The body rendered by the server (a Markdown subset, links, mention "
-        "chips), limited to the elements and attributes listed in docs/protocol.md. The "
+        "chips), limited to the elements and attributes listed in docs/parsing.md. The "
         "only thing to insert as HTML.",
     )
     reply_to = ReplySerializer(allow_null=True, help_text="The message this one answers.")
@@ -148,7 +148,7 @@ class HistoryQuerySerializer(serializers.Serializer[Any]):
         "including it, the rest after it (a search result in context). Not with before/after.",
     )
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=protocol.MAX_FETCH_LIMIT, default=50
+        required=False, min_value=1, max_value=parsing.MAX_FETCH_LIMIT, default=50
     )
 
 
@@ -201,7 +201,7 @@ class FileCreateSerializer(serializers.Serializer[Any]):
 
 
 class ReactionRequestSerializer(serializers.Serializer[Any]):
-    emoji = TextField(help_text="One of the server's emoji (chat/emoji.py), e.g. 👍.")
+    emoji = TextField(help_text="One of the server's emoji (chat/content/emoji.py), e.g. 👍.")
 
 
 class ReactionsSerializer(serializers.Serializer[Any]):

@@ -24,9 +24,12 @@ from rest_framework.views import APIView
 
 from accounts import avatars
 from accounts import selectors as account_selectors
-from chat import images, limits_sync, protocol, selectors, services
+from chat import selectors, services
 from chat.api import serializers as s
+from chat.content import images
 from chat.errors import ChatError
+from chat.limits import blocking
+from chat.protocol import parsing
 
 # Multipart overhead allowed on top of the image itself before a request counts as too big.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -66,10 +69,10 @@ def _readable_room(request: Request, slug: str) -> selectors.RoomOut:
 def _client_id(value: str) -> str:
     if not value:
         return uuid.uuid4().hex  # the caller gave none: no idempotency
-    if len(value) > protocol.MAX_CLIENT_ID_CHARS or not value.isprintable():
+    if len(value) > parsing.MAX_CLIENT_ID_CHARS or not value.isprintable():
         raise ChatError(
             "bad_client_id",
-            f'"client_id" must be a printable string of 1 to {protocol.MAX_CLIENT_ID_CHARS} '
+            f'"client_id" must be a printable string of 1 to {parsing.MAX_CLIENT_ID_CHARS} '
             "characters.",
         )
     return value
@@ -176,7 +179,7 @@ class MessageListView(APIView):
         client_id = _client_id(data.validated_data["client_id"])
         room = _readable_room(request, slug)
         user = _user(request)
-        limits_sync.message_check_sync(user.pk)
+        blocking.message_check_sync(user.pk)
         message = services.message_post(
             room_id=room["id"],
             author=user,
@@ -220,7 +223,7 @@ class ImageCreateView(APIView):
             raise images.image_too_large()
         client_id = _client_id(data.validated_data["client_id"])
         user = _user(request)
-        limits_sync.message_check_sync(user.pk)
+        blocking.message_check_sync(user.pk)
         message = services.message_post_image(
             room_id=room["id"],
             author=user,

@@ -5,7 +5,8 @@ plus its client commands (commands.py) and its room changes (rooms.py)."""
 import asyncio
 from typing import Any
 
-from chat import limits, realtime
+from chat import realtime
+from chat.limits import policy
 from chat.realtime.connection import Connection, Stream
 from chat.selectors import RoomState
 
@@ -20,7 +21,7 @@ class ConsumerBase(Connection):
         self.by_slug: dict[str, Stream] = {}  # the rooms this connection carries
         self.watching: Stream | None = None  # all rooms: a public room previewed
         self._last_typing_at: dict[int, float] = {}
-        self._slot: limits.Slot | None = None  # this connection's share of the caps
+        self._slot: policy.Slot | None = None  # this connection's share of the caps
         # This process's realtime machinery, as of the connection's start (consumers are
         # built inside the server's event loop; tests swap layers between connections).
         self.runtime = realtime.current()

@@ -3,7 +3,7 @@ service or selector, relay events. No ORM here.
 
 One connection class for both chat endpoints: `/ws/chat/<slug>/` is ChatConsumer with
 one room's stream, `/ws/chat/` the same class configured with `all_rooms=True`, with a
-stream per joined room (docs/protocol.md). Delivery (seq order, gaps, the hub) is the
+stream per joined room (docs/parsing.md). Delivery (seq order, gaps, the hub) is the
 realtime package's; this package decides what the frames mean.
 """
 
@@ -14,10 +14,15 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import dbcalls, events, limits, observability, protocol, selectors, wire
+from chat import events, selectors
 from chat.consumers.base import public
 from chat.consumers.commands import Commands, client_id_of, named_room
+from chat.database import dbcalls
 from chat.errors import ChatError
+from chat.limits import policy
+from chat.ops import observability
+from chat.protocol import parsing
+from chat.realtime import wire
 from chat.realtime.connection import CloseCode, State
 from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState
 
@@ -29,7 +34,7 @@ CLOSE_BAD_REQUEST = CloseCode.BAD_REQUEST
 CLOSE_UNAUTHENTICATED = CloseCode.UNAUTHENTICATED
 CLOSE_FORBIDDEN = CloseCode.FORBIDDEN
 CLOSE_ROOM_NOT_FOUND = CloseCode.ROOM_NOT_FOUND
-CLOSE_TOO_MANY = limits.CLOSE_TOO_MANY
+CLOSE_TOO_MANY = policy.CLOSE_TOO_MANY
 
 # Errors that mean the user may no longer read the room: on the per-room endpoint the
 # socket closes after them (on /ws/chat/ only that room is lost, and room.left says so).
@@ -81,7 +86,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
 
     async def dispatch(self, message: dict[str, object]) -> None:
         # channels' dispatch first runs close_old_connections in a worker thread for
-        # every frame; each database call here (chat/dbcalls.py) already does that around
+        # every frame; each database call here (chat/database/dbcalls.py) already does that around
         # itself, so that extra thread hop per frame is skipped.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -95,7 +100,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
         if self.runtime.shutting_down:
             await self._refuse(CLOSE_SERVICE_RESTART)
             return
-        guard, self.ip = limits.current(), limits.client_ip(self.scope)
+        guard, self.ip = policy.current(), policy.client_ip(self.scope)
         if not await guard.attempt_allowed(self.ip):
             await self._refuse(CLOSE_TOO_MANY)
             return
@@ -106,8 +111,8 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         query = self.scope.get("query_string", b"")
         try:
-            after_rooms = protocol.parse_after_rooms(query) if self.all_rooms else {}
-            after = None if self.all_rooms else protocol.parse_after(query)
+            after_rooms = parsing.parse_after_rooms(query) if self.all_rooms else {}
+            after = None if self.all_rooms else parsing.parse_after(query)
         except ChatError:
             await self._refuse(CLOSE_BAD_REQUEST)
             return
@@ -297,7 +302,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
         # Accept first: a close before accept becomes an HTTP 403 that browsers report
         # without the code, and the client must be able to tell 4401 from 4404.
         await self.accept()
-        observability.connection_refused(self.scope, code, limits.client_ip(self.scope))
+        observability.connection_refused(self.scope, code, policy.client_ip(self.scope))
         await self.close(code=code)
 
     # --- client frames ---------------------------------------------------------------
@@ -306,14 +311,14 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
         async with self.frame_lock:
             if self.state != State.OPEN:
                 return  # never acknowledged, so the client resends it elsewhere
-            command: protocol.Command | None = None
+            command: parsing.Command | None = None
             received_at = observability.frame_received()
             self.last_frame_at = asyncio.get_running_loop().time()
             try:
-                limits.frame_check(text_data, bytes_data)
+                policy.frame_check(text_data, bytes_data)
                 if text_data is None:
                     raise ChatError("binary_frame", "Only JSON text frames are accepted.")
-                command = protocol.parse_frame(text_data, all_rooms=self.all_rooms)
+                command = parsing.parse_frame(text_data, all_rooms=self.all_rooms)
                 await self._handle(command)
                 observability.frame_handled(command, received_at)
             except ChatError as error:
@@ -321,7 +326,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
                 await self._send_error(error, command, text_data)
                 if error.code in LOST_ACCESS and not self.all_rooms:
                     await self.close(code=CLOSE_FORBIDDEN)
-                elif isinstance(error, limits.RateLimited) and error.flooding:
+                elif isinstance(error, policy.RateLimited) and error.flooding:
                     await self.close(code=CLOSE_TOO_MANY)
             except Exception:
                 logger.exception("chat frame failed user=%s", self.username)
@@ -329,7 +334,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
                 await self._send_error(_INTERNAL_ERROR, command, text_data)
 
     async def _send_error(
-        self, error: ChatError, command: protocol.Command | None, text: str | None
+        self, error: ChatError, command: parsing.Command | None, text: str | None
     ) -> None:
         frame: dict[str, object] = dict(error.as_frame(client_id_of(command)))
         if self.all_rooms:

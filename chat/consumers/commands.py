@@ -9,9 +9,12 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import dbcalls, events, limits, presence, protocol, selectors, services, writer
+from chat import events, presence, selectors, services
 from chat.consumers.rooms import RoomChanges
+from chat.database import dbcalls, group_commit
 from chat.errors import ChatError
+from chat.limits import policy
+from chat.protocol import parsing
 from chat.realtime.connection import Stream
 from chat.services.batch import SendRequest
 
@@ -21,16 +24,16 @@ NOT_JOINED = ChatError("not_joined", "You have not joined this room.")
 
 
 class Commands(RoomChanges):
-    async def _handle(self, command: protocol.Command) -> None:
+    async def _handle(self, command: parsing.Command) -> None:
         user = self.scope["user"]
         frame: dict[str, object]
         match command:
-            case protocol.SendMessage(body=body, client_id=client_id, room=slug, reply_to=reply):
+            case parsing.SendMessage(body=body, client_id=client_id, room=slug, reply_to=reply):
                 stream = self._joined(slug)
-                await limits.current().message_check(user.pk)
+                await policy.current().message_check(user.pk)
                 # Saved with the other sends of this process that come meanwhile (one
                 # transaction), published, then acknowledged.
-                message = await writer.current().post(
+                message = await group_commit.current().post(
                     SendRequest(
                         room_id=stream.room_id,
                         author=user,
@@ -40,7 +43,7 @@ class Commands(RoomChanges):
                     )
                 )
                 frame = {"type": "ack", "client_id": client_id, "message": message}
-            case protocol.FetchHistory(
+            case parsing.FetchHistory(
                 before=before, limit=limit, room=slug, after=after, around=around
             ):
                 room_id = await self._readable(slug)
@@ -60,19 +63,19 @@ class Commands(RoomChanges):
                     frame = {"type": "history", "after": after, "messages": messages}
                 else:
                     frame = {"type": "history", "before": before, "messages": messages}
-            case protocol.EditMessage(id=message_id, body=body):
+            case parsing.EditMessage(id=message_id, body=body):
                 # Answered by the message.updated broadcast (or an error).
                 await dbcalls.write(
                     services.message_edit, message_id=message_id, user=user, body=body
                 )
                 return
-            case protocol.DeleteMessage(id=message_id):
+            case parsing.DeleteMessage(id=message_id):
                 await dbcalls.write(services.message_delete, message_id=message_id, user=user)
                 return
-            case protocol.React(message_id=message_id, emoji=text, added=added):
+            case parsing.React(message_id=message_id, emoji=text, added=added):
                 # Every reaction is broadcast to the room: it draws from the sender's
                 # message budget, so toggling one emoji cannot flood a room.
-                await limits.current().message_check(user.pk)
+                await policy.current().message_check(user.pk)
                 reaction, changed = await dbcalls.write(
                     services.reaction_set,
                     message_id=message_id,
@@ -84,7 +87,7 @@ class Commands(RoomChanges):
                 if changed:
                     return  # answered by the reaction broadcast (this connection too)
                 frame = dict(reaction)  # nothing changed: the state, to this one only
-            case protocol.Typing(room=slug):
+            case parsing.Typing(room=slug):
                 # Unanswered; a client typing faster than the interval is simply thinned.
                 stream = self._joined(slug)
                 now = asyncio.get_running_loop().time()
@@ -93,7 +96,7 @@ class Commands(RoomChanges):
                     self._last_typing_at[stream.room_id] = now
                     await self._announce_typing(stream)
                 return
-            case protocol.ReadRoom(room=slug, seq=seq):
+            case parsing.ReadRoom(room=slug, seq=seq):
                 self._joined(slug)
                 slug, read, changed = await dbcalls.write(
                     services.room_read, user=user, slug=slug, seq=seq
@@ -101,35 +104,35 @@ class Commands(RoomChanges):
                 if changed:
                     return  # every connection of the user, this one too, gets room.read
                 frame = {"type": "room.read", **read}
-            case protocol.JoinRoom(room=slug):
+            case parsing.JoinRoom(room=slug):
                 state, newly = await dbcalls.write(services.room_join, user=user, slug=slug)
                 if newly:
                     return  # room.joined comes to every connection through the hub
                 await self._room_joined(state["id"], state["slug"])
                 return
-            case protocol.LeaveRoom(room=slug):
+            case parsing.LeaveRoom(room=slug):
                 if slug not in self.by_slug or not self.by_slug[slug].counted:
                     raise NOT_JOINED
                 # Answered by room.left, which every connection of the user gets.
                 await dbcalls.write(services.room_leave, user=user, slug=slug)
                 return
-            case protocol.WatchRoom(room=slug):
+            case parsing.WatchRoom(room=slug):
                 await self._watch(slug)
                 return
-            case protocol.FetchOnline(room=slug):
+            case parsing.FetchOnline(room=slug):
                 room_id = await self._readable(slug)
                 hub = await self.runtime.hub()
                 online, count = await hub.online(room_id, settings.CHAT_HELLO_ONLINE_LIMIT)
                 frame = {"type": "online", "online": online, "online_count": count}
-            case protocol.SetNotifyLevel(room=slug, level=level):
+            case parsing.SetNotifyLevel(room=slug, level=level):
                 # Answered by room.notify, which every connection of the user gets.
                 await dbcalls.write(services.notify_level_set, user=user, slug=slug, level=level)
                 return
-            case protocol.PauseNotifications(until=until):
+            case parsing.PauseNotifications(until=until):
                 # Answered by notify.prefs, which every connection of the user gets.
                 await dbcalls.write(services.notify_prefs_set, user=user, paused_until=until)
                 return
-            case protocol.SearchMembers(room=slug, prefix=prefix):
+            case parsing.SearchMembers(room=slug, prefix=prefix):
                 room_id = await self._readable(slug)
                 found = await dbcalls.read(
                     selectors.room_members_matching, room_id=room_id, prefix=prefix
@@ -180,8 +183,8 @@ class Commands(RoomChanges):
             logger.exception("typing announce failed room=%s", stream.slug)
 
 
-def client_id_of(command: protocol.Command | None) -> str | None:
-    return command.client_id if isinstance(command, protocol.SendMessage) else None
+def client_id_of(command: parsing.Command | None) -> str | None:
+    return command.client_id if isinstance(command, parsing.SendMessage) else None
 
 
 def named_room(text: str | None) -> str | None:
@@ -193,4 +196,4 @@ def named_room(text: str | None) -> str | None:
     except (ValueError, RecursionError):
         return None
     room = data.get("room") if isinstance(data, dict) else None
-    return room if isinstance(room, str) and len(room) <= protocol.MAX_SLUG_CHARS else None
+    return room if isinstance(room, str) and len(room) <= parsing.MAX_SLUG_CHARS else None

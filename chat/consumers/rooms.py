@@ -1,8 +1,9 @@
 """Rooms joining and leaving a live all-rooms connection (events from the hub and the
 client's room.join / room.leave / room.watch), and read-state changes relayed to it."""
 
-from chat import dbcalls, events, selectors
+from chat import events, selectors
 from chat.consumers.base import ConsumerBase, public
+from chat.database import dbcalls
 from chat.realtime import reads
 from chat.realtime.connection import State
 

@@ -1,5 +1,5 @@
 # Renders the html of the messages saved before messages had it (issue #16), in batches
-# by id so a big table is never held in memory whole. It calls chat.rendering as it is
+# by id so a big table is never held in memory whole. It calls chat.content.rendering as it is
 # when the migration runs: a pure function of the body and the saved mentions.
 from django.db import migrations
 
@@ -7,7 +7,7 @@ BATCH = 500
 
 
 def render_existing(apps, schema_editor):
-    from chat import rendering
+    from chat.content import rendering
 
     Message = apps.get_model("chat", "Message")
     last = 0

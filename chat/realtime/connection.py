@@ -10,8 +10,7 @@ import enum
 import logging
 from collections.abc import Sequence
 
-from chat import wire
-from chat.realtime import reads
+from chat.realtime import reads, wire
 from chat.realtime.ordering import Decision, SeqOrder
 
 logger = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ class Connection:
         self, room_id: int, seq: int, frame: str, wire_frame: bytes | None = None
     ) -> None:
         """A room's message event, in the hub's seq order. `wire_frame` is `frame`
-        already framed for the socket (chat/wire.py), if built."""
+        already framed for the socket (chat/realtime/wire.py), if built."""
         stream = self.streams.get(room_id)
         if stream is None:
             return

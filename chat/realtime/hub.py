@@ -3,7 +3,7 @@ event out to the room's local connections in seq order.
 
 Per-connection channels would cost a Redis subscription, a queue, a task wake-up and a
 decode per recipient; here an event is received and decoded once per process and its
-pre-encoded frame (and its wire bytes, chat/wire.py) is written to every local socket.
+pre-encoded frame (and its wire bytes, chat/realtime/wire.py) is written to every local socket.
 
 Reads through chat/realtime/reads.py only; never writes, never imports chat.models.
 """
@@ -13,8 +13,9 @@ import contextlib
 import logging
 from typing import Any
 
-from chat import events, observability, presence, wire
-from chat.realtime import reads
+from chat import events, presence
+from chat.ops import observability
+from chat.realtime import reads, wire
 from chat.realtime.connection import Connection
 from chat.realtime.ordering import Decision, SeqOrder
 from chat.realtime.registry import Registry

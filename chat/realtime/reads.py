@@ -1,10 +1,11 @@
 """The realtime package's only door to the database: selectors called on the read
-threads (chat/dbcalls.py), their rows turned into ready frames, and the profile cache
+threads (chat/database/dbcalls.py), their rows turned into ready frames, and the profile cache
 the selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
 checks the package)."""
 
 from accounts.selectors import profile_forget, sessions_invalid
-from chat import dbcalls, events, selectors
+from chat import events, selectors
+from chat.database import dbcalls
 from chat.realtime.ordering import READ_CHUNK, Read
 
 

@@ -11,7 +11,8 @@ import logging
 
 from django.conf import settings
 
-from chat import observability, presence
+from chat import presence
+from chat.ops import observability
 from chat.realtime import reads
 from chat.realtime.connection import CLOSE_IDLE, CloseCode, State
 from chat.realtime.hub import Hub

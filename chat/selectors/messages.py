@@ -57,7 +57,7 @@ class MessageOut(TypedDict):
     author_display_name: str | None  # the author's display name (or username); None: system
     author_avatar: str | None  # URL of the author's avatar; None: system
     body: str
-    html: str  # the body rendered (chat/rendering.py's allow-list); "" for an empty body
+    html: str  # the body rendered (chat/content/rendering.py's allow-list); "" for an empty body
     reply_to: ReplyOut | None
     created_at: str
     client_id: str

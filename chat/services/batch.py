@@ -16,7 +16,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
 from accounts.selectors import profiles_warm
-from chat import events, rendering, selectors
+from chat import events, selectors
+from chat.content import rendering
 from chat.errors import ChatError
 from chat.models import Message
 from chat.selectors import MessageOut, message_out

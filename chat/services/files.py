@@ -1,7 +1,7 @@
 """Files posted as messages: images take the image path (decoded, re-encoded, a
 thumbnail); any other file is kept as sent under a name of the server's and is only
 ever served as a download. The upload is already on disk or in memory in bounded
-chunks (chat/uploads.py); storing it moves or copies it in chunks, never whole in
+chunks (chat/content/uploads.py); storing it moves or copies it in chunks, never whole in
 memory."""
 
 import logging
@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError
 
-from chat import images
+from chat.content import images
 from chat.errors import ChatError
 from chat.models import Attachment
 from chat.selectors import MessageOut
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_NAME_CHARS = Attachment._meta.get_field("name").max_length or 120
 MAX_CONTENT_TYPE_CHARS = Attachment._meta.get_field("content_type").max_length or 100
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
-# The formats chat.images decodes, told by their first bytes (never by name or type).
+# The formats chat.content.images decodes, told by their first bytes (never by name or type).
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 
 

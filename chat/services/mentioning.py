@@ -1,7 +1,7 @@
 """Who a message mentions, saved as Mention rows (what mention counts and notifications
 read): members named as @username and the members online with @here; @room mentions
 every member without rows.
-The parsing rules are chat.mentions' (pure); this module applies them to a room."""
+The parsing rules are chat.content.mentions' (pure); this module applies them to a room."""
 
 from typing import NamedTuple
 
@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models.functions import Lower
 
-from chat import mentions, presence
+from chat import presence
+from chat.content import mentions
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Message, Room
 

@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chat import events, images, mentions, rendering, selectors
+from chat import events, selectors
+from chat.content import images, mentions, rendering
 from chat.errors import ChatError
 from chat.models import (
     Attachment,

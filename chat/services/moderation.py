@@ -7,12 +7,13 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chat import events, observability, selectors
+from chat import events, selectors
 from chat.models import (
     AuditLog,
     Room,
     Sanction,
 )
+from chat.ops import observability
 from chat.services.access import CLOSE_FORBIDDEN
 
 

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from chat import emoji, events, selectors
+from chat import events, selectors
+from chat.content import emoji
 from chat.errors import ChatError
 from chat.models import Message, Reaction, Room
 from chat.services.access import access_require_write

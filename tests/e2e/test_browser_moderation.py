@@ -20,8 +20,8 @@ from playwright.sync_api import (
 )
 
 from chat import services
+from chat.content.rendering import ALLOWED
 from chat.models import Message, Room, Sanction
-from chat.rendering import ALLOWED
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
@@ -48,7 +48,7 @@ PAYLOADS = [
 ODD_USERNAME = "x@y.z+-_"  # every character Django allows in a username besides \w
 
 # The elements the page itself puts in the message list, and those the server's rendered
-# html may hold (chat.rendering.ALLOWED); anything else was injected.
+# html may hold (chat.content.rendering.ALLOWED); anything else was injected.
 # DIV: a message's reaction bar (reactions.js).
 MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV"} | {tag.upper() for tag in ALLOWED}
 OWN_AVATAR = "img.avatar[src^='/api/users/']"

@@ -1,5 +1,5 @@
 """The rate limits from sync code (the HTTP API's views): the same token buckets as the
-WebSocket's (chat/limits.py), so both transports draw from one budget. With Redis: the
+WebSocket's (chat/limits/policy.py), so both transports draw from one budget. With Redis: the
 same keys and Lua script through a sync client (no event loop needed); without it: the
 process's own stores, on an event loop."""
 
@@ -10,9 +10,9 @@ import redis as sync_redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from chat import observability
-from chat.limit_stores import BUCKET_TAKE, MemoryStore
-from chat.limits import RateLimited, current
+from chat.limits.policy import RateLimited, current
+from chat.limits.stores import BUCKET_TAKE, MemoryStore
+from chat.ops import observability
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ _MENTION = re.compile(r"(?<![\w@.+\-])@([\w.@+\-]{1,150})")
 # Punctuation that ends a sentence or clause after a name ("thanks @bob.", "(@ann)"):
 # tried without it too, so "@bob." finds bob, while a member really named "bob." wins.
 _TRAILING = ".,:;!?)"
-# For chat/rendering.py, which draws the chips the same way.
+# For chat/content/rendering.py, which draws the chips the same way.
 MENTION_PATTERN, TRAILING = _MENTION, _TRAILING
 
 

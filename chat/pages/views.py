@@ -7,7 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import emoji, selectors, services
+from chat import selectors, services
+from chat.content import emoji
 from chat.errors import ChatError
 from chat.forms import RoomForm
 
@@ -96,7 +97,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
         "max_file_bytes": settings.CHAT_FILE_MAX_BYTES,
-        # The picker offers exactly what the server takes (chat/emoji.py).
+        # The picker offers exactly what the server takes (chat/content/emoji.py).
         "reaction_emoji": {"common": emoji.COMMON, "allowed": emoji.ALLOWED},
         "can_manage": found["is_private"]
         and not found["is_direct"]

@@ -14,7 +14,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from chat.mentions import HERE, MENTION_PATTERN, ROOM, TRAILING
+from chat.content.mentions import HERE, MENTION_PATTERN, ROOM, TRAILING
 
 # Deeper quotes and lists are cut there (markdown-it drops what lies past the limit),
 # so a "> > > …" body costs no more than a shallow one.
@@ -159,7 +159,7 @@ def _mention_rule(state: StateCore) -> None:
 
 
 def _split_mentions(text: str, names: dict[str, str], group: str) -> list[Token]:
-    # The same reading of "@name." as chat.mentions: the longer spelling wins.
+    # The same reading of "@name." as chat.content.mentions: the longer spelling wins.
     tokens: list[Token] = []
     last = 0
     for match in MENTION_PATTERN.finditer(text):

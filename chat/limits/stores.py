@@ -1,4 +1,4 @@
-"""Where the abuse limits (chat/limits.py) keep their state: in this process's memory
+"""Where the abuse limits (chat/limits/policy.py) keep their state: in this process's memory
 (one process: its own counts are the whole truth) or in Redis, shared by every process.
 Token buckets, connection counts with an expiry each process refreshes, and the moving
 windows of the `limits` library, behind one `Store` interface the guard uses.
@@ -13,8 +13,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from chat import presence
-from chat.bucket_batch import BucketTaker
-from chat.redis_client import redis_client
+from chat.limits.bucket_batch import BucketTaker
+from chat.ops.redis_client import redis_client
 
 # KEYS[1]: hash {tokens, at}. ARGV: burst, refill per second. Returns {1, "0"} when a
 # token was taken, else {0, "<seconds until one is there>"} (a string: Lua numbers come
@@ -171,7 +171,7 @@ class RedisStore:
         return int(presence.presence_ttl_seconds() * 1000)
 
     async def take_token(self, key: str, burst: int, rate: float) -> float:
-        # Batched with the other sends of this process (chat/bucket_batch.py).
+        # Batched with the other sends of this process (chat/limits/bucket_batch.py).
         return await self._taker.take(key, burst, rate)
 
     async def admit(self, caps: list[tuple[str, int]]) -> int:

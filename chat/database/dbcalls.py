@@ -2,8 +2,8 @@
 writes on channels' one database thread with their publishes sent from the event loop.
 
 Channels runs every ORM call of a process on one thread. With writes batched there
-(chat/writer.py), a connect's reads (rooms, history, backlogs) and the hub's gap fills
-would still queue behind each batch; on their own threads they do not. Reads need no
+(chat/database/group_commit.py), a connect's reads (rooms, history, backlogs) and the
+hub's gap fills would still queue behind each batch; on their own threads they do not. Reads need no
 ordering with writes beyond what the database gives: once a seq is visible, every seq
 below it is too (the saving transaction holds the room row's lock).
 

@@ -156,7 +156,7 @@ with _claimed_dir():
     ERRORS = Counter("chat_errors", "Error frames sent to clients, by error code.", ["code"])
     RATE_LIMIT_HITS = Counter(
         "chat_rate_limit_hits",
-        "Actions refused by an abuse limit (chat/limits.py), by limit.",
+        "Actions refused by an abuse limit (chat/limits/policy.py), by limit.",
         ["limit"],
     )
     LAYER_FAILURES = Counter(

@@ -32,9 +32,10 @@ from typing import NotRequired
 from django.conf import settings
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
-from chat import observability, presence
+from chat import presence
 from chat.errors import ChatError, ErrorFrame
-from chat.limit_stores import MemoryStore, RedisStore, Store
+from chat.limits.stores import MemoryStore, RedisStore, Store
+from chat.ops import observability
 
 logger = logging.getLogger(__name__)
 

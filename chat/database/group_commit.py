@@ -13,7 +13,8 @@ from collections import deque
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import dbcalls, events
+from chat import events
+from chat.database import dbcalls
 from chat.errors import ChatError
 from chat.selectors import MessageOut
 from chat.services.batch import Outcome, SendRequest, message_post_many

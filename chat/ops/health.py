@@ -22,7 +22,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis import asyncio as aioredis
 
-from chat import delivery, limits, observability
+from chat import realtime
+from chat.limits import policy
+from chat.ops import observability
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ async def readyz(request: HttpRequest) -> HttpResponse:
         checks["database"], checks["redis"] = await asyncio.gather(_database_ok(), _redis_ok())
     else:
         checks["database"] = await _database_ok()
-    checks["accepting"] = not delivery.current().shutting_down
+    checks["accepting"] = not realtime.current().shutting_down
     ready = all(checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
     return _no_store(JsonResponse(body, status=200 if ready else 503))
@@ -108,7 +110,7 @@ def _metrics_allowed(request: HttpRequest) -> int:
         return 404  # metrics are off until one of the two is set
     if networks:
         scope = getattr(request, "scope", None)
-        ip = limits.client_ip(scope) if isinstance(scope, dict) else request.META.get("REMOTE_ADDR")
+        ip = policy.client_ip(scope) if isinstance(scope, dict) else request.META.get("REMOTE_ADDR")
         try:
             address = ipaddress.ip_address(ip or "")
         except ValueError:

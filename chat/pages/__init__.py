@@ -1,0 +1,2 @@
+"""The HTML pages (Django views): thin, they read through selectors and write through
+services."""
