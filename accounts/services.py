@@ -294,8 +294,8 @@ def _profile_save(
     out = selectors.profile_out(user.get_username(), profile.display_name, profile.version)
     user_id = user.pk
     selectors.profile_forget(user_id)
-    events.publish_on_commit(lambda: selectors.profile_forget(user_id))
-    events.publish_on_commit(lambda: events.publish_profile(out))
+    transaction.on_commit(lambda: selectors.profile_forget(user_id), robust=True)
+    events.publish_on_commit(events.profile(out))
     return out, old_avatar
 
 
@@ -314,7 +314,7 @@ def sessions_ended(session_keys: list[str], code: int = CLOSE_SESSION_ENDED) -> 
     on every process, once the current transaction commits."""
     keys = sorted(set(session_keys))
     if keys:
-        events.publish_on_commit(lambda: events.publish_sessions_end(session_keys=keys, code=code))
+        events.publish_on_commit(events.sessions_end(session_keys=keys, code=code))
 
 
 def session_started(*, user: User, session_key: str, user_agent: str = "") -> None:
@@ -329,7 +329,7 @@ def session_forget(*, session_key: str, new_key: str) -> None:
     password change); its sockets belong to the same device, stay open and are known
     by the new key from now on."""
     SessionRecord.objects.filter(session_key=session_key).delete()
-    events.publish_on_commit(lambda: events.publish_session_renamed(old=session_key, new=new_key))
+    events.publish_on_commit(events.session_renamed(old=session_key, new=new_key))
 
 
 def session_closed(*, session_key: str) -> None:

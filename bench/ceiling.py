@@ -10,7 +10,7 @@ Three shapes, each what a save is in the project (the room row's seq bumped with
 - `single_1`: one message per transaction, one connection;
 - `single_4`: the same on four connections at once (threads), each in its own room;
 - `batched_50`: 50 messages per transaction, one connection: one `UPDATE … SET last_seq
-  = last_seq + 50 RETURNING` and one 50-row INSERT (what chat/services/batch.py does).
+  = last_seq + 50 RETURNING` and one 50-row INSERT (what chat/services/posting.py does).
 
 Run by bench/run.py in the snapshot, on the run's migrated database, in scratch rooms
 (`ceiling-…`) deleted afterwards. The rows are built from the Message model's fields

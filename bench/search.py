@@ -83,7 +83,7 @@ def writes(count: int, label: str) -> dict[str, float]:
 
     from chat import services
     from chat.models import Message, Room
-    from chat.services.batch import SendRequest, message_post_many
+    from chat.services.posting import SendRequest, message_post_many
 
     author = User.objects.get(username="sb-user-1")
     room = Room.objects.create(slug=f"sb-bench-{uuid.uuid4().hex[:8]}", name="Bench writes")

@@ -337,7 +337,7 @@ async def _publish(room_id: int, slug: str, changes: dict[str, bool], count: int
     frame: dict[str, object] = {"type": "presence", "room": slug, "joined": joined, "left": left}
     if count is not None:
         frame["online_count"] = count
-    await events.publish_frame(room_id, frame)
+    await events.publish_now(events.room_frame(room_id, frame))
 
 
 # Every MemoryStore of this process (one per event loop that serves connections), so
@@ -372,4 +372,4 @@ def presence_for_process() -> Presence:
 
 async def typing_announce(*, room_id: int, slug: str, username: str) -> None:
     frame = {"type": "typing", "room": slug, "user": username}
-    await events.publish_frame(room_id, frame, exclude_user=username)
+    await events.publish_now(events.room_frame(room_id, frame, exclude_user=username))

@@ -27,7 +27,5 @@ def user_saved(sender: type[User], instance: User, created: bool, raw: bool, **k
     if not instance.is_active and not raw:
         username = instance.get_username()
         events.publish_on_commit(
-            lambda: events.publish_kick(
-                username=username, room_id=None, code=services.CLOSE_FORBIDDEN
-            )
+            events.kick(username=username, room_id=None, code=services.CLOSE_FORBIDDEN)
         )

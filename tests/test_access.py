@@ -20,6 +20,7 @@ from chat import services
 from chat.consumers import CLOSE_FORBIDDEN
 from chat.models import AuditLog, Membership, Message, MessageEdit, Room, Sanction
 from tests.conftest import session_cookie
+from tests.published import intercept, of_type
 from tests.servers import daphnes, recv_json, ws_connect
 
 Open = Callable[..., Any]
@@ -108,7 +109,7 @@ async def test_every_action_is_authorized_when_it_happens(
     open_socket: Open, private: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Even if the kick never arrived (no channel layer delivery), the next action fails.
-    monkeypatch.setattr("chat.events.publish_kick", lambda **kwargs: None)
+    intercept(monkeypatch, lose=of_type("chat.kick"))
     await database_sync_to_async(services.membership_add)(room=private, user=bob, actor=alice)
     comm, _ = await connect(open_socket, bob, "/ws/chat/secret/")
     await database_sync_to_async(services.membership_remove)(room=private, user=bob, actor=alice)

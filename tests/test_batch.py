@@ -17,22 +17,19 @@ from accounts.selectors import profile_forget
 from chat import events
 from chat.database import group_commit
 from chat.errors import ChatError
+from chat.events import Publication
 from chat.models import Message, Room, Sanction
-from chat.services import batch, seqs
-from chat.services.batch import SendRequest, message_post_many
+from chat.services import posting, seqs
+from chat.services.posting import SendRequest, message_post_many
+from tests.published import intercept, saved_seqs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    seen: list[tuple[int, int]] = []
-
-    def record(messages: list[tuple[int, Any]]) -> None:
-        seen.extend((room_id, message["seq"]) for room_id, message in messages)
-
-    monkeypatch.setattr(events, "publish_messages", record)
-    return seen
+def published(monkeypatch: pytest.MonkeyPatch) -> list[Publication]:
+    """Every publication as it leaves (and is still sent)."""
+    return intercept(monkeypatch)
 
 
 def req(room: Room, user: User, body: str, client_id: str) -> SendRequest:
@@ -40,7 +37,7 @@ def req(room: Room, user: User, body: str, client_id: str) -> SendRequest:
 
 
 def test_a_batch_saves_consecutive_seqs_per_room_and_publishes_after_commit(
-    room: Room, alice: User, bob: User, published: list[tuple[int, int]]
+    room: Room, alice: User, bob: User, published: list[Publication]
 ) -> None:
     other = Room.objects.create(slug="other", name="Other")
     outcomes = message_post_many(
@@ -60,8 +57,9 @@ def test_a_batch_saves_consecutive_seqs_per_room_and_publishes_after_commit(
     saved = Message.objects.get(room=room, seq=2)
     assert (saved.body, saved.mentions) == ("a2 @alice", [])  # alice has not joined: no mention
     assert Room.objects.get(pk=room.pk).last_seq == 2
-    assert sorted(published) == [(room.pk, 1), (room.pk, 2), (other.pk, 1), (other.pk, 2)]
-    assert published.index((room.pk, 1)) < published.index((room.pk, 2))
+    seqs = saved_seqs(published)
+    assert sorted(seqs) == [(room.pk, 1), (room.pk, 2), (other.pk, 1), (other.pk, 2)]
+    assert seqs.index((room.pk, 1)) < seqs.index((room.pk, 2))
 
 
 def test_refused_sends_do_not_fail_or_number_the_others(
@@ -84,7 +82,7 @@ def test_refused_sends_do_not_fail_or_number_the_others(
 
 
 def test_resends_return_the_stored_message_inside_and_across_batches(
-    room: Room, alice: User, published: list[tuple[int, int]]
+    room: Room, alice: User, published: list[Publication]
 ) -> None:
     first = message_post_many([req(room, alice, "hello", "same")])[0]
     again = message_post_many(
@@ -99,7 +97,7 @@ def test_resends_return_the_stored_message_inside_and_across_batches(
     assert not isinstance(again[1], ChatError)
     assert again[1]["seq"] == 2
     assert Message.objects.count() == 2
-    assert len(published) == 2  # a resend publishes nothing
+    assert len(saved_seqs(published)) == 2  # a resend publishes nothing
 
 
 def test_a_resend_racing_in_from_elsewhere_fails_only_itself(
@@ -107,7 +105,7 @@ def test_a_resend_racing_in_from_elsewhere_fails_only_itself(
 ) -> None:
     original = message_post_many([req(room, alice, "hello", "raced")])[0]
     # The lookup misses it, as when another process commits it meanwhile.
-    monkeypatch.setattr(batch, "_already_saved", lambda requests, indexes: {})
+    monkeypatch.setattr(posting, "_already_saved", lambda requests, indexes: {})
     outcomes = message_post_many([req(room, bob, "mine", "b1"), req(room, alice, "again", "raced")])
     assert outcomes[1] == original
     assert not isinstance(outcomes[0], ChatError)
@@ -116,47 +114,39 @@ def test_a_resend_racing_in_from_elsewhere_fails_only_itself(
 
 
 def test_a_failed_commit_saves_and_publishes_nothing(
-    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch, published: list[tuple[int, int]]
+    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch, published: list[Publication]
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(batch, "message_out", broken)  # after the seq UPDATE and INSERT
+    monkeypatch.setattr(posting, "message_out", broken)  # after the seq UPDATE and INSERT
     with pytest.raises(OperationalError):
         message_post_many([req(room, alice, "hi @alice", "c1"), req(room, alice, "two", "c2")])
     assert not Message.objects.exists()
     assert Room.objects.get(pk=room.pk).last_seq == 0
-    assert published == []
+    assert saved_seqs(published) == []
 
 
 async def test_the_writer_batches_concurrent_sends_and_answers_each(
     room: Room, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[str] = []
-    publishes: list[str] = []
-
-    async def record(collected: events.Collected) -> None:
-        for group, event, _ in collected:
-            publishes.append(group)
-            sent.extend(str(item[1]) for item in event["items"])  # type: ignore[index]
-
-    monkeypatch.setattr(events, "send_collected", record)
-    posting = group_commit.Writer()
+    seen = intercept(monkeypatch)
+    commit = group_commit.GroupCommit()
     users = [alice, bob]
     results = await asyncio.gather(
-        *(posting.post(req(room, users[n % 2], f"m{n}", f"c{n}")) for n in range(40)),
-        posting.post(req(room, alice, "", "bad")),
+        *(commit.post(req(room, users[n % 2], f"m{n}", f"c{n}")) for n in range(40)),
+        commit.post(req(room, alice, "", "bad")),
         return_exceptions=True,
     )
     assert isinstance(results[-1], ChatError)
     assert results[-1].code == "empty_body"
     seqs = sorted(r["seq"] for r in results[:-1] if isinstance(r, dict))
     assert seqs == list(range(1, 41))
-    assert posting.batches < 40  # sends that came together shared transactions
-    assert sorted(sent, key=int) == [str(n) for n in range(1, 41)]
+    assert commit.batches < 40  # sends that came together shared transactions
+    assert sorted(seq for _, seq in saved_seqs(seen)) == list(range(1, 41))
     # One publish per batch (to the group every hub joins), not one per message.
-    assert set(publishes) == {events.MESSAGES_GROUP}
-    assert len(publishes) <= posting.batches < 40
+    assert {publication.group for publication in seen} == {events.MESSAGES_GROUP}
+    assert len(seen) <= commit.batches < 40
     assert await database_sync_to_async(Message.objects.count)() == 40
 
 
@@ -167,16 +157,16 @@ async def test_a_failed_batch_acknowledges_none_of_its_sends(
         raise OperationalError("database is gone")
 
     monkeypatch.setattr(group_commit, "message_post_many", broken)
-    posting = group_commit.Writer()
+    commit = group_commit.GroupCommit()
     results = await asyncio.gather(
-        posting.post(req(room, alice, "one", "c1")),
-        posting.post(req(room, alice, "two", "c2")),
+        commit.post(req(room, alice, "one", "c1")),
+        commit.post(req(room, alice, "two", "c2")),
         return_exceptions=True,
     )
     assert all(isinstance(result, OperationalError) for result in results)
     # The writer keeps working after a failed batch.
     monkeypatch.undo()
-    saved = await posting.post(req(room, alice, "three", "c3"))
+    saved = await commit.post(req(room, alice, "three", "c3"))
     assert saved["seq"] == 1
 
 
@@ -218,7 +208,7 @@ def test_a_room_deleted_before_the_insert_fails_the_batch_whole(
         Room.objects.filter(pk=gone.pk).delete()  # as if deleted after the access check
         return taking(counts)
 
-    monkeypatch.setattr(batch, "room_seq_blocks", delete_then_take)
+    monkeypatch.setattr(posting, "room_seq_blocks", delete_then_take)
     with pytest.raises(ChatError) as refused:
         message_post_many([req(room, alice, "one", "c1"), req(gone, alice, "two", "c2")])
     assert refused.value.code == "room_not_found"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db.backends.utils import CursorWrapper
@@ -520,7 +519,7 @@ async def test_profile_change_reaches_open_sockets_as_user_updated(
         "display_name": "Bob B.",
         "avatar": "/api/users/bob/avatar/?v=2",
     }
-    await sync_to_async(events.publish_profile)(profile)
+    await events.publish_now(events.profile(profile))
     assert await next_of(comm, "user.updated") == {"type": "user.updated", "user": profile}
 
 
@@ -534,6 +533,6 @@ async def test_ended_session_closes_its_sockets_only(
         assert (await comm.connect())[0]
         await next_of(comm, "hello")
     key = ended.scope["headers"][1][1].decode().split("=", 1)[1]
-    await sync_to_async(events.publish_sessions_end)(session_keys=[key], code=4401)
+    await events.publish_now(events.sessions_end(session_keys=[key], code=4401))
     assert await ended.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
     assert await other.receive_nothing(timeout=0.3)

@@ -14,7 +14,9 @@ from django.test import override_settings
 
 from chat import events, realtime, selectors, services
 from chat.consumers import CLOSE_BAD_REQUEST
+from chat.database import dbcalls
 from chat.models import Message, Room
+from tests.published import intercept, of_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,8 +24,9 @@ Open = Callable[..., Any]
 
 
 async def post(room: Room, user: User, body: str, client_id: str | None = None) -> int:
-    message = await database_sync_to_async(services.message_post)(
-        room_id=room.pk, author=user, body=body, client_id=client_id or body
+    # As a frame's service call does: returns once the message's event has left.
+    message = await dbcalls.write(
+        services.message_post, room_id=room.pk, author=user, body=body, client_id=client_id or body
     )
     return int(message["seq"])
 
@@ -167,11 +170,10 @@ async def test_same_client_id_from_two_connections_yields_one_message(
 
 async def post_after_two_lost(room: Room, alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
     """Seqs 1 and 2 are saved but their events never published; seq 3's is."""
-    real_publish = events.publish_message
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
-    await post(room, alice, "lost one")
-    await post(room, alice, "lost two")
-    monkeypatch.setattr(events, "publish_message", real_publish)
+    with monkeypatch.context() as losing:
+        intercept(losing, lose=of_type("chat.messages"))
+        await post(room, alice, "lost one")
+        await post(room, alice, "lost two")
     await post(room, alice, "arrives")
 
 
@@ -211,7 +213,7 @@ async def test_lost_last_event_is_delivered_by_the_periodic_sync(
     open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    intercept(monkeypatch, lose=of_type("chat.messages"))
     await post(room, alice, "nobody published me")
     got = await comm.receive_json_from(timeout=5)
     assert (got["type"], got["message"]["seq"]) == ("message", 1)
@@ -221,7 +223,7 @@ async def test_deleted_messages_leave_no_stuck_gap(
     open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
+    intercept(monkeypatch, lose=of_type("chat.messages"))
     await post(room, alice, "to be deleted")
     await database_sync_to_async(Message.objects.filter(seq=1).delete)()
     monkeypatch.undo()
@@ -265,9 +267,13 @@ async def test_a_message_event_from_a_process_of_the_previous_version_is_deliver
     from channels.layers import get_channel_layer
 
     comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
-    saved = await database_sync_to_async(services.message_post)(
-        room_id=room.pk, author=alice, body="from an old process", client_id="old"
+    intercept(monkeypatch, lose=of_type("chat.messages"))
+    saved = await dbcalls.write(
+        services.message_post,
+        room_id=room.pk,
+        author=alice,
+        body="from an old process",
+        client_id="old",
     )
     monkeypatch.undo()
     layer = get_channel_layer()

@@ -2,6 +2,7 @@
 size rule, edits, per-room levels and do not disturb, and the notify job being queued
 only when someone may need telling (services and selectors, no sockets)."""
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from chat.errors import ChatError
 from chat.models import Membership, Mention, Room, Sanction
 from notify import levels
 from notify.selectors import notify_targets
+from tests.published import intercept
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,7 +187,7 @@ def test_a_direct_message_always_queues_the_job(
 def test_batch_sends_queue_one_job_for_the_messages_that_need_one(
     room: Room, team: dict[str, User], asked: list[events.NotifyItem]
 ) -> None:
-    from chat.services.batch import SendRequest, message_post_many
+    from chat.services.posting import SendRequest, message_post_many
 
     outcomes = message_post_many(
         [
@@ -252,14 +254,16 @@ def test_a_plain_message_in_a_mentions_room_tells_only_those_who_want_all(
 def test_level_and_prefs_reach_every_connection_of_the_user(
     room: Room, team: dict[str, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    frames: list[tuple[int, Any]] = []
-    monkeypatch.setattr(
-        events, "publish_user_frame", lambda uid, frame: frames.append((uid, frame))
-    )
+    seen = intercept(monkeypatch)
     bob = team["bob"]
     services.notify_level_set(user=bob, slug=room.slug, level="nothing")
     until = timezone.now() + timedelta(hours=8)
     prefs = services.notify_prefs_set(user=bob, paused_until=until)
+    frames = [
+        (p.event["user_id"], json.loads(p.event["frame"]))
+        for p in seen
+        if p.event["type"] == "chat.user_frame"
+    ]
     assert frames[0] == (bob.pk, {"type": "room.notify", "room": room.slug, "level": "nothing"})
     assert frames[1] == (bob.pk, {"type": "notify.prefs", **prefs})
     assert prefs["paused_until"] == until.isoformat()

@@ -14,8 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import selectors, services
 from chat.content import emoji
+from chat.database import dbcalls
 from chat.errors import ChatError
 from chat.models import Reaction, Room
+from tests.published import intercept, of_type
 
 Open = Callable[..., Any]
 
@@ -268,15 +270,16 @@ async def test_a_reaction_reaches_every_connection_and_the_next_hello(
 async def test_a_reaction_never_comes_before_the_message_it_is_about(
     open_socket: Open, room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat import events
-
     comm, _ = await opened(open_socket, alice, "/ws/chat/general/")
-    real_publish = events.publish_message
-    monkeypatch.setattr(events, "publish_message", lambda room_id, message: None)
-    lost = await database_sync_to_async(services.message_post)(
-        room_id=room.pk, author=alice, body="its event is lost", client_id="lost"
-    )
-    monkeypatch.setattr(events, "publish_message", real_publish)
+    with monkeypatch.context() as losing:
+        intercept(losing, lose=of_type("chat.messages"))
+        lost = await dbcalls.write(
+            services.message_post,
+            room_id=room.pk,
+            author=alice,
+            body="its event is lost",
+            client_id="lost",
+        )
     await database_sync_to_async(react)(alice, lost["id"], "👀")
     first = await comm.receive_json_from(timeout=3)
     second = await comm.receive_json_from(timeout=3)

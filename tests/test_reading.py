@@ -9,26 +9,37 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat import events, selectors, services
+from chat import selectors, services
 from chat.errors import ChatError
+from chat.events import Publication
 from chat.models import Membership, Message, Room, Sanction
+from tests.published import intercept
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+class Published(dict[str, list[Any]]):
+    """What the services published after commit, as it left: counts and membership."""
+
+    def __init__(self, seen: list[Publication]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def __getitem__(self, kind: str) -> list[Any]:
+        found: list[Any] = []
+        for publication in self.seen:
+            event: dict[str, Any] = dict(publication.event)
+            if kind == "counts" and event["type"] == "chat.counts":
+                states = {int(uid): state for uid, state in event["counts"].items()}
+                found.append((event["room"], states))
+            elif kind == "membership" and event["type"] == "chat.membership":
+                found.append({k: v for k, v in event.items() if k != "type"})
+        return found
+
+
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
-    """What the services publish after commit: counts and membership events."""
-    seen: dict[str, list[Any]] = {"counts": [], "membership": []}
-    monkeypatch.setattr(
-        events,
-        "publish_counts",
-        lambda room_id, room, counts: seen["counts"].append((room, dict(counts))),
-    )
-    monkeypatch.setattr(
-        events, "publish_membership", lambda **kwargs: seen["membership"].append(kwargs)
-    )
-    return seen
+def published(monkeypatch: pytest.MonkeyPatch) -> Published:
+    return Published(intercept(monkeypatch))
 
 
 def post(room: Room, user: User, body: str) -> selectors.MessageOut:
@@ -64,7 +75,7 @@ def test_every_new_account_joins_the_default_rooms_with_nothing_unread(
 
 
 def test_joining_a_public_room_starts_the_pointer_at_its_last_seq(
-    room: Room, alice: User, bob: User, published: dict[str, list[Any]]
+    room: Room, alice: User, bob: User, published: Published
 ) -> None:
     services.room_join(user=bob, slug=room.slug)
     post(room, bob, "one")
@@ -78,6 +89,7 @@ def test_joining_a_public_room_starts_the_pointer_at_its_last_seq(
         "room_id": room.pk,
         "room": room.slug,
         "action": "joined",
+        "reason": "",
     }
     again, created = services.room_join(user=alice, slug=room.slug)
     assert not created
@@ -128,7 +140,7 @@ def test_mentions_only_name_members(
 
 
 def test_edit_that_adds_or_removes_a_mention_updates_and_publishes_counts(
-    joined: Room, alice: User, bob: User, published: dict[str, list[Any]]
+    joined: Room, alice: User, bob: User, published: Published
 ) -> None:
     message = post(joined, bob, "plain")
     assert state(alice, joined)["mentions"] == 0
@@ -149,7 +161,7 @@ def test_deleting_or_hiding_a_counted_message_lowers_the_counts(
     alice: User,
     bob: User,
     make_user: Callable[..., User],
-    published: dict[str, list[Any]],
+    published: Published,
 ) -> None:
     first = post(joined, bob, "hi @alice")
     second = post(joined, bob, "again")
@@ -164,7 +176,7 @@ def test_deleting_or_hiding_a_counted_message_lowers_the_counts(
 
 
 def test_read_pointer_only_moves_forward_and_never_past_the_last_seq(
-    joined: Room, alice: User, bob: User, published: dict[str, list[Any]]
+    joined: Room, alice: User, bob: User, published: Published
 ) -> None:
     for n in range(3):
         post(joined, bob, f"m{n}")
@@ -187,7 +199,7 @@ def test_read_in_a_room_not_joined_is_refused(room: Room, alice: User) -> None:
 
 
 def test_leaving_publishes_left_and_direct_rooms_cannot_be_left(
-    joined: Room, alice: User, bob: User, published: dict[str, list[Any]]
+    joined: Room, alice: User, bob: User, published: Published
 ) -> None:
     services.room_leave(user=alice, slug=joined.slug)
     assert published["membership"][-1]["reason"] == "left"
@@ -201,7 +213,7 @@ def test_leaving_publishes_left_and_direct_rooms_cannot_be_left(
 
 
 def test_removal_and_room_ban_publish_left_with_their_reason(
-    alice: User, bob: User, joined: Room, published: dict[str, list[Any]]
+    alice: User, bob: User, joined: Room, published: Published
 ) -> None:
     secret = services.room_create(
         slug="secret", name="Secret", topic="", creator=bob, is_private=True

@@ -18,7 +18,7 @@ from chat import selectors, services
 from chat.errors import ChatError
 from chat.models import Message, Room
 from chat.protocol import parsing
-from chat.services.batch import SendRequest, message_post_many
+from chat.services.posting import SendRequest, message_post_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,6 +8,7 @@ from django.test import override_settings
 from chat import selectors, services
 from chat.errors import ChatError
 from chat.models import Message, Room
+from tests.published import intercept, saved_seqs
 
 
 def post(room: Room, user: User, body: str, client_id: str) -> selectors.MessageOut:
@@ -74,10 +75,7 @@ def test_body_limit_is_a_setting(room: Room, alice: User) -> None:
 def test_message_is_published_only_after_commit(
     room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    published: list[int] = []
-    monkeypatch.setattr(
-        "chat.events.publish_message", lambda room_id, message: published.append(message["seq"])
-    )
+    published = intercept(monkeypatch)
 
     def post_then_fail() -> None:
         with transaction.atomic():
@@ -90,7 +88,7 @@ def test_message_is_published_only_after_commit(
     assert published == []
     assert not Message.objects.exists()
     post(room, alice, "kept", "k1")
-    assert published == [1]  # the rolled-back seq was released too
+    assert [seq for _, seq in saved_seqs(published)] == [1]  # the rolled-back seq was released
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,6 +15,7 @@ from chat import services
 from chat.api import serializers as s
 from chat.api.views import MULTIPART_SLACK_BYTES, _client_id, _errors, _readable_room, _user
 from chat.content import uploads
+from chat.database import group_commit
 from chat.limits import blocking
 from chat.services.files import file_too_large
 
@@ -64,5 +65,6 @@ class FileCreateView(APIView):
             upload=upload,
             body=data.validated_data["body"],
             client_id=client_id,
+            post=group_commit.post_sync,
         )
         return Response(message, status=status.HTTP_201_CREATED)

@@ -27,6 +27,7 @@ from accounts import selectors as account_selectors
 from chat import selectors, services
 from chat.api import serializers as s
 from chat.content import images
+from chat.database import group_commit
 from chat.errors import ChatError
 from chat.limits import blocking
 from chat.protocol import parsing
@@ -180,12 +181,14 @@ class MessageListView(APIView):
         room = _readable_room(request, slug)
         user = _user(request)
         blocking.message_check_sync(user.pk)
-        message = services.message_post(
-            room_id=room["id"],
-            author=user,
-            body=data.validated_data["body"],
-            client_id=client_id,
-            reply_to=data.validated_data["reply_to"],
+        message = group_commit.post_sync(
+            services.SendRequest(
+                room_id=room["id"],
+                author=user,
+                body=data.validated_data["body"],
+                client_id=client_id,
+                reply_to=data.validated_data["reply_to"],
+            )
         )
         return Response(message, status=status.HTTP_201_CREATED)
 
@@ -231,6 +234,7 @@ class ImageCreateView(APIView):
             name=upload.name or "image",
             body=data.validated_data["body"],
             client_id=client_id,
+            post=group_commit.post_sync,
         )
         return Response(message, status=status.HTTP_201_CREATED)
 

@@ -16,7 +16,7 @@ from chat.errors import ChatError
 from chat.limits import policy
 from chat.protocol import parsing
 from chat.realtime.connection import Stream
-from chat.services.batch import SendRequest
+from chat.services.posting import SendRequest
 
 logger = logging.getLogger(__name__)
 

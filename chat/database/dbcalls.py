@@ -82,18 +82,10 @@ async def read(function: Callable[..., T], **kwargs: Any) -> T:
     return done
 
 
-def collecting(function: Callable[..., T], kwargs: dict[str, Any]) -> tuple[T, events.Collected]:
-    with events.publishes_collected() as collected:
-        result = function(**kwargs)
-    return result, collected
-
-
 async def write(function: Callable[..., T], **kwargs: Any) -> T:
-    """Run a service on the database thread; send what it published (after its commit)
-    from this event loop, then return its result. The database thread is free for the
-    next frame's work while Redis is written to."""
-    done: tuple[T, events.Collected] = await database_sync_to_async(collecting)(function, kwargs)
-    result, collected = done
-    if collected:
-        await events.send_collected(collected)
+    """Run a service on the database thread, then wait until what it published (after
+    its commit) has left this event loop, and return its result. The database thread is
+    free for the next frame's work while Redis is written to."""
+    result: T = await database_sync_to_async(function)(**kwargs)
+    await events.published()
     return result

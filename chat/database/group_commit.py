@@ -1,26 +1,29 @@
 """The transport side of group commit: each process gathers the sends its connections
-hand it while the database thread is busy, and saves them as one batch
-(services.message_post_many). Publishes run on the event loop after the commit, never
-on the database thread, and each send is answered only after that.
+(and its HTTP views) hand it while the database thread is busy, and saves them as one
+batch through the one write path (services.message_post_many). Publishes leave from the
+event loop after the commit, never from the database thread, and each send is answered
+only after that.
 
 No ORM here: the database work is one services call per batch.
 """
 
 import asyncio
+import contextvars
 import weakref
 from collections import deque
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import events
-from chat.database import dbcalls
 from chat.errors import ChatError
+from chat.ops import loops
 from chat.selectors import MessageOut
-from chat.services.batch import Outcome, SendRequest, message_post_many
+from chat.services.posting import Outcome, SendRequest, message_post_many, message_post_one
 
 
-class Writer:
+class GroupCommit:
     """One per event loop (process). Sends queue here; one task writes them in batches
     of at most CHAT_WRITE_BATCH_MAX, without waiting to fill one: a lone send is saved
     at once, and sends that arrive meanwhile wait for the next batch, not for a timer."""
@@ -37,7 +40,10 @@ class Writer:
         future: asyncio.Future[Outcome] = loop.create_future()
         self._pending.append((request, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+            # A context of its own: the task outlives the send that started it, and must
+            # not inherit its context (asgiref routes sync calls by it: an HTTP view's
+            # send would tie every later batch to that request's thread).
+            self._flusher = loop.create_task(self._flush(), context=contextvars.Context())
         outcome = await future
         if isinstance(outcome, ChatError):
             raise outcome
@@ -49,8 +55,8 @@ class Writer:
             batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
             self.batches += 1
             try:
-                outcomes, collected = await database_sync_to_async(dbcalls.collecting)(
-                    message_post_many, {"requests": [request for request, _ in batch]}
+                outcomes = await database_sync_to_async(message_post_many)(
+                    [request for request, _ in batch]
                 )
             except BaseException as failure:
                 # The transaction failed: nothing was saved, nothing is acknowledged.
@@ -60,20 +66,34 @@ class Writer:
                 if isinstance(failure, asyncio.CancelledError):
                     raise
                 continue
-            await events.send_collected(collected)
+            await events.published()  # answered once published, as every write is
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():  # its connection may have gone meanwhile
                     future.set_result(outcome)
 
 
-_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer]" = (
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def current() -> Writer:
+def current() -> GroupCommit:
     loop = asyncio.get_running_loop()
     writer = _writers.get(loop)
     if writer is None:
-        writer = _writers[loop] = Writer()
+        writer = _writers[loop] = GroupCommit()
     return writer
+
+
+def post_sync(request: SendRequest) -> MessageOut:
+    """Save one send from sync code: through its process's group commit when this thread
+    works for a running event loop (an HTTP view under daphne), so API and socket sends
+    share batches; directly (a batch of one) elsewhere. ChatError as the socket's."""
+    if loops.serving_loop() is None:
+        return message_post_one(request)
+    saved: MessageOut = async_to_sync(_post_current)(request)
+    return saved
+
+
+async def _post_current(request: SendRequest) -> MessageOut:
+    return await current().post(request)

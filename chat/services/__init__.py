@@ -13,10 +13,6 @@ from chat.services.messages import (
     message_body_clean,
     message_delete,
     message_edit,
-    message_post,
-    message_post_async,
-    message_post_system,
-    message_post_system_async,
 )
 from chat.services.moderation import (
     audit_record,
@@ -28,6 +24,17 @@ from chat.services.moderation import (
     user_deactivated,
 )
 from chat.services.notifying import notify_level_set, notify_prefs_set
+from chat.services.posting import (
+    NewAttachment,
+    Outcome,
+    SendRequest,
+    message_post,
+    message_post_async,
+    message_post_many,
+    message_post_one,
+    message_post_system,
+    message_post_system_async,
+)
 from chat.services.reactions import ReactionFrame, reaction_set
 from chat.services.reading import room_read
 from chat.services.rooms import (
@@ -43,8 +50,11 @@ from chat.services.tokens import NewToken, token_create, token_digest, token_rev
 
 __all__ = [
     "CLOSE_FORBIDDEN",
+    "NewAttachment",
     "NewToken",
+    "Outcome",
     "ReactionFrame",
+    "SendRequest",
     "access_require_read",
     "access_require_write",
     "audit_record",
@@ -59,6 +69,8 @@ __all__ = [
     "message_post_async",
     "message_post_file",
     "message_post_image",
+    "message_post_many",
+    "message_post_one",
     "message_post_system",
     "message_post_system_async",
     "notify_level_set",

@@ -9,6 +9,7 @@ import mimetypes
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from typing import IO
 
 from django.conf import settings
@@ -16,19 +17,18 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError
 
 from chat.content import images
 from chat.errors import ChatError
 from chat.models import Attachment
 from chat.selectors import MessageOut
 from chat.services.access import access_require_write
-from chat.services.messages import (
-    StoredFile,
-    _message_by_client_id,
-    _message_insert,
-    _StoredImage,
-    message_body_clean,
+from chat.services.messages import message_body_clean
+from chat.services.posting import (
+    NewAttachment,
+    SendRequest,
+    message_by_client_id,
+    message_post_one,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,16 +78,23 @@ def _looks_like_image(upload: UploadedFile[bytes]) -> bool:
     return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
+Post = Callable[[SendRequest], MessageOut]
+
+
 def message_post_file(
-    *, room_id: int, author: User, upload: UploadedFile[bytes], body: str, client_id: str
+    *,
+    room_id: int,
+    author: User,
+    upload: UploadedFile[bytes],
+    body: str,
+    client_id: str,
+    post: Post = message_post_one,
 ) -> MessageOut:
-    """Post any file (with an optional caption) as a message: message_post's rules
-    (access, idempotency by client_id). An image we can decode (and within the image
-    limits) becomes an image message; anything else a download. The stored file is
-    removed again if the message is not saved."""
-    body = message_body_clean(body, allow_empty=True)
-    access_require_write(room_id=room_id, user=author)
-    existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    """Post any file (with an optional caption) as a message, saved through `post` (the
+    one write path: directly, or the caller's process's group commit). An image we can
+    decode (and within the image limits) becomes an image message; anything else a
+    download. The stored file is removed again if the message is not saved with it."""
+    existing = _resend_or_checked(room_id=room_id, author=author, body=body, client_id=client_id)
     if existing is not None:
         return existing  # a resend: not stored again
     size = upload.size or 0
@@ -103,6 +110,7 @@ def message_post_file(
                 name=original,
                 body=body,
                 client_id=client_id,
+                post=post,
             )
         except ChatError as error:
             if error.code not in ("bad_image", "unsupported_image", "image_too_large_pixels"):
@@ -112,65 +120,75 @@ def message_post_file(
     upload.seek(0)
     # No extension, no part of the user's name: nothing about the stored file is theirs.
     stored = default_storage.save(f"attachments/{room_id}/{uuid.uuid4().hex}", upload)
-    try:
-        return _message_insert(
-            room_id=room_id,
-            author=author,
-            body=body,
-            client_id=client_id,
-            stored_file=StoredFile(
-                file=stored,
-                name=name,
-                content_type=content_type_clean(upload.content_type, name),
-                size=default_storage.size(stored),
-            ),
-        )
-    except BaseException as failure:
-        try:
-            default_storage.delete(stored)
-        except Exception:
-            logger.exception("could not remove orphan upload %s", stored)
-        if isinstance(failure, IntegrityError):  # the same client_id raced in
-            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
-            if existing is not None:
-                return existing
-        raise
+    attachment = NewAttachment(
+        kind=Attachment.Kind.FILE,
+        file=stored,
+        name=name,
+        content_type=content_type_clean(upload.content_type, name),
+        size=default_storage.size(stored),
+    )
+    return _post_with(post, room_id, author, body, client_id, attachment)
 
 
 def message_post_image(
-    *, room_id: int, author: User, upload: IO[bytes], name: str, body: str, client_id: str
+    *,
+    room_id: int,
+    author: User,
+    upload: IO[bytes],
+    name: str,
+    body: str,
+    client_id: str,
+    post: Post = message_post_one,
 ) -> MessageOut:
-    """Post an image (with an optional caption) as a message: the same rules as
-    message_post (access, idempotency by client_id), plus images.image_process's checks.
-    The files are stored before the transaction and removed again if it fails."""
-    body = message_body_clean(body, allow_empty=True)
-    access_require_write(room_id=room_id, user=author)
-    existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    """Post an image (with an optional caption) as a message: the one write path's rules
+    plus images.image_process's checks. The files are stored before the transaction and
+    removed again if the message is not saved with them."""
+    existing = _resend_or_checked(room_id=room_id, author=author, body=body, client_id=client_id)
     if existing is not None:
         return existing  # a resend: not decoded or stored again
     processed = images.image_process(upload, name=name)
+    original, thumbnail = processed.original, processed.thumbnail
     base = f"attachments/{room_id}/{uuid.uuid4().hex}"
-    stored = _StoredImage(
-        processed=processed,
-        file=default_storage.save(
-            f"{base}.{processed.original.extension}", ContentFile(processed.original.data)
-        ),
-        thumbnail=default_storage.save(
-            f"{base}-thumb.{processed.thumbnail.extension}", ContentFile(processed.thumbnail.data)
-        ),
+    file = default_storage.save(f"{base}.{original.extension}", ContentFile(original.data))
+    thumb = default_storage.save(f"{base}-thumb.{thumbnail.extension}", ContentFile(thumbnail.data))
+    attachment = NewAttachment(
+        kind=Attachment.Kind.IMAGE,
+        file=file,
+        thumbnail=thumb,
+        name=processed.name,
+        content_type=original.content_type,
+        size=len(original.data),
+        width=original.width,
+        height=original.height,
+        thumbnail_width=thumbnail.width,
+        thumbnail_height=thumbnail.height,
+    )
+    return _post_with(post, room_id, author, body, client_id, attachment)
+
+
+def _resend_or_checked(
+    *, room_id: int, author: User, body: str, client_id: str
+) -> MessageOut | None:
+    """Before anything is stored: the message of a resend, or None once the send would
+    be allowed (ChatError otherwise), so a refused upload never touches storage."""
+    message_body_clean(body, allow_empty=True)
+    access_require_write(room_id=room_id, user=author)
+    return message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+
+
+def _post_with(
+    post: Post, room_id: int, author: User, body: str, client_id: str, attachment: NewAttachment
+) -> MessageOut:
+    request = SendRequest(
+        room_id=room_id, author=author, body=body, client_id=client_id, attachment=attachment
     )
     try:
-        return _message_insert(
-            room_id=room_id, author=author, body=body, client_id=client_id, image=stored
-        )
-    except BaseException as failure:
-        for stored_name in (stored.file, stored.thumbnail):
-            try:
-                default_storage.delete(stored_name)
-            except Exception:
-                logger.exception("could not remove orphan upload %s", stored_name)
-        if isinstance(failure, IntegrityError):  # the same client_id raced in
-            existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
-            if existing is not None:
-                return existing
-        raise
+        return post(request)
+    finally:
+        # Refused, failed, or a resend that raced in and answered with its own file.
+        if not Attachment.objects.filter(file=attachment.file).exists():
+            for stored in filter(None, (attachment.file, attachment.thumbnail)):
+                try:
+                    default_storage.delete(stored)
+                except Exception:
+                    logger.exception("could not remove orphan upload %s", stored)

@@ -19,17 +19,24 @@ from chat.models import Membership, Mention, Message, Room
 class Mentioned(NamedTuple):
     names: dict[str, int]  # members named as @username: username -> user id, in order
     group: str  # "room", "here" or ""
+    # @here: who was online when the body was read (read before the saving transaction,
+    # so no row lock is held while Redis answers).
+    online: frozenset[str] = frozenset()
 
 
 def mentions_find(*, room_id: int, author: User | None, body: str) -> Mentioned:
     """The mentions of a body about to be saved in a room, or ChatError when the author
-    may not use @room there. No query for a body without an "@" (most messages)."""
+    may not use @room there. No query for a body without an "@" (most messages). Call it
+    before the saving transaction: @here reads presence (Redis) here."""
     if "@" not in body:
         return Mentioned({}, "")
     group = mentions.group_mention(body)
     if group == mentions.ROOM:
         _room_mention_check(room_id=room_id, author=author)
-    return Mentioned(_named_members(room_id, body), group)
+    online = (
+        frozenset(presence.online_usernames(room_id)) if group == mentions.HERE else frozenset()
+    )
+    return Mentioned(_named_members(room_id, body), group, online)
 
 
 def _room_mention_check(*, room_id: int, author: User | None) -> None:
@@ -73,7 +80,7 @@ def mention_rows_add(message: Message, mentioned: Mentioned) -> None:
     if mentioned.group != mentions.HERE:
         _rows_insert(message, named, [])
         return
-    online = sorted(presence.online_usernames(message.room_id))
+    online = sorted(mentioned.online)
     for start in range(0, max(len(online), 1), HERE_CHUNK):
         _rows_insert(message, named if start == 0 else [], online[start : start + HERE_CHUNK])
 
@@ -120,12 +127,11 @@ def mention_ids(message: Message, mentioned: Mentioned) -> set[int]:
         return set()
     ids = set(mentioned.names.values())
     if mentioned.group == mentions.HERE:
-        ids.update(_here_ids(message))
+        ids.update(_here_ids(message, mentioned.online))
     return ids
 
 
-def _here_ids(message: Message) -> list[int]:
-    online = presence.online_usernames(message.room_id)
+def _here_ids(message: Message, online: frozenset[str]) -> list[int]:
     if not online:
         return []
     members = Membership.objects.filter(room_id=message.room_id, user__username__in=online)

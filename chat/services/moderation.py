@@ -60,13 +60,11 @@ def sanction_applied(*, sanction: Sanction, actor: User | None) -> None:
         # Per-room sockets close (4403); all-rooms sockets drop just this room, or close
         # (4403) for a site-wide ban.
         events.publish_on_commit(
-            lambda: events.publish_kick(
-                username=username, room_id=room.pk if room else None, code=CLOSE_FORBIDDEN
-            )
+            events.kick(username=username, room_id=room.pk if room else None, code=CLOSE_FORBIDDEN)
         )
         if room is not None:
             events.publish_on_commit(
-                lambda: events.publish_membership(
+                events.membership(
                     user_id=user_id, room_id=room.pk, room=room.slug, action="left", reason="banned"
                 )
             )
@@ -84,9 +82,7 @@ def sanction_lift(*, sanction: Sanction, actor: User) -> None:
         # The room comes back to a joined user's sidebar (if no other ban still holds).
         if selectors.user_room(user_id=user_id, room_id=room.pk) is not None:
             events.publish_on_commit(
-                lambda: events.publish_membership(
-                    user_id=user_id, room_id=room.pk, room=room.slug, action="joined"
-                )
+                events.membership(user_id=user_id, room_id=room.pk, room=room.slug, action="joined")
             )
 
 
@@ -112,6 +108,4 @@ def user_deactivate(*, user: User, actor: User, reason: str = "") -> None:
 def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> None:
     audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
     username = user.get_username()
-    events.publish_on_commit(
-        lambda: events.publish_kick(username=username, room_id=None, code=CLOSE_FORBIDDEN)
-    )
+    events.publish_on_commit(events.kick(username=username, room_id=None, code=CLOSE_FORBIDDEN))

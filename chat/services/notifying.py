@@ -44,7 +44,7 @@ def notify_level_set(*, user: User, slug: str, level: str) -> str:
                 notify_all_members=F("notify_all_members") + change
             )
     frame = {"type": "room.notify", "room": room["slug"], "level": level}
-    events.publish_on_commit(lambda: events.publish_user_frame(user.pk, frame))
+    events.publish_on_commit(events.user_frame(user.pk, frame))
     return level
 
 
@@ -71,5 +71,5 @@ def notify_prefs_set(
     prefs.save()
     out = notify_prefs(user.pk)
     frame = {"type": "notify.prefs", **out}
-    events.publish_on_commit(lambda: events.publish_user_frame(user.pk, frame))
+    events.publish_on_commit(events.user_frame(user.pk, frame))
     return out

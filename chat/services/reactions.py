@@ -92,5 +92,5 @@ def reaction_set(
     }
     if changed:
         room_id, seq = message.room_id, message.seq
-        events.publish_on_commit(lambda: events.publish_room_frame(room_id, frame, after_seq=seq))
+        events.publish_on_commit(events.room_frame(room_id, frame, after_seq=seq))
     return frame, changed

@@ -14,7 +14,7 @@ def counts_publish(*, room_id: int, slug: str, states: dict[int, ReadState]) -> 
     """After commit, send these users' new read state to all their connections. The
     states must be read inside the changing transaction, after the change."""
     if states:
-        events.publish_on_commit(lambda: events.publish_counts(room_id, slug, states))
+        events.publish_on_commit(events.counts(room_id, slug, states))
 
 
 @transaction.atomic

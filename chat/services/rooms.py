@@ -27,9 +27,7 @@ def _membership_ensure(room: Room, user: User) -> bool:
     if created:
         user_id, room_id, slug = user.pk, room.pk, room.slug
         events.publish_on_commit(
-            lambda: events.publish_membership(
-                user_id=user_id, room_id=room_id, room=slug, action="joined"
-            )
+            events.membership(user_id=user_id, room_id=room_id, room=slug, action="joined")
         )
     return created
 
@@ -37,9 +35,7 @@ def _membership_ensure(room: Room, user: User) -> bool:
 def _left_publish(user: User, room: Room, reason: str) -> None:
     user_id, room_id, slug = user.pk, room.pk, room.slug
     events.publish_on_commit(
-        lambda: events.publish_membership(
-            user_id=user_id, room_id=room_id, room=slug, action="left", reason=reason
-        )
+        events.membership(user_id=user_id, room_id=room_id, room=slug, action="left", reason=reason)
     )
 
 
@@ -144,5 +140,5 @@ def membership_remove(*, room: Room, user: User, actor: User) -> None:
         # Sockets of the per-room endpoint close; all-rooms sockets drop the room only.
         username, room_id = user.get_username(), room.pk
         events.publish_on_commit(
-            lambda: events.publish_kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN)
+            events.kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN)
         )
