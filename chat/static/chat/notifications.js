@@ -5,7 +5,7 @@
 // sidebar.js's. Web Push (no tab open) is push.js and the service worker's.
 
 import { notificationTag } from "./push.js";
-import { isMention } from "./store.js";
+import { isMention } from "./mentions.js";
 
 const FLASH_EVERY_MS = 1000;
 const FLASH_MARK = "\u{1F514} ";
