@@ -200,7 +200,7 @@ export class Composer {
       let payload = null;
       try {
         payload = await response.json();
-      } catch (e) {
+      } catch {
         payload = null;
       }
       if (!response.ok) {
@@ -215,7 +215,7 @@ export class Composer {
         shown.insert(payload); // a seq already shown (the broadcast won) is not shown twice
         if (keep) shown.scrollToBottom();
       }
-    } catch (e) {
+    } catch {
       this.page.showError("Upload failed: not connected. Try again.");
     } finally {
       done();

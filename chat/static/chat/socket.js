@@ -72,7 +72,7 @@ export class Connection {
     let ws;
     try {
       ws = new WebSocket(this.url());
-    } catch (e) {
+    } catch {
       this.scheduleReconnect(null);
       return;
     }
@@ -85,7 +85,7 @@ export class Connection {
       let frame;
       try {
         frame = JSON.parse(event.data);
-      } catch (e) {
+      } catch {
         return;
       }
       if (frame && typeof frame.type === "string") this.receive(frame);
@@ -174,7 +174,7 @@ export class Connection {
     if (!this.isOpen()) return false;
     try {
       this.socket.send(JSON.stringify(frame));
-    } catch (e) {
+    } catch {
       return false; // closing: the close handler reconnects
     }
     if (tag) this.inflight.push(tag);
@@ -194,7 +194,7 @@ export class Connection {
     ws.onmessage = null;
     try {
       ws.close();
-    } catch (e) {
+    } catch {
       /* already closed */
     }
     this.closed(1006);
