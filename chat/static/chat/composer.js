@@ -2,73 +2,15 @@
 // change so a user's tabs share it), sends one at a time per room in the order written
 // (docs/protocol.md, "Order of one user's messages"), spacing after rate_limited, typing
 // frames, and files (images among them) posted over HTTP. It renders through the room's
-// Timeline.
+// Timeline; the outbox's storage, order and pacing rules are outbox.js's.
 
 import { newClientId } from "./dom.js";
+import { browserStorage, nextEntry, Outbox, queueInOrder, SendPacing, sendFrame } from "./outbox.js";
 
-const BACKOFF_CAP_MS = 30000;
-const SEND_GAP_MIN_MS = 100; // sends spaced after a rate_limited reply: at first this
-const SEND_GAP_MAX_MS = 5000; // ... doubling on each refusal up to this
 const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
-const OUTBOX_PREFIX = "chat:outbox:v1:";
 // Send errors worth retrying on the same connection; any other means the message will
 // never be accepted as it is, so it leaves the outbox as failed.
 const RETRYABLE_ERRORS = new Set(["internal_error"]);
-
-class Outbox {
-  constructor() {
-    this.memory = new Map(); // key -> entries, when localStorage is unusable
-    this.storageOk = (() => {
-      try {
-        localStorage.setItem("chat:probe", "1");
-        localStorage.removeItem("chat:probe");
-        return true;
-      } catch (e) {
-        return false;
-      }
-    })();
-  }
-
-  key(slug, username) {
-    return `${OUTBOX_PREFIX}${slug}:${username}`;
-  }
-
-  load(slug, username) {
-    const key = this.key(slug, username);
-    if (!this.storageOk) return (this.memory.get(key) || []).slice();
-    try {
-      const parsed = JSON.parse(localStorage.getItem(key) || "[]");
-      if (!Array.isArray(parsed)) return [];
-      return parsed.filter((e) => e && typeof e.client_id === "string" && typeof e.body === "string");
-    } catch (e) {
-      return (this.memory.get(key) || []).slice();
-    }
-  }
-
-  save(slug, username, entries) {
-    const key = this.key(slug, username);
-    this.memory.set(key, entries.slice());
-    if (!this.storageOk) return;
-    try {
-      if (entries.length) localStorage.setItem(key, JSON.stringify(entries));
-      else localStorage.removeItem(key);
-    } catch (e) {
-      this.storageOk = false; // full or blocked: this tab keeps its outbox in memory
-    }
-  }
-
-  add(slug, username, entry) {
-    const entries = this.load(slug, username);
-    entries.push(entry);
-    this.save(slug, username, entries);
-  }
-
-  remove(slug, username, clientId) {
-    const entries = this.load(slug, username);
-    const kept = entries.filter((e) => e.client_id !== clientId);
-    if (kept.length !== entries.length) this.save(slug, username, kept);
-  }
-}
 
 export class Composer {
   // page: conn, store, current() -> slug, timeline(slug) -> Timeline | undefined (only
@@ -81,11 +23,9 @@ export class Composer {
     this.fileInput = elements.fileInput;
     this.dropZone = elements.dropZone;
     this.maxFileBytes = elements.maxFileBytes;
-    this.outbox = new Outbox();
+    this.outbox = new Outbox(browserStorage());
     this.queues = new Map(); // slug -> client_ids waiting to go on this socket, in order
-    this.retries = new Map(); // client_id -> internal_error retries so far
-    this.heldUntil = 0; // after rate_limited or internal_error: no send before this time
-    this.gapMs = 0; // after rate_limited: the space between sends until queues are empty
+    this.pacing = new SendPacing(); // after rate_limited or internal_error: hold, then space
     this.timer = null;
     this.typingSentAt = new Map(); // slug -> performance.now() of the last typing frame
     this.listen();
@@ -104,7 +44,7 @@ export class Composer {
 
   settled(slug, clientId) {
     this.outbox.remove(slug, this.username(), clientId);
-    this.retries.delete(clientId);
+    this.pacing.forget(clientId);
   }
 
   // After every hello: resend each joined room's whole outbox, oldest first and one at a
@@ -145,34 +85,25 @@ export class Composer {
         waiting = true;
         continue;
       }
-      const wait = this.heldUntil - Date.now();
+      const wait = this.pacing.wait();
       if (wait > 0) {
         this.timer = setTimeout(() => this.pump(), wait);
         return;
       }
-      const entries = this.outbox.load(slug, this.username());
-      while (queue.length) {
-        const clientId = queue.shift();
-        const entry = entries.find((e) => e.client_id === clientId);
-        if (!entry) continue; // settled or failed meanwhile
-        const frame = { type: "message.send", room: slug, body: entry.body, client_id: clientId };
-        if (Number.isInteger(entry.reply_to)) frame.reply_to = entry.reply_to;
-        if (!conn.send(frame, { kind: "send", room: slug, clientId })) return;
-        if (this.gapMs) this.heldUntil = Date.now() + this.gapMs;
-        waiting = true;
-        break;
-      }
+      const entry = nextEntry(queue, this.outbox.load(slug, this.username()));
+      if (!entry) continue;
+      const tag = { kind: "send", room: slug, clientId: entry.client_id };
+      if (!conn.send(sendFrame(slug, entry), tag)) return;
+      this.pacing.sent();
+      waiting = true;
     }
-    if (!waiting && !this.queues.size) this.gapMs = 0; // caught up: back to full speed
+    if (!waiting && !this.queues.size) this.pacing.caughtUp();
   }
 
   // Queue a send in outbox order (a retried one goes back before younger ones).
   queue(slug, clientId) {
-    const queue = this.queues.get(slug) || [];
-    if (!queue.includes(clientId)) queue.push(clientId);
     const order = this.outbox.load(slug, this.username()).map((e) => e.client_id);
-    queue.sort((a, b) => order.indexOf(a) - order.indexOf(b));
-    this.queues.set(slug, queue);
+    this.queues.set(slug, queueInOrder(this.queues.get(slug) || [], clientId, order));
     this.pump();
   }
 
@@ -192,7 +123,7 @@ export class Composer {
   fail(slug, clientId, detail) {
     if (!slug) return;
     this.outbox.remove(slug, this.username(), clientId);
-    this.retries.delete(clientId);
+    this.pacing.forget(clientId);
     const timeline = this.page.timeline(slug);
     if (timeline) timeline.markFailed(clientId, detail);
   }
@@ -205,16 +136,7 @@ export class Composer {
 
   // Hold every send for a while and then try this one again, still first in line.
   retryLater(slug, clientId, after) {
-    const n = this.retries.get(clientId) || 0;
-    this.retries.set(clientId, n + 1);
-    let delay;
-    if (after > 0) {
-      this.gapMs = Math.min(SEND_GAP_MAX_MS, Math.max(SEND_GAP_MIN_MS, this.gapMs * 2));
-      delay = Math.min(BACKOFF_CAP_MS, Math.max(after * 1000, this.gapMs));
-    } else {
-      delay = Math.min(BACKOFF_CAP_MS, 2000 * 2 ** n) * (0.5 + Math.random() / 2);
-    }
-    this.heldUntil = Math.max(this.heldUntil, Date.now() + delay);
+    this.pacing.refused(clientId, after);
     this.queue(slug, clientId);
   }
 
@@ -278,7 +200,7 @@ export class Composer {
       let payload = null;
       try {
         payload = await response.json();
-      } catch (e) {
+      } catch {
         payload = null;
       }
       if (!response.ok) {
@@ -293,7 +215,7 @@ export class Composer {
         shown.insert(payload); // a seq already shown (the broadcast won) is not shown twice
         if (keep) shown.scrollToBottom();
       }
-    } catch (e) {
+    } catch {
       this.page.showError("Upload failed: not connected. Try again.");
     } finally {
       done();

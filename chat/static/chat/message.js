@@ -5,6 +5,7 @@
 
 import { button, span } from "./dom.js";
 import { fileLink } from "./files.js";
+import { isMention } from "./mentions.js";
 import { avatarImage, nameParts, setAvatar } from "./profiles.js";
 import { reactionBar } from "./reactions.js";
 
@@ -32,7 +33,7 @@ export function messageItem(message, username, profile) {
     const alt = profile ? profile.displayName : message.author;
     item.append(avatarImage(profile, alt), " ", who, " ", time, " ", messageBody(message, username));
   }
-  if (!own && mentionsMe(message, username)) item.classList.add("mentions-me");
+  if (!own && isMention(message, username)) item.classList.add("mentions-me");
   const attached = attachmentLink(message.attachment) || fileLink(message.attachment);
   if (attached) item.append(attached);
   if (message.edited_at) markEdited(item);
@@ -85,15 +86,6 @@ export function markRepliesDeleted(list, id) {
   for (const quote of list.querySelectorAll(`button.reply-quote[data-reply-id="${Number(id)}"]`)) {
     quoteDeleted(quote);
   }
-}
-
-// Whether the message mentions this user: by name, @room, or @here (a live @here
-// reaches whoever is online, which a page that receives it is).
-export function mentionsMe(message, username) {
-  if (!message || message.kind === "system" || !username) return message?.group_mention != null;
-  if (message.group_mention === "room" || message.group_mention === "here") return true;
-  const me = username.toLowerCase();
-  return Array.isArray(message.mentions) && message.mentions.some((n) => typeof n === "string" && n.toLowerCase() === me);
 }
 
 // The body as the server rendered it (`html`: a Markdown subset, links, mention chips,

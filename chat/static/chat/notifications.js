@@ -5,7 +5,7 @@
 // sidebar.js's. Web Push (no tab open) is push.js and the service worker's.
 
 import { notificationTag } from "./push.js";
-import { isMention } from "./store.js";
+import { isMention } from "./mentions.js";
 
 const FLASH_EVERY_MS = 1000;
 const FLASH_MARK = "\u{1F514} ";
@@ -112,7 +112,7 @@ export class Notifier {
   soundOn() {
     try {
       return localStorage.getItem(SOUND_KEY) === "on";
-    } catch (e) {
+    } catch {
       return false;
     }
   }
@@ -120,7 +120,7 @@ export class Notifier {
   setSound(on) {
     try {
       localStorage.setItem(SOUND_KEY, on ? "on" : "off");
-    } catch (e) {
+    } catch {
       // private mode: the choice lasts as long as the page
     }
     if (on && !this.audio && window.AudioContext) this.audio = new AudioContext(); // from a click: allowed
@@ -145,7 +145,7 @@ export class Notifier {
     if (Notification.permission === "granted" && this.deps.push) {
       try {
         await this.deps.push.enable();
-      } catch (e) {
+      } catch {
         // push unavailable (no VAPID key, no service worker): notifications in the tab still work
       }
     }
@@ -209,7 +209,7 @@ export class Notifier {
     if (supported && this.deps.push) {
       try {
         push = await this.deps.push.state();
-      } catch (e) {
+      } catch {
         push = "unavailable";
       }
     }

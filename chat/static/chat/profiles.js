@@ -119,7 +119,7 @@ export class Profiles {
       });
       if (response.ok) found = await response.json();
       else retry = response.status >= 500; // a refusal (logged out) is not asked again
-    } catch (e) {
+    } catch {
       retry = true; // offline
     }
     names.forEach((name) => this.asking.delete(name));

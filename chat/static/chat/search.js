@@ -75,7 +75,7 @@ export class SearchPanel {
       if (!response.ok) {
         failed = (body && body.error && body.error.detail) || `Search failed (${response.status}).`;
       }
-    } catch (e) {
+    } catch {
       failed = "Offline: try again once the page has reconnected.";
     }
     if (serial !== this.serial) return; // another search replaced this one

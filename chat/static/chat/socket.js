@@ -3,11 +3,9 @@
 // and full jitter, and match replies to the frames that asked for them. It knows no room
 // and renders nothing: the page hands it callbacks.
 
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30000;
-const TOO_MANY_MIN_MS = 2000; // after a 4429, wait at least this long
+import { fullJitter, restartDelay, tooManyDelay } from "./backoff.js";
+
 const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
-const RESTART_SPREAD_MS = 3000; // after a 1012 restart: reconnect within this, at random
 // Errors that only message.edit / message.delete produce (their frames name no room).
 const CHANGE_ERRORS = new Set(["not_found", "empty_body", "body_too_long", "muted", "room_locked"]);
 
@@ -19,10 +17,6 @@ export const State = Object.freeze({
   IDLE: "idle",
   CLOSED: "closed",
 });
-
-export function fullJitter(attempt) {
-  return Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-}
 
 export class Connection {
   // handlers: resumePoints() -> [[slug, seq], ...]; onHello(frame); onFrame(frame, tag);
@@ -78,7 +72,7 @@ export class Connection {
     let ws;
     try {
       ws = new WebSocket(this.url());
-    } catch (e) {
+    } catch {
       this.scheduleReconnect(null);
       return;
     }
@@ -91,7 +85,7 @@ export class Connection {
       let frame;
       try {
         frame = JSON.parse(event.data);
-      } catch (e) {
+      } catch {
         return;
       }
       if (frame && typeof frame.type === "string") this.receive(frame);
@@ -180,7 +174,7 @@ export class Connection {
     if (!this.isOpen()) return false;
     try {
       this.socket.send(JSON.stringify(frame));
-    } catch (e) {
+    } catch {
       return false; // closing: the close handler reconnects
     }
     if (tag) this.inflight.push(tag);
@@ -200,7 +194,7 @@ export class Connection {
     ws.onmessage = null;
     try {
       ws.close();
-    } catch (e) {
+    } catch {
       /* already closed */
     }
     this.closed(1006);
@@ -235,11 +229,11 @@ export class Connection {
     if (code === 4400) this.resumable = false; // the resume point was refused
     if (code === 4429) {
       // Too many connections or attempts (or a flood): never at once, slower each time.
-      this.scheduleReconnect(TOO_MANY_MIN_MS + fullJitter(this.attempt));
+      this.scheduleReconnect(tooManyDelay(this.attempt));
       this.attempt += 1;
     } else if (code === 1012 && hadHello) {
       // A restart: every page of the site gets this at once; spread them out.
-      this.scheduleReconnect(200 + Math.random() * RESTART_SPREAD_MS);
+      this.scheduleReconnect(restartDelay());
     } else {
       this.scheduleReconnect(null);
     }

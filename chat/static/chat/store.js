@@ -2,6 +2,8 @@
 // state"): the server's counts are exact as of a seq S; the page adds the counting
 // messages it received after S and takes away the ones deleted since. No DOM here.
 
+import { isMention } from "./mentions.js";
+
 const KIND_ORDER = { public: 0, private: 1, direct: 2 };
 
 // How a username is shown (a direct room is labelled by the other person's display
@@ -9,15 +11,6 @@ const KIND_ORDER = { public: 0, private: 1, direct: 2 };
 let displayNameOf = (username) => username;
 export function setDisplayNames(resolve) {
   displayNameOf = resolve;
-}
-
-export function isMention(message, username) {
-  if (!message || !username) return false;
-  // @room and @here: the server counted this user (a live @here reaches the online).
-  if (message.group_mention === "room" || message.group_mention === "here") return true;
-  if (!Array.isArray(message.mentions)) return false;
-  const me = username.toLowerCase();
-  return message.mentions.some((name) => typeof name === "string" && name.toLowerCase() === me);
 }
 
 function num(value, fallback) {

@@ -12,12 +12,12 @@ import {
   markEdited,
   markItemFailed,
   markRepliesDeleted,
-  mentionsMe,
   messageItem,
   pendingItem,
   refreshAuthors,
   uploadItem,
 } from "./message.js";
+import { isMention } from "./mentions.js";
 import { ReactionClicks } from "./reactions.js";
 
 const NEAR_EDGE_PX = 40;
@@ -166,7 +166,7 @@ export class Timeline {
     const body = item.querySelector(":scope > .body");
     fillBody(body, message, this.requests.username());
     if (item.dataset.author !== this.requests.username()) {
-      item.classList.toggle("mentions-me", mentionsMe(message, this.requests.username()));
+      item.classList.toggle("mentions-me", isMention(message, this.requests.username()));
     }
     markEdited(item);
     this.edits.settleChange(item, "edit");
