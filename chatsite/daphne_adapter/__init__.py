@@ -17,9 +17,12 @@ from chatsite.daphne_adapter.serving import Hook
 
 
 def start(*, while_serving: Sequence[Hook] = ()) -> frozenset[str]:
-    """Under daphne: apply every patch whose internals check out and run each
-    (start, stop) of `while_serving` while the reactor serves. A no-op elsewhere (tests,
-    management commands, another ASGI server). Returns the names of the patches applied."""
+    """Apply every patch whose internals check out and run each (start, stop) of
+    `while_serving` while the reactor serves. Returns the names of the patches applied.
+
+    A no-op where daphne.server was never imported (another ASGI server). daphne's app
+    imports it in every Django process, so wherever chatsite.asgi is imported (Channels'
+    in-process tests too) the patches apply; only a running reactor ever calls them."""
     if "daphne.server" not in sys.modules:
         return frozenset()
     # The database thread (channels' database_sync_to_async) needs the GIL after every
