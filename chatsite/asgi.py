@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
-from chatsite.lifecycle import install_graceful_shutdown, while_serving  # noqa: E402
+from chatsite import daphne_adapter  # noqa: E402
 from notify import runner  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -25,6 +25,6 @@ application = ProtocolTypeRouter(
     }
 )
 
-install_graceful_shutdown()
-if runner.in_process_wanted():  # background jobs in this process (no separate worker)
-    while_serving(runner.in_process_start, runner.in_process_stop)
+# Background jobs run in this process unless a separate worker runs them.
+jobs = [(runner.in_process_start, runner.in_process_stop)] if runner.in_process_wanted() else []
+daphne_adapter.start(while_serving=jobs)

@@ -1,10 +1,16 @@
-"""The daphne adapter (chatsite/lifecycle.py) checks the internals it patches: on this
-daphne/autobahn/Twisted every one is there; when one is missing the patch that needs it
-is skipped with one warning, and messages still go out through plain ASGI."""
+"""The daphne adapter (chatsite/daphne_adapter/) checks the internals each patch relies
+on: on the pinned daphne/autobahn/Twisted every one is there; when one is missing, the
+system check names the patch by its id (chat.W101-W107), the patch is not applied, and
+the server runs that part as stock daphne (plain ASGI sends, daphne's own SIGTERM)."""
 
 import asyncio
+import importlib.metadata
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -13,13 +19,15 @@ from typing import Any
 import pytest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.contrib.auth.models import User
-from twisted.internet import abstract, tcp
+from django.core import checks as django_checks
+from twisted.internet import abstract, defer, tcp
 
 from chat.models import Room
 from chat.realtime.wire import RAW_SEND_EXTENSION
-from chatsite import lifecycle
+from chatsite.daphne_adapter import checks, internals, raw_send, serving, sigterm
+from chatsite.daphne_adapter.internals import Internals
 from tests.conftest import session_cookie
-from tests.servers import recv_until, start_daphne, ws_connect
+from tests.servers import ROOT, recv_until, start_daphne, ws_connect
 
 
 class FakeServer:
@@ -32,27 +40,34 @@ class FakeServer:
 
 class FakeReactor:
     def __init__(self) -> None:
-        self.when_running: list[Callable[[], None]] = []
+        self.when_running: list[Callable[[], object]] = []
+        self.triggers: list[tuple[str, str, Callable[[], object]]] = []
 
-    def callWhenRunning(self, f: Callable[[], None]) -> None:
+    def callWhenRunning(self, f: Callable[[], object]) -> None:
         self.when_running.append(f)
 
-    def callFromThread(self, f: Callable[[], None]) -> None:
-        f()
+    def addSystemEventTrigger(self, phase: str, event: str, f: Callable[[], object]) -> None:
+        self.triggers.append((phase, event, f))
+
+    def callFromThread(self, f: Callable[..., object], *args: object) -> None:
+        f(*args)
 
     def stop(self) -> None:
         pass
 
 
-def internals(**overrides: Any) -> dict[str, Any]:
-    return {
-        "server": FakeServer,
-        "protocol": WebSocketProtocol,
-        "factory": WebSocketFactory,
+def fake_internals(**overrides: Any) -> Internals:
+    """Subclasses of daphne's classes, so that patches land on them and not on daphne's."""
+    values: dict[str, Any] = {
+        "server": type("Server", (FakeServer,), {}),
+        "protocol": type("Protocol", (WebSocketProtocol,), {}),
+        "factory": type("Factory", (WebSocketFactory,), {}),
         "tcp_connection": tcp.Connection,
+        "deferred": defer.Deferred,
         "reactor": FakeReactor(),
         **overrides,
     }
+    return Internals(**values)
 
 
 def without_temp_data_len(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,60 +82,198 @@ def without_temp_data_len(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_internal_is_there_on_the_pinned_versions() -> None:
-    assert lifecycle.check(**internals()) == {}
+    assert checks.missing(fake_internals()) == {}
+
+
+IMPORT_EVERYTHING = """
+import pkgutil, signal, sys
+import django
+django.setup()
+import chatsite.daphne_adapter as adapter
+for module in pkgutil.iter_modules(adapter.__path__):
+    __import__(f"chatsite.daphne_adapter.{module.name}")
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+patched = [  # each patch wraps with functools.wraps, which sets __wrapped__
+    hasattr(function, "__wrapped__")
+    for function in (
+        WebSocketProtocol.serverClose, WebSocketProtocol.connectionMade,
+        WebSocketProtocol.sendMessage, WebSocketFactory.setProtocolOptions,
+        Server.create_application,
+    )
+]
+print(any(patched), signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, sys.getswitchinterval())
+"""
+
+
+def django_env(**extra: str) -> dict[str, str]:
+    """A process of the project's own (no database or Redis needed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CHAT_"))}
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+        "DJANGO_ALLOWED_HOSTS": "localhost",
+        "DJANGO_SECRET_KEY": "adapter-test-" * 5,
+        **extra,
+    }
+
+
+def test_importing_the_adapter_patches_nothing() -> None:
+    # daphne's app imports daphne.server (and so Twisted's reactor) in every Django
+    # process; what must not happen at import is a patch, a signal handler, a setting.
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING],
+        cwd=ROOT,
+        env=django_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "True", "0.005"], result.stdout + result.stderr
+
+
+def test_every_patch_has_its_own_documented_check_id() -> None:
+    ids = [patch.check_id for patch in checks.PATCHES]
+    assert len(set(ids)) == len(ids)
+    deployment = (ROOT / "docs" / "deployment.md").read_text()
+    for patch in checks.PATCHES:
+        assert f"`{patch.check_id}`" in deployment, patch.check_id
+        assert patch.needs, patch.name
 
 
 def test_a_missing_twisted_internal_turns_off_the_raw_send_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     without_temp_data_len(monkeypatch)
-    missing = lifecycle.check(**internals())
-    assert list(missing) == [lifecycle.RAW_SEND]
-    assert missing[lifecycle.RAW_SEND] == ["twisted.internet.tcp.Connection()._tempDataLen"]
+    missing = checks.missing(fake_internals())
+    assert missing == {"raw_send": ["twisted.internet.tcp.Connection()._tempDataLen"]}
 
 
-def test_install_skips_what_cannot_apply_with_one_warning(
+def test_an_attribute_connections_no_longer_get_is_seen_on_a_real_handshake() -> None:
+    # Set at run time by autobahn's handshake (however its source spells the assignment):
+    # only an instance that went through one shows whether it is still there.
+    class Protocol(WebSocketProtocol):  # type: ignore[misc]  # daphne is untyped
+        def _connectionMade(self) -> None:
+            super()._connectionMade()
+            del self.send_queue
+
+    missing = checks.missing(fake_internals(protocol=Protocol))
+    assert list(missing) == ["raw_send"]
+    assert missing["raw_send"] == [f"{__name__}.{Protocol.__qualname__}().send_queue"]
+
+
+def test_a_version_outside_the_tested_range_turns_off_what_touches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_version = importlib.metadata.version
+
+    def version(name: str) -> str:
+        return "27.0.0" if name == "twisted" else real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    missing = checks.missing(fake_internals())
+    assert missing == {"raw_send": ["twisted>=26.10,<27"], "sigterm": ["twisted>=26.10,<27"]}
+
+
+def test_check_deploy_names_the_patch_that_cannot_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(internals, "load", fake_internals)
+
+    def chat_ids() -> list[str]:
+        found = django_checks.run_checks(
+            include_deployment_checks=True, tags=[django_checks.Tags.compatibility]
+        )
+        ids = [message.id or "" for message in found]
+        return [id_ for id_ in ids if id_.startswith("chat.")]
+
+    assert chat_ids() == []
+    without_temp_data_len(monkeypatch)
+    assert chat_ids() == [raw_send.PATCH.check_id] == ["chat.W105"]
+
+
+def test_install_skips_what_cannot_apply_with_a_warning_naming_its_id(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     without_temp_data_len(monkeypatch)
-    # Subclasses, so that the patches land on them and not on daphne's own classes.
-    protocol = type("Protocol", (WebSocketProtocol,), {})
-    factory = type("Factory", (WebSocketFactory,), {})
-    server = type("Server", (FakeServer,), {})
-    reactor = FakeReactor()
-    with caplog.at_level(logging.WARNING, logger="chatsite.lifecycle"):
-        applied = lifecycle.install(
-            **internals(server=server, protocol=protocol, factory=factory, reactor=reactor)
-        )
-    assert applied == set(lifecycle.PATCHES) - {lifecycle.RAW_SEND}
-    warnings = [r for r in caplog.records if r.name == "chatsite.lifecycle"]
+    found = fake_internals()
+    with caplog.at_level(logging.WARNING, logger="chatsite.daphne_adapter"):
+        applied = checks.install(found)
+    assert applied == {patch.name for patch in checks.PATCHES} - {"raw_send"}
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("chatsite.")]
     assert len(warnings) == 1
-    assert "_tempDataLen" in warnings[0].getMessage()
-    assert "raw_send" in warnings[0].getMessage()
-    # The raw writer is not offered: a consumer's scope gets no extension.
-    scope = server().create_application(FakeServer(), {"type": "websocket"})
+    assert "chat.W105" in warnings[0]
+    assert "_tempDataLen" in warnings[0]
+    # The fallback: the raw writer is not offered, so a consumer sends through ASGI.
+    scope = found.server().create_application(FakeServer(), {"type": "websocket"})
     assert RAW_SEND_EXTENSION not in scope.get("extensions", {})
     # The other patches did apply.
-    assert protocol.__dict__["serverClose"] is not WebSocketProtocol.serverClose
-    assert reactor.when_running
+    assert found.protocol.__dict__["serverClose"] is not WebSocketProtocol.serverClose
+    assert found.reactor.when_running
 
 
 def test_with_every_internal_the_raw_writer_is_offered() -> None:
-    server = type("Server", (FakeServer,), {})
-    applied = lifecycle.install(
-        **internals(
-            server=server,
-            protocol=type("Protocol", (WebSocketProtocol,), {}),
-            factory=type("Factory", (WebSocketFactory,), {}),
-        )
-    )
-    assert lifecycle.RAW_SEND in applied
-    scope = server().create_application(FakeServer(), {"type": "websocket"})
+    found = fake_internals()
+    assert "raw_send" in checks.install(found)
+    scope = found.server().create_application(FakeServer(), {"type": "websocket"})
     assert callable(scope["extensions"][RAW_SEND_EXTENSION])
 
 
+def test_sigterm_is_taken_over_once_the_reactor_runs() -> None:
+    found = fake_internals()
+    assert "sigterm" in checks.install(found)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        for call in found.reactor.when_running:
+            call()
+        assert signal.getsignal(signal.SIGTERM) is not before
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_without_a_reactor_method_sigterm_stays_with_twisted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Reactor(FakeReactor):
+        callFromThread = None  # type: ignore[assignment]
+
+    found = fake_internals(reactor=Reactor())
+    gaps = checks.missing(found)
+    assert gaps == {"sigterm": ["reactor.callFromThread()"]}
+    assert [w.id for w in checks.warnings(gaps)] == [sigterm.PATCH.check_id] == ["chat.W106"]
+    before = signal.getsignal(signal.SIGTERM)
+    assert "sigterm" not in checks.install(found)
+    for call in found.reactor.when_running:
+        call()
+    assert signal.getsignal(signal.SIGTERM) is before  # nothing replaced Twisted's
+
+
+def test_serving_hooks_run_with_the_reactor_or_warn() -> None:
+    def start() -> None:
+        pass
+
+    def stop() -> None:
+        pass
+
+    found = fake_internals()
+    checks.install(found, [(start, stop)])
+    assert start in found.reactor.when_running
+    assert ("before", "shutdown", stop) in found.reactor.triggers
+
+    class Reactor(FakeReactor):
+        addSystemEventTrigger = None  # type: ignore[assignment]
+
+    found = fake_internals(reactor=Reactor())
+    assert (
+        [w.id for w in checks.warnings(checks.missing(found))]
+        == [serving.PATCH.check_id]
+        == ["chat.W107"]
+    )
+    checks.install(found, [(start, stop)])
+    assert start not in found.reactor.when_running
+
+
 SITECUSTOMIZE = """
-    # Loaded by the daphne below: a Twisted whose connections keep no _tempDataLen, as
+    # Loaded by the processes below: a Twisted whose connections keep no _tempDataLen, as
     # far as the adapter's check can see (real sockets keep it, so Twisted still works).
     import socket
     from twisted.internet import tcp
@@ -134,6 +287,32 @@ SITECUSTOMIZE = """
 
     tcp.Connection.__init__ = _init_without
 """
+
+NEWER_TWISTED = """
+    # Loaded by the daphne below: a Twisted outside the tested range, as far as the
+    # adapter's check can see; the raw writer and the SIGTERM takeover stay off.
+    import importlib.metadata
+
+    _version = importlib.metadata.version
+    importlib.metadata.version = lambda name: "27.0.0" if name == "twisted" else _version(name)
+"""
+
+
+def test_manage_py_check_deploy_names_the_patch(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=django_env(PYTHONPATH=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert "(chat.W105)" in output, output
+    assert "_tempDataLen" in output
+    assert "(chat.W10" not in output.replace("(chat.W105)", "")
 
 
 @pytest.mark.slow
@@ -175,9 +354,46 @@ def test_daphne_without_an_internal_warns_once_and_still_delivers(
         server.stop()
     log = server.log()
     lines = [
-        line for line in log.splitlines() if "chatsite.lifecycle" in line and "WARNING" in line
+        line for line in log.splitlines() if "chatsite.daphne_adapter" in line and "WARNING" in line
     ]
     assert len(lines) == 1, log
+    assert "chat.W105" in lines[0]
     assert "_tempDataLen" in lines[0]
-    assert "raw_send" in lines[0]
     assert "Traceback" not in log
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_daphne_without_the_sigterm_patch_still_stops_on_sigterm(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    tmp_path: Path,
+) -> None:
+    from chat import services
+
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(NEWER_TWISTED))
+    Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
+    user = make_user("alice")
+    services.room_join(user=user, slug="lobby")
+    cookie = session_cookie(user)
+    server = start_daphne({**server_env, "PYTHONPATH": str(tmp_path)}, log_dir, "no-sigterm")
+    try:
+
+        async def scenario() -> int | None:
+            ws = await ws_connect(server, "/ws/chat/lobby/", cookie)
+            await recv_until(ws, "hello")
+            server.proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(ws.wait_closed(), timeout=20)
+            return ws.close_code  # type: ignore[no-any-return]
+
+        close_code = asyncio.run(scenario())
+        returncode = server.proc.wait(timeout=20)
+    finally:
+        server.stop()
+    log = server.log()
+    # daphne's own stop: no 1012 close frame from the graceful path, and the process ends.
+    assert close_code != 1012, log
+    assert returncode == 0, log
+    assert "chat.W106" in log
+    assert "graceful shutdown" not in log

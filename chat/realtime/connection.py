@@ -242,6 +242,6 @@ class Connection:
 
     async def _write(self, frame: str, wire_frame: bytes | None = None) -> None:
         # A frame many sockets get: written as pre-built bytes where the server offers
-        # that (daphne, see chatsite/lifecycle.py), else sent through ASGI.
+        # that (daphne, see chatsite/daphne_adapter/), else sent through ASGI.
         if wire_frame is None or self.raw_send is None or not self.raw_send(wire_frame):
             await self._send_text(frame)

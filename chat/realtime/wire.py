@@ -2,7 +2,7 @@
 
 A server's frames are not masked, so the bytes of one text frame are the same for every
 recipient: the hub builds them once per event instead of once per connection. The
-server integration (chatsite/lifecycle.py) offers a writer for them to each consumer
+server integration (chatsite/daphne_adapter/) offers a writer for them to each consumer
 through the ASGI scope's extensions; without it consumers send through ASGI as usual.
 """
 

@@ -1,0 +1,34 @@
+"""The adapter for what `daphne chatsite.asgi:application` needs beyond stock daphne,
+and the only package that reaches into daphne's, autobahn's and Twisted's internals.
+
+One module per patch (close_codes, no_delay, frame_limits, send_after_close, raw_send,
+sigterm, serving), each stating what it relies on next to it (needs.py); checks.py checks
+those by introspection, as a Django system check (chat.W101-W107, `manage.py check
+--deploy`) and at start, where a patch whose needs are missing is skipped with a warning
+and that part runs as stock daphne. Nothing happens at import: asgi.py calls start().
+"""
+
+import sys
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from chatsite.daphne_adapter.serving import Hook
+
+
+def start(*, while_serving: Sequence[Hook] = ()) -> frozenset[str]:
+    """Apply every patch whose internals check out and run each (start, stop) of
+    `while_serving` while the reactor serves. Returns the names of the patches applied.
+
+    A no-op where daphne.server was never imported (another ASGI server). daphne's app
+    imports it in every Django process, so wherever chatsite.asgi is imported (Channels'
+    in-process tests too) the patches apply; only a running reactor ever calls them."""
+    if "daphne.server" not in sys.modules:
+        return frozenset()
+    # The database thread (channels' database_sync_to_async) needs the GIL after every
+    # query while the loop thread fans out; with the default 5 ms switch interval each
+    # query waits up to 5 ms for it, and ten of them per message stall every save.
+    sys.setswitchinterval(settings.CHAT_GIL_SWITCH_INTERVAL_SECONDS)
+    from chatsite.daphne_adapter import checks, internals
+
+    return checks.install(internals.load(), while_serving)

@@ -1,0 +1,100 @@
+"""Patch: each WebSocket scope is offered a writer of pre-built frames (chat/realtime/wire.py) in
+its extensions. Without it consumers send through plain ASGI. Applied from checks.install."""
+
+import functools
+import weakref
+from collections import deque
+from typing import Any
+
+from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
+from chatsite.daphne_adapter.internals import Internals
+from chatsite.daphne_adapter.needs import (
+    AUTOBAHN,
+    DAPHNE,
+    TWISTED,
+    Patch,
+    class_has,
+    instance_has,
+    takes,
+)
+
+
+def _apply(internals: Internals) -> None:
+    server, tcp_connection = internals.server, internals.tcp_connection
+    create_application = server.create_application
+
+    @functools.wraps(create_application)
+    def create_application_with_raw_send(self: Any, protocol: object, scope: dict[str, Any]) -> Any:
+        if scope.get("type") == "websocket":
+            extensions = scope.setdefault("extensions", {})
+            extensions[RAW_SEND_EXTENSION] = _raw_send(weakref.ref(protocol), tcp_connection)
+        return create_application(self, protocol, scope)
+
+    server.create_application = create_application_with_raw_send
+
+
+def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
+    """A writer of whole pre-built frames (chat/realtime/wire.py) to one WebSocket.
+
+    The fan-out writes one message to every socket of a room; through ASGI each write
+    passes channels' session wrapper, daphne, autobahn's framing and logging, and
+    Twisted's write buffer, which registers the socket with epoll and sends on the next
+    loop turn. Here an open, idle plain-TCP socket gets the bytes with one send() now;
+    anything else (TLS, a write already buffered, compression, a closing socket) goes
+    through Twisted's buffer, and a socket that is not open refuses (returns False) so
+    the caller takes the ASGI path, which knows what to do.
+    """
+
+    def send(frame: bytes) -> bool:
+        protocol = ref()
+        if (
+            protocol is None
+            or protocol.state != protocol.STATE_OPEN
+            or protocol.send_queue
+            or protocol.websocket_extensions_in_use
+        ):
+            return False
+        transport = protocol.transport
+        idle = (
+            isinstance(transport, tcp_connection)
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+        )
+        if idle:
+            sent = transport.writeSomeData(frame)
+            if isinstance(sent, int) and sent >= 0:
+                if sent < len(frame):
+                    transport.write(frame[sent:])  # the rest when the socket drains
+                return True
+        transport.write(frame)
+        return True
+
+    return send
+
+
+PATCH = Patch(
+    name="raw_send",
+    check_id="chat.W105",
+    fallback="consumers send every frame through plain ASGI (slower, same behaviour)",
+    needs=(
+        takes("server", "create_application", "protocol", "scope"),
+        class_has("protocol", "STATE_OPEN", int),
+        # Set on each connection by autobahn's handshake: only an instance shows them.
+        instance_has("open_protocol", "protocol", "state", int),
+        instance_has("open_protocol", "protocol", "send_queue", deque),
+        instance_has("open_protocol", "protocol", "websocket_extensions_in_use", list),
+        takes("tcp_connection", "writeSomeData", "data"),
+        takes("tcp_connection", "write"),
+        instance_has("connection", "tcp_connection", "_tempDataLen", int),
+        instance_has("connection", "tcp_connection", "dataBuffer", bytes),
+        instance_has("connection", "tcp_connection", "offset", int),
+        instance_has("connection", "tcp_connection", "connected", int),
+        instance_has("connection", "tcp_connection", "disconnecting", int),
+        DAPHNE,
+        AUTOBAHN,
+        TWISTED,
+    ),
+    apply=_apply,
+)
