@@ -28,13 +28,17 @@ from typing import Any
 
 from django.conf import settings
 
+from chat.protocol.codes import CloseCode
 from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
 
 logger = logging.getLogger(__name__)
 
 # Registered close codes a server may send that autobahn's sendClose() refuses (it only
 # takes 1000 and 3000-4999 from applications); they go through its sendCloseFrame().
-_SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
+# 1013 (try again later) is not one this server sends, so it is not in the registry.
+_SERVER_CLOSE_CODES = frozenset(
+    {CloseCode.GOING_AWAY, CloseCode.INTERNAL_ERROR, CloseCode.SERVICE_RESTART, 1013}
+)
 
 CLOSE_CODES = "close_codes"
 NO_DELAY = "tcp_nodelay"
@@ -353,10 +357,11 @@ def _stop_gracefully() -> None:
     from twisted.internet import defer, reactor
 
     from chat import realtime
-    from chat.realtime.connection import CLOSE_SERVICE_RESTART
 
     task = asyncio.ensure_future(
-        realtime.current().close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
+        realtime.current().close_all(
+            CloseCode.SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS
+        )
     )
 
     def done(result: object) -> None:

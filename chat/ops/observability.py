@@ -38,6 +38,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from chat.protocol.codes import ErrorCode
+
 logger = logging.getLogger("chat.events")
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -330,7 +332,7 @@ def error_sent(conn: object, code: str) -> None:
     ERRORS.labels(code=code).inc()
     opened = _open.get(conn)
     _event(
-        logging.ERROR if code == "internal_error" else logging.INFO,
+        logging.ERROR if code == ErrorCode.INTERNAL_ERROR else logging.INFO,
         "ws.error",
         user=opened.user if opened else None,
         room=opened.room if opened else None,

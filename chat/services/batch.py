@@ -20,6 +20,7 @@ from chat import events, selectors
 from chat.content import rendering
 from chat.errors import ChatError
 from chat.models import Message
+from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import (
@@ -71,7 +72,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
             message_body_clean(request.body)
             pair = (request.room_id, request.author.pk)
             if not access[pair]["write"]:
-                raise ChatError(access[pair]["code"], access[pair]["detail"])
+                raise ChatError(access[pair]["code"] or ErrorCode.FORBIDDEN, access[pair]["detail"])
             # Before the transaction: a refused @room fails this send, not the batch.
             found[index] = mentions_find(
                 room_id=request.room_id, author=request.author, body=request.body
@@ -79,7 +80,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
             if request.reply_to is not None:
                 target = answered.get(request.reply_to)
                 if target is None or target.room_id != request.room_id:
-                    raise ChatError("bad_reply", BAD_REPLY)
+                    raise ChatError(ErrorCode.BAD_REPLY, BAD_REPLY)
         except ChatError as error:
             outcomes[index] = error
             continue
@@ -87,7 +88,9 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     # Resends are rare: one lookup for the whole batch finds them before inserting (a
     # refused reply too: its original may have been deleted after it was saved).
     refused = [
-        i for i, o in enumerate(outcomes) if isinstance(o, ChatError) and o.code == "bad_reply"
+        i
+        for i, o in enumerate(outcomes)
+        if isinstance(o, ChatError) and o.code == ErrorCode.BAD_REPLY
     ]
     for index, existing in _already_saved(requests, fresh + refused).items():
         outcomes[index] = existing

@@ -21,6 +21,7 @@ from chat.models import (
     Message,
     MessageEdit,
 )
+from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
 from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
@@ -37,14 +38,14 @@ def message_body_clean(body: str, *, allow_empty: bool = False) -> str:
     """The body as it will be stored, or ChatError. Shared by every entry point (an
     image message may have an empty caption)."""
     if not body.strip() and not allow_empty:
-        raise ChatError("empty_body", "A message cannot be empty.")
+        raise ChatError(ErrorCode.EMPTY_BODY, "A message cannot be empty.")
     # JSON can carry what no database stores: NUL (PostgreSQL text) and lone UTF-16
     # surrogates (not encodable as UTF-8). Refuse them as input, not as a server fault.
     if "\x00" in body or any("\ud800" <= char <= "\udfff" for char in body):
-        raise ChatError("bad_body", "A message cannot contain NUL or unpaired surrogates.")
+        raise ChatError(ErrorCode.BAD_BODY, "A message cannot contain NUL or unpaired surrogates.")
     limit = settings.CHAT_MAX_BODY_CHARS
     if len(body) > limit:
-        raise ChatError("body_too_long", f"A message can have at most {limit} characters.")
+        raise ChatError(ErrorCode.BODY_TOO_LONG, f"A message can have at most {limit} characters.")
     return body
 
 
@@ -68,7 +69,7 @@ def message_post(
     except ChatError as error:
         # A resend of a reply whose original was deleted since: the saved one answers.
         existing = None
-        if error.code == "bad_reply":
+        if error.code == ErrorCode.BAD_REPLY:
             existing = _message_by_client_id(room_id=room_id, author=author, client_id=client_id)
         if existing is None:
             raise
@@ -177,7 +178,7 @@ def notify_needed(block: SeqBlock, mentioned: Mentioned) -> bool:
 
 
 def reply_target(*, room_id: int, reply_to: int | None) -> Message | None:
-    """The message a new one answers (with its author loaded), or ChatError("bad_reply")
+    """The message a new one answers (with its author loaded), or ChatError(ErrorCode.BAD_REPLY)
     when it is not a message of this room or it was deleted."""
     if reply_to is None:
         return None
@@ -196,7 +197,7 @@ def replies_check(wanted: dict[int, int]) -> dict[int, Message]:
 
 
 def _bad_reply() -> Message:
-    raise ChatError("bad_reply", BAD_REPLY)
+    raise ChatError(ErrorCode.BAD_REPLY, BAD_REPLY)
 
 
 def _message_by_client_id(*, room_id: int, author: User, client_id: str) -> MessageOut | None:
@@ -320,7 +321,7 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
         .first()
     )
     if message is None or (message.author_id != user.pk and not user.is_staff):
-        raise ChatError("not_found", "No such message of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such message of yours.")
     if message.author_id == user.pk:
         access_require_read(room_id=message.room_id, user=user)
     else:
@@ -358,7 +359,7 @@ def _own_message(*, message_id: int, user: User) -> Message:
         .first()
     )
     if message is None:
-        raise ChatError("not_found", "No such message of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such message of yours.")
     return message
 
 

@@ -14,7 +14,7 @@ from chat.models import (
     Sanction,
 )
 from chat.ops import observability
-from chat.services.access import CLOSE_FORBIDDEN
+from chat.protocol.codes import CloseCode
 
 
 def audit_record(*, actor: User | None, action: str, target: str, reason: str = "") -> None:
@@ -61,7 +61,7 @@ def sanction_applied(*, sanction: Sanction, actor: User | None) -> None:
         # (4403) for a site-wide ban.
         events.publish_on_commit(
             lambda: events.publish_kick(
-                username=username, room_id=room.pk if room else None, code=CLOSE_FORBIDDEN
+                username=username, room_id=room.pk if room else None, code=CloseCode.FORBIDDEN
             )
         )
         if room is not None:
@@ -113,5 +113,5 @@ def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> Non
     audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
     username = user.get_username()
     events.publish_on_commit(
-        lambda: events.publish_kick(username=username, room_id=None, code=CLOSE_FORBIDDEN)
+        lambda: events.publish_kick(username=username, room_id=None, code=CloseCode.FORBIDDEN)
     )
