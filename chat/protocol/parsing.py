@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from chat.errors import ChatError
-from chat.protocol.codes import ErrorCode
+from chat.protocol.codes import ErrorCode, FrameType
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_FETCH_LIMIT = 100
@@ -126,6 +126,30 @@ Command = (
 )
 
 
+_FRAME_TYPES: dict[type[Command], FrameType] = {
+    SendMessage: FrameType.MESSAGE_SEND,
+    FetchHistory: FrameType.HISTORY_FETCH,
+    Typing: FrameType.TYPING,
+    EditMessage: FrameType.MESSAGE_EDIT,
+    DeleteMessage: FrameType.MESSAGE_DELETE,
+    ReadRoom: FrameType.ROOM_READ,
+    JoinRoom: FrameType.ROOM_JOIN,
+    LeaveRoom: FrameType.ROOM_LEAVE,
+    WatchRoom: FrameType.ROOM_WATCH,
+    FetchOnline: FrameType.ONLINE_FETCH,
+    SetNotifyLevel: FrameType.NOTIFY_SET,
+    PauseNotifications: FrameType.NOTIFY_PAUSE,
+    SearchMembers: FrameType.MEMBERS_SEARCH,
+}
+
+
+def frame_type(command: Command) -> FrameType:
+    """The `type` of the frame a command was parsed from (metrics label by it)."""
+    if isinstance(command, React):  # one command for both frames
+        return FrameType.REACTION_ADD if command.added else FrameType.REACTION_REMOVE
+    return _FRAME_TYPES[type(command)]
+
+
 def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
     """Turn one text frame into a command, or raise ChatError. With `all_rooms` (the
     /ws/chat/ endpoint) frames about a room must name it, and the room frames exist."""
@@ -140,21 +164,21 @@ def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
         raise ChatError(ErrorCode.BAD_FRAME, 'A frame needs a string "type".')
     if all_rooms and kind in _ROOM_FRAMES:
         return _ROOM_FRAMES[kind](data)
-    if kind == "message.send":
+    if kind == FrameType.MESSAGE_SEND:
         return _parse_send(data, all_rooms)
-    if kind == "history.fetch":
+    if kind == FrameType.HISTORY_FETCH:
         return _parse_fetch(data, all_rooms)
-    if kind == "typing":
+    if kind == FrameType.TYPING:
         return Typing(room=_room(data) if all_rooms else None)
-    if kind == "message.edit":
+    if kind == FrameType.MESSAGE_EDIT:
         body = data.get("body")
         if not isinstance(body, str):
             raise ChatError(ErrorCode.BAD_FRAME, '"body" must be a string.')
         return EditMessage(id=_message_id(data), body=body)
-    if kind == "message.delete":
+    if kind == FrameType.MESSAGE_DELETE:
         return DeleteMessage(id=_message_id(data))
-    if kind in ("reaction.add", "reaction.remove"):
-        return _parse_react(data, added=kind == "reaction.add")
+    if kind in (FrameType.REACTION_ADD, FrameType.REACTION_REMOVE):
+        return _parse_react(data, added=kind == FrameType.REACTION_ADD)
     raise ChatError(ErrorCode.UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
 
 
@@ -182,14 +206,14 @@ def _parse_watch(data: dict[str, Any]) -> WatchRoom:
 
 
 _ROOM_FRAMES: dict[str, Callable[[dict[str, Any]], Command]] = {
-    "room.read": _parse_read,
-    "room.join": lambda data: JoinRoom(room=_room(data)),
-    "room.leave": lambda data: LeaveRoom(room=_room(data)),
-    "room.watch": _parse_watch,
-    "online.fetch": lambda data: FetchOnline(room=_room(data)),
-    "notify.set": lambda data: _parse_notify_set(data),
-    "notify.pause": lambda data: _parse_pause(data),
-    "members.search": lambda data: _parse_members_search(data),
+    FrameType.ROOM_READ: _parse_read,
+    FrameType.ROOM_JOIN: lambda data: JoinRoom(room=_room(data)),
+    FrameType.ROOM_LEAVE: lambda data: LeaveRoom(room=_room(data)),
+    FrameType.ROOM_WATCH: _parse_watch,
+    FrameType.ONLINE_FETCH: lambda data: FetchOnline(room=_room(data)),
+    FrameType.NOTIFY_SET: lambda data: _parse_notify_set(data),
+    FrameType.NOTIFY_PAUSE: lambda data: _parse_pause(data),
+    FrameType.MEMBERS_SEARCH: lambda data: _parse_members_search(data),
 }
 
 NOTIFY_LEVELS = ("all", "mentions", "nothing", "")

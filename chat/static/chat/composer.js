@@ -4,6 +4,7 @@
 // frames, and files (images among them) posted over HTTP. It renders through the room's
 // Timeline.
 
+import { ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { newClientId } from "./dom.js";
 
 const BACKOFF_CAP_MS = 30000;
@@ -11,9 +12,6 @@ const SEND_GAP_MIN_MS = 100; // sends spaced after a rate_limited reply: at firs
 const SEND_GAP_MAX_MS = 5000; // ... doubling on each refusal up to this
 const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
 const OUTBOX_PREFIX = "chat:outbox:v1:";
-// Send errors worth retrying on the same connection; any other means the message will
-// never be accepted as it is, so it leaves the outbox as failed.
-const RETRYABLE_ERRORS = new Set(["internal_error"]);
 
 class Outbox {
   constructor() {
@@ -179,7 +177,9 @@ export class Composer {
   // An error answering a message.send.
   onSendError(tag, frame, detail) {
     const slug = tag.room || frame.room;
-    if (frame.code === "rate_limited") {
+    // Retryable errors are worth retrying on the same connection; any other means the
+    // message will never be accepted as it is, so it leaves the outbox as failed.
+    if (frame.code === ErrorCode.RATE_LIMITED) {
       this.retryLater(slug, tag.clientId, Number(frame.retry_after) || 1);
     } else if (RETRYABLE_ERRORS.has(frame.code)) {
       this.retryLater(slug, tag.clientId, 0);
