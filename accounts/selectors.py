@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import Invitation, Profile, SessionRecord
+from chat.protocol.codes import CloseCode
 
 # How long a process reuses a profile it read for message frames. Changes made in this
 # process forget it at once (accounts/signals.py); other processes forget it when the hub
@@ -216,8 +217,6 @@ def session_keys(*, user_id: int, keep: str | None = None) -> list[str]:
     return sorted(key for key in keys if key != keep)
 
 
-CLOSE_SESSION_ENDED = 4401  # docs/protocol.md: the login session is over
-CLOSE_ACCOUNT_REFUSED = 4403  # the account is inactive
 SESSION_CHECK_CHUNK = 500  # sessions read per query by sessions_invalid
 
 
@@ -252,7 +251,7 @@ def sessions_invalid(*, sockets: list[tuple[str | None, int]]) -> dict[tuple[str
         for key, user_id in chunk:
             user = users.get(user_id)
             if user is None or not user.is_active:
-                out[(key, user_id)] = CLOSE_ACCOUNT_REFUSED
+                out[(key, user_id)] = CloseCode.FORBIDDEN  # the account is inactive
                 continue
             if stored is None or key is None:
                 continue
@@ -264,7 +263,7 @@ def sessions_invalid(*, sockets: list[tuple[str | None, int]]) -> dict[tuple[str
                 or not isinstance(session_hash, str)
                 or not constant_time_compare(session_hash, user.get_session_auth_hash())
             ):
-                out[(key, user_id)] = CLOSE_SESSION_ENDED
+                out[(key, user_id)] = CloseCode.UNAUTHENTICATED  # the login session is over
     return out
 
 

@@ -24,6 +24,7 @@ from chat import events
 from chat import services as chat_services
 from chat.errors import ChatError
 from chat.models import Room
+from chat.protocol.codes import CloseCode, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ INVITATION_PREFIX = "inv_"  # a marker for secret scanners and people reading lo
 MAX_INVITATION_USES = 1000
 MAX_INVITATION_DAYS = 90
 MAX_NOTE_CHARS = 200
-# Close code for sockets whose session ended (docs/protocol.md: 4401, log in again).
-CLOSE_SESSION_ENDED = 4401
 
 
 # --- invitations ----------------------------------------------------------------------
@@ -80,14 +79,19 @@ def invitation_create(
     rooms = list(rooms or [])
     if not invitation_may_create(user=creator, rooms=rooms):
         raise ChatError(
-            "forbidden", "Only staff, or room owners for their own rooms, create invitations."
+            ErrorCode.FORBIDDEN,
+            "Only staff, or room owners for their own rooms, create invitations.",
         )
     if not 1 <= max_uses <= MAX_INVITATION_USES:
-        raise ChatError("invalid", f"An invitation is used 1 to {MAX_INVITATION_USES} times.")
+        raise ChatError(
+            ErrorCode.INVALID, f"An invitation is used 1 to {MAX_INVITATION_USES} times."
+        )
     if not 0 < days <= MAX_INVITATION_DAYS:
-        raise ChatError("invalid", f"An invitation lasts at most {MAX_INVITATION_DAYS} days.")
+        raise ChatError(
+            ErrorCode.INVALID, f"An invitation lasts at most {MAX_INVITATION_DAYS} days."
+        )
     if any(room.is_direct for room in rooms):
-        raise ChatError("invalid", "A direct conversation cannot be joined by invitation.")
+        raise ChatError(ErrorCode.INVALID, "A direct conversation cannot be joined by invitation.")
     secret, digest, prefix = invitation_secret()
     invitation = Invitation.objects.create(
         digest=digest,
@@ -123,7 +127,7 @@ def invitation_revoke(*, invitation_id: int, actor: User) -> None:
     """Staff revoke any invitation; others only their own. Audited."""
     found = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
     if found is None or not (actor.is_staff or found.created_by_id == actor.pk):
-        raise ChatError("not_found", "No such invitation of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such invitation of yours.")
     if found.revoked_at is None:
         found.revoked_at = timezone.now()
         found.save(update_fields=["revoked_at"])
@@ -137,8 +141,16 @@ class InvitationInvalid(ChatError):
 
     def __init__(self, state: selectors.InvitationState) -> None:
         self.state = state
-        super().__init__("invitation_" + state, INVITATION_PROBLEMS.get(state, "Not valid."))
+        super().__init__(INVITATION_CODES[state], INVITATION_PROBLEMS.get(state, "Not valid."))
 
+
+INVITATION_CODES: dict[str, ErrorCode] = {
+    "valid": ErrorCode.INVITATION_UNKNOWN,  # never raised for a valid one
+    "unknown": ErrorCode.INVITATION_UNKNOWN,
+    "expired": ErrorCode.INVITATION_EXPIRED,
+    "used": ErrorCode.INVITATION_USED,
+    "revoked": ErrorCode.INVITATION_REVOKED,
+}
 
 INVITATION_PROBLEMS: dict[str, str] = {
     "unknown": "This invitation link is not valid. Check that it was copied whole.",
@@ -200,7 +212,7 @@ def user_signup(
             raise InvitationInvalid(state)
     email_verified = bool(verified_email) and email_domain_allowed(verified_email)
     if not signup_policy_allows(invitation=invitation is not None, email_verified=email_verified):
-        raise ChatError("signup_closed", "Sign-up needs an invitation here.")
+        raise ChatError(ErrorCode.SIGNUP_CLOSED, "Sign-up needs an invitation here.")
     user = User.objects.create_user(
         username=username, password=password, email=verified_email or email
     )
@@ -242,10 +254,13 @@ def display_name_clean(value: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", value).split())
     limit = settings.CHAT_DISPLAY_NAME_MAX_CHARS
     if len(name) > limit:
-        raise ChatError("display_name_too_long", f"A display name has at most {limit} characters.")
+        raise ChatError(
+            ErrorCode.DISPLAY_NAME_TOO_LONG, f"A display name has at most {limit} characters."
+        )
     if not name.isprintable() or any(unicodedata.category(c) in ("Cf", "Co", "Cs") for c in name):
         raise ChatError(
-            "bad_display_name", "A display name cannot contain control or invisible characters."
+            ErrorCode.BAD_DISPLAY_NAME,
+            "A display name cannot contain control or invisible characters.",
         )
     return name
 
@@ -308,7 +323,7 @@ def email_change(*, user: User, email: str) -> None:
 # --- sessions -------------------------------------------------------------------------
 
 
-def sessions_ended(session_keys: list[str], code: int = CLOSE_SESSION_ENDED) -> None:
+def sessions_ended(session_keys: list[str], code: int = CloseCode.UNAUTHENTICATED) -> None:
     """The hook for live sockets: these sessions ended (logged out, password changed,
     logged out elsewhere), so every socket opened with one of them closes with `code`
     on every process, once the current transaction commits."""

@@ -1,7 +1,10 @@
 """The error every layer raises for a client mistake: a machine-readable code plus a
-sentence a person can read. Never carries internals (tracebacks, SQL, paths)."""
+sentence a person can read. Never carries internals (tracebacks, SQL, paths). The codes
+and what they mean live in chat/protocol/codes.py."""
 
 from typing import NotRequired, TypedDict
+
+from chat.protocol.codes import ErrorCode
 
 
 class ErrorFrame(TypedDict):
@@ -12,7 +15,7 @@ class ErrorFrame(TypedDict):
 
 
 class ChatError(Exception):
-    def __init__(self, code: str, detail: str, *, client_id: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, detail: str, *, client_id: str | None = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail

@@ -9,6 +9,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from chat import events, services
+from chat.protocol.codes import CloseCode
 
 
 @receiver(post_save, sender=User, dispatch_uid="chat.user_join_defaults")
@@ -27,5 +28,5 @@ def user_saved(sender: type[User], instance: User, created: bool, raw: bool, **k
     if not instance.is_active and not raw:
         username = instance.get_username()
         events.publish_on_commit(
-            events.kick(username=username, room_id=None, code=services.CLOSE_FORBIDDEN)
+            events.kick(username=username, room_id=None, code=CloseCode.FORBIDDEN)
         )

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from chat.api.errors import error_body
 from chat.api.serializers import ErrorSerializer
+from chat.protocol.codes import ErrorCode
 from notify import subscriptions
 
 SERVICE_WORKER_PATH = Path(__file__).resolve().parent / "static" / "notify" / "sw.js"
@@ -130,7 +131,7 @@ class PushKeyView(APIView):
     )
     def get(self, request: Request) -> Response:
         if not (settings.CHAT_VAPID_PUBLIC_KEY and settings.CHAT_VAPID_PRIVATE_KEY):
-            body = error_body("push_off", "Web Push is not configured on this server.")
+            body = error_body(ErrorCode.PUSH_OFF, "Web Push is not configured on this server.")
             return Response(body, status=status.HTTP_404_NOT_FOUND)
         return Response({"public_key": settings.CHAT_VAPID_PUBLIC_KEY})
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 
 from chat.errors import ChatError
+from chat.protocol.codes import ErrorCode
 from notify.models import PushSubscription
 
 MAX_ENDPOINT_CHARS = 1000  # PushSubscription.endpoint's column
@@ -92,7 +93,7 @@ def keys_check(p256dh: str, auth: str) -> tuple[str, str]:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except ValueError:
         raise ChatError(
-            "bad_keys",
+            ErrorCode.BAD_KEYS,
             f'"keys.p256dh" must be a P-256 public key ({P256DH_BYTES} bytes) and '
             f'"keys.auth" a {AUTH_SECRET_BYTES}-byte secret, both base64url.',
         ) from None
@@ -112,7 +113,7 @@ def push_subscription_save(
     a device notifies only the person using it now. True: it was new."""
     problem = endpoint_problem(endpoint, push_allowed_hosts())
     if problem is not None:
-        raise ChatError("bad_endpoint", problem)
+        raise ChatError(ErrorCode.BAD_ENDPOINT, problem)
     p256dh, auth = keys_check(p256dh, auth)
     subscription, created = PushSubscription.objects.update_or_create(
         endpoint=endpoint,
@@ -138,4 +139,4 @@ def push_subscription_delete(*, user: User, endpoint: str) -> None:
     """Forget one of the user's own subscriptions; someone else's looks missing."""
     deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
     if not deleted:
-        raise ChatError("not_found", "No such push subscription.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such push subscription.")

@@ -37,6 +37,7 @@ from chat import events, selectors
 from chat import services as chat_services
 from chat.errors import ChatError
 from chat.models import AuditLog, Membership, Room
+from chat.protocol.codes import CloseCode
 from tests.conftest import TEST_PASSWORD
 from tests.servers import ROOT
 
@@ -465,7 +466,7 @@ def test_reset_link_sets_the_password_and_ends_every_session(
     assert carol.check_password(new_password)
     assert other.get("/").status_code == 302  # the other session is gone
     event = listener.next_of("chat.sessions_end")
-    assert event["code"] == services.CLOSE_SESSION_ENDED
+    assert event["code"] == CloseCode.UNAUTHENTICATED
     assert other_key in event["session_keys"]
     reused = fresh_client().get(link.removeprefix("http://testserver"), follow=True)
     assert "link cannot be used" in reused.content.decode()

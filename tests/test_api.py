@@ -157,7 +157,7 @@ def test_create_room_and_read_it_back(alice: User, bob: User) -> None:
     # Private: invisible to others, answered like a missing room.
     hidden = bearer(token_for(bob)).get("/api/rooms/ops/")
     assert hidden.status_code == 404
-    assert error_of(hidden)["code"] == "not_found"
+    assert error_of(hidden)["code"] == "room_not_found"
 
 
 def test_create_room_errors(alice: User, room: Room) -> None:
@@ -182,10 +182,15 @@ def test_create_room_errors(alice: User, room: Room) -> None:
 
 def test_unknown_room_and_unknown_endpoint_are_json_404s(alice: User) -> None:
     client = bearer(token_for(alice))
-    for url in ("/api/rooms/nowhere/", "/api/rooms/nowhere/messages/", "/api/nothing/here/"):
+    # "No such room" is room_not_found, as on the WebSocket; an unknown path not_found.
+    for url, code in (
+        ("/api/rooms/nowhere/", "room_not_found"),
+        ("/api/rooms/nowhere/messages/", "room_not_found"),
+        ("/api/nothing/here/", "not_found"),
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
-        assert error_of(response)["code"] == "not_found"
+        assert error_of(response)["code"] == code, url
     # Not a CSRF page for a POST either (found by the schema fuzzer).
     stray = Client(enforce_csrf_checks=True).post("/api/rooms/a:b/messages/", {"body": "x"})
     assert stray.status_code == 404
@@ -248,7 +253,7 @@ def test_non_member_is_refused_history_and_posting_in_a_private_room(
     url = f"/api/rooms/{private_room.slug}/messages/"
     for response in (client.get(url), post_json(client, url, {"body": "hello?"})):
         assert response.status_code == 404
-        assert error_of(response)["code"] == "not_found"
+        assert error_of(response)["code"] == "room_not_found"
         assert b"psst" not in response.content
     assert Message.objects.count() == 1
     assert bearer(token_for(alice)).get(url).json()["messages"][0]["body"] == "psst"

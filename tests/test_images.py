@@ -160,7 +160,7 @@ def test_a_non_member_can_neither_upload_to_nor_see_images_of_a_private_room(
     outsider = bearer(bob)
     refused = upload(outsider, private.slug, image_bytes())
     assert refused.status_code == 404
-    assert refused.json()["error"]["code"] == "not_found"
+    assert refused.json()["error"]["code"] == "room_not_found"  # as on the WebSocket
     assert outsider.get(f"/api/rooms/{private.slug}/messages/").status_code == 404
     for url in (posted["url"], posted["thumbnail_url"]):
         response = outsider.get(url)

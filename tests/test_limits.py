@@ -23,8 +23,8 @@ from websockets.typing import Origin
 
 from chat import realtime, selectors, services
 from chat.limits import policy, stores
-from chat.limits.policy import CLOSE_TOO_MANY
 from chat.models import Message, Room
+from chat.protocol.codes import CloseCode
 from tests.conftest import communicator, session_cookie
 from tests.servers import ROOT, Daphne, daphnes, recv_json, recv_until, ws_connect
 
@@ -149,7 +149,7 @@ async def test_flooding_past_the_rejected_limit_closes_with_4429(
     await comm.send_json_to(send_frame("flood", "f4"))
     error = await comm.receive_json_from()
     assert (error["code"], error["client_id"]) == ("rate_limited", "f4")
-    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_TOO_MANY}
+    assert await comm.receive_output() == {"type": "websocket.close", "code": CloseCode.TOO_MANY}
     assert await saved_count(room) == 1
 
 
@@ -166,7 +166,7 @@ async def test_connections_past_the_user_cap_close_with_4429_and_closing_frees_o
     _, hello = await joined(open_socket, alice, room.slug)
     assert hello["type"] == "hello"
     _, refused = await joined(open_socket, alice, room.slug)
-    assert refused == {"type": "websocket.close", "code": CLOSE_TOO_MANY}
+    assert refused == {"type": "websocket.close", "code": CloseCode.TOO_MANY}
     _, other = await joined(open_socket, bob, room.slug)
     assert other["type"] == "hello"
     await first.disconnect()
@@ -213,12 +213,12 @@ async def test_connections_past_the_address_cap_close_with_4429(
     _, hello = await joined(open_socket, bob, room.slug, ip="203.0.113.5")
     assert hello["type"] == "hello"
     _, refused = await joined(open_socket, alice, room.slug, ip="203.0.113.5")
-    assert refused == {"type": "websocket.close", "code": CLOSE_TOO_MANY}
+    assert refused == {"type": "websocket.close", "code": CloseCode.TOO_MANY}
     # A made-up X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
     _, refused = await joined(
         open_socket, bob, room.slug, ip="203.0.113.5", forwarded_for="198.51.100.1"
     )
-    assert refused["code"] == CLOSE_TOO_MANY
+    assert refused["code"] == CloseCode.TOO_MANY
     _, hello = await joined(open_socket, alice, room.slug, ip="203.0.113.6")
     assert hello["type"] == "hello"
 
@@ -241,7 +241,7 @@ async def test_behind_a_trusted_proxy_the_last_forwarded_hop_is_the_client(
     _, refused = await joined(
         open_socket, alice, room.slug, ip=proxy, forwarded_for="192.0.2.10, 198.51.100.1"
     )
-    assert refused["code"] == CLOSE_TOO_MANY
+    assert refused["code"] == CloseCode.TOO_MANY
     _, hello = await joined(open_socket, alice, room.slug, ip=proxy, forwarded_for="198.51.100.2")
     assert hello["type"] == "hello"
 
@@ -291,7 +291,7 @@ async def test_connection_attempts_per_address_are_limited_logged_in_or_not(
         assert hello["type"] == "hello"
         await comm.disconnect()
     _, refused = await joined(open_socket, alice, room.slug, ip="203.0.113.5")
-    assert refused == {"type": "websocket.close", "code": CLOSE_TOO_MANY}
+    assert refused == {"type": "websocket.close", "code": CloseCode.TOO_MANY}
     _, hello = await joined(open_socket, alice, room.slug, ip="203.0.113.77")
     assert hello["type"] == "hello"
 
@@ -635,7 +635,7 @@ def test_user_connection_cap_counts_both_processes_and_forgets_a_killed_one(
                 held.append(ws)
             for server in (one, two):
                 _, refused = await open_lobby(server, cookie)
-                assert refused == {"close": CLOSE_TOO_MANY}
+                assert refused == {"close": CloseCode.TOO_MANY}
             await held.pop().close()  # two's connection: one free slot, on any process
             await asyncio.sleep(0.2)
             ws, hello = await open_lobby(two, cookie)
@@ -683,7 +683,7 @@ def test_address_cap_and_attempts_hold_across_processes_and_trust_only_the_proxy
             _, hello = await open_lobby(two, cookies[1], forwarded("198.51.100.2"))
             assert hello["type"] == "hello"
             _, refused = await open_lobby(one, cookies[1], forwarded("198.51.100.3"))
-            assert refused == {"close": CLOSE_TOO_MANY}
+            assert refused == {"close": CloseCode.TOO_MANY}
 
         asyncio.run(untrusted())
 
@@ -697,7 +697,7 @@ def test_address_cap_and_attempts_hold_across_processes_and_trust_only_the_proxy
                 assert hello["type"] == "hello"
                 held.append(ws)
             _, refused = await open_lobby(one, cookies[0], forwarded("198.51.100.1"))
-            assert refused == {"close": CLOSE_TOO_MANY}
+            assert refused == {"close": CloseCode.TOO_MANY}
             for ws in held:
                 await ws.close()
             # Attempts: 3 so far from 198.51.100.1; 5 more on either process, then refused.
@@ -709,7 +709,7 @@ def test_address_cap_and_attempts_hold_across_processes_and_trust_only_the_proxy
                 assert hello["type"] == "hello", n
                 await ws.close()
             _, refused = await open_lobby(two, cookies[0], forwarded("198.51.100.1"))
-            assert refused == {"close": CLOSE_TOO_MANY}
+            assert refused == {"close": CloseCode.TOO_MANY}
             _, hello = await open_lobby(two, cookies[0], forwarded("198.51.100.9"))
             assert hello["type"] == "hello"
 

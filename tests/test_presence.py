@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from chat import presence
 from chat.models import Room
-from chat.realtime.connection import CLOSE_IDLE
+from chat.protocol.codes import CloseCode
 from tests.conftest import session_cookie
 from tests.servers import Daphne, daphnes, recv_json, ws_connect
 
@@ -150,7 +150,7 @@ async def test_silent_connection_is_closed_after_idle_timeout(
         await asyncio.sleep(0.1)
     while (out := await quiet.receive_output(timeout=2))["type"] != "websocket.close":
         pass
-    assert out == {"type": "websocket.close", "code": CLOSE_IDLE}
+    assert out == {"type": "websocket.close", "code": CloseCode.IDLE}
     assert await chatty.receive_nothing(timeout=0.1, skip=("presence", "typing"))
 
 

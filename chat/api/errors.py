@@ -1,41 +1,31 @@
 """API errors as JSON: {"error": {"code": ..., "detail": ...}} with the HTTP status the
-code calls for. Codes are the WebSocket protocol's (ChatError) where one exists."""
+code calls for (chat/protocol/codes.py). Codes are the WebSocket protocol's where one
+exists."""
 
 import math
 from typing import Any
 
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from chat.errors import ChatError
 from chat.limits.policy import RateLimited
-
-STATUS_FOR_CODE = {
-    "not_found": status.HTTP_404_NOT_FOUND,
-    "room_not_found": status.HTTP_404_NOT_FOUND,
-    "forbidden": status.HTTP_403_FORBIDDEN,
-    "banned": status.HTTP_403_FORBIDDEN,
-    "muted": status.HTTP_403_FORBIDDEN,
-    "room_locked": status.HTTP_403_FORBIDDEN,
-    "file_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "slug_taken": status.HTTP_409_CONFLICT,
-    "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
-}
+from chat.protocol.codes import ErrorCode
 
 # DRF's own exceptions -> our codes (anything else keeps DRF's default code).
-_DRF_CODES = {
-    exceptions.NotAuthenticated: "unauthenticated",
-    exceptions.AuthenticationFailed: "bad_token",
-    exceptions.ParseError: "bad_json",
-    exceptions.ValidationError: "invalid",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.Throttled: "rate_limited",
+_DRF_CODES: dict[type[exceptions.APIException], ErrorCode] = {
+    exceptions.NotAuthenticated: ErrorCode.UNAUTHENTICATED,
+    exceptions.AuthenticationFailed: ErrorCode.BAD_TOKEN,
+    exceptions.ParseError: ErrorCode.BAD_JSON,
+    exceptions.ValidationError: ErrorCode.INVALID,
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.NotAcceptable: ErrorCode.NOT_ACCEPTABLE,
+    exceptions.Throttled: ErrorCode.RATE_LIMITED,
 }
 
 
@@ -46,7 +36,7 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER. None (a plain 500) for anything unexpected."""
     if isinstance(exc, ChatError):
-        http_status = STATUS_FOR_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        http_status = exc.code.spec.status  # one table for every code: chat/protocol/codes.py
         if isinstance(exc, RateLimited):
             return Response(
                 error_body(exc.code, exc.detail, retry_after=exc.retry_after),
@@ -65,10 +55,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     wait = getattr(exc, "wait", None)
     if isinstance(exc, exceptions.Throttled) and wait is not None:
         headers["Retry-After"] = str(max(1, math.ceil(wait)))
-    code = next((c for kind, c in _DRF_CODES.items() if isinstance(exc, kind)), "")
+    code: str = next((c for kind, c in _DRF_CODES.items() if isinstance(exc, kind)), "")
     if isinstance(exc, exceptions.PermissionDenied):
         csrf = str(exc.detail).startswith("CSRF Failed")
-        code = "csrf_failed" if csrf else "forbidden"
+        code = ErrorCode.CSRF_FAILED if csrf else ErrorCode.FORBIDDEN
     if isinstance(exc, exceptions.ValidationError):
         body = error_body(code, "The request is not valid.", field_errors=exc.detail)
     else:
@@ -80,4 +70,4 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 @csrf_exempt  # it changes nothing; a 404 should not turn into a CSRF 403 page
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown /api/ paths: a JSON 404 rather than the HTML page."""
-    return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+    return JsonResponse(error_body(ErrorCode.NOT_FOUND, "No such API endpoint."), status=404)

@@ -10,6 +10,7 @@ from chat.api import serializers as s
 from chat.api.views import MAX_ID, _errors, _readable_room, _user
 from chat.errors import ChatError
 from chat.limits import blocking
+from chat.protocol.codes import ErrorCode
 
 
 class ReactionView(APIView):
@@ -18,7 +19,7 @@ class ReactionView(APIView):
         data.is_valid(raise_exception=True)
         room = _readable_room(request, slug)
         if not 0 < message_id <= MAX_ID:
-            raise ChatError("not_found", "No such message.")
+            raise ChatError(ErrorCode.NOT_FOUND, "No such message.")
         user = _user(request)
         blocking.message_check_sync(user.pk)  # the sender's message budget, as on the socket
         services.reaction_set(

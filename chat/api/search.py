@@ -15,6 +15,7 @@ from chat import selectors
 from chat.api import serializers as s
 from chat.errors import ChatError
 from chat.limits import blocking
+from chat.protocol.codes import ErrorCode
 from chat.search.query import MAX_QUERY_CHARS, search_parse
 from chat.selectors.search import MAX_SEARCH_LIMIT
 
@@ -77,7 +78,7 @@ def _zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise ChatError("bad_tz", "tz must be an IANA time zone name.") from None
+        raise ChatError(ErrorCode.BAD_TZ, "tz must be an IANA time zone name.") from None
 
 
 class SearchView(APIView):

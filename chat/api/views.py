@@ -31,6 +31,7 @@ from chat.database import group_commit
 from chat.errors import ChatError
 from chat.limits import blocking
 from chat.protocol import parsing
+from chat.protocol.codes import ErrorCode
 
 # Multipart overhead allowed on top of the image itself before a request counts as too big.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -60,10 +61,10 @@ def _readable_room(request: Request, slug: str) -> selectors.RoomOut:
     """The room if the caller may read it. A private room they may not read is answered
     exactly like a missing one (as the HTML pages do); a banned user is told why."""
     found, access = selectors.room_with_access(slug=slug, user_id=_user(request).pk)
-    if found is not None and access["code"] == "banned":
-        raise ChatError(access["code"], access["detail"])
+    if found is not None and access["code"] == ErrorCode.BANNED:
+        raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
     if found is None or not access["read"]:
-        raise ChatError("not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     return found
 
 
@@ -72,7 +73,7 @@ def _client_id(value: str) -> str:
         return uuid.uuid4().hex  # the caller gave none: no idempotency
     if len(value) > parsing.MAX_CLIENT_ID_CHARS or not value.isprintable():
         raise ChatError(
-            "bad_client_id",
+            ErrorCode.BAD_CLIENT_ID,
             f'"client_id" must be a printable string of 1 to {parsing.MAX_CLIENT_ID_CHARS} '
             "characters.",
         )
@@ -140,7 +141,7 @@ class MessageListView(APIView):
         room = _readable_room(request, slug)
         if around is not None:
             if after is not None or before is not None:
-                raise ChatError("invalid", '"around" goes without "before" and "after".')
+                raise ChatError(ErrorCode.INVALID, '"around" goes without "before" and "after".')
             page = selectors.message_around(
                 room_id=room["id"], seq=around, limit=limit, reader_id=_user(request).pk
             )
@@ -278,14 +279,14 @@ class AttachmentView(APIView):
             found = selectors.attachment_file(
                 attachment_id=attachment_id, user_id=_user(request).pk
             )
-        if found is None or (not found[1]["read"] and found[1]["code"] != "banned"):
-            raise ChatError("not_found", "No such image.")
+        if found is None or (not found[1]["read"] and found[1]["code"] != ErrorCode.BANNED):
+            raise ChatError(ErrorCode.NOT_FOUND, "No such image.")
         attachment, access = found
         if not access["read"]:
-            raise ChatError(access["code"], access["detail"])
+            raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
         image = attachment.kind == attachment.Kind.IMAGE
         if self.thumbnail and not image:
-            raise ChatError("not_found", "A file has no thumbnail.")
+            raise ChatError(ErrorCode.NOT_FOUND, "A file has no thumbnail.")
         if not image:
             # Kept as sent, so never shown by the browser: a download under its name,
             # nosniff, and a sandbox should anything still render it.
@@ -346,7 +347,7 @@ class UserListView(APIView):
         names = [name for name in names if name]
         if len(names) > account_selectors.MAX_USERNAMES_PER_LOOKUP:
             raise ChatError(
-                "invalid",
+                ErrorCode.INVALID,
                 f"Ask for at most {account_selectors.MAX_USERNAMES_PER_LOOKUP} usernames.",
             )
         return Response(account_selectors.profiles_by_username(names))
@@ -372,7 +373,7 @@ class UserAvatarView(APIView):
     def get(self, request: Request, username: str) -> HttpResponse | FileResponse:
         found = account_selectors.avatar_file(username=username)
         if found is None:
-            raise ChatError("not_found", "No such user.")
+            raise ChatError(ErrorCode.NOT_FOUND, "No such user.")
         profile, stored = found
         response: HttpResponse | FileResponse
         if stored:

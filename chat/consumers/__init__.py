@@ -8,10 +8,10 @@ from chat.consumers.chat import (
     CLOSE_SERVICE_RESTART,
     CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
-    LOST_ACCESS,
     ChatConsumer,
 )
 from chat.consumers.echo import EchoConsumer
+from chat.protocol.codes import LOST_ACCESS
 
 __all__ = [
     "CLOSE_BAD_REQUEST",

@@ -22,8 +22,9 @@ from chat.errors import ChatError
 from chat.limits import policy
 from chat.ops import observability
 from chat.protocol import parsing
+from chat.protocol.codes import LOST_ACCESS, CloseCode, ErrorCode
 from chat.realtime import wire
-from chat.realtime.connection import CloseCode, State
+from chat.realtime.connection import State
 from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState
 
 logger = logging.getLogger(__name__)
@@ -34,13 +35,9 @@ CLOSE_BAD_REQUEST = CloseCode.BAD_REQUEST
 CLOSE_UNAUTHENTICATED = CloseCode.UNAUTHENTICATED
 CLOSE_FORBIDDEN = CloseCode.FORBIDDEN
 CLOSE_ROOM_NOT_FOUND = CloseCode.ROOM_NOT_FOUND
-CLOSE_TOO_MANY = policy.CLOSE_TOO_MANY
+CLOSE_TOO_MANY = CloseCode.TOO_MANY
 
-# Errors that mean the user may no longer read the room: on the per-room endpoint the
-# socket closes after them (on /ws/chat/ only that room is lost, and room.left says so).
-LOST_ACCESS = frozenset({"forbidden", "banned"})
-
-_INTERNAL_ERROR = ChatError("internal_error", "The server could not handle that frame.")
+_INTERNAL_ERROR = ChatError(ErrorCode.INTERNAL_ERROR, "The server could not handle that frame.")
 
 
 # --- reads composed for one database call each (on the read threads) ---------------
@@ -317,7 +314,7 @@ class ChatConsumer(Commands, AsyncWebsocketConsumer):  # type: ignore[misc]  # c
             try:
                 policy.frame_check(text_data, bytes_data)
                 if text_data is None:
-                    raise ChatError("binary_frame", "Only JSON text frames are accepted.")
+                    raise ChatError(ErrorCode.BINARY_FRAME, "Only JSON text frames are accepted.")
                 command = parsing.parse_frame(text_data, all_rooms=self.all_rooms)
                 await self._handle(command)
                 observability.frame_handled(command, received_at)

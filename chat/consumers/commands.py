@@ -15,12 +15,13 @@ from chat.database import dbcalls, group_commit
 from chat.errors import ChatError
 from chat.limits import policy
 from chat.protocol import parsing
+from chat.protocol.codes import ErrorCode
 from chat.realtime.connection import Stream
 from chat.services.posting import SendRequest
 
 logger = logging.getLogger(__name__)
 
-NOT_JOINED = ChatError("not_joined", "You have not joined this room.")
+NOT_JOINED = ChatError(ErrorCode.NOT_JOINED, "You have not joined this room.")
 
 
 class Commands(RoomChanges):
@@ -163,9 +164,9 @@ class Commands(RoomChanges):
             selectors.room_with_access, slug=slug, user_id=self.user_id
         )
         if room is None:
-            raise ChatError("room_not_found", "No such room.")
+            raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
         if not access["read"]:
-            raise ChatError(access["code"], access["detail"])
+            raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
         return int(room["id"])
 
     async def _announce_typing(self, stream: Stream) -> None:

@@ -13,6 +13,7 @@ from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from chat.errors import ChatError
+from chat.protocol.codes import ErrorCode
 
 # Pillow format -> (content type, file extension). Anything else (SVG, which can carry
 # script; TIFF, BMP, ICO, PSD...) is refused, whatever the file is called.
@@ -50,7 +51,7 @@ class ImageTooLarge(ChatError):
 
 def image_too_large() -> ImageTooLarge:
     limit = settings.CHAT_IMAGE_MAX_BYTES
-    return ImageTooLarge("file_too_large", f"An image can have at most {limit} bytes.")
+    return ImageTooLarge(ErrorCode.FILE_TOO_LARGE, f"An image can have at most {limit} bytes.")
 
 
 def filename_clean(name: str, extension: str) -> str:
@@ -79,13 +80,13 @@ def image_process(upload: IO[bytes], *, name: str) -> ProcessedImage:
             image_format = probe.format or ""
             if image_format not in ALLOWED_FORMATS:
                 raise ChatError(
-                    "unsupported_image", "Only JPEG, PNG, GIF and WebP images are accepted."
+                    ErrorCode.UNSUPPORTED_IMAGE, "Only JPEG, PNG, GIF and WebP images are accepted."
                 )
             width, height = probe.size
             frames = int(getattr(probe, "n_frames", 1))
             if width * height > max_pixels or frames > MAX_FRAMES:
                 raise ChatError(
-                    "image_too_large_pixels",
+                    ErrorCode.IMAGE_TOO_LARGE_PIXELS,
                     f"An image can have at most {max_pixels} pixels and {MAX_FRAMES} frames.",
                 )
             probe.verify()  # structure and checksums; the image is unusable afterwards
@@ -96,10 +97,14 @@ def image_process(upload: IO[bytes], *, name: str) -> ProcessedImage:
     except ChatError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ChatError("bad_image", "The file is not an image this server can read.") from None
+        raise ChatError(
+            ErrorCode.BAD_IMAGE, "The file is not an image this server can read."
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError):
         # Pillow reports damaged files with any of these.
-        raise ChatError("bad_image", "The file is not an image this server can read.") from None
+        raise ChatError(
+            ErrorCode.BAD_IMAGE, "The file is not an image this server can read."
+        ) from None
     if len(original.data) > settings.CHAT_IMAGE_MAX_BYTES:
         raise image_too_large()
     return ProcessedImage(

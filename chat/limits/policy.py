@@ -36,10 +36,10 @@ from chat import presence
 from chat.errors import ChatError, ErrorFrame
 from chat.limits.stores import MemoryStore, RedisStore, Store
 from chat.ops import observability
+from chat.protocol.codes import ErrorCode
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TOO_MANY = 4429  # rate or connection limit: docs/protocol.md
 RELEASE_RETRY_FIRST_SECONDS = 0.5  # a cap release Redis missed is tried again after this,
 RELEASE_RETRY_MAX_SECONDS = 15.0  # ... doubling up to this while it keeps failing
 
@@ -53,7 +53,9 @@ class RateLimited(ChatError):
 
     def __init__(self, retry_after: float, *, flooding: bool = False) -> None:
         self.retry_after = round(max(retry_after, 0.001), 3)
-        super().__init__("rate_limited", f"Too many messages; try again in {self.retry_after:g} s.")
+        super().__init__(
+            ErrorCode.RATE_LIMITED, f"Too many messages; try again in {self.retry_after:g} s."
+        )
         self.flooding = flooding
 
     def as_frame(self, client_id: str | None = None) -> RateLimitedFrame:
@@ -75,7 +77,7 @@ def frame_check(text_data: str | None, bytes_data: bytes | None) -> None:
     else:
         size = len(bytes_data or b"")
     if size > limit:
-        raise ChatError("frame_too_large", f"A frame can have at most {limit} bytes.")
+        raise ChatError(ErrorCode.FRAME_TOO_LARGE, f"A frame can have at most {limit} bytes.")
 
 
 # --- who is connecting ----------------------------------------------------------------

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +37,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from chat.protocol import parsing
+from chat.protocol.codes import ErrorCode, FrameType
 
 logger = logging.getLogger("chat.events")
 
@@ -255,14 +258,6 @@ class _Connection:
 
 _open: "weakref.WeakKeyDictionary[object, _Connection]" = weakref.WeakKeyDictionary()
 
-_FRAME_TYPES = {
-    "SendMessage": "message.send",
-    "FetchHistory": "history.fetch",
-    "Typing": "typing",
-    "EditMessage": "message.edit",
-    "DeleteMessage": "message.delete",
-}
-
 
 def _event(level: int, event: str, **fields: object) -> None:
     # The message repeats the fields as key=value for the plain format; the JSON
@@ -317,11 +312,16 @@ def frame_received() -> float:
     return time.perf_counter()
 
 
+_COMMANDS = get_args(parsing.Command)
+
+
 def frame_handled(command: object, received_at: float) -> None:
     """A frame was answered (message.send: saved and acknowledged)."""
-    kind = _FRAME_TYPES.get(type(command).__name__, "other")
+    # Every client frame type by its name (chat/protocol/codes.py FrameType); "other" is
+    # left for anything that is not a parsed command.
+    kind = parsing.frame_type(command) if isinstance(command, _COMMANDS) else "other"
     HANDLING_SECONDS.labels(type=kind).observe(time.perf_counter() - received_at)
-    if kind == "message.send":
+    if kind == FrameType.MESSAGE_SEND:
         MESSAGES_RECEIVED.inc()
 
 
@@ -330,7 +330,7 @@ def error_sent(conn: object, code: str) -> None:
     ERRORS.labels(code=code).inc()
     opened = _open.get(conn)
     _event(
-        logging.ERROR if code == "internal_error" else logging.INFO,
+        logging.ERROR if code == ErrorCode.INTERNAL_ERROR else logging.INFO,
         "ws.error",
         user=opened.user if opened else None,
         room=opened.room if opened else None,

@@ -11,6 +11,7 @@ from chat import selectors, services
 from chat.content import emoji
 from chat.errors import ChatError
 from chat.forms import RoomForm
+from chat.protocol.codes import ErrorCode
 
 
 def _user(request: HttpRequest) -> User:
@@ -80,7 +81,7 @@ def _readable_room(request: HttpRequest, slug: str) -> selectors.RoomOut:
     # A private room a user may not read is answered exactly like a missing one; a
     # banned user knows the room, so is told why they cannot enter.
     found, access = selectors.room_with_access(slug=slug, user_id=_user(request).pk)
-    if found is not None and access["code"] == "banned":
+    if found is not None and access["code"] == ErrorCode.BANNED:
         raise _Banned(access["detail"])
     if found is None or not access["read"]:
         raise Http404("No such room.")
@@ -120,7 +121,7 @@ def room_members(request: HttpRequest, slug: str) -> HttpResponse:
         target = selectors.user_get(username=request.POST.get("username", ""))
         try:
             if target is None:
-                raise ChatError("not_found", "No such user.")
+                raise ChatError(ErrorCode.NOT_FOUND, "No such user.")
             if request.POST.get("action") == "remove":
                 services.membership_remove(room=room_obj, user=target, actor=_user(request))
             else:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from chat.errors import ChatError
+from chat.protocol.codes import ErrorCode, FrameType
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_FETCH_LIMIT = 100
@@ -125,43 +126,67 @@ Command = (
 )
 
 
+_FRAME_TYPES: dict[type[Command], FrameType] = {
+    SendMessage: FrameType.MESSAGE_SEND,
+    FetchHistory: FrameType.HISTORY_FETCH,
+    Typing: FrameType.TYPING,
+    EditMessage: FrameType.MESSAGE_EDIT,
+    DeleteMessage: FrameType.MESSAGE_DELETE,
+    ReadRoom: FrameType.ROOM_READ,
+    JoinRoom: FrameType.ROOM_JOIN,
+    LeaveRoom: FrameType.ROOM_LEAVE,
+    WatchRoom: FrameType.ROOM_WATCH,
+    FetchOnline: FrameType.ONLINE_FETCH,
+    SetNotifyLevel: FrameType.NOTIFY_SET,
+    PauseNotifications: FrameType.NOTIFY_PAUSE,
+    SearchMembers: FrameType.MEMBERS_SEARCH,
+}
+
+
+def frame_type(command: Command) -> FrameType:
+    """The `type` of the frame a command was parsed from (metrics label by it)."""
+    if isinstance(command, React):  # one command for both frames
+        return FrameType.REACTION_ADD if command.added else FrameType.REACTION_REMOVE
+    return _FRAME_TYPES[type(command)]
+
+
 def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
     """Turn one text frame into a command, or raise ChatError. With `all_rooms` (the
     /ws/chat/ endpoint) frames about a room must name it, and the room frames exist."""
     try:
         data: Any = json.loads(text)
     except (ValueError, RecursionError):
-        raise ChatError("bad_json", "The frame is not valid JSON.") from None
+        raise ChatError(ErrorCode.BAD_JSON, "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise ChatError("bad_frame", "A frame must be a JSON object.")
+        raise ChatError(ErrorCode.BAD_FRAME, "A frame must be a JSON object.")
     kind = data.get("type")
     if not isinstance(kind, str):
-        raise ChatError("bad_frame", 'A frame needs a string "type".')
+        raise ChatError(ErrorCode.BAD_FRAME, 'A frame needs a string "type".')
     if all_rooms and kind in _ROOM_FRAMES:
         return _ROOM_FRAMES[kind](data)
-    if kind == "message.send":
+    if kind == FrameType.MESSAGE_SEND:
         return _parse_send(data, all_rooms)
-    if kind == "history.fetch":
+    if kind == FrameType.HISTORY_FETCH:
         return _parse_fetch(data, all_rooms)
-    if kind == "typing":
+    if kind == FrameType.TYPING:
         return Typing(room=_room(data) if all_rooms else None)
-    if kind == "message.edit":
+    if kind == FrameType.MESSAGE_EDIT:
         body = data.get("body")
         if not isinstance(body, str):
-            raise ChatError("bad_frame", '"body" must be a string.')
+            raise ChatError(ErrorCode.BAD_FRAME, '"body" must be a string.')
         return EditMessage(id=_message_id(data), body=body)
-    if kind == "message.delete":
+    if kind == FrameType.MESSAGE_DELETE:
         return DeleteMessage(id=_message_id(data))
-    if kind in ("reaction.add", "reaction.remove"):
-        return _parse_react(data, added=kind == "reaction.add")
-    raise ChatError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+    if kind in (FrameType.REACTION_ADD, FrameType.REACTION_REMOVE):
+        return _parse_react(data, added=kind == FrameType.REACTION_ADD)
+    raise ChatError(ErrorCode.UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
 
 
 def _room(data: dict[str, Any], *, client_id: str | None = None) -> str:
     room = data.get("room")
     if not isinstance(room, str) or not room or len(room) > MAX_SLUG_CHARS:
         raise ChatError(
-            "bad_frame", 'This frame needs "room": a room\'s slug.', client_id=client_id
+            ErrorCode.BAD_FRAME, 'This frame needs "room": a room\'s slug.', client_id=client_id
         )
     return room
 
@@ -170,7 +195,7 @@ def _parse_read(data: dict[str, Any]) -> ReadRoom:
     room = _room(data)
     seq = data.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise ChatError("bad_frame", '"seq" must be a non-negative integer.')
+        raise ChatError(ErrorCode.BAD_FRAME, '"seq" must be a non-negative integer.')
     return ReadRoom(room=room, seq=seq)
 
 
@@ -181,14 +206,14 @@ def _parse_watch(data: dict[str, Any]) -> WatchRoom:
 
 
 _ROOM_FRAMES: dict[str, Callable[[dict[str, Any]], Command]] = {
-    "room.read": _parse_read,
-    "room.join": lambda data: JoinRoom(room=_room(data)),
-    "room.leave": lambda data: LeaveRoom(room=_room(data)),
-    "room.watch": _parse_watch,
-    "online.fetch": lambda data: FetchOnline(room=_room(data)),
-    "notify.set": lambda data: _parse_notify_set(data),
-    "notify.pause": lambda data: _parse_pause(data),
-    "members.search": lambda data: _parse_members_search(data),
+    FrameType.ROOM_READ: _parse_read,
+    FrameType.ROOM_JOIN: lambda data: JoinRoom(room=_room(data)),
+    FrameType.ROOM_LEAVE: lambda data: LeaveRoom(room=_room(data)),
+    FrameType.ROOM_WATCH: _parse_watch,
+    FrameType.ONLINE_FETCH: lambda data: FetchOnline(room=_room(data)),
+    FrameType.NOTIFY_SET: lambda data: _parse_notify_set(data),
+    FrameType.NOTIFY_PAUSE: lambda data: _parse_pause(data),
+    FrameType.MEMBERS_SEARCH: lambda data: _parse_members_search(data),
 }
 
 NOTIFY_LEVELS = ("all", "mentions", "nothing", "")
@@ -200,7 +225,7 @@ def _parse_notify_set(data: dict[str, Any]) -> SetNotifyLevel:
     room = _room(data)
     level = data.get("level")
     if level not in NOTIFY_LEVELS:
-        raise ChatError("bad_frame", '"level" must be "all", "mentions", "nothing" or "".')
+        raise ChatError(ErrorCode.BAD_FRAME, '"level" must be "all", "mentions", "nothing" or "".')
     return SetNotifyLevel(room=room, level=str(level))
 
 
@@ -213,10 +238,12 @@ def _parse_pause(data: dict[str, Any]) -> PauseNotifications:
         with contextlib.suppress(ValueError):
             parsed = datetime.fromisoformat(until)
     if parsed is None or parsed.tzinfo is None:
-        raise ChatError("bad_frame", '"until" must be null or an ISO 8601 time with its offset.')
+        raise ChatError(
+            ErrorCode.BAD_FRAME, '"until" must be null or an ISO 8601 time with its offset.'
+        )
     if parsed - datetime.now(UTC) > timedelta(days=MAX_PAUSE_DAYS):
         raise ChatError(
-            "bad_frame", f"Notifications can be paused for {MAX_PAUSE_DAYS} days at most."
+            ErrorCode.BAD_FRAME, f"Notifications can be paused for {MAX_PAUSE_DAYS} days at most."
         )
     return PauseNotifications(until=parsed)
 
@@ -226,7 +253,7 @@ def _parse_members_search(data: dict[str, Any]) -> SearchMembers:
     prefix = data.get("prefix", "")
     if not isinstance(prefix, str) or len(prefix) > MAX_MEMBER_PREFIX_CHARS:
         raise ChatError(
-            "bad_frame",
+            ErrorCode.BAD_FRAME,
             f'"prefix" must be a string of at most {MAX_MEMBER_PREFIX_CHARS} characters.',
         )
     return SearchMembers(room=room, prefix=prefix)
@@ -242,21 +269,21 @@ def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:
         or not client_id.isprintable()
     ):
         raise ChatError(
-            "bad_client_id",
+            ErrorCode.BAD_CLIENT_ID,
             f'"client_id" must be a printable string of 1 to {MAX_CLIENT_ID_CHARS} characters.',
         )
     body = data.get("body")
     if body is None:
-        raise ChatError("empty_body", 'A message needs a "body".', client_id=client_id)
+        raise ChatError(ErrorCode.EMPTY_BODY, 'A message needs a "body".', client_id=client_id)
     if not isinstance(body, str):
-        raise ChatError("bad_frame", '"body" must be a string.', client_id=client_id)
+        raise ChatError(ErrorCode.BAD_FRAME, '"body" must be a string.', client_id=client_id)
     room = _room(data, client_id=client_id) if all_rooms else None
     reply_to = data.get("reply_to")
     if reply_to is not None and (
         not isinstance(reply_to, int) or isinstance(reply_to, bool) or not 1 <= reply_to < 2**63
     ):
         raise ChatError(
-            "bad_frame", '"reply_to" must be null or a message id.', client_id=client_id
+            ErrorCode.BAD_FRAME, '"reply_to" must be null or a message id.', client_id=client_id
         )
     return SendMessage(body=body, client_id=client_id, room=room, reply_to=reply_to)
 
@@ -265,16 +292,20 @@ def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:
     room = _room(data) if all_rooms else None
     given = [key for key in ("before", "after", "around") if key in data]
     if len(given) != 1:
-        raise ChatError("bad_frame", 'history.fetch needs one of "before", "after", "around".')
+        raise ChatError(
+            ErrorCode.BAD_FRAME, 'history.fetch needs one of "before", "after", "around".'
+        )
     key = given[0]
     seq = data[key]
     least = 0 if key == "after" else 1
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < least:
         kind = "non-negative" if least == 0 else "positive"
-        raise ChatError("bad_frame", f'"{key}" must be a {kind} integer seq.')
+        raise ChatError(ErrorCode.BAD_FRAME, f'"{key}" must be a {kind} integer seq.')
     limit = data.get("limit", DEFAULT_FETCH_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_FETCH_LIMIT:
-        raise ChatError("bad_frame", f'"limit" must be an integer from 1 to {MAX_FETCH_LIMIT}.')
+        raise ChatError(
+            ErrorCode.BAD_FRAME, f'"limit" must be an integer from 1 to {MAX_FETCH_LIMIT}.'
+        )
     return FetchHistory(
         before=seq if key == "before" else None,
         limit=limit,
@@ -292,28 +323,34 @@ def parse_after(query_string: bytes) -> int | None:
     try:
         after = int(values[-1])
     except ValueError:
-        raise ChatError("bad_after", '"after" must be a non-negative integer seq.') from None
+        raise ChatError(
+            ErrorCode.BAD_AFTER, '"after" must be a non-negative integer seq.'
+        ) from None
     if after < 0:
-        raise ChatError("bad_after", '"after" must be a non-negative integer seq.')
+        raise ChatError(ErrorCode.BAD_AFTER, '"after" must be a non-negative integer seq.')
     return after
 
 
 def parse_after_rooms(query_string: bytes) -> dict[str, int]:
     """The all-rooms endpoint's resume points: `after=slug:seq,slug:seq,...` (at most
-    MAX_RESUME_ROOMS pairs). A malformed one raises ChatError("bad_after")."""
+    MAX_RESUME_ROOMS pairs). A malformed one raises ChatError(ErrorCode.BAD_AFTER)."""
     values = parse_qs(query_string.decode("latin-1")).get("after")
     if not values or not values[-1]:
         return {}
     pairs = values[-1].split(",")
     if len(pairs) > MAX_RESUME_ROOMS:
-        raise ChatError("bad_after", f'"after" names at most {MAX_RESUME_ROOMS} rooms.')
+        raise ChatError(ErrorCode.BAD_AFTER, f'"after" names at most {MAX_RESUME_ROOMS} rooms.')
     after: dict[str, int] = {}
     for pair in pairs:
         slug, colon, seq = pair.rpartition(":")
         if not colon or not slug or len(slug) > MAX_SLUG_CHARS or not seq.isascii():
-            raise ChatError("bad_after", '"after" must be slug:seq pairs separated by commas.')
+            raise ChatError(
+                ErrorCode.BAD_AFTER, '"after" must be slug:seq pairs separated by commas.'
+            )
         if not seq.isdigit():
-            raise ChatError("bad_after", '"after" must be slug:seq pairs separated by commas.')
+            raise ChatError(
+                ErrorCode.BAD_AFTER, '"after" must be slug:seq pairs separated by commas.'
+            )
         after[slug] = int(seq)
     return after
 
@@ -323,12 +360,14 @@ def _parse_react(data: dict[str, Any], *, added: bool) -> React:
     message_id = _message_id(data, "message_id")
     text = data.get("emoji")
     if not isinstance(text, str) or not text:
-        raise ChatError("bad_frame", '"emoji" must be a string.')
+        raise ChatError(ErrorCode.BAD_FRAME, '"emoji" must be a string.')
     return React(message_id=message_id, emoji=text, added=added)
 
 
 def _message_id(data: dict[str, Any], field: str = "id") -> int:
     value = data.get(field)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ChatError("bad_frame", f'"{field}" must be a message id (a positive integer).')
+        raise ChatError(
+            ErrorCode.BAD_FRAME, f'"{field}" must be a message id (a positive integer).'
+        )
     return value

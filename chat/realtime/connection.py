@@ -18,23 +18,6 @@ logger = logging.getLogger(__name__)
 MAX_EARLY_PUSHES = 1000  # presence/typing frames kept while the hello is prepared
 
 
-class CloseCode(enum.IntEnum):
-    """Close codes the server sends (docs/protocol.md)."""
-
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    BAD_REQUEST = 4400
-    UNAUTHENTICATED = 4401
-    FORBIDDEN = 4403
-    ROOM_NOT_FOUND = 4404
-    IDLE = 4408
-    TOO_MANY = 4429
-
-
-CLOSE_SERVICE_RESTART = CloseCode.SERVICE_RESTART
-CLOSE_IDLE = CloseCode.IDLE  # sent nothing for CHAT_IDLE_TIMEOUT_SECONDS
-
-
 class State(enum.IntEnum):
     CONNECTING = 0  # the hello is being prepared: events are kept for after it
     OPEN = 1  # hello sent: events are written as they come

@@ -13,14 +13,13 @@ from django.conf import settings
 
 from chat import presence
 from chat.ops import observability
+from chat.protocol.codes import CloseCode
 from chat.realtime import reads
-from chat.realtime.connection import CLOSE_IDLE, CloseCode, State
+from chat.realtime.connection import State
 from chat.realtime.hub import Hub
 from chat.realtime.registry import Registry
 
 logger = logging.getLogger(__name__)
-
-CLOSE_ACCOUNT_REFUSED = CloseCode.FORBIDDEN
 
 
 class Sync:
@@ -94,9 +93,9 @@ class Sync:
             c
             for c in open_
             if (key := (c.session_key, c.user_id)) in ended
-            and (ended[key] == CLOSE_ACCOUNT_REFUSED or key in self.ended_before)
+            and (ended[key] == CloseCode.FORBIDDEN or key in self.ended_before)
         ]
-        self.ended_before = {key for key, code in ended.items() if code != CLOSE_ACCOUNT_REFUSED}
+        self.ended_before = {key for key, code in ended.items() if code != CloseCode.FORBIDDEN}
         for conn in closing:
             self.registry.spawn(conn.shut_down(ended[(conn.session_key, conn.user_id)]))
         return len(closing)
@@ -132,4 +131,4 @@ def close_idle(registry: Registry) -> None:
     now = asyncio.get_running_loop().time()
     for conn in list(registry.connections):
         if conn.state == State.OPEN and now - conn.last_frame_at > timeout:
-            registry.spawn(conn.shut_down(CLOSE_IDLE))
+            registry.spawn(conn.shut_down(CloseCode.IDLE))

@@ -13,6 +13,7 @@ from datetime import date
 from html import escape
 
 from chat.errors import ChatError
+from chat.protocol.codes import ErrorCode
 
 MAX_QUERY_CHARS = 500  # longer is refused (400), not cut: a cut query finds other things
 MAX_TERMS = 12  # words and phrases; each costs the engine a lookup
@@ -54,7 +55,7 @@ class SearchQuery:
     filters: tuple[str, ...] = field(default=(), compare=False)  # as written, for echoing
 
 
-def bad(code: str, detail: str) -> ChatError:
+def bad(code: ErrorCode, detail: str) -> ChatError:
     return ChatError(code, detail)
 
 
@@ -63,7 +64,9 @@ def search_parse(text: str) -> SearchQuery:
     `query_too_long`, `empty_query` (no word left to search for), `too_many_terms`,
     `bad_filter`."""
     if len(text) > MAX_QUERY_CHARS:
-        raise bad("query_too_long", f"A search can have at most {MAX_QUERY_CHARS} characters.")
+        raise bad(
+            ErrorCode.QUERY_TOO_LONG, f"A search can have at most {MAX_QUERY_CHARS} characters."
+        )
     text = _CONTROL.sub(" ", text)
     terms: list[Term] = []
     rooms: list[str] = []
@@ -78,7 +81,7 @@ def search_parse(text: str) -> SearchQuery:
             value = chunk.group("value").strip('"').strip()
             written.append(f"{name}:{value}")
             if not value:
-                raise bad("bad_filter", f'"{name}:" needs a value.')
+                raise bad(ErrorCode.BAD_FILTER, f'"{name}:" needs a value.')
             if name == "in":
                 rooms.append(value.lstrip("#").lower())
             elif name == "from":
@@ -89,10 +92,10 @@ def search_parse(text: str) -> SearchQuery:
                 after = _date(name, value)
             elif name == "has":
                 if value.lower() not in HAS_VALUES:
-                    raise bad("bad_filter", '"has:" is has:file or has:link.')
+                    raise bad(ErrorCode.BAD_FILTER, '"has:" is has:file or has:link.')
                 flags.add(f"has:{value.lower()}")
             elif value.lower() not in IS_VALUES:
-                raise bad("bad_filter", '"is:" is is:mention.')
+                raise bad(ErrorCode.BAD_FILTER, '"is:" is is:mention.')
             else:
                 flags.add("is:mention")
             continue
@@ -102,12 +105,14 @@ def search_parse(text: str) -> SearchQuery:
         if term is not None and term not in terms:
             terms.append(term)
     if len(rooms) > MAX_FILTER_VALUES or len(authors) > MAX_FILTER_VALUES:
-        raise bad("bad_filter", f"At most {MAX_FILTER_VALUES} values per filter.")
+        raise bad(ErrorCode.BAD_FILTER, f"At most {MAX_FILTER_VALUES} values per filter.")
     if len(terms) > MAX_TERMS:
-        raise bad("too_many_terms", f"A search can have at most {MAX_TERMS} words or phrases.")
+        raise bad(
+            ErrorCode.TOO_MANY_TERMS, f"A search can have at most {MAX_TERMS} words or phrases."
+        )
     if not terms:
         # Filters alone would scan a room or a person's whole history: words required.
-        raise bad("empty_query", "Type at least one word to search for; filters narrow it.")
+        raise bad(ErrorCode.EMPTY_QUERY, "Type at least one word to search for; filters narrow it.")
     return SearchQuery(
         terms=tuple(terms),
         rooms=tuple(dict.fromkeys(rooms)),
@@ -133,7 +138,7 @@ def _date(name: str, value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise bad("bad_filter", f'"{name}:" takes a date as YYYY-MM-DD.') from None
+        raise bad(ErrorCode.BAD_FILTER, f'"{name}:" takes a date as YYYY-MM-DD.') from None
 
 
 def fts5_match(query: SearchQuery) -> str:

@@ -11,6 +11,7 @@ from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, 
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Message, Room, Sanction
+from chat.protocol.codes import ErrorCode
 from chat.selectors.rooms import room_with_access
 
 
@@ -197,9 +198,9 @@ def room_preview(*, user_id: int, slug: str) -> RoomState:
     preview is not counted). ChatError when it does not exist or may not be read."""
     room, access = room_with_access(slug=slug, user_id=user_id)
     if room is None:
-        raise ChatError("room_not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     if not access["read"]:
-        raise ChatError(access["code"], access["detail"])
+        raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
     kind = "direct" if room["is_direct"] else "private" if room["is_private"] else "public"
     return {
         "id": room["id"],

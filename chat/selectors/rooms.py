@@ -1,7 +1,7 @@
 """Rooms, access and accounts as the transports need them: plain typed data, never
 model instances (except for services that act on one)."""
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.models import Membership, Room, Sanction
+from chat.protocol.codes import ErrorCode
 
 
 class RoomOut(TypedDict):
@@ -28,7 +29,9 @@ class RoomOut(TypedDict):
 class Access(TypedDict):
     read: bool
     write: bool
-    code: str  # why not (an error code of docs/protocol.md), "" when writing is allowed
+    # Why not (chat/protocol/codes.py); "" when writing is allowed. A refusal always has a
+    # code: `access["code"] or ErrorCode.FORBIDDEN` where one is raised only satisfies mypy.
+    code: ErrorCode | Literal[""]
     detail: str
 
 
@@ -75,7 +78,7 @@ def room_get(*, slug: str) -> RoomOut | None:
 def room_with_access(*, slug: str, user_id: int) -> tuple[RoomOut | None, Access]:
     room = room_get(slug=slug)
     if room is None:
-        return None, _deny("not_found", "No such room.")
+        return None, _deny(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     return room, access_for(room_id=room["id"], user_id=user_id)
 
 
@@ -162,19 +165,24 @@ def _access_params() -> dict[str, Any]:
 
 def _access(row: tuple[Any, ...] | None) -> Access:
     if row is None or not row[2]:  # no such room, or no such (active) user
-        return _deny("forbidden", "You have no access to this room.")
+        return _deny(ErrorCode.FORBIDDEN, "You have no access to this room.")
     is_private, is_locked, _, staff, member, banned, muted = row
     if is_private and not staff and not member:
-        return _deny("forbidden", "You have no access to this room.")
+        return _deny(ErrorCode.FORBIDDEN, "You have no access to this room.")
     if banned:
-        return _deny("banned", "You are banned from this room.")
+        return _deny(ErrorCode.BANNED, "You are banned from this room.")
     if muted:
-        return {"read": True, "write": False, "code": "muted", "detail": "You are muted here."}
+        return {
+            "read": True,
+            "write": False,
+            "code": ErrorCode.MUTED,
+            "detail": "You are muted here.",
+        }
     if is_locked and not staff:
         return {
             "read": True,
             "write": False,
-            "code": "room_locked",
+            "code": ErrorCode.ROOM_LOCKED,
             "detail": "This room is locked: only staff can write.",
         }
     return {"read": True, "write": True, "code": "", "detail": ""}
@@ -208,7 +216,7 @@ def _access_sql() -> tuple[str, str]:
 _ACCESS_SQL, _ACCESS_MANY_SQL = _access_sql()
 
 
-def _deny(code: str, detail: str) -> Access:
+def _deny(code: ErrorCode, detail: str) -> Access:
     return {"read": False, "write": False, "code": code, "detail": detail}
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from chat.errors import ChatError
 from chat.models import Attachment, Membership, Mention, Message, Room, Sanction
+from chat.protocol.codes import ErrorCode
 from chat.search import schema
 from chat.search.query import MARK_END, MARK_START, SearchQuery, fts5_match, snippet_html
 from chat.selectors.messages import MessageOut, message_list_by_ids
@@ -93,7 +94,7 @@ def _cursor_read(cursor: str | None, sort: Sort) -> int:
     """The id to read below (newest) or the offset (relevance); 0: the first page."""
     if not cursor:
         return 0
-    bad = ChatError("bad_cursor", "This cursor is not one this search gave out.")
+    bad = ChatError(ErrorCode.BAD_CURSOR, "This cursor is not one this search gave out.")
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):

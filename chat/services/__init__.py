@@ -6,7 +6,7 @@ async code wraps it in database_sync_to_async (or uses the *_async forms). One m
 per sub-domain; callers use `services.<name>` from here.
 """
 
-from chat.services.access import CLOSE_FORBIDDEN, access_require_read, access_require_write
+from chat.services.access import access_require_read, access_require_write
 from chat.services.files import message_post_file, message_post_image
 from chat.services.messages import (
     history_page,
@@ -49,7 +49,6 @@ from chat.services.rooms import (
 from chat.services.tokens import NewToken, token_create, token_digest, token_revoke, token_used
 
 __all__ = [
-    "CLOSE_FORBIDDEN",
     "NewAttachment",
     "NewToken",
     "Outcome",

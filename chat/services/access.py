@@ -4,17 +4,16 @@ from django.contrib.auth.models import User
 
 from chat import selectors
 from chat.errors import ChatError
-
-CLOSE_FORBIDDEN = 4403  # the WebSocket close code for lost access (docs/protocol.md)
+from chat.protocol.codes import ErrorCode
 
 
 def access_require_write(*, room_id: int, user: User) -> None:
     access = selectors.access_for(room_id=room_id, user_id=user.pk)
     if not access["write"]:
-        raise ChatError(access["code"], access["detail"])
+        raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
 
 
 def access_require_read(*, room_id: int, user: User) -> None:
     access = selectors.access_for(room_id=room_id, user_id=user.pk)
     if not access["read"]:
-        raise ChatError(access["code"], access["detail"])
+        raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])

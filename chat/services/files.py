@@ -21,6 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 from chat.content import images
 from chat.errors import ChatError
 from chat.models import Attachment
+from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut
 from chat.services.access import access_require_write
 from chat.services.messages import message_body_clean
@@ -42,7 +43,7 @@ _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 
 def file_too_large() -> ChatError:
     limit = settings.CHAT_FILE_MAX_BYTES
-    return ChatError("file_too_large", f"A file can have at most {limit} bytes.")
+    return ChatError(ErrorCode.FILE_TOO_LARGE, f"A file can have at most {limit} bytes.")
 
 
 def file_name_clean(name: str) -> str:

@@ -14,6 +14,7 @@ from chat import presence
 from chat.content import mentions
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Message, Room
+from chat.protocol.codes import ErrorCode
 
 
 class Mentioned(NamedTuple):
@@ -49,7 +50,7 @@ def _room_mention_check(*, room_id: int, author: User | None) -> None:
     limit = settings.CHAT_ROOM_MENTION_MAX_MEMBERS
     if Membership.objects.filter(room_id=room_id).count() > limit:
         raise ChatError(
-            "room_mention_forbidden",
+            ErrorCode.ROOM_MENTION_FORBIDDEN,
             f"@room in a room of more than {limit} members is for its owner and staff: "
             "mention people by name, or use @here for those online.",
         )

@@ -19,6 +19,7 @@ from chat.models import (
     Message,
     MessageEdit,
 )
+from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
 from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
@@ -34,14 +35,14 @@ def message_body_clean(body: str, *, allow_empty: bool = False) -> str:
     """The body as it will be stored, or ChatError. Shared by every entry point (an
     image message may have an empty caption)."""
     if not body.strip() and not allow_empty:
-        raise ChatError("empty_body", "A message cannot be empty.")
+        raise ChatError(ErrorCode.EMPTY_BODY, "A message cannot be empty.")
     # JSON can carry what no database stores: NUL (PostgreSQL text) and lone UTF-16
     # surrogates (not encodable as UTF-8). Refuse them as input, not as a server fault.
     if "\x00" in body or any("\ud800" <= char <= "\udfff" for char in body):
-        raise ChatError("bad_body", "A message cannot contain NUL or unpaired surrogates.")
+        raise ChatError(ErrorCode.BAD_BODY, "A message cannot contain NUL or unpaired surrogates.")
     limit = settings.CHAT_MAX_BODY_CHARS
     if len(body) > limit:
-        raise ChatError("body_too_long", f"A message can have at most {limit} characters.")
+        raise ChatError(ErrorCode.BODY_TOO_LONG, f"A message can have at most {limit} characters.")
     return body
 
 
@@ -135,7 +136,7 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
         .first()
     )
     if message is None or (message.author_id != user.pk and not user.is_staff):
-        raise ChatError("not_found", "No such message of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such message of yours.")
     if message.author_id == user.pk:
         access_require_read(room_id=message.room_id, user=user)
     else:
@@ -173,7 +174,7 @@ def _own_message(*, message_id: int, user: User) -> Message:
         .first()
     )
     if message is None:
-        raise ChatError("not_found", "No such message of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such message of yours.")
     return message
 
 

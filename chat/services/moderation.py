@@ -14,7 +14,7 @@ from chat.models import (
     Sanction,
 )
 from chat.ops import observability
-from chat.services.access import CLOSE_FORBIDDEN
+from chat.protocol.codes import CloseCode
 
 
 def audit_record(*, actor: User | None, action: str, target: str, reason: str = "") -> None:
@@ -60,7 +60,9 @@ def sanction_applied(*, sanction: Sanction, actor: User | None) -> None:
         # Per-room sockets close (4403); all-rooms sockets drop just this room, or close
         # (4403) for a site-wide ban.
         events.publish_on_commit(
-            events.kick(username=username, room_id=room.pk if room else None, code=CLOSE_FORBIDDEN)
+            events.kick(
+                username=username, room_id=room.pk if room else None, code=CloseCode.FORBIDDEN
+            )
         )
         if room is not None:
             events.publish_on_commit(
@@ -108,4 +110,4 @@ def user_deactivate(*, user: User, actor: User, reason: str = "") -> None:
 def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> None:
     audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
     username = user.get_username()
-    events.publish_on_commit(events.kick(username=username, room_id=None, code=CLOSE_FORBIDDEN))
+    events.publish_on_commit(events.kick(username=username, room_id=None, code=CloseCode.FORBIDDEN))

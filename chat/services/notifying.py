@@ -11,6 +11,7 @@ from django.db.models import F
 from chat import events, selectors
 from chat.errors import ChatError
 from chat.models import Membership, NotifyPrefs, Room
+from chat.protocol.codes import ErrorCode
 from chat.selectors.notifying import NotifyPrefsOut, notify_prefs
 
 LEVELS = frozenset(choice.value for choice in Membership.NotifyLevel)
@@ -21,10 +22,12 @@ def notify_level_set(*, user: User, slug: str, level: str) -> str:
     """Set the user's level in a room they joined ("" puts back the default). Returns
     the level stored; every connection of the user gets `room.notify`."""
     if level not in LEVELS:
-        raise ChatError("bad_level", 'The level must be "all", "mentions", "nothing" or "".')
+        raise ChatError(
+            ErrorCode.BAD_LEVEL, 'The level must be "all", "mentions", "nothing" or "".'
+        )
     room = selectors.room_get(slug=slug)
     if room is None:
-        raise ChatError("room_not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     membership = (
         Membership.objects.select_for_update()
         .filter(room_id=room["id"], user=user)
@@ -32,7 +35,7 @@ def notify_level_set(*, user: User, slug: str, level: str) -> str:
         .first()
     )
     if membership is None:
-        raise ChatError("not_joined", "You have not joined this room.")
+        raise ChatError(ErrorCode.NOT_JOINED, "You have not joined this room.")
     before = membership.notify_level
     if before != level:
         membership.notify_level = level

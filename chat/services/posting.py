@@ -25,6 +25,7 @@ from chat import events, selectors
 from chat.content import rendering
 from chat.errors import ChatError
 from chat.models import Attachment, Message, Room
+from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import BAD_REPLY, message_body_clean, replies_check
@@ -115,7 +116,9 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     # Resends are rare: one lookup for the whole batch finds them before inserting (a
     # refused reply too: its original may have been deleted after it was saved).
     refused = [
-        i for i, o in enumerate(outcomes) if isinstance(o, ChatError) and o.code == "bad_reply"
+        i
+        for i, o in enumerate(outcomes)
+        if isinstance(o, ChatError) and o.code == ErrorCode.BAD_REPLY
     ]
     for index, existing in _already_saved(requests, fresh + refused).items():
         outcomes[index] = existing
@@ -165,15 +168,15 @@ def _request_check(
     message_body_clean(request.body, allow_empty=request.attachment is not None)
     if request.author is None:
         if request.room_id not in system_rooms:
-            raise ChatError("room_not_found", "This room does not exist any more.")
+            raise ChatError(ErrorCode.ROOM_NOT_FOUND, "This room does not exist any more.")
     else:
         allowed = access[(request.room_id, request.author.pk)]
         if not allowed["write"]:
-            raise ChatError(allowed["code"], allowed["detail"])
+            raise ChatError(allowed["code"] or ErrorCode.FORBIDDEN, allowed["detail"])
     if request.reply_to is not None:
         target = answered.get(request.reply_to)
         if target is None or target.room_id != request.room_id:
-            raise ChatError("bad_reply", BAD_REPLY)
+            raise ChatError(ErrorCode.BAD_REPLY, BAD_REPLY)
 
 
 def _rooms_existing(room_ids: set[int]) -> set[int]:

@@ -12,6 +12,7 @@ from chat import events, selectors
 from chat.content import emoji
 from chat.errors import ChatError
 from chat.models import Message, Reaction, Room
+from chat.protocol.codes import ErrorCode
 from chat.services.access import access_require_write
 
 
@@ -25,7 +26,7 @@ class ReactionFrame(TypedDict):
     added: bool
 
 
-_NO_MESSAGE = ChatError("not_found", "No such message.")
+_NO_MESSAGE = ChatError(ErrorCode.NOT_FOUND, "No such message.")
 
 
 @transaction.atomic
@@ -46,7 +47,7 @@ def reaction_set(
     (a socket), so a message elsewhere, whose broadcast it would not get, is not_found."""
     clean = emoji.emoji_clean(emoji_text)
     if clean is None:
-        raise ChatError("bad_emoji", "Reactions take one of the server's emoji.")
+        raise ChatError(ErrorCode.BAD_EMOJI, "Reactions take one of the server's emoji.")
     # The message row locked: concurrent reactions to one message are counted (and held
     # to the cap) one at a time. Not the room's row: sends there must not wait on this.
     message = (
@@ -58,7 +59,7 @@ def reaction_set(
     if message is None or (room_ids is not None and message.room_id not in room_ids):
         raise _NO_MESSAGE
     access = selectors.access_for(room_id=message.room_id, user_id=user.pk)
-    if not access["read"] and access["code"] != "banned":
+    if not access["read"] and access["code"] != ErrorCode.BANNED:
         raise _NO_MESSAGE  # a room they may not read: not told it exists
     access_require_write(room_id=message.room_id, user=user)
     mine = Reaction.objects.filter(message=message, user=user, emoji=clean)
@@ -69,7 +70,7 @@ def reaction_set(
             used = Reaction.objects.filter(message=message, emoji=clean).exists()
             if not used and distinct >= settings.CHAT_REACTIONS_MAX_PER_MESSAGE:
                 raise ChatError(
-                    "too_many_reactions",
+                    ErrorCode.TOO_MANY_REACTIONS,
                     f"A message can have at most {settings.CHAT_REACTIONS_MAX_PER_MESSAGE}"
                     " different reactions.",
                 )

@@ -7,6 +7,7 @@ from django.db import transaction
 from chat import events, selectors
 from chat.errors import ChatError
 from chat.models import Membership
+from chat.protocol.codes import ErrorCode
 from chat.selectors import ReadState
 
 
@@ -24,7 +25,7 @@ def room_read(*, user: User, slug: str, seq: int) -> tuple[str, ReadState, bool]
     published to every connection of the user, this one included."""
     room = selectors.room_get(slug=slug)
     if room is None:
-        raise ChatError("room_not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     target = min(seq, room["last_seq"])
     changed = (
         Membership.objects.filter(room_id=room["id"], user=user, last_read_seq__lt=target).update(
@@ -34,7 +35,7 @@ def room_read(*, user: User, slug: str, seq: int) -> tuple[str, ReadState, bool]
     )
     states = selectors.read_states(room_id=room["id"], user_ids=[user.pk])
     if user.pk not in states:
-        raise ChatError("not_joined", "You have not joined this room.")
+        raise ChatError(ErrorCode.NOT_JOINED, "You have not joined this room.")
     if changed:
         counts_publish(room_id=room["id"], slug=room["slug"], states=states)
     return room["slug"], states[user.pk], changed

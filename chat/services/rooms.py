@@ -8,8 +8,8 @@ from django.db.models import Subquery
 from chat import events, selectors
 from chat.errors import ChatError
 from chat.models import Membership, Room
+from chat.protocol.codes import CloseCode, ErrorCode
 from chat.selectors import RoomState
-from chat.services.access import CLOSE_FORBIDDEN
 from chat.services.moderation import audit_record
 
 
@@ -50,7 +50,7 @@ def room_create(
                 slug=slug, name=name, topic=topic, created_by=creator, is_private=is_private
             )
     except IntegrityError:
-        raise ChatError("slug_taken", "A room with this slug exists already.") from None
+        raise ChatError(ErrorCode.SLUG_TAKEN, "A room with this slug exists already.") from None
     _membership_ensure(room, creator)
     return room
 
@@ -82,14 +82,14 @@ def room_join(*, user: User, slug: str) -> tuple[RoomState, bool]:
     of it; otherwise only the caller answers)."""
     room = Room.objects.filter(slug=slug).first()
     if room is None:
-        raise ChatError("room_not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     access = selectors.access_for(room_id=room.pk, user_id=user.pk)
     if not access["read"]:
-        raise ChatError(access["code"], access["detail"])
+        raise ChatError(access["code"] or ErrorCode.FORBIDDEN, access["detail"])
     created = _membership_ensure(room, user)  # a private room's reader is a member already
     state = selectors.user_room(user_id=user.pk, room_id=room.pk)
     if state is None:  # only a ban hides a joined room, and access said there is none
-        raise ChatError("forbidden", "You have no access to this room.")
+        raise ChatError(ErrorCode.FORBIDDEN, "You have no access to this room.")
     return state, created
 
 
@@ -99,12 +99,12 @@ def room_leave(*, user: User, slug: str) -> None:
     room's owner (or staff) must add the user again; direct conversations stay."""
     room = Room.objects.filter(slug=slug).first()
     if room is None:
-        raise ChatError("room_not_found", "No such room.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     if room.is_direct:
-        raise ChatError("cannot_leave", "A direct conversation cannot be left.")
+        raise ChatError(ErrorCode.CANNOT_LEAVE, "A direct conversation cannot be left.")
     deleted, _ = Membership.objects.filter(room=room, user=user).delete()
     if not deleted:
-        raise ChatError("not_joined", "You have not joined this room.")
+        raise ChatError(ErrorCode.NOT_JOINED, "You have not joined this room.")
     _left_publish(user, room, "left")
 
 
@@ -123,7 +123,7 @@ def _can_manage(room: Room, actor: User) -> bool:
 @transaction.atomic
 def membership_add(*, room: Room, user: User, actor: User) -> None:
     if not _can_manage(room, actor):
-        raise ChatError("forbidden", "Only the room's owner or staff manage its members.")
+        raise ChatError(ErrorCode.FORBIDDEN, "Only the room's owner or staff manage its members.")
     _membership_ensure(room, user)
     audit_record(actor=actor, action="member.add", target=f"{user} in {room.slug}")
 
@@ -131,7 +131,7 @@ def membership_add(*, room: Room, user: User, actor: User) -> None:
 @transaction.atomic
 def membership_remove(*, room: Room, user: User, actor: User) -> None:
     if not _can_manage(room, actor):
-        raise ChatError("forbidden", "Only the room's owner or staff manage its members.")
+        raise ChatError(ErrorCode.FORBIDDEN, "Only the room's owner or staff manage its members.")
     deleted, _ = Membership.objects.filter(room=room, user=user).delete()
     audit_record(actor=actor, action="member.remove", target=f"{user} in {room.slug}")
     if deleted:
@@ -140,5 +140,5 @@ def membership_remove(*, room: Room, user: User, actor: User) -> None:
         # Sockets of the per-room endpoint close; all-rooms sockets drop the room only.
         username, room_id = user.get_username(), room.pk
         events.publish_on_commit(
-            events.kick(username=username, room_id=room_id, code=CLOSE_FORBIDDEN)
+            events.kick(username=username, room_id=room_id, code=CloseCode.FORBIDDEN)
         )

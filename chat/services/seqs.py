@@ -8,6 +8,7 @@ from django.db import connection
 
 from chat.errors import ChatError
 from chat.models import Room
+from chat.protocol.codes import ErrorCode
 
 
 class SeqBlock(NamedTuple):
@@ -17,14 +18,14 @@ class SeqBlock(NamedTuple):
 
 
 def room_seq_block(room_id: int, count: int = 1) -> SeqBlock:
-    """Take the room's next `count` seqs; ChatError("room_not_found") if it is gone."""
+    """Take the room's next `count` seqs; ChatError(ErrorCode.ROOM_NOT_FOUND) if it is gone."""
     return room_seq_blocks({room_id: count})[room_id]
 
 
 def room_seq_blocks(counts: dict[int, int]) -> dict[int, SeqBlock]:
     """Take each room's next `counts[room]` seqs in one statement (a batch spread over
     many rooms took one UPDATE round trip per room: a fifth of the database thread's
-    time in the write-heavy profile). ChatError("room_not_found") if any room is gone."""
+    time in the write-heavy profile). ChatError(ErrorCode.ROOM_NOT_FOUND) if any room is gone."""
     table = connection.ops.quote_name(Room._meta.db_table)
     rooms = sorted(counts)
     values = ", ".join(["(%s, %s)"] * len(rooms))
@@ -50,5 +51,5 @@ def room_seq_blocks(counts: dict[int, int]) -> dict[int, SeqBlock]:
         rows = cursor.fetchall()
     blocks = {int(r[0]): SeqBlock(int(r[1]), str(r[2]), bool(r[3]) or int(r[4]) > 0) for r in rows}
     if len(blocks) != len(rooms):
-        raise ChatError("room_not_found", "This room does not exist any more.")
+        raise ChatError(ErrorCode.ROOM_NOT_FOUND, "This room does not exist any more.")
     return blocks

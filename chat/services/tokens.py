@@ -11,6 +11,7 @@ from chat.errors import ChatError
 from chat.models import (
     ApiToken,
 )
+from chat.protocol.codes import ErrorCode
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def token_revoke(*, token_id: int, user: User) -> None:
     """Revoke one of the user's tokens (staff revoke any in the admin)."""
     deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
     if not deleted:
-        raise ChatError("not_found", "No such token of yours.")
+        raise ChatError(ErrorCode.NOT_FOUND, "No such token of yours.")
 
 
 def token_used(*, token: ApiToken) -> None:

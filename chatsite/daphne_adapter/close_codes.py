@@ -4,12 +4,16 @@ Only wraps autobahn's serverClose; applied from checks.install, never at import.
 import functools
 from typing import Any
 
+from chat.protocol.codes import CloseCode
 from chatsite.daphne_adapter.internals import Internals
 from chatsite.daphne_adapter.needs import AUTOBAHN, DAPHNE, Patch, takes
 
 # Registered close codes a server may send that autobahn's sendClose() refuses (it only
 # takes 1000 and 3000-4999 from applications); they go through its sendCloseFrame().
-SERVER_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013})
+# 1013 (try again later) is not one this server sends, so it is not in the registry.
+SERVER_CLOSE_CODES = frozenset(
+    {CloseCode.GOING_AWAY, CloseCode.INTERNAL_ERROR, CloseCode.SERVICE_RESTART, 1013}
+)
 
 
 def _apply(internals: Internals) -> None:

@@ -43,10 +43,12 @@ def _apply(internals: Internals) -> None:
 
 def _stop_gracefully(reactor: Any, deferred: Any) -> None:
     from chat import realtime
-    from chat.realtime.connection import CLOSE_SERVICE_RESTART
+    from chat.protocol.codes import CloseCode
 
     task = asyncio.ensure_future(
-        realtime.current().close_all(CLOSE_SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS)
+        realtime.current().close_all(
+            CloseCode.SERVICE_RESTART, settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS
+        )
     )
 
     def done(result: object) -> None:

@@ -4,13 +4,11 @@
 // frames, and files (images among them) posted over HTTP. It renders through the room's
 // Timeline; the outbox's storage, order and pacing rules are outbox.js's.
 
+import { ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { newClientId } from "./dom.js";
 import { browserStorage, nextEntry, Outbox, queueInOrder, SendPacing, sendFrame } from "./outbox.js";
 
 const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
-// Send errors worth retrying on the same connection; any other means the message will
-// never be accepted as it is, so it leaves the outbox as failed.
-const RETRYABLE_ERRORS = new Set(["internal_error"]);
 
 export class Composer {
   // page: conn, store, current() -> slug, timeline(slug) -> Timeline | undefined (only
@@ -110,7 +108,9 @@ export class Composer {
   // An error answering a message.send.
   onSendError(tag, frame, detail) {
     const slug = tag.room || frame.room;
-    if (frame.code === "rate_limited") {
+    // Retryable errors are worth retrying on the same connection; any other means the
+    // message will never be accepted as it is, so it leaves the outbox as failed.
+    if (frame.code === ErrorCode.RATE_LIMITED) {
       this.retryLater(slug, tag.clientId, Number(frame.retry_after) || 1);
     } else if (RETRYABLE_ERRORS.has(frame.code)) {
       this.retryLater(slug, tag.clientId, 0);

@@ -1,13 +1,11 @@
 // Routes each frame of the socket (after hello) to the parts it concerns: timelines,
 // the store's counts, presence, the composer, navigation and the error line.
 
+import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { applyReaction } from "./reactions.js";
 import { LEFT_NOTICES, NO_ACCESS_TEXT } from "./roomview.js";
 
 const ANNOUNCED_KEPT = 3; // lines kept in the live region
-const RETRYABLE_ERRORS = new Set(["internal_error"]);
-// Errors saying this user may not read or write a room any more.
-const ACCESS_ERRORS = new Set(["forbidden", "banned", "room_not_found"]);
 
 const NOTIFY_MAX_AGE_MS = 5 * 60e3; // a resumed backlog's older messages draw no attention
 
@@ -133,7 +131,7 @@ export function frameRouter(parts) {
   function onError(frame, tag, slug) {
     const detail = typeof frame.detail === "string" ? frame.detail : String(frame.code);
     const about = (tag && tag.room) || slug;
-    const access = ACCESS_ERRORS.has(frame.code);
+    const access = DROPS_ROOM_ERRORS.has(frame.code); // no access any more, or the room is gone
     if (tag && tag.kind === "send") {
       composer.onSendError(tag, frame, detail);
     } else if (tag && (tag.kind === "edit" || tag.kind === "delete")) {
@@ -150,14 +148,14 @@ export function frameRouter(parts) {
       const room = store.get(about);
       if (room) {
         room.joined = false;
-        room.lost = frame.code === "banned" ? "banned" : frame.code;
+        room.lost = frame.code === ErrorCode.BANNED ? "banned" : frame.code;
       }
       const timeline = timelines.get(about);
       if (timeline) timeline.freeze();
       composer.failAll(about, NO_ACCESS_TEXT);
       store.changed();
       if (about === nav.current) {
-        view.showError(frame.code === "room_not_found" ? LEFT_NOTICES.room_not_found : NO_ACCESS_TEXT);
+        view.showError(frame.code === ErrorCode.ROOM_NOT_FOUND ? LEFT_NOTICES.room_not_found : NO_ACCESS_TEXT);
         view.render();
       }
       return;

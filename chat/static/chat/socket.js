@@ -4,10 +4,17 @@
 // and renders nothing: the page hands it callbacks.
 
 import { fullJitter, restartDelay, tooManyDelay } from "./backoff.js";
+import { CloseCode, ErrorCode } from "./codes.js";
 
 const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
 // Errors that only message.edit / message.delete produce (their frames name no room).
-const CHANGE_ERRORS = new Set(["not_found", "empty_body", "body_too_long", "muted", "room_locked"]);
+const CHANGE_ERRORS = new Set([
+  ErrorCode.NOT_FOUND,
+  ErrorCode.EMPTY_BODY,
+  ErrorCode.BODY_TOO_LONG,
+  ErrorCode.MUTED,
+  ErrorCode.ROOM_LOCKED,
+]);
 
 export const State = Object.freeze({
   CONNECTING: "connecting",
@@ -197,7 +204,7 @@ export class Connection {
     } catch {
       /* already closed */
     }
-    this.closed(1006);
+    this.closed(CloseCode.ABNORMAL_CLOSURE);
   }
 
   closed(code) {
@@ -207,12 +214,12 @@ export class Connection {
     this.ready = false;
     this.inflight = [];
     this.handlers.onDown();
-    if (code === 4401) {
+    if (code === CloseCode.UNAUTHENTICATED) {
       this.stopped = true;
       location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname));
       return;
     }
-    if (code === 4403) {
+    if (code === CloseCode.FORBIDDEN) {
       // The whole account is refused (deactivated, banned site-wide): for good. Losing
       // one room is a room.left frame, not a close.
       this.stopped = true;
@@ -220,18 +227,18 @@ export class Connection {
       this.handlers.onState();
       return;
     }
-    if (code === 4408) {
+    if (code === CloseCode.IDLE) {
       // Closed for idleness: reconnecting at once would only be closed again.
       this.idle = true;
       this.handlers.onState();
       return;
     }
-    if (code === 4400) this.resumable = false; // the resume point was refused
-    if (code === 4429) {
+    if (code === CloseCode.BAD_REQUEST) this.resumable = false; // the resume point was refused
+    if (code === CloseCode.TOO_MANY) {
       // Too many connections or attempts (or a flood): never at once, slower each time.
       this.scheduleReconnect(tooManyDelay(this.attempt));
       this.attempt += 1;
-    } else if (code === 1012 && hadHello) {
+    } else if (code === CloseCode.SERVICE_RESTART && hadHello) {
       // A restart: every page of the site gets this at once; spread them out.
       this.scheduleReconnect(restartDelay());
     } else {
