@@ -9,9 +9,10 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import dbcalls, events, limits, presence, protocol, selectors, services, writer
+from chat import dbcalls, events, limits, protocol, selectors, services, writer
 from chat.consumers.rooms import RoomChanges
 from chat.errors import ChatError
+from chat.presence.typing_notice import typing_announce
 from chat.realtime.connection import Stream
 from chat.services.batch import SendRequest
 
@@ -173,7 +174,7 @@ class Commands(RoomChanges):
                 selectors.access_for, room_id=stream.room_id, user_id=self.user_id
             )
             if access["write"]:
-                await presence.typing_announce(
+                await typing_announce(
                     room_id=stream.room_id, slug=stream.slug, username=self.username
                 )
         except Exception:

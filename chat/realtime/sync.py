@@ -11,7 +11,8 @@ import logging
 
 from django.conf import settings
 
-from chat import observability, presence
+from chat import observability
+from chat.presence.stores import maintain_interval_seconds
 from chat.realtime import reads
 from chat.realtime.connection import CLOSE_IDLE, CloseCode, State
 from chat.realtime.hub import Hub
@@ -115,7 +116,7 @@ class Sync:
 
     async def maintain_presence_forever(self) -> None:
         while True:
-            await asyncio.sleep(presence.maintain_interval_seconds())
+            await asyncio.sleep(maintain_interval_seconds())
             try:
                 await self.hub.presence.maintain()
             except Exception:

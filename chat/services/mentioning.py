@@ -10,9 +10,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models.functions import Lower
 
-from chat import mentions, presence
+from chat import mentions
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Message, Room
+from chat.presence.online import online_usernames
 
 
 class Mentioned(NamedTuple):
@@ -72,7 +73,7 @@ def mention_rows_add(message: Message, mentioned: Mentioned) -> None:
     if mentioned.group != mentions.HERE:
         _rows_insert(message, named, [])
         return
-    online = sorted(presence.online_usernames(message.room_id))
+    online = sorted(online_usernames(message.room_id))
     for start in range(0, max(len(online), 1), HERE_CHUNK):
         _rows_insert(message, named if start == 0 else [], online[start : start + HERE_CHUNK])
 
@@ -124,7 +125,7 @@ def mention_ids(message: Message, mentioned: Mentioned) -> set[int]:
 
 
 def _here_ids(message: Message) -> list[int]:
-    online = presence.online_usernames(message.room_id)
+    online = online_usernames(message.room_id)
     if not online:
         return []
     members = Membership.objects.filter(room_id=message.room_id, user__username__in=online)
