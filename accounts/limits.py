@@ -19,6 +19,7 @@ from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from chat.limits import policy as chat_limits
+from chat.ops.redis_client import redis_client_sync
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ def request_ip(request: HttpRequest) -> str | None:
 def _limiter(redis_url: str) -> MovingWindowRateLimiter:
     storage: Storage
     if redis_url:
-        storage = RedisStorage(redis_url, socket_connect_timeout=2, socket_timeout=2)
+        # The app's pool (chat/ops/redis_client.py); 2 s: an invitation page waits no longer
+        # than that on a dead Redis for a limit that only keeps the noise down.
+        pool = redis_client_sync(redis_url, timeout=2).connection_pool
+        storage = RedisStorage("redis://", connection_pool=pool)
     else:
         storage = MemoryStorage()
     return MovingWindowRateLimiter(storage)

@@ -71,8 +71,11 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth.models import User
 
-    from chat import presence, services
+    from chat import services
     from chat.models import Membership, Room
+    from chat.ops.redis_client import redis_client_sync
+    from chat.presence import keys
+    from chat.presence.stores import MemoryStore
     from notify import tasks
 
     tag = uuid.uuid4().hex[:6]
@@ -89,11 +92,11 @@ def main() -> None:
     )
     online = [user.username for user in users[: args.online]]
     if settings.REDIS_URL:
-        key = f"{settings.CHAT_LAYER_PREFIX}:presence:{room.pk}:users"
-        client = presence._sync_redis(settings.REDIS_URL)
+        key = keys.room_users_key(settings.CHAT_LAYER_PREFIX, room.pk)
+        client = redis_client_sync(settings.REDIS_URL)
         client.hset(key, mapping=dict.fromkeys(online, 1))
     else:
-        store = presence.MemoryStore()
+        store = MemoryStore()
         store.users[room.pk].update(online)
     # The job is what a runner would do after commit; here it is run inline, measured apart.
     from chat import events

@@ -13,9 +13,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import events, presence, selectors, services
+from chat import events, selectors, services
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Room, Sanction
+from chat.presence.stores import MemoryStore
 from notify import levels
 from notify.selectors import notify_targets
 from tests.published import intercept
@@ -119,7 +120,7 @@ def test_room_mention_above_the_size_is_for_owner_and_staff(
 
 
 def test_here_mentions_only_the_members_online_now(room: Room, team: dict[str, User]) -> None:
-    store = presence.MemoryStore()  # this process's presence, as a daphne process has it
+    store = MemoryStore()  # this process's presence, as a daphne process has it
     store.users[room.pk].update({"bob", "alice", "stranger"})
     message = post(room, team["alice"], "@here quick question, @dave too")
     assert message["group_mention"] == "here"

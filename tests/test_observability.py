@@ -4,7 +4,10 @@ daphne processes for what only several processes show (host-wide totals, JSON li
 import asyncio
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,6 +154,35 @@ def _wait_for(check: Callable[[], bool], timeout: float = 10) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.1)
+
+
+def test_metrics_touch_their_directory_at_setup_not_at_import(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])  # its pid is surely dead once it has exited
+    gone.wait()
+    stale = tmp_path / f"counter_{gone.pid}.db"  # left by an earlier run of the host
+    stale.write_bytes(b"")
+    script = (
+        "import json, os, sys\n"
+        "from chat.ops import observability\n"
+        "print(json.dumps(sorted(os.listdir(sys.argv[1]))))\n"
+        "observability.setup()\n"
+        "observability.setup()\n"
+        "print(json.dumps(sorted(os.listdir(sys.argv[1]))))\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    at_import, after_setup = (json.loads(line) for line in run.stdout.splitlines())
+    assert at_import == [stale.name]
+    assert stale.name not in after_setup  # no other process alive: the run starts at zero
+    assert {".lock", f"counter_{run_pid(after_setup)}.db"} < set(after_setup)
+
+
+def run_pid(files: list[str]) -> int:
+    (live,) = [name for name in files if name.startswith("gauge_live")]
+    return int(live.removesuffix(".db").rsplit("_", 1)[1])
 
 
 @pytest.mark.slow

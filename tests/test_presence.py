@@ -15,8 +15,10 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from chat import presence
 from chat.models import Room
+from chat.presence import tracker as presence_tracker
+from chat.presence.stores import MemoryStore, RedisStore
+from chat.presence.tracker import Presence
 from chat.protocol.codes import CloseCode
 from tests.conftest import session_cookie
 from tests.servers import Daphne, daphnes, recv_json, ws_connect
@@ -70,7 +72,7 @@ async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     published: list[dict[str, bool]] = []
-    real_publish = presence._publish
+    real_publish = presence_tracker._publish
 
     async def slow_publish(
         room_id: int, slug: str, changes: dict[str, bool], count: int | None
@@ -79,8 +81,8 @@ async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
         await asyncio.sleep(0.3)  # a slow layer: the next change comes meanwhile
         await real_publish(room_id, slug, changes, count)
 
-    monkeypatch.setattr(presence, "_publish", slow_publish)
-    tracker = presence.Presence(presence.MemoryStore())
+    monkeypatch.setattr(presence_tracker, "_publish", slow_publish)
+    tracker = Presence(MemoryStore())
     await tracker.connected(1, "alice")
     await asyncio.sleep(0.15)  # the batch with alice is being published
     assert published == [{"alice": True}]
@@ -105,7 +107,7 @@ async def test_hello_names_at_most_the_limit_and_counts_everyone(
 
 
 async def test_redis_store_samples_a_big_room_and_counts_it_whole(redis_url: str) -> None:
-    store = presence.RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    store = RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
     names = [f"user{i:02}" for i in range(12)]
     try:
         for name in names:
@@ -283,8 +285,8 @@ async def test_arriving_in_many_rooms_costs_the_same_redis_round_trips_as_in_two
         sends.append(1)
         await real_send(self, command, check_health)
 
-    store = presence.RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
-    tracker = presence.Presence(store)
+    store = RedisStore(redis_url, f"test-{uuid.uuid4().hex[:8]}")
+    tracker = Presence(store)
     try:
         await store.redis.ping()  # connect first: the handshake is not the cost measured
         costs = []

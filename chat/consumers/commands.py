@@ -9,11 +9,12 @@ from typing import Any
 
 from django.conf import settings
 
-from chat import events, presence, selectors, services
+from chat import events, selectors, services
 from chat.consumers.rooms import RoomChanges
 from chat.database import dbcalls, group_commit
 from chat.errors import ChatError
 from chat.limits import policy
+from chat.presence.typing_notice import typing_announce
 from chat.protocol import parsing
 from chat.protocol.codes import ErrorCode
 from chat.realtime.connection import Stream
@@ -177,7 +178,7 @@ class Commands(RoomChanges):
                 selectors.access_for, room_id=stream.room_id, user_id=self.user_id
             )
             if access["write"]:
-                await presence.typing_announce(
+                await typing_announce(
                     room_id=stream.room_id, slug=stream.slug, username=self.username
                 )
         except Exception:

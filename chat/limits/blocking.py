@@ -6,13 +6,13 @@ process's own stores, on an event loop."""
 import logging
 from typing import Any
 
-import redis as sync_redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from chat.limits.policy import RateLimited, current
 from chat.limits.stores import BUCKET_TAKE, MemoryStore
 from chat.ops import observability
+from chat.ops.redis_client import redis_client_sync
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +24,7 @@ def _bucket_take(bucket: str, burst: int, rate: float) -> float:
     key = (settings.REDIS_URL, settings.CHAT_LAYER_PREFIX)
     script = _scripts.get(key)
     if script is None:
-        client = sync_redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=5, socket_timeout=5, decode_responses=True
-        )
+        client = redis_client_sync(settings.REDIS_URL)
         script = _scripts[key] = client.register_script(BUCKET_TAKE)
     taken, wait = script(
         keys=[f"{settings.CHAT_LAYER_PREFIX}:limits:rate:{bucket}"], args=[burst, repr(float(rate))]

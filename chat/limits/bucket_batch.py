@@ -3,7 +3,8 @@ while a round trip is in flight share the next one (a pipeline of the bucket scr
 as the group-commit writer does for saves. One EVALSHA round trip per send cost the event
 loop more than the script cost Redis (#13's profile of the write path).
 
-Transport only: the bucket's arithmetic is the Lua script chat/limits/policy.py registers.
+Transport only: the bucket's arithmetic is the Lua script BUCKET_TAKE in
+chat/limits/stores.py, whose RedisStore registers it and hands it in.
 """
 
 import asyncio

@@ -10,7 +10,7 @@ and the state is in memory.
   CHAT_MESSAGE_RATE_PER_SECOND). In Redis it is one small Lua script timed by the
   Redis clock; `limits` (used below for the windows) offers no token bucket.
 - Flooding, connection attempts: moving windows from the `limits` library.
-- Open connections: like presence (chat/presence.py), each process keeps its own count
+- Open connections: like presence (chat/presence/), each process keeps its own count
   per user and per address in Redis, with an expiry it refreshes; a killed process's
   counts expire instead of leaking.
 
@@ -32,10 +32,10 @@ from typing import NotRequired
 from django.conf import settings
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
-from chat import presence
 from chat.errors import ChatError, ErrorFrame
 from chat.limits.stores import MemoryStore, RedisStore, Store
 from chat.ops import observability
+from chat.presence.stores import maintain_interval_seconds
 from chat.protocol.codes import ErrorCode
 
 logger = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ class Guard:
 
     async def _maintain_forever(self) -> None:
         while True:
-            await asyncio.sleep(presence.maintain_interval_seconds())
+            await asyncio.sleep(maintain_interval_seconds())
             try:
                 await self.maintain()
             except Exception as error:

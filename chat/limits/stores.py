@@ -12,9 +12,9 @@ from typing import Protocol
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from chat import presence
 from chat.limits.bucket_batch import BucketTaker
 from chat.ops.redis_client import redis_client
+from chat.presence.stores import presence_ttl_seconds
 
 # KEYS[1]: hash {tokens, at}. ARGV: burst, refill per second. Returns {1, "0"} when a
 # token was taken, else {0, "<seconds until one is there>"} (a string: Lua numbers come
@@ -168,7 +168,7 @@ class RedisStore:
 
     @staticmethod
     def _ttl_ms() -> int:
-        return int(presence.presence_ttl_seconds() * 1000)
+        return int(presence_ttl_seconds() * 1000)
 
     async def take_token(self, key: str, burst: int, rate: float) -> float:
         # Batched with the other sends of this process (chat/limits/bucket_batch.py).

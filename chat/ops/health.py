@@ -20,11 +20,11 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefuncti
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from redis import asyncio as aioredis
 
 from chat import realtime
 from chat.limits import policy
 from chat.ops import observability
+from chat.ops.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,7 @@ async def _database_ok() -> bool:
 async def _redis_ok() -> bool:
     # A client per check: one TCP connect on loopback is cheap, and a pool kept across a
     # Redis restart would answer its first PING with the broken connection's error.
-    client = aioredis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=CHECK_TIMEOUT_SECONDS / 2,
-        socket_timeout=CHECK_TIMEOUT_SECONDS / 2,
-    )
+    client = redis_client(settings.REDIS_URL, timeout=CHECK_TIMEOUT_SECONDS / 2)
     try:
         return bool(await asyncio.wait_for(client.ping(), CHECK_TIMEOUT_SECONDS))
     except Exception as error:

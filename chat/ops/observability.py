@@ -4,7 +4,8 @@ layer, services and the channel-layer helpers. Records only; never decides or bl
 Metrics are correct with several processes on one host when PROMETHEUS_MULTIPROC_DIR is
 set (prometheus_client's multiprocess mode: each process writes its values to mmapped
 files there, and whichever process answers /metrics sums them all). Without it, each
-process reports its own values, which is right for a single process.
+process reports its own values, which is right for a single process. Nothing happens at
+import: setup() makes the metrics (and their files) once per process, at start.
 
 Log lines carry who, where and from which address, never a message body or a secret:
 `ws.connect`, `ws.refuse`, `ws.disconnect` (close code and seconds open), `ws.error`
@@ -124,66 +125,96 @@ def _claimed_dir() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-with _claimed_dir():
-    # The open-connections gauge has no labels, so its file (the marker that this process
-    # is alive, see live_pids) exists from here on.
-    CONNECTIONS_OPEN = Gauge(
-        "chat_ws_connections_open",
-        "Chat WebSocket connections open now (accepted, not yet closed).",
-        multiprocess_mode="livesum",
-    )
-    CONNECTS = Counter("chat_ws_connects", "Chat WebSocket connections accepted.")
-    REFUSALS = Counter(
-        "chat_ws_refusals",
-        "Chat WebSocket connections refused, by the close code sent (docs/protocol.md).",
-        ["code"],
-    )
-    DISCONNECTS = Counter(
-        "chat_ws_disconnects",
-        "Accepted chat WebSocket connections closed, by close code (1006: dropped).",
-        ["code"],
-    )
-    FRAMES_RECEIVED = Counter("chat_ws_frames_received", "Client frames received.")
-    MESSAGES_RECEIVED = Counter(
-        "chat_messages_received", "message.send frames saved and acknowledged."
-    )
-    MESSAGES_DELIVERED = Counter(
-        "chat_messages_delivered",
-        "Live message events handed to this host's connections by the delivery hubs.",
-    )
-    CATCH_UPS = Counter(
-        "chat_catch_ups",
-        "Connections brought up to date from the database because live events were late "
-        "or lost (a channel-layer problem when it keeps rising).",
-    )
-    ERRORS = Counter("chat_errors", "Error frames sent to clients, by error code.", ["code"])
-    RATE_LIMIT_HITS = Counter(
-        "chat_rate_limit_hits",
-        "Actions refused by an abuse limit (chat/limits/policy.py), by limit.",
-        ["limit"],
-    )
-    LAYER_FAILURES = Counter(
-        "chat_channel_layer_failures",
-        "Channel-layer operations that failed (publish, receive), by operation.",
-        ["operation"],
-    )
-    MODERATION_ACTIONS = Counter(
-        "chat_moderation_actions", "Moderation actions recorded, by action.", ["action"]
-    )
-    HANDLING_SECONDS = Histogram(
-        "chat_frame_handling_seconds",
-        "Time from a client frame's arrival to its answer (message.send: saved and "
-        "acknowledged), by frame type; frames answered with an error are not included.",
-        ["type"],
-        buckets=LATENCY_BUCKETS_SECONDS,
-    )
+# Made by setup(), not at import: in multiprocess mode making a metric creates its file.
+CONNECTIONS_OPEN: Gauge
+CONNECTS: Counter
+REFUSALS: Counter
+DISCONNECTS: Counter
+FRAMES_RECEIVED: Counter
+MESSAGES_RECEIVED: Counter
+MESSAGES_DELIVERED: Counter
+CATCH_UPS: Counter
+ERRORS: Counter
+RATE_LIMIT_HITS: Counter
+LAYER_FAILURES: Counter
+MODERATION_ACTIONS: Counter
+HANDLING_SECONDS: Histogram
+
+_set_up = False
+
+
+def setup() -> None:
+    """Make this process's metrics and have its live gauge forgotten at exit. Once per
+    process, at start (ChatConfig.ready: every process that serves or records metrics
+    sets Django up first); a later call does nothing. In multiprocess mode this claims
+    the directory and may wipe what an earlier run left there (_claimed_dir)."""
+    global _set_up
+    global CONNECTIONS_OPEN, CONNECTS, REFUSALS, DISCONNECTS, FRAMES_RECEIVED, MESSAGES_RECEIVED
+    global MESSAGES_DELIVERED, CATCH_UPS, ERRORS, RATE_LIMIT_HITS, LAYER_FAILURES
+    global MODERATION_ACTIONS, HANDLING_SECONDS
+    if _set_up:
+        return
+    with _claimed_dir():
+        # The open-connections gauge has no labels, so its file (the marker that this process
+        # is alive, see live_pids) exists from here on.
+        CONNECTIONS_OPEN = Gauge(
+            "chat_ws_connections_open",
+            "Chat WebSocket connections open now (accepted, not yet closed).",
+            multiprocess_mode="livesum",
+        )
+        CONNECTS = Counter("chat_ws_connects", "Chat WebSocket connections accepted.")
+        REFUSALS = Counter(
+            "chat_ws_refusals",
+            "Chat WebSocket connections refused, by the close code sent (docs/protocol.md).",
+            ["code"],
+        )
+        DISCONNECTS = Counter(
+            "chat_ws_disconnects",
+            "Accepted chat WebSocket connections closed, by close code (1006: dropped).",
+            ["code"],
+        )
+        FRAMES_RECEIVED = Counter("chat_ws_frames_received", "Client frames received.")
+        MESSAGES_RECEIVED = Counter(
+            "chat_messages_received", "message.send frames saved and acknowledged."
+        )
+        MESSAGES_DELIVERED = Counter(
+            "chat_messages_delivered",
+            "Live message events handed to this host's connections by the delivery hubs.",
+        )
+        CATCH_UPS = Counter(
+            "chat_catch_ups",
+            "Connections brought up to date from the database because live events were late "
+            "or lost (a channel-layer problem when it keeps rising).",
+        )
+        ERRORS = Counter("chat_errors", "Error frames sent to clients, by error code.", ["code"])
+        RATE_LIMIT_HITS = Counter(
+            "chat_rate_limit_hits",
+            "Actions refused by an abuse limit (chat/limits/policy.py), by limit.",
+            ["limit"],
+        )
+        LAYER_FAILURES = Counter(
+            "chat_channel_layer_failures",
+            "Channel-layer operations that failed (publish, receive), by operation.",
+            ["operation"],
+        )
+        MODERATION_ACTIONS = Counter(
+            "chat_moderation_actions", "Moderation actions recorded, by action.", ["action"]
+        )
+        HANDLING_SECONDS = Histogram(
+            "chat_frame_handling_seconds",
+            "Time from a client frame's arrival to its answer (message.send: saved and "
+            "acknowledged), by frame type; frames answered with an error are not included.",
+            ["type"],
+            buckets=LATENCY_BUCKETS_SECONDS,
+        )
+    atexit.register(_forget_this_process)
+    _set_up = True
 
 
 def _mark_dead(pid: int) -> None:
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # untyped upstream
 
 
-@atexit.register
 def _forget_this_process() -> None:
     # A process that exits normally takes its open-connections gauge with it at once; a
     # killed one is pruned at the next scrape (prune_dead_processes).

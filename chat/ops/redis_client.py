@@ -1,14 +1,25 @@
-"""The one way the app opens a Redis client of its own (presence, limits): the same
-pool limits and timeouts as the channel layer's, so a dead Redis is noticed quickly."""
+"""The one way the app opens a Redis client (presence, limits, their sync readers, the
+readiness probe): the same pool limits and timeouts as the channel layer's, so a dead
+Redis is noticed quickly. Opens no connection itself: a client connects on first use."""
 
+import functools
+
+import redis
 from django.conf import settings
 from redis import asyncio as aioredis
 
 # How long a command waits for a free pooled connection before failing.
 POOL_WAIT_SECONDS = 5
+# Connect and read timeout, the channel layer's (settings.py): a dead Redis fails a call
+# in seconds instead of hanging it.
+SOCKET_TIMEOUT_SECONDS = 5.0
+HEALTH_CHECK_SECONDS = 15
 
 
-def redis_client(url: str) -> "aioredis.Redis":
+def redis_client(url: str, *, timeout: float = SOCKET_TIMEOUT_SECONDS) -> "aioredis.Redis":
+    """An asyncio client with a pool of its own. An asyncio connection belongs to the
+    event loop it was made on, so callers keep one per loop (a store) or per use (a
+    probe, with a shorter `timeout`); `aclose()` closes its pool too."""
     # A blocking pool: when thousands of sockets close at once (a deploy, a network
     # blip), their presence and cap updates queue for a connection instead of failing
     # with MaxConnectionsError (which left users shown online until the sweep).
@@ -16,9 +27,26 @@ def redis_client(url: str) -> "aioredis.Redis":
         url,
         max_connections=settings.REDIS_MAX_CONNECTIONS,
         timeout=POOL_WAIT_SECONDS,
-        socket_connect_timeout=5,
-        socket_timeout=5,
-        health_check_interval=15,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=HEALTH_CHECK_SECONDS,
         decode_responses=True,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)
+
+
+@functools.cache
+def redis_client_sync(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> "redis.Redis":
+    """The process's sync client for `url` (and `timeout`), for code that runs in a thread
+    (a database thread, a sync view): one shared by every thread, as redis-py's pool is
+    thread-safe. Never call it from a coroutine (it blocks the loop)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        decode_responses=True,
+    )
+    return redis.Redis.from_pool(pool)

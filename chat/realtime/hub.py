@@ -13,8 +13,9 @@ import contextlib
 import logging
 from typing import Any
 
-from chat import events, presence
+from chat import events
 from chat.ops import observability
+from chat.presence.tracker import Presence, presence_for_process
 from chat.realtime import reads, wire
 from chat.realtime.connection import Connection
 from chat.realtime.ordering import Decision, SeqOrder
@@ -42,9 +43,7 @@ class RoomOrder:
 class Hub:
     """Built by `Hub.start` with its channel subscribed to the control group."""
 
-    def __init__(
-        self, *, layer: Any, channel: str, tracker: presence.Presence, registry: Registry
-    ) -> None:
+    def __init__(self, *, layer: Any, channel: str, tracker: Presence, registry: Registry) -> None:
         self.layer = layer
         self.channel = channel
         self.presence = tracker
@@ -61,7 +60,7 @@ class Hub:
         return cls(
             layer=layer,
             channel=channel,
-            tracker=presence.presence_for_process(),
+            tracker=presence_for_process(),
             registry=registry,
         )
 

@@ -11,8 +11,8 @@ import logging
 
 from django.conf import settings
 
-from chat import presence
 from chat.ops import observability
+from chat.presence.stores import maintain_interval_seconds
 from chat.protocol.codes import CloseCode
 from chat.realtime import reads
 from chat.realtime.connection import State
@@ -115,7 +115,7 @@ class Sync:
 
     async def maintain_presence_forever(self) -> None:
         while True:
-            await asyncio.sleep(presence.maintain_interval_seconds())
+            await asyncio.sleep(maintain_interval_seconds())
             try:
                 await self.hub.presence.maintain()
             except Exception:

@@ -10,10 +10,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models.functions import Lower
 
-from chat import presence
 from chat.content import mentions
 from chat.errors import ChatError
 from chat.models import Membership, Mention, Message, Room
+from chat.presence.online import online_usernames
 from chat.protocol.codes import ErrorCode
 
 
@@ -34,9 +34,7 @@ def mentions_find(*, room_id: int, author: User | None, body: str) -> Mentioned:
     group = mentions.group_mention(body)
     if group == mentions.ROOM:
         _room_mention_check(room_id=room_id, author=author)
-    online = (
-        frozenset(presence.online_usernames(room_id)) if group == mentions.HERE else frozenset()
-    )
+    online = frozenset(online_usernames(room_id)) if group == mentions.HERE else frozenset()
     return Mentioned(_named_members(room_id, body), group, online)
 
 
