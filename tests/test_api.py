@@ -8,13 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client, override_settings
 
 from chat import services
+from chat.database import group_commit
 from chat.models import ApiToken, AuditLog, Membership, Message, Room, Sanction
 
 pytestmark = pytest.mark.django_db
@@ -524,3 +525,22 @@ def test_the_openapi_schema_is_valid_and_complete(tmp_path: Any) -> None:
     schema = (tmp_path / "s.yml").read_text()
     assert "bearerAuth" in schema
     assert "multipart/form-data" in schema
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_http_post_in_a_request_thread_shares_the_process_group_commit(
+    alice: User, room: Room
+) -> None:
+    """Under daphne each request's sync code runs in a thread of its own
+    (ThreadSensitiveContext): its post is saved by the event loop's group commit, in the
+    same batches as socket sends, with the same answer."""
+    secret = await database_sync_to_async(token_for)(alice)
+    commit = group_commit.current()
+    before = commit.batches
+    url = f"/api/rooms/{room.slug}/messages/"
+    async with ThreadSensitiveContext():  # what Django's ASGI handler does per request
+        created = await sync_to_async(post_json)(bearer(secret), url, {"body": "batched"})
+    assert created.status_code == 201
+    assert commit.batches == before + 1
+    saved = await database_sync_to_async(Message.objects.get)(body="batched")
+    assert created.json()["seq"] == saved.seq

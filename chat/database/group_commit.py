@@ -87,9 +87,10 @@ def current() -> GroupCommit:
 
 def post_sync(request: SendRequest) -> MessageOut:
     """Save one send from sync code: through its process's group commit when this thread
-    works for a running event loop (an HTTP view under daphne), so API and socket sends
-    share batches; directly (a batch of one) elsewhere. ChatError as the socket's."""
-    if loops.serving_loop() is None:
+    is a request thread of a running event loop (an HTTP view under daphne), so API and
+    socket sends share batches; directly (a batch of one, the same rules) elsewhere.
+    ChatError as the socket's."""
+    if loops.request_thread_loop() is None:
         return message_post_one(request)
     saved: MessageOut = async_to_sync(_post_current)(request)
     return saved

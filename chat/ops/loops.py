@@ -26,3 +26,25 @@ def serving_loop() -> asyncio.AbstractEventLoop | None:
     if loop is None or loop.is_closed() or not loop.is_running():
         return None
     return loop
+
+
+def request_thread_loop() -> asyncio.AbstractEventLoop | None:
+    """The serving loop, when this thread is one of its per-request threads (Django's
+    ASGI handler runs each request's sync code in a ThreadSensitiveContext of its own).
+    Only such a thread may block on work it hands the loop that itself needs the
+    process's database thread: the shared sync thread (channels' database thread) would
+    wait on itself. None anywhere else."""
+    loop = serving_loop()
+    if loop is None or _running_here(loop):
+        return None
+    context = getattr(SyncToAsync, "thread_sensitive_context", None)
+    if context is None or context.get(None) is None:
+        return None
+    return loop
+
+
+def _running_here(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
