@@ -90,7 +90,10 @@ def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
 
     async def make() -> Any:
         # Built inside the loop, as channels does (the consumer binds the loop's runtime).
-        conn = consumers.ChatConsumer()
+        consumer = consumers.ChatConsumer()
+        # Since the consumer owns its realtime Connection (#22) the hub delivers to that;
+        # before, the consumer was the connection.
+        conn: Any = getattr(consumer, "conn", consumer)
         conn.raw_send = raw_send
         await start(conn)
         return conn

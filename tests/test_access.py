@@ -17,8 +17,8 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from chat import services
-from chat.consumers import CLOSE_FORBIDDEN
 from chat.models import AuditLog, Membership, Message, MessageEdit, Room, Sanction
+from chat.protocol.codes import CloseCode
 from tests.conftest import session_cookie
 from tests.published import intercept, of_type
 from tests.servers import daphnes, recv_json, ws_connect
@@ -90,7 +90,7 @@ async def test_non_member_websocket_is_closed_with_4403(
     open_socket: Open, private: Room, carol: User, path: str
 ) -> None:
     _, out = await connect(open_socket, carol, path)
-    assert out == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert out == {"type": "websocket.close", "code": CloseCode.FORBIDDEN}
 
 
 async def test_removed_member_loses_socket_history_and_send(
@@ -100,9 +100,9 @@ async def test_removed_member_loses_socket_history_and_send(
     comm, hello = await connect(open_socket, bob, "/ws/chat/secret/")
     assert hello["type"] == "hello"
     await database_sync_to_async(services.membership_remove)(room=private, user=bob, actor=alice)
-    await closed_with(comm, CLOSE_FORBIDDEN)
+    await closed_with(comm, CloseCode.FORBIDDEN)
     _, out = await connect(open_socket, bob, "/ws/chat/secret/?after=0")
-    assert out == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert out == {"type": "websocket.close", "code": CloseCode.FORBIDDEN}
 
 
 async def test_every_action_is_authorized_when_it_happens(
@@ -116,7 +116,7 @@ async def test_every_action_is_authorized_when_it_happens(
     await comm.send_json_to({"type": "history.fetch", "before": 10})
     error = await comm.receive_json_from()
     assert error["code"] == "forbidden"
-    await closed_with(comm, CLOSE_FORBIDDEN)
+    await closed_with(comm, CloseCode.FORBIDDEN)
     comm2, _ = await connect(open_socket, alice, "/ws/chat/secret/")
     assert (await send(comm2, "only members", "m1"))["type"] == "ack"
 
@@ -146,9 +146,9 @@ async def test_ban_closes_open_sockets_and_refuses_reconnects(
     await database_sync_to_async(services.sanction_create)(
         kind="ban", user=bob, room=room, reason="spam", actor=staff
     )
-    await closed_with(comm, CLOSE_FORBIDDEN)
+    await closed_with(comm, CloseCode.FORBIDDEN)
     _, out = await connect(open_socket, bob, f"/ws/chat/{room.slug}/")
-    assert out == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert out == {"type": "websocket.close", "code": CloseCode.FORBIDDEN}
     assert await database_sync_to_async(
         AuditLog.objects.filter(action="user.ban", actor=staff, reason="spam").exists
     )()
@@ -200,8 +200,8 @@ async def test_deactivated_user_is_disconnected_everywhere(
     one, _ = await connect(open_socket, alice, f"/ws/chat/{room.slug}/")
     two, _ = await connect(open_socket, alice, "/ws/chat/secret/")
     await database_sync_to_async(services.user_deactivate)(user=alice, actor=staff)
-    await closed_with(one, CLOSE_FORBIDDEN)
-    await closed_with(two, CLOSE_FORBIDDEN)
+    await closed_with(one, CloseCode.FORBIDDEN)
+    await closed_with(two, CloseCode.FORBIDDEN)
 
 
 async def test_a_user_saved_inactive_anywhere_loses_every_socket(
@@ -217,8 +217,8 @@ async def test_a_user_saved_inactive_anywhere_loses_every_socket(
         alice.save()
 
     await database_sync_to_async(deactivate)()
-    await closed_with(one, CLOSE_FORBIDDEN)
-    await closed_with(everything, CLOSE_FORBIDDEN)
+    await closed_with(one, CloseCode.FORBIDDEN)
+    await closed_with(everything, CloseCode.FORBIDDEN)
 
 
 async def test_authors_edit_and_delete_their_messages_live(
@@ -352,7 +352,7 @@ def test_ban_closes_sockets_on_a_second_process_within_a_second(
             )
             for ws in sockets:
                 await asyncio.wait_for(ws.wait_closed(), 3)
-                assert ws.close_code == CLOSE_FORBIDDEN
+                assert ws.close_code == CloseCode.FORBIDDEN
             return time.monotonic() - started
 
         assert asyncio.run(scenario()) < 1.0

@@ -12,8 +12,8 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from chat import services
-from chat.consumers import CLOSE_ROOM_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from chat.models import Message, Room
+from chat.protocol.codes import CloseCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,12 +62,18 @@ async def ack_and_message(comm: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 async def test_anonymous_connection_is_closed_with_4401(open_socket: Open, room: Room) -> None:
     comm = await joined(open_socket, None, room.slug)
-    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+    assert await comm.receive_output() == {
+        "type": "websocket.close",
+        "code": CloseCode.UNAUTHENTICATED,
+    }
 
 
 async def test_unknown_room_is_closed_with_4404(open_socket: Open, alice: User) -> None:
     comm = await joined(open_socket, alice, "no-such-room")
-    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_ROOM_NOT_FOUND}
+    assert await comm.receive_output() == {
+        "type": "websocket.close",
+        "code": CloseCode.ROOM_NOT_FOUND,
+    }
 
 
 async def test_foreign_origin_is_refused(open_socket: Open, alice: User, room: Room) -> None:

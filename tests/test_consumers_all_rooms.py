@@ -13,8 +13,8 @@ from django.db.backends.utils import CursorWrapper
 from django.test import override_settings
 
 from chat import events, services
-from chat.consumers import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN
 from chat.models import Room, Sanction
+from chat.protocol.codes import CloseCode
 from chat.selectors import ProfileOut
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -295,13 +295,13 @@ async def test_a_room_ban_is_room_left_banned_and_a_site_ban_closes_4403(
     await ban(kind=Sanction.Kind.BAN, user=alice, room=None, reason="r", actor=staff)
     assert await comm.receive_output(timeout=5) == {
         "type": "websocket.close",
-        "code": CLOSE_FORBIDDEN,
+        "code": CloseCode.FORBIDDEN,
     }
     refused = await open_socket(alice, "/ws/chat/")
     await refused.connect()
     assert await refused.receive_output(timeout=5) == {
         "type": "websocket.close",
-        "code": CLOSE_FORBIDDEN,
+        "code": CloseCode.FORBIDDEN,
     }
 
 
@@ -368,7 +368,7 @@ async def test_per_room_endpoint_does_not_know_the_room_frames(
 async def test_bad_after_closes_with_4400(open_socket: Open, alice: User, after: str) -> None:
     comm = await open_socket(alice, f"/ws/chat/?after={after}")
     assert (await comm.connect())[0]
-    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_BAD_REQUEST}
+    assert await comm.receive_output() == {"type": "websocket.close", "code": CloseCode.BAD_REQUEST}
 
 
 # --- resume and watch -------------------------------------------------------------------

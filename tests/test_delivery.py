@@ -13,9 +13,9 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from chat import events, realtime, selectors, services
-from chat.consumers import CLOSE_BAD_REQUEST
 from chat.database import dbcalls
 from chat.models import Message, Room
+from chat.protocol.codes import CloseCode
 from tests.published import intercept, of_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,7 +96,7 @@ async def test_bad_after_is_closed_with_4400(
 ) -> None:
     comm = await open_socket(alice, f"/ws/chat/{room.slug}/?after={after}")
     assert (await comm.connect())[0]
-    assert await comm.receive_output() == {"type": "websocket.close", "code": CLOSE_BAD_REQUEST}
+    assert await comm.receive_output() == {"type": "websocket.close", "code": CloseCode.BAD_REQUEST}
 
 
 async def test_resume_after_a_future_seq_still_gets_new_messages(
@@ -348,19 +348,19 @@ async def test_concurrent_first_connections_share_one_hub_channel(
 async def test_a_message_whose_write_failed_is_sent_again_before_the_next(
     open_socket: Open, alice: User, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chat.consumers import ChatConsumer
+    from chat.realtime.connection import Connection
 
     comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
-    real_send = ChatConsumer._send_text
+    real_send = Connection.send
     failed: list[str] = []
 
-    async def fail_once(self: ChatConsumer, text: str) -> None:
-        if not failed and '"body":"lost in the write"' in text:
-            failed.append(text)
+    async def fail_once(self: Connection, frame: str, wire_frame: bytes | None = None) -> None:
+        if not failed and '"body":"lost in the write"' in frame:
+            failed.append(frame)
             raise OSError("the write failed")
-        await real_send(self, text)
+        await real_send(self, frame, wire_frame)
 
-    monkeypatch.setattr(ChatConsumer, "_send_text", fail_once)
+    monkeypatch.setattr(Connection, "send", fail_once)
     await post(room, alice, "lost in the write")
     await post(room, alice, "next")
     frames: list[tuple[int, str]] = []

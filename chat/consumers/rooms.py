@@ -1,99 +1,94 @@
-"""Rooms joining and leaving a live all-rooms connection (events from the hub and the
-client's room.join / room.leave / room.watch), and read-state changes relayed to it."""
+"""Rooms joining and leaving a live all-rooms connection: the hub's membership events
+and the client's room.join / room.watch. Changes the connection's streams and says so
+to the client; no ORM here (reads go through chat/database/dbcalls.py)."""
 
-from chat import events, selectors
-from chat.consumers.base import ConsumerBase, public
+from chat import selectors
+from chat.consumers.state import ConnectionState, public
 from chat.database import dbcalls
 from chat.realtime import reads
-from chat.realtime.connection import State
 
 
-class RoomChanges(ConsumerBase):
-    # --- rooms joined, left and watched (all rooms) -----------------------------------
+class RoomChanges:
+    def __init__(self, state: ConnectionState) -> None:
+        self.state = state
 
     async def membership_changed(self, room_id: int, slug: str, action: str, reason: str) -> None:
-        if self.state == State.CONNECTING:
-            self._held_membership.append((room_id, slug, action, reason))
-            return
-        if self.state != State.OPEN:
-            return
+        """The realtime connection's reaction to a join or leave (it holds them until
+        the hello is sent and drops them once closing)."""
         if action == "joined":
-            await self._room_joined(room_id, slug)
+            await self.joined(room_id, slug)
         elif action == "left":
-            await self._room_left(room_id, slug, reason)
+            await self.left(room_id, slug, reason)
 
-    async def _room_joined(self, room_id: int, slug: str) -> None:
+    async def joined(self, room_id: int, slug: str) -> None:
         """Carry the room (if not yet) and say so with room.joined to this connection."""
-        async with self._rooms_lock:
-            hub = await self.runtime.hub()
-            stream = self.streams.get(room_id)
+        state, conn = self.state, self.state.conn
+        async with state.rooms_lock:
+            hub = await state.runtime.hub()
+            stream = conn.streams.get(room_id)
             if stream is None:
-                stream = self._add_stream(room_id, slug, counted=True)
-                await hub.join(self, [room_id], online={room_id: slug})
+                stream = state.add_stream(room_id, slug, counted=True)
+                await hub.join(conn, [room_id], online={room_id: slug})
                 fresh = True
             elif not stream.counted:  # it was being watched: now it counts
                 stream.counted = True
-                self.watching = None
-                await hub.join(self, [room_id], online={room_id: slug})
+                state.watching = None
+                await hub.join(conn, [room_id], online={room_id: slug})
                 fresh = False
             else:
                 fresh = False
             # Read after joining the hub: the stream starts after this last_seq.
-            state = await dbcalls.read(selectors.user_room, user_id=self.user_id, room_id=room_id)
-            if state is None:  # left again, or banned, meanwhile
+            room = await dbcalls.read(selectors.user_room, user_id=conn.user_id, room_id=room_id)
+            if room is None:  # left again, or banned, meanwhile
                 if fresh:
-                    await hub.leave(self, [room_id])
-                    self._drop_stream(room_id)
+                    await hub.leave(conn, [room_id])
+                    state.drop_stream(room_id)
                 return
-            await self._write(events.encode({"type": "room.joined", "room": public(state)}))
+            await state.send({"type": "room.joined", "room": public(room)})
             if fresh:
-                await self.start_stream(stream, state["last_seq"])
+                await conn.start_stream(stream, room["last_seq"])
 
-    async def _room_left(self, room_id: int, slug: str, reason: str) -> None:
-        async with self._rooms_lock:
-            stream = self.streams.get(room_id)
+    async def left(self, room_id: int, slug: str, reason: str) -> None:
+        state, conn = self.state, self.state.conn
+        async with state.rooms_lock:
+            stream = conn.streams.get(room_id)
             if stream is None or not stream.counted:
                 return
-            self._drop_stream(room_id)  # its events stop at once
-            hub = await self.runtime.hub()
-            await hub.leave(self, [room_id])
-            frame = {"type": "room.left", "room": slug, "reason": reason}
-            await self._write(events.encode(frame))
+            state.drop_stream(room_id)  # its events stop at once
+            hub = await state.runtime.hub()
+            await hub.leave(conn, [room_id])
+            await state.send({"type": "room.left", "room": slug, "reason": reason})
 
-    async def _watch(self, slug: str | None) -> None:
-        async with self._rooms_lock:
-            hub = await self.runtime.hub()
-            previous = self.watching
+    async def watch(self, slug: str | None) -> None:
+        """Preview a public room (its messages, no presence), or stop (`slug` None)."""
+        state, conn = self.state, self.state.conn
+        async with state.rooms_lock:
+            hub = await state.runtime.hub()
+            previous = state.watching
             if previous is not None and previous.slug != slug:
-                self._drop_stream(previous.room_id)
-                await hub.leave(self, [previous.room_id])
+                state.drop_stream(previous.room_id)
+                await hub.leave(conn, [previous.room_id])
             if slug is None:
                 return
-            joined = self.by_slug.get(slug)
+            joined = conn.by_slug.get(slug)
             if joined is not None and joined.counted:
-                state = await dbcalls.read(
-                    selectors.user_room, user_id=self.user_id, room_id=joined.room_id
+                room = await dbcalls.read(
+                    selectors.user_room, user_id=conn.user_id, room_id=joined.room_id
                 )
-                if state is not None:
-                    frame = {"type": "room.watching", "room": public(state)}
-                    await self._write(events.encode(frame))
+                if room is not None:
+                    await state.send({"type": "room.watching", "room": public(room)})
                 return
-            preview = await dbcalls.read(selectors.room_preview, user_id=self.user_id, slug=slug)
-            stream = self.by_slug.get(slug) or self._add_stream(
+            preview = await dbcalls.read(selectors.room_preview, user_id=conn.user_id, slug=slug)
+            stream = conn.by_slug.get(slug) or state.add_stream(
                 preview["id"], preview["slug"], counted=False
             )
-            self.watching = stream
-            await hub.join(self, [stream.room_id], online={})  # a preview is not presence
+            state.watching = stream
+            await hub.join(conn, [stream.room_id], online={})  # a preview is not presence
             if stream.order.started:
                 last = stream.delivered
             else:
                 last = (await reads.last_seqs([stream.room_id])).get(stream.room_id, 0)
             preview["last_seq"] = preview["last_read_seq"] = last
-            await self._write(events.encode({"type": "room.watching", "room": public(preview)}))
+            await state.send({"type": "room.watching", "room": public(preview)})
             if not stream.order.started:
-                await self.start_stream(stream, last)
-
-    async def counts_changed(self, room_id: int, frame: str) -> None:
-        stream = self.streams.get(room_id)
-        if stream is not None and stream.counted:
-            await self.push(room_id, frame)
+                await conn.start_stream(stream, last)

@@ -252,7 +252,7 @@ class Hub:
         for conn in list(self.registry.by_room.get(room_id, ())):
             if conn.username != excluded:
                 try:
-                    await conn.push(room_id, frame, wire_frame, after_seq=after_seq)
+                    await conn.deliver_frame(room_id, frame, wire_frame, after_seq=after_seq)
                 except Exception:
                     logger.exception("push to one connection failed")
 
@@ -282,7 +282,7 @@ class Hub:
         wire_frame = wire.text_frame(frame)
         for conn in list(self.registry.by_user.get(int(event["user_id"]), ())):
             try:
-                await conn.push(None, frame, wire_frame)
+                await conn.deliver_frame(None, frame, wire_frame)
             except Exception:
                 logger.exception("user frame to one connection failed")
 
@@ -306,7 +306,7 @@ class Hub:
         wire_frame = wire.text_frame(frame)
         for conn in list(self.registry.connections):
             try:
-                await conn.push(None, frame, wire_frame)
+                await conn.deliver_frame(None, frame, wire_frame)
             except Exception:
                 logger.exception("profile to one connection failed")
 
