@@ -1,6 +1,7 @@
 """Shared fixtures: users and sessions, in-process WebSocket connections, and the real
 services (Redis, daphne processes) that multi-process tests run against."""
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from django.db import connection
 from django.test import Client
 
 from chat.database import dbcalls
+from chat.events.frames import frame_problems
 from chat.models import Room
 from tests.servers import ROOT
 
@@ -43,6 +45,28 @@ def _read_threads_closed() -> Iterator[None]:
     connections, so the test database can be flushed and finally dropped."""
     yield
     dbcalls.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _server_frames_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every frame a chat socket sends a test client matches a shape declared in
+    chat/events/frames.py: a new frame type, or a field clients were not told of, fails
+    the test that first receives it."""
+    real = WebsocketCommunicator.receive_output
+
+    async def checked(self: WebsocketCommunicator, timeout: float = 1) -> Any:
+        output = await real(self, timeout)
+        echo = str(self.scope.get("path", "")).startswith("/ws/echo")
+        if output.get("type") == "websocket.send" and "text" in output and not echo:
+            frame_check(output["text"])
+        return output
+
+    monkeypatch.setattr(WebsocketCommunicator, "receive_output", checked)
+
+
+def frame_check(text: str) -> None:
+    problems = frame_problems(json.loads(text))
+    assert not problems, f"server frame does not match its declared shape: {problems}: {text}"
 
 
 @pytest.fixture(scope="session")

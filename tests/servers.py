@@ -20,6 +20,8 @@ from typing import Any
 import websockets
 from websockets.typing import Origin
 
+from chat.events.frames import frame_problems
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 30
 
@@ -152,6 +154,8 @@ async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
 
     frame = await asyncio.wait_for(ws.recv(), timeout)
     data: dict[str, Any] = json.loads(frame)
+    problems = frame_problems(data)  # every frame a real daphne sends, as declared
+    assert not problems, f"server frame does not match its declared shape: {problems}: {frame}"
     return data
 
 

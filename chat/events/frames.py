@@ -2,7 +2,7 @@
 their prose): `SERVER_FRAMES` maps each `type` to its shape(s), and `frame_problems`
 checks a frame against them. Tests run every frame a test socket receives through it, so
 a new frame type, or a field a client was not told of, fails the suite until it is
-declared here. Pure: no Django, no I/O.
+declared here. No I/O.
 """
 
 import types
@@ -212,6 +212,13 @@ def frame_problems(frame: object) -> list[str]:
         if not best or len(problems) < len(best):
             best = problems
     return best
+
+
+def shape_problems(value: object, shape: type) -> list[str]:
+    """What keeps a value from matching a TypedDict (events are checked with it too)."""
+    if not isinstance(value, dict):
+        return ["not an object"]
+    return _typed_dict_problems(value, shape, shape.__name__)
 
 
 def _typed_dict_problems(value: dict[str, object], shape: type, where: str) -> list[str]:
