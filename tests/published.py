@@ -5,9 +5,13 @@ there, on the path every service's publish really takes."""
 from collections.abc import Callable
 
 import pytest
+from django.contrib.auth.models import User
 
+from chat import services
+from chat.database import dbcalls
 from chat.events import Publication
 from chat.events import publish as publishing
+from chat.selectors import MessageOut
 
 
 def intercept(
@@ -39,3 +43,16 @@ def saved_seqs(seen: list[Publication]) -> list[tuple[int, int]]:
         if publication.event["type"] == "chat.messages"
         for item in publication.event["items"]
     ]
+
+
+async def post_unpublished(
+    monkeypatch: pytest.MonkeyPatch, *, room_id: int, author: User, body: str, client_id: str
+) -> MessageOut:
+    """Save a message whose event is lost on the way (the layer never sees it), as a
+    frame's service call does: it returns once the publish has been tried."""
+    with monkeypatch.context() as losing:
+        intercept(losing, lose=of_type("chat.messages"))
+        saved: MessageOut = await dbcalls.write(
+            services.message_post, room_id=room_id, author=author, body=body, client_id=client_id
+        )
+    return saved

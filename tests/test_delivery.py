@@ -16,7 +16,7 @@ from chat import events, realtime, selectors, services
 from chat.database import dbcalls
 from chat.models import Message, Room
 from chat.protocol.codes import CloseCode
-from tests.published import intercept, of_type
+from tests.published import intercept, of_type, post_unpublished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -267,15 +267,9 @@ async def test_a_message_event_from_a_process_of_the_previous_version_is_deliver
     from channels.layers import get_channel_layer
 
     comm, _ = await joined(open_socket, alice, f"/ws/chat/{room.slug}/")
-    intercept(monkeypatch, lose=of_type("chat.messages"))
-    saved = await dbcalls.write(
-        services.message_post,
-        room_id=room.pk,
-        author=alice,
-        body="from an old process",
-        client_id="old",
+    saved = await post_unpublished(
+        monkeypatch, room_id=room.pk, author=alice, body="from an old process", client_id="old"
     )
-    monkeypatch.undo()
     layer = get_channel_layer()
     assert layer is not None
     legacy = {"type": "chat.message", "room_id": room.pk, "seq": saved["seq"]}

@@ -14,10 +14,9 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import selectors, services
 from chat.content import emoji
-from chat.database import dbcalls
 from chat.errors import ChatError
 from chat.models import Reaction, Room
-from tests.published import intercept, of_type
+from tests.published import post_unpublished
 
 Open = Callable[..., Any]
 
@@ -271,15 +270,9 @@ async def test_a_reaction_never_comes_before_the_message_it_is_about(
     open_socket: Open, room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     comm, _ = await opened(open_socket, alice, "/ws/chat/general/")
-    with monkeypatch.context() as losing:
-        intercept(losing, lose=of_type("chat.messages"))
-        lost = await dbcalls.write(
-            services.message_post,
-            room_id=room.pk,
-            author=alice,
-            body="its event is lost",
-            client_id="lost",
-        )
+    lost = await post_unpublished(
+        monkeypatch, room_id=room.pk, author=alice, body="its event is lost", client_id="lost"
+    )
     await database_sync_to_async(react)(alice, lost["id"], "👀")
     first = await comm.receive_json_from(timeout=3)
     second = await comm.receive_json_from(timeout=3)

@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from chat import events
 from chat.models import Message, Room
-from chat.services import posting
+from chat.services import posting, seqs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,7 +88,7 @@ async def test_a_send_whose_commit_fails_is_not_acknowledged_and_its_resend_is_s
     open_socket: Open, alice: User, bob: User, room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sender, receiver = await opened(open_socket, alice, room), await opened(open_socket, bob, room)
-    taking = posting.room_seq_blocks
+    taking = seqs.room_seq_blocks
 
     def taken_then_failed(counts: dict[int, int]) -> Any:
         taking(counts)  # the seqs are taken and the rows locked, then the commit fails

@@ -3,6 +3,7 @@ readiness probe): the same pool limits and timeouts as the channel layer's, so a
 Redis is noticed quickly. Opens no connection itself: a client connects on first use."""
 
 import functools
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -23,15 +24,7 @@ def redis_client(url: str, *, timeout: float = SOCKET_TIMEOUT_SECONDS) -> "aiore
     # A blocking pool: when thousands of sockets close at once (a deploy, a network
     # blip), their presence and cap updates queue for a connection instead of failing
     # with MaxConnectionsError (which left users shown online until the sweep).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-        timeout=POOL_WAIT_SECONDS,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        decode_responses=True,
-    )
+    pool = aioredis.BlockingConnectionPool.from_url(url, **_pool_options(timeout))
     return aioredis.Redis.from_pool(pool)
 
 
@@ -40,13 +33,17 @@ def redis_client_sync(url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> "red
     """The process's sync client for `url` (and `timeout`), for code that runs in a thread
     (a database thread, a sync view): one shared by every thread, as redis-py's pool is
     thread-safe. Never call it from a coroutine (it blocks the loop)."""
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=settings.REDIS_MAX_CONNECTIONS,
-        timeout=POOL_WAIT_SECONDS,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        decode_responses=True,
-    )
+    pool = redis.BlockingConnectionPool.from_url(url, **_pool_options(timeout))
     return redis.Redis.from_pool(pool)
+
+
+def _pool_options(timeout: float) -> dict[str, Any]:
+    # The same limits for both forms: a dead Redis is noticed within `timeout`.
+    return {
+        "max_connections": settings.REDIS_MAX_CONNECTIONS,
+        "timeout": POOL_WAIT_SECONDS,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "decode_responses": True,
+    }

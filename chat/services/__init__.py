@@ -35,7 +35,7 @@ from chat.services.posting import (
     message_post_system,
     message_post_system_async,
 )
-from chat.services.reactions import ReactionFrame, reaction_set
+from chat.services.reactions import reaction_set
 from chat.services.reading import room_read
 from chat.services.rooms import (
     dm_open,
@@ -52,7 +52,6 @@ __all__ = [
     "NewAttachment",
     "NewToken",
     "Outcome",
-    "ReactionFrame",
     "SendRequest",
     "access_require_read",
     "access_require_write",

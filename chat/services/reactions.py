@@ -2,7 +2,6 @@
 connection of the room is told after commit, in line with the room's messages."""
 
 from collections.abc import Collection
-from typing import TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -11,20 +10,10 @@ from django.db import IntegrityError, transaction
 from chat import events, selectors
 from chat.content import emoji
 from chat.errors import ChatError
+from chat.events.frames import ReactionFrame
 from chat.models import Message, Reaction, Room
 from chat.protocol.codes import ErrorCode
 from chat.services.access import access_require_write
-
-
-class ReactionFrame(TypedDict):
-    type: str  # "reaction"
-    room: str
-    message_id: int
-    emoji: str
-    count: int  # how many members reacted so now
-    username: str  # who added or removed it
-    added: bool
-
 
 _NO_MESSAGE = ChatError(ErrorCode.NOT_FOUND, "No such message.")
 
