@@ -1,6 +1,7 @@
 """Realtime delivery: the per-process hub, connections' per-room streams, seq ordering,
-the periodic sync and the graceful stop. Reads the database through reads.py only and
-never imports chat.models (tests/test_realtime_imports.py)."""
+the periodic sync and the graceful stop. Reads the database through reads.py only (whose
+selectors do import the models); no module here imports chat.models or the services
+itself (the contracts in .importlinter)."""
 
 from typing import TYPE_CHECKING
 
