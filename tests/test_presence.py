@@ -70,23 +70,32 @@ async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     published: list[dict[str, bool]] = []
+    publishing, release, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
     real_publish = presence._publish
 
     async def slow_publish(
         room_id: int, slug: str, changes: dict[str, bool], count: int | None
     ) -> None:
         published.append(dict(changes))
-        await asyncio.sleep(0.3)  # a slow layer: the next change comes meanwhile
+        if len(published) == 1:
+            publishing.set()
+            await release.wait()  # a slow layer: the next change comes meanwhile
+        else:
+            second.set()
         await real_publish(room_id, slug, changes, count)
 
     monkeypatch.setattr(presence, "_publish", slow_publish)
     tracker = presence.Presence(presence.MemoryStore())
     await tracker.connected(1, "alice")
-    await asyncio.sleep(0.15)  # the batch with alice is being published
+    await asyncio.wait_for(publishing.wait(), 5)  # the batch with alice is being published
     assert published == [{"alice": True}]
     await tracker.connected(1, "bob")
-    await asyncio.sleep(0.5)
-    assert published == [{"alice": True}, {"bob": True}], "bob's arrival was never sent"
+    release.set()
+    try:
+        await asyncio.wait_for(second.wait(), 5)
+    except TimeoutError:
+        pytest.fail("bob's arrival was never sent")
+    assert published == [{"alice": True}, {"bob": True}]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -264,8 +273,14 @@ def test_connect_disconnect_soak_leaks_no_presence_or_redis_keys(
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
             _, hello = await open_room(servers[1], watcher_cookie)
             assert hello["online"] == ["watcher"]
-            await asyncio.sleep(0.5)  # the last closes' departures settle
-            assert redis_keys(redis_url, prefix) == keys_before
+            # The last closes' departures settle. The deadline is far below the entries'
+            # TTL (45 s by default), so a leaked key cannot expire away meanwhile.
+            deadline = time.monotonic() + 5
+            while (keys := redis_keys(redis_url, prefix)) != keys_before:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            assert keys == keys_before
             await watcher.close()
 
         asyncio.run(scenario())
