@@ -4,13 +4,21 @@ Pass 1 runs every test with PostgreSQL as the database; pass 2 runs the database
 again on SQLite (both engines are supported, and seq/locking differs between them).
 In CI (CI=true) an unreachable PostgreSQL or Redis fails the run; elsewhere the
 PostgreSQL pass is skipped with a one-line reason.
+
+The house checks (CHECK_STEPS: ruff, mypy, and whatever else is added there) run as
+steps of their own, one after another in a background thread while pytest runs, with
+their output printed after the passes. Each counts as one item of the summary, the last
+line printed. They are left out when the arguments pick tests (a path, -k or -m), as
+`python -m tests tests/test_soak.py` does.
 """
 
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -18,6 +26,58 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHECK_TIMEOUT_SECONDS = 900
+
+# Steps run besides pytest: (name, command), run from the repository root; a step passes
+# when its command exits 0. Add new steps here (e.g. the JavaScript tests).
+BIN = Path(sys.executable).parent
+CHECK_STEPS: list[tuple[str, list[str]]] = [
+    ("ruff check", [sys.executable, "-m", "ruff", "check", "."]),
+    ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
+    ("mypy", [sys.executable, "-m", "mypy", "chat", "chatsite", "tests", "accounts", "notify"]),
+    # The layers of docs/architecture.md, on every import (.importlinter).
+    ("import contracts", [str(BIN / "lint-imports")]),
+    # The page's JavaScript: ESLint and the unit tests of its pure modules (tests/js/),
+    # with the versions package-lock.json pins.
+    ("npm ci", ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]),
+    ("eslint", ["npx", "--no-install", "eslint", "."]),
+    ("node --test", ["node", "--test", "tests/js/"]),
+]
+
+
+@dataclass
+class StepResult:
+    name: str
+    passed: bool
+    output: str
+
+
+def run_steps(steps: list[tuple[str, list[str]]], results: list[StepResult]) -> None:
+    """One at a time: the machine's cores are mostly pytest's and its servers'."""
+    for name, command in steps:
+        try:
+            done = subprocess.run(
+                command,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=CHECK_TIMEOUT_SECONDS,
+                check=False,
+            )
+            passed, output = done.returncode == 0, done.stdout + done.stderr
+        except (OSError, subprocess.TimeoutExpired) as error:
+            passed, output = False, f"{error}\n"
+        results.append(StepResult(name, passed, output))
+
+
+def picks_tests(args: list[str]) -> bool:
+    """True when the pytest arguments select tests (a file or node id, -k, -m)."""
+    for arg in args:
+        if arg in {"-k", "-m"} or arg.startswith(("-k=", "-m=")):
+            return True
+        if not arg.startswith("-") and (ROOT / arg.split("::")[0]).exists():
+            return True
+    return False
 
 
 def postgres_reachable() -> bool:
@@ -59,6 +119,11 @@ def main() -> int:
         print(f"PostgreSQL unreachable at {POSTGRES_URL}: running on SQLite only.", flush=True)
         passes.append(("sqlite", sqlite_url, extra))
 
+    steps = [] if picks_tests(extra) else CHECK_STEPS
+    step_results: list[StepResult] = []
+    checks = threading.Thread(target=run_steps, args=(steps, step_results), daemon=True)
+    checks.start()
+
     failed = False
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,9 +132,20 @@ def main() -> int:
             failed |= code != 0
             for key in totals:
                 totals[key] += counts[key]
-    bad = totals["failures"] + totals["errors"]
-    passed = totals["tests"] - bad - totals["skipped"]
-    print(f"\ntests: {passed} passed, {bad} failed, {totals['skipped']} skipped")
+
+    checks.join()
+    for step in step_results:
+        print(f"\n===== step: {step.name}: {'passed' if step.passed else 'FAILED'} =====")
+        if not step.passed or step.output.strip():
+            print(step.output.rstrip())
+    step_failures = sum(not step.passed for step in step_results)
+    failed |= step_failures > 0
+
+    bad = totals["failures"] + totals["errors"] + step_failures
+    skipped = totals["skipped"]
+    passed = totals["tests"] - totals["failures"] - totals["errors"] - skipped
+    passed += len(step_results) - step_failures
+    print(f"\ntests: {passed} passed, {bad} failed, {skipped} skipped", flush=True)
     return 1 if failed or passed == 0 else 0
 
 

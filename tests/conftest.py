@@ -19,7 +19,7 @@ from django.test import Client
 from chat.database import dbcalls
 from chat.events.frames import frame_problems
 from chat.models import Room
-from tests.servers import ROOT
+from tests.servers import ROOT, Daphne, daphnes
 
 # In CI the real services are part of the contract: their absence is a failure, not a skip.
 REQUIRE_SERVICES = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -112,9 +112,7 @@ def database_url() -> str:
     return f"postgres://{user}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def server_env(transactional_db: None, redis_url: str, static_root: Path) -> dict[str, str]:
-    """Environment for real daphne processes sharing this test's database and Redis."""
+def _server_env(redis_url: str, static_root: Path) -> dict[str, str]:
     from django.conf import settings
 
     return {
@@ -133,6 +131,42 @@ def server_env(transactional_db: None, redis_url: str, static_root: Path) -> dic
         "CHAT_MAX_CONNECTIONS_PER_IP": "0",
         "CHAT_CONNECT_ATTEMPTS_PER_MINUTE": "0",
     }
+
+
+@pytest.fixture
+def server_env(transactional_db: None, redis_url: str, static_root: Path) -> dict[str, str]:
+    """Environment for real daphne processes sharing this test's database and Redis."""
+    return _server_env(redis_url, static_root)
+
+
+@pytest.fixture(scope="module")
+def shared_env_extra() -> dict[str, str]:
+    """Settings a module's shared servers run with besides server_env's (override it in
+    the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def shared_server_env(
+    django_db_setup: None, redis_url: str, static_root: Path, shared_env_extra: dict[str, str]
+) -> dict[str, str]:
+    """server_env for servers shared by a module's tests (shared_daphnes), and for the
+    scripts those tests run against them (same database, Redis and layer prefix)."""
+    return {**_server_env(redis_url, static_root), **shared_env_extra}
+
+
+@pytest.fixture(scope="module")
+def shared_daphnes(
+    shared_server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Daphne]]:
+    """Two daphne processes for all of a module's tests, instead of two per test (a
+    start and stop is seconds each). Each test still starts from an empty database
+    (its django_db(transaction=True) flushes after it), and rows are never given an id
+    a previous test used, so what the servers cache (profiles by user id, rooms by id)
+    cannot leak into a later test. Not for tests that stop, kill or reconfigure a
+    server, or use the admin (content type ids change at every flush)."""
+    with daphnes(shared_server_env, tmp_path_factory.mktemp("shared-daphnes"), 2) as servers:
+        yield servers
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,13 +52,20 @@ class Daphne:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = 15) -> int:
+        self.signal(sig)
+        return self.wait_stopped()
+
+    def signal(self, sig: int = 15) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+
+    def wait_stopped(self) -> int:
+        """Wait for the process to end (it was signalled); kill it after 15 s."""
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
         return int(self.proc.returncode)
 
 
@@ -106,16 +114,28 @@ def start_daphne(
     raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
 
 
+def stop_all(servers: list[Daphne]) -> None:
+    """SIGTERM every server, then wait for each: their graceful stops overlap."""
+    for server in servers:
+        server.signal()
+    for server in servers:
+        server.wait_stopped()
+
+
 @contextmanager
 def daphnes(env: dict[str, str], log_dir: Path, count: int) -> Iterator[list[Daphne]]:
-    servers: list[Daphne] = []
+    """`count` servers, started side by side (each start is seconds of imports, mostly
+    waited on) and stopped side by side."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        starts = [pool.submit(start_daphne, env, log_dir, str(index)) for index in range(count)]
+        wait(starts)
+    servers = [start.result() for start in starts if start.exception() is None]
     try:
-        for index in range(count):
-            servers.append(start_daphne(env, log_dir, str(index)))
+        for start in starts:
+            start.result()  # the first failure to start, if any, raised here
         yield servers
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
 
 
 def http_login(base_url: str, username: str, password: str) -> str:

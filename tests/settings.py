@@ -19,6 +19,8 @@ from chatsite.settings import DATABASES
 TEST_SQLITE_PATH = Path(tempfile.gettempdir()) / f"chat-test-{os.getpid()}.sqlite3"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(TEST_SQLITE_PATH)}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "tests.postgresql"  # flushes with DELETE: see there
 
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -417,7 +417,10 @@ async def test_watch_a_public_room_then_stop(
     await send(comm, {"type": "typing", "room": "general"})  # watching is not joining
     assert (await next_of(comm, "error"))["code"] == "not_joined"
     await send(comm, {"type": "room.watch", "room": None})
-    await asyncio.sleep(0.1)
+    # Frames are handled one at a time, in order: the answer to the next one means the
+    # watch has ended (instead of sleeping and hoping it has).
+    await send(comm, {"type": "typing", "room": "general"})
+    assert (await next_of(comm, "error"))["code"] == "not_joined"
     await post(room, bob, "after")
     assert await comm.receive_nothing(timeout=0.3)
 

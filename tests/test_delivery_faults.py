@@ -170,10 +170,9 @@ def endpoint(request: pytest.FixtureRequest) -> str:
 
 
 def test_concurrent_senders_on_two_processes_give_every_client_1_to_n(
-    server_env: dict[str, str], log_dir: Path, users: list[User], endpoint: str
+    shared_daphnes: list[Daphne], users: list[User], endpoint: str
 ) -> None:
-    with daphnes(server_env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=None, endpoint=endpoint)
+    clients = run_traffic(shared_daphnes, users, fault=None, endpoint=endpoint)
     assert_complete(clients)
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from chat import services
 from chat.models import Message, Room
 from tests.conftest import TEST_PASSWORD, session_cookie
-from tests.servers import daphnes, http_login, recv_json, recv_until, ws_connect
+from tests.servers import Daphne, daphnes, http_login, recv_json, recv_until, ws_connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,39 +34,39 @@ async def send_message(ws: Any, body: str, client_id: str) -> None:
 
 
 def test_users_on_two_processes_chat_through_redis(
-    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
+    shared_daphnes: list[Daphne], make_user: Callable[..., User]
 ) -> None:
     make_user("alice", password=TEST_PASSWORD)
     make_user("bob", password=TEST_PASSWORD)
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
-    with daphnes(server_env, log_dir, 2) as (one, two):
-        alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
-        bob_cookie = http_login(two.http, "bob", TEST_PASSWORD)
+    one, two = shared_daphnes
+    alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
+    bob_cookie = http_login(two.http, "bob", TEST_PASSWORD)
 
-        async def scenario() -> None:
-            alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
-            bob = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
-            assert (await recv_json(alice))["user"]["username"] == "alice"
-            assert (await recv_json(bob))["user"]["username"] == "bob"
-            await send_message(alice, "from process one", "a1")
-            got = await recv_until(bob, "message")
-            assert got["message"]["body"] == "from process one"
-            assert got["message"]["author"] == "alice"
-            await send_message(bob, "and back from two", "b1")
+    async def scenario() -> None:
+        alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
+        bob = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
+        assert (await recv_json(alice))["user"]["username"] == "alice"
+        assert (await recv_json(bob))["user"]["username"] == "bob"
+        await send_message(alice, "from process one", "a1")
+        got = await recv_until(bob, "message")
+        assert got["message"]["body"] == "from process one"
+        assert got["message"]["author"] == "alice"
+        await send_message(bob, "and back from two", "b1")
+        got = await recv_until(alice, "message")
+        while got["message"]["author"] != "bob":
             got = await recv_until(alice, "message")
-            while got["message"]["author"] != "bob":
-                got = await recv_until(alice, "message")
-            assert got["message"]["body"] == "and back from two"
-            await alice.close()
-            await bob.close()
+        assert got["message"]["body"] == "and back from two"
+        await alice.close()
+        await bob.close()
 
-        asyncio.run(scenario())
-        assert list(Message.objects.order_by("seq").values_list("seq", "body")) == [
-            (1, "from process one"),
-            (2, "and back from two"),
-        ]
-        for server in (one, two):
-            assert_clean_log(server.log())
+    asyncio.run(scenario())
+    assert list(Message.objects.order_by("seq").values_list("seq", "body")) == [
+        (1, "from process one"),
+        (2, "and back from two"),
+    ]
+    for server in (one, two):
+        assert_clean_log(server.log())
 
 
 @pytest.mark.parametrize("layer", ["redis", "memory"])
@@ -135,7 +135,7 @@ def test_one_process_holds_2000_authenticated_connections(
 
 
 def test_all_rooms_read_state_follows_the_user_across_processes(
-    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
+    shared_daphnes: list[Daphne], make_user: Callable[..., User]
 ) -> None:
     """One user with a tab on each process: a room.read on one reaches the other within
     a second, and a message in a room the page is not showing arrives there (named by
@@ -151,69 +151,69 @@ def test_all_rooms_read_state_follows_the_user_across_processes(
     for n in range(3):
         services.message_post(room_id=lobby.pk, author=bob, body=f"m{n}", client_id=f"m{n}")
     alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
-    with daphnes(server_env, log_dir, 2) as (one, two):
+    one, two = shared_daphnes
 
-        async def scenario() -> None:
-            tab_a = await ws_connect(one, "/ws/chat/", alice_cookie)
-            tab_b = await ws_connect(two, "/ws/chat/", alice_cookie)
-            hello_a, hello_b = await recv_json(tab_a), await recv_json(tab_b)
-            assert hello_a["rooms"] == hello_b["rooms"]
-            rooms = {room["slug"]: room for room in hello_b["rooms"]}
-            assert (rooms["lobby"]["unread"], rooms["lobby"]["last_seq"]) == (3, 3)
-            assert (rooms["design"]["unread"], rooms["design"]["last_seq"]) == (0, 0)
+    async def scenario() -> None:
+        tab_a = await ws_connect(one, "/ws/chat/", alice_cookie)
+        tab_b = await ws_connect(two, "/ws/chat/", alice_cookie)
+        hello_a, hello_b = await recv_json(tab_a), await recv_json(tab_b)
+        assert hello_a["rooms"] == hello_b["rooms"]
+        rooms = {room["slug"]: room for room in hello_b["rooms"]}
+        assert (rooms["lobby"]["unread"], rooms["lobby"]["last_seq"]) == (3, 3)
+        assert (rooms["design"]["unread"], rooms["design"]["last_seq"]) == (0, 0)
 
-            # A room.read on process one reaches the tab on process two within a second.
-            started = asyncio.get_running_loop().time()
-            await tab_a.send(json.dumps({"type": "room.read", "room": "lobby", "seq": 3}))
-            read = await recv_until(tab_b, "room.read", timeout=1)
-            assert asyncio.get_running_loop().time() - started < 1
-            assert read == {
-                "type": "room.read",
-                "room": "lobby",
-                "last_read_seq": 3,
-                "unread": 0,
-                "mentions": 0,
-                "last_seq": 3,
-            }
-            assert (await recv_until(tab_a, "room.read"))["last_read_seq"] == 3
+        # A room.read on process one reaches the tab on process two within a second.
+        started = asyncio.get_running_loop().time()
+        await tab_a.send(json.dumps({"type": "room.read", "room": "lobby", "seq": 3}))
+        read = await recv_until(tab_b, "room.read", timeout=1)
+        assert asyncio.get_running_loop().time() - started < 1
+        assert read == {
+            "type": "room.read",
+            "room": "lobby",
+            "last_read_seq": 3,
+            "unread": 0,
+            "mentions": 0,
+            "last_seq": 3,
+        }
+        assert (await recv_until(tab_a, "room.read"))["last_read_seq"] == 3
 
-            # bob writes in design, which alice's page is not showing: the frame names
-            # the room, and the page adds it to the counts it holds (exact as of last_seq).
-            bob_ws = await ws_connect(one, "/ws/chat/", bob_cookie)
-            await recv_json(bob_ws)
-            frame = {
-                "type": "message.send",
-                "room": "design",
-                "body": "@alice look",
-                "client_id": "d1",
-            }
-            await bob_ws.send(json.dumps(frame))
-            for tab in (tab_a, tab_b):
-                got = await recv_until(tab, "message")
-                assert got["room"] == "design"
-                assert (got["message"]["seq"], got["message"]["author"]) == (1, "bob")
-                assert got["message"]["mentions"] == ["alice"]
-            # unread = hello's count + counting messages past its last_seq = 0 + 1
-            fresh = await ws_connect(two, "/ws/chat/", alice_cookie)
-            rooms = {room["slug"]: room for room in (await recv_json(fresh))["rooms"]}
-            assert (rooms["design"]["unread"], rooms["design"]["mentions"]) == (1, 1)
-            assert rooms["lobby"]["unread"] == 0
+        # bob writes in design, which alice's page is not showing: the frame names
+        # the room, and the page adds it to the counts it holds (exact as of last_seq).
+        bob_ws = await ws_connect(one, "/ws/chat/", bob_cookie)
+        await recv_json(bob_ws)
+        frame = {
+            "type": "message.send",
+            "room": "design",
+            "body": "@alice look",
+            "client_id": "d1",
+        }
+        await bob_ws.send(json.dumps(frame))
+        for tab in (tab_a, tab_b):
+            got = await recv_until(tab, "message")
+            assert got["room"] == "design"
+            assert (got["message"]["seq"], got["message"]["author"]) == (1, "bob")
+            assert got["message"]["mentions"] == ["alice"]
+        # unread = hello's count + counting messages past its last_seq = 0 + 1
+        fresh = await ws_connect(two, "/ws/chat/", alice_cookie)
+        rooms = {room["slug"]: room for room in (await recv_json(fresh))["rooms"]}
+        assert (rooms["design"]["unread"], rooms["design"]["mentions"]) == (1, 1)
+        assert rooms["lobby"]["unread"] == 0
 
-            await tab_b.send(json.dumps({"type": "room.read", "room": "design", "seq": 1}))
-            read = await recv_until(tab_a, "room.read", timeout=1)
-            assert (read["room"], read["unread"], read["mentions"]) == ("design", 0, 0)
-            for ws in (tab_a, tab_b, bob_ws, fresh):
-                await ws.close()
+        await tab_b.send(json.dumps({"type": "room.read", "room": "design", "seq": 1}))
+        read = await recv_until(tab_a, "room.read", timeout=1)
+        assert (read["room"], read["unread"], read["mentions"]) == ("design", 0, 0)
+        for ws in (tab_a, tab_b, bob_ws, fresh):
+            await ws.close()
 
-        asyncio.run(scenario())
-        for server in (one, two):
-            assert_clean_log(server.log())
-            # every daphne internal the adapter patches was found: no fallback taken
-            assert "internals missing" not in server.log()
+    asyncio.run(scenario())
+    for server in (one, two):
+        assert_clean_log(server.log())
+        # every daphne internal the adapter patches was found: no fallback taken
+        assert "internals missing" not in server.log()
 
 
 def test_a_reaction_on_one_process_reaches_the_other_in_order_with_the_next_message(
-    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User]
+    shared_daphnes: list[Daphne], make_user: Callable[..., User]
 ) -> None:
     make_user("alice", password=TEST_PASSWORD)
     bob_user = make_user("bob", password=TEST_PASSWORD)
@@ -222,41 +222,41 @@ def test_a_reaction_on_one_process_reaches_the_other_in_order_with_the_next_mess
     # default lobby, which accounts join when they are made).
     services.room_join(user=bob_user, slug="lobby")
     rounds = 15
-    with daphnes(server_env, log_dir, 2) as (one, two):
-        alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
-        bob_cookie = http_login(two.http, "bob", TEST_PASSWORD)
+    one, two = shared_daphnes
+    alice_cookie = http_login(one.http, "alice", TEST_PASSWORD)
+    bob_cookie = http_login(two.http, "bob", TEST_PASSWORD)
 
-        async def scenario() -> None:
-            alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
-            bob = await ws_connect(two, "/ws/chat/", bob_cookie)  # all rooms, other process
-            await recv_json(alice)
-            await recv_json(bob)
-            await send_message(alice, "react to me", "target")
-            target = (await recv_until(bob, "message"))["message"]
-            expected: list[tuple[str, object]] = []
-            for n in range(rounds):
-                # Sent back to back: the reaction is saved and published before the
-                # message, so every connection, on every process, must show it first.
-                kind = "reaction.add" if n % 2 == 0 else "reaction.remove"
-                frame = {"type": kind, "message_id": target["id"], "emoji": "👍"}
-                await alice.send(json.dumps(frame))
-                await send_message(alice, f"after {n}", f"after-{n}")
-                expected += [("reaction", 1 - n % 2), ("message", f"after {n}")]
-            seen: list[tuple[str, object]] = []
-            while len(seen) < len(expected):
-                got = await recv_json(bob)
-                if got["type"] == "reaction":
-                    seen.append(("reaction", got["count"]))
-                elif got["type"] == "message":
-                    seen.append(("message", got["message"]["body"]))
-            assert seen == expected
-            # Saved: a new hello on the other process shows the count.
-            again = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
-            history = (await recv_json(again))["history"]
-            assert history[0]["reactions"] == [{"emoji": "👍", "count": 1, "me": False}]
-            for ws in (alice, bob, again):
-                await ws.close()
+    async def scenario() -> None:
+        alice = await ws_connect(one, "/ws/chat/lobby/", alice_cookie)
+        bob = await ws_connect(two, "/ws/chat/", bob_cookie)  # all rooms, other process
+        await recv_json(alice)
+        await recv_json(bob)
+        await send_message(alice, "react to me", "target")
+        target = (await recv_until(bob, "message"))["message"]
+        expected: list[tuple[str, object]] = []
+        for n in range(rounds):
+            # Sent back to back: the reaction is saved and published before the
+            # message, so every connection, on every process, must show it first.
+            kind = "reaction.add" if n % 2 == 0 else "reaction.remove"
+            frame = {"type": kind, "message_id": target["id"], "emoji": "👍"}
+            await alice.send(json.dumps(frame))
+            await send_message(alice, f"after {n}", f"after-{n}")
+            expected += [("reaction", 1 - n % 2), ("message", f"after {n}")]
+        seen: list[tuple[str, object]] = []
+        while len(seen) < len(expected):
+            got = await recv_json(bob)
+            if got["type"] == "reaction":
+                seen.append(("reaction", got["count"]))
+            elif got["type"] == "message":
+                seen.append(("message", got["message"]["body"]))
+        assert seen == expected
+        # Saved: a new hello on the other process shows the count.
+        again = await ws_connect(two, "/ws/chat/lobby/", bob_cookie)
+        history = (await recv_json(again))["history"]
+        assert history[0]["reactions"] == [{"emoji": "👍", "count": 1, "me": False}]
+        for ws in (alice, bob, again):
+            await ws.close()
 
-        asyncio.run(scenario())
-        for server in (one, two):
-            assert_clean_log(server.log())
+    asyncio.run(scenario())
+    for server in (one, two):
+        assert_clean_log(server.log())

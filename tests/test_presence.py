@@ -72,23 +72,32 @@ async def test_a_change_announced_while_a_batch_is_published_goes_out_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     published: list[dict[str, bool]] = []
+    publishing, release, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
     real_publish = presence_tracker._publish
 
     async def slow_publish(
         room_id: int, slug: str, changes: dict[str, bool], count: int | None
     ) -> None:
         published.append(dict(changes))
-        await asyncio.sleep(0.3)  # a slow layer: the next change comes meanwhile
+        if len(published) == 1:
+            publishing.set()
+            await release.wait()  # a slow layer: the next change comes meanwhile
+        else:
+            second.set()
         await real_publish(room_id, slug, changes, count)
 
     monkeypatch.setattr(presence_tracker, "_publish", slow_publish)
     tracker = Presence(MemoryStore())
     await tracker.connected(1, "alice")
-    await asyncio.sleep(0.15)  # the batch with alice is being published
+    await asyncio.wait_for(publishing.wait(), 5)  # the batch with alice is being published
     assert published == [{"alice": True}]
     await tracker.connected(1, "bob")
-    await asyncio.sleep(0.5)
-    assert published == [{"alice": True}, {"bob": True}], "bob's arrival was never sent"
+    release.set()
+    try:
+        await asyncio.wait_for(second.wait(), 5)
+    except TimeoutError:
+        pytest.fail("bob's arrival was never sent")
+    assert published == [{"alice": True}, {"bob": True}]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -183,31 +192,31 @@ async def wait_presence(ws: Any, timeout: float) -> dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_users_on_two_processes_see_each_other_and_tabs_count_once(
-    server_env: dict[str, str], log_dir: Path, alice: User, bob: User
+    shared_daphnes: list[Daphne], alice: User, bob: User
 ) -> None:
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
     alice_cookie, bob_cookie = session_cookie(alice), session_cookie(bob)
-    with daphnes(server_env, log_dir, 2) as (one, two):
+    one, two = shared_daphnes
 
-        async def scenario() -> None:
-            a1, hello = await open_room(one, alice_cookie)
-            assert hello["online"] == ["alice"]
-            assert (await wait_presence(a1, 5))["joined"] == ["alice"]
-            b, hello = await open_room(two, bob_cookie)
-            assert hello["online"] == ["alice", "bob"]
-            assert await wait_presence(a1, 5) == presence_frame(["bob"], [], 2, "lobby")
-            a2, hello = await open_room(two, alice_cookie)  # alice's second tab, process two
-            assert hello["online"] == ["alice", "bob"]
-            await a1.close()
-            assert (await wait_presence(b, 5))["joined"] == ["bob"]
-            with pytest.raises(TimeoutError):
-                await wait_presence(b, 1)  # alice still has a tab: no event
-            await a2.close()
-            assert await wait_presence(b, 5) == presence_frame([], ["alice"], 1, "lobby")
-            await b.send(json.dumps({"type": "typing"}))
-            await b.close()
+    async def scenario() -> None:
+        a1, hello = await open_room(one, alice_cookie)
+        assert hello["online"] == ["alice"]
+        assert (await wait_presence(a1, 5))["joined"] == ["alice"]
+        b, hello = await open_room(two, bob_cookie)
+        assert hello["online"] == ["alice", "bob"]
+        assert await wait_presence(a1, 5) == presence_frame(["bob"], [], 2, "lobby")
+        a2, hello = await open_room(two, alice_cookie)  # alice's second tab, process two
+        assert hello["online"] == ["alice", "bob"]
+        await a1.close()
+        assert (await wait_presence(b, 5))["joined"] == ["bob"]
+        with pytest.raises(TimeoutError):
+            await wait_presence(b, 1)  # alice still has a tab: no event
+        await a2.close()
+        assert await wait_presence(b, 5) == presence_frame([], ["alice"], 1, "lobby")
+        await b.send(json.dumps({"type": "typing"}))
+        await b.close()
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 @pytest.mark.slow
@@ -243,34 +252,43 @@ def test_users_of_a_killed_process_leave_within_the_bound(
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_connect_disconnect_soak_leaks_no_presence_or_redis_keys(
-    server_env: dict[str, str], log_dir: Path, make_user: Callable[..., User], redis_url: str
+    shared_daphnes: list[Daphne],
+    shared_server_env: dict[str, str],
+    make_user: Callable[..., User],
+    redis_url: str,
 ) -> None:
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
     cookies = [session_cookie(make_user(f"soak{n}")) for n in range(20)]
     watcher_cookie = session_cookie(make_user("watcher"))
-    prefix = server_env["CHAT_LAYER_PREFIX"]
+    prefix = shared_server_env["CHAT_LAYER_PREFIX"]
     cycles, concurrency = 2000, 25
-    with daphnes(server_env, log_dir, 2) as servers:
+    servers = shared_daphnes
 
-        async def scenario() -> None:
-            watcher, hello = await open_room(servers[0], watcher_cookie)
-            assert hello["online"] == ["watcher"]
-            keys_before = redis_keys(redis_url, prefix)
+    async def scenario() -> None:
+        watcher, hello = await open_room(servers[0], watcher_cookie)
+        assert hello["online"] == ["watcher"]
+        keys_before = redis_keys(redis_url, prefix)
 
-            async def worker(index: int) -> None:
-                for n in range(index, cycles, concurrency):
-                    ws, hello = await open_room(servers[n % 2], cookies[n % len(cookies)])
-                    assert hello["type"] == "hello"
-                    await ws.close()
+        async def worker(index: int) -> None:
+            for n in range(index, cycles, concurrency):
+                ws, hello = await open_room(servers[n % 2], cookies[n % len(cookies)])
+                assert hello["type"] == "hello"
+                await ws.close()
 
-            await asyncio.gather(*(worker(i) for i in range(concurrency)))
-            _, hello = await open_room(servers[1], watcher_cookie)
-            assert hello["online"] == ["watcher"]
-            await asyncio.sleep(0.5)  # the last closes' departures settle
-            assert redis_keys(redis_url, prefix) == keys_before
-            await watcher.close()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        _, hello = await open_room(servers[1], watcher_cookie)
+        assert hello["online"] == ["watcher"]
+        # The last closes' departures settle. The deadline is far below the entries'
+        # TTL (45 s by default), so a leaked key cannot expire away meanwhile.
+        deadline = time.monotonic() + 5
+        while (keys := redis_keys(redis_url, prefix)) != keys_before:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert keys == keys_before
+        await watcher.close()
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 async def test_arriving_in_many_rooms_costs_the_same_redis_round_trips_as_in_two(

@@ -12,7 +12,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from django.utils import timezone
 from accounts.selectors import sessions_invalid
 from chat import realtime
 from tests.conftest import TEST_PASSWORD
-from tests.servers import ROOT, Daphne, daphnes, recv_json, ws_connect
+from tests.servers import ROOT, Daphne, recv_json, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,9 +112,15 @@ def run_script(env: dict[str, str], code: str) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def shared_env_extra() -> dict[str, str]:
+    return {"CHAT_SESSION_CHECK_SECONDS": str(CHECK_SECONDS)}
+
+
 @pytest.fixture
-def env(server_env: dict[str, str]) -> dict[str, str]:
-    return {**server_env, "CHAT_SESSION_CHECK_SECONDS": str(CHECK_SECONDS)}
+def env(shared_server_env: dict[str, str], transactional_db: None) -> dict[str, str]:
+    """The shared servers' environment, for scripts run against them."""
+    return shared_server_env
 
 
 @pytest.fixture
@@ -143,76 +148,76 @@ AUTH_PATHS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("action", list(AUTH_PATHS))
 def test_an_auth_action_on_one_process_closes_the_ended_sessions_socket_on_the_other(
-    action: str, env: dict[str, str], log_dir: Path, alice_pw: User
+    action: str, shared_daphnes: list[Daphne], alice_pw: User
 ) -> None:
     path, form, closing = AUTH_PATHS[action]
-    with daphnes(env, log_dir, 2) as (one, two):
-        acting = Browser(one).log_in("alice")
-        other = Browser(one).log_in("alice")
+    one, two = shared_daphnes
+    acting = Browser(one).log_in("alice")
+    other = Browser(one).log_in("alice")
 
-        async def scenario() -> None:
-            sockets = {
-                "acting": await open_all_rooms(two, acting.session),
-                "other": await open_all_rooms(two, other.session),
-            }
-            await asyncio.to_thread(acting.post, path, form)
-            assert await close_code(sockets[closing], CLOSED_WITHIN_SECONDS) == 4401
-            # The same user's session that did not end keeps its socket, past a periodic
-            # session check too (after a password change it lives on under a new key).
-            kept = sockets["other" if closing == "acting" else "acting"]
-            assert await still_open(kept, CHECK_SECONDS * 2.5)
-            await kept.close()
+    async def scenario() -> None:
+        sockets = {
+            "acting": await open_all_rooms(two, acting.session),
+            "other": await open_all_rooms(two, other.session),
+        }
+        await asyncio.to_thread(acting.post, path, form)
+        assert await close_code(sockets[closing], CLOSED_WITHIN_SECONDS) == 4401
+        # The same user's session that did not end keeps its socket, past a periodic
+        # session check too (after a password change it lives on under a new key).
+        kept = sockets["other" if closing == "acting" else "acting"]
+        assert await still_open(kept, CHECK_SECONDS * 2.5)
+        await kept.close()
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 @pytest.mark.slow
 def test_a_script_deactivating_the_user_closes_every_socket_with_4403(
-    env: dict[str, str], log_dir: Path, alice_pw: User
+    env: dict[str, str], shared_daphnes: list[Daphne], alice_pw: User
 ) -> None:
-    with daphnes(env, log_dir, 2) as (one, two):
-        session = Browser(one).log_in("alice").session
+    one, two = shared_daphnes
+    session = Browser(one).log_in("alice").session
 
-        async def scenario() -> None:
-            sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
-            await asyncio.to_thread(
-                run_script,
-                env,
-                "from django.contrib.auth.models import User\n"
-                "u = User.objects.get(username='alice'); u.is_active = False; u.save()",
-            )
-            for ws in sockets:
-                assert await close_code(ws, CLOSED_WITHIN_SECONDS) == 4403
+    async def scenario() -> None:
+        sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
+        await asyncio.to_thread(
+            run_script,
+            env,
+            "from django.contrib.auth.models import User\n"
+            "u = User.objects.get(username='alice'); u.is_active = False; u.save()",
+        )
+        for ws in sockets:
+            assert await close_code(ws, CLOSED_WITHIN_SECONDS) == 4403
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["bulk delete", "expiry", "password by update()"])
 def test_sessions_ended_without_django_auth_close_within_the_check_interval(
-    how: str, env: dict[str, str], log_dir: Path, alice_pw: User
+    how: str, shared_daphnes: list[Daphne], alice_pw: User
 ) -> None:
-    with daphnes(env, log_dir, 2) as (one, two):
-        session = Browser(one).log_in("alice").session
+    one, two = shared_daphnes
+    session = Browser(one).log_in("alice").session
 
-        async def scenario() -> None:
-            sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
+    async def scenario() -> None:
+        sockets = [await open_all_rooms(two, session), await open_all_rooms(one, session)]
 
-            def end_it() -> None:
-                if how == "bulk delete":
-                    Session.objects.all().delete()
-                elif how == "expiry":
-                    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
-                else:  # a new password hash: the session's auth hash no longer matches
-                    user = User(pk=alice_pw.pk, password=alice_pw.password)
-                    user.set_password("changed-behind-the-back")
-                    User.objects.filter(pk=alice_pw.pk).update(password=user.password)
+        def end_it() -> None:
+            if how == "bulk delete":
+                Session.objects.all().delete()
+            elif how == "expiry":
+                Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+            else:  # a new password hash: the session's auth hash no longer matches
+                user = User(pk=alice_pw.pk, password=alice_pw.password)
+                user.set_password("changed-behind-the-back")
+                User.objects.filter(pk=alice_pw.pk).update(password=user.password)
 
-            await asyncio.to_thread(end_it)
-            for ws in sockets:
-                assert await close_code(ws, CHECK_SECONDS * 3 + 2) == 4401  # two checks
+        await asyncio.to_thread(end_it)
+        for ws in sockets:
+            assert await close_code(ws, CHECK_SECONDS * 3 + 2) == 4401  # two checks
 
-        asyncio.run(scenario())
+    asyncio.run(scenario())
 
 
 def test_the_check_names_each_invalid_session_in_two_queries_per_batch(

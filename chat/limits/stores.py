@@ -7,6 +7,7 @@ windows of the `limits` library, behind one `Store` interface the guard uses.
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -98,16 +99,22 @@ class Store(Protocol):
     async def refresh(self, counts: dict[str, int]) -> None: ...
 
 
+# Seconds from any fixed point, never going back. Tests pass a clock they move by hand,
+# so that waiting out a refill costs no real time.
+Clock = Callable[[], float]
+
+
 class MemoryStore:
     """One process: its own counts are the whole truth."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
         self.windows = MovingWindowRateLimiter(MemoryStorage())
         self.buckets: dict[str, tuple[float, float]] = {}
         self.open: Counter[str] = Counter()
 
     async def take_token(self, key: str, burst: int, rate: float) -> float:
-        now = time.monotonic()
+        now = self.clock()
         tokens, at = self.buckets.get(key, (float(burst), now))
         tokens = min(float(burst), tokens + (now - at) * rate)
         wait = 0.0
