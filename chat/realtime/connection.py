@@ -86,7 +86,7 @@ class Connection:
 
     async def send(self, frame: str, wire_frame: bytes | None = None) -> None:
         """Put one frame on the socket. Where the server offers its raw writer (daphne,
-        see chatsite/lifecycle.py) the frame's bytes go through it: `wire_frame` when
+        see chatsite/daphne_adapter/raw_send.py) the frame's bytes go through it: `wire_frame` when
         the hub built them for every recipient, else built here, once. Else, or when
         the writer refuses (bytes already queued, a closing socket), through ASGI."""
         # Through ASGI each frame passes channels, daphne, autobahn and Twisted's buffer

@@ -150,7 +150,7 @@ class Hub:
                 logger.exception("hub event failed type=%s", event.get("type"))
 
     async def dispatch(self, event: dict[str, Any]) -> None:
-        """One channel-layer event (chat/events.py's shapes, told apart by type)."""
+        """One channel-layer event (chat/events/types.py's shapes, told apart by type)."""
         kind = event.get("type")
         if kind == "chat.messages":
             await self.fan_out_many(event)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """The realtime package's only door to the database: selectors called on the read
-threads (chat/database/dbcalls.py), their rows turned into ready frames, and the profile cache
-the selectors keep. Reads only; never imports chat.models (tests/test_realtime_imports.py
-checks the package)."""
+threads (chat/database/dbcalls.py), their rows turned into ready frames, and the profile
+cache the selectors keep. Reads only; never imports chat.models itself (the contracts in
+.importlinter check the package)."""
 
 from accounts.selectors import profile_forget, sessions_invalid
 from chat import events, selectors
