@@ -309,6 +309,8 @@ def _profile_save(
     out = selectors.profile_out(user.get_username(), profile.display_name, profile.version)
     user_id = user.pk
     selectors.profile_forget(user_id)
+    # Not an event: this process's own profile cache, forgotten once the change is
+    # visible (every other process forgets it when the chat.profile event arrives).
     transaction.on_commit(lambda: selectors.profile_forget(user_id), robust=True)
     events.publish_on_commit(events.profile(out))
     return out, old_avatar
