@@ -67,6 +67,15 @@ class Profile(models.Model):
     )
     display_name = models.CharField(max_length=50, blank=True)
     avatar = models.FileField(upload_to="avatars/", blank=True)
+    # The page's colour scheme; "system" follows the browser's prefers-color-scheme.
+    theme = models.CharField(
+        max_length=6,
+        choices=[("system", "System"), ("light", "Light"), ("dark", "Dark")],
+        default="system",
+    )
+    # An IANA zone name ("Europe/Paris"), shown as the person's local time on their
+    # profile card; blank: not shown.
+    timezone = models.CharField(max_length=64, blank=True)
     # Bumped on every change: part of the avatar's URL, so caches never show an old one.
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
