@@ -282,15 +282,17 @@ PATHOLOGICAL = {
 }
 
 # Generous: typical renders take a few ms, the worst of these (10,000 "[") 0.1-0.3 s.
+# Counted in this thread's CPU time, not wall time: a machine busy with other work
+# (the SQLite pass runs beside this one) must not fail it; a quadratic render would.
 TIME_BUDGET_SECONDS = 2.0
 
 
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
 def test_pathological_bodies_render_in_bounded_time(name: str) -> None:
     body = PATHOLOGICAL[name]
-    started = time.perf_counter()
+    started = time.thread_time()
     html = render(body, mentions=["bob"], group_mention="here")
-    assert time.perf_counter() - started < TIME_BUDGET_SECONDS
+    assert time.thread_time() - started < TIME_BUDGET_SECONDS
     assert_well_formed(html)
 
 
