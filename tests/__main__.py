@@ -1,8 +1,10 @@
 """Run the whole suite as CI does: `python -m tests [extra pytest args]`.
 
-Pass 1 runs every test with PostgreSQL as the database; pass 2 runs the database tests
-again on SQLite (both engines are supported, and seq/locking differs between them), at
-the same time as pass 1, its output printed after it.
+Three passes run at the same time, their output printed one after the other: every test
+but the browser ones with PostgreSQL as the database; the database tests again on SQLite
+(both engines are supported, and seq/locking differs between them); the browser tests
+(tests/e2e/) on PostgreSQL with a test database of their own. When the arguments pick
+tests, the browser tests stay in the first pass.
 In CI (CI=true) an unreachable PostgreSQL or Redis fails the run; elsewhere the
 PostgreSQL pass is skipped with a one-line reason.
 
@@ -81,6 +83,13 @@ def picks_tests(args: list[str]) -> bool:
     return False
 
 
+def browser_database(url: str) -> str:
+    """The same server with another database name, so that the browser pass's test
+    database (test_<name>_browser) is not the other PostgreSQL pass's."""
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name or 'test'}_browser"
+
+
 def postgres_reachable() -> bool:
     try:
         with psycopg.connect(POSTGRES_URL, connect_timeout=3):
@@ -115,9 +124,15 @@ def main() -> int:
     extra = sys.argv[1:]
     sqlite_url = f"sqlite:///{tempfile.gettempdir()}/chat-tests-unused.sqlite3"
     passes: list[tuple[str, str, list[str]]] = []
-    if postgres_reachable():
+    if postgres_reachable() and picks_tests(extra):
         passes.append(("postgresql", POSTGRES_URL, extra))
         passes.append(("sqlite", sqlite_url, ["-m", "orm and not browser", *extra]))
+    elif postgres_reachable():
+        # The browser tests are a pass of their own beside the others, with a test
+        # database of their own (Django names it after the URL's database: test_<name>).
+        passes.append(("postgresql", POSTGRES_URL, ["-m", "not browser", *extra]))
+        passes.append(("sqlite", sqlite_url, ["-m", "orm and not browser", *extra]))
+        passes.append(("postgresql: browser", browser_database(POSTGRES_URL), ["-m", "browser"]))
     elif IN_CI:
         print(f"PostgreSQL at {POSTGRES_URL} is required in CI but unreachable.", flush=True)
         return 1
@@ -133,7 +148,7 @@ def main() -> int:
     failed = False
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        # The SQLite pass runs beside the PostgreSQL one (its output printed after it):
+        # The later passes run beside the first one (their output printed after it):
         # much of a pass is waiting on servers, browsers and timeouts, so two passes on
         # two cores took 690 s where one after the other took 890 s.
         side: list[tuple[int, dict[str, int]]] = []

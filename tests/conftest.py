@@ -31,6 +31,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("django_db") is not None:
             item.add_marker(pytest.mark.orm)
+        # Everything under tests/e2e/ drives Chromium: `python -m tests` runs them as a
+        # pass of their own, so none may be missed by a forgotten marker.
+        if "tests/e2e/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
 
 
 def unavailable(what: str) -> None:
