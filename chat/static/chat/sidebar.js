@@ -31,7 +31,7 @@ function stored(key, fallback) {
   }
 }
 
-function store(key, value) {
+function keep(key, value) {
   try {
     if (value === null) window.localStorage.removeItem(key);
     else window.localStorage.setItem(key, value);
@@ -91,7 +91,7 @@ export class Sidebar {
     if (this.el.unreadFirst) {
       this.el.unreadFirst.checked = stored(ORDER_KEY, "") === "unread";
       this.el.unreadFirst.addEventListener("change", () => {
-        store(ORDER_KEY, this.el.unreadFirst.checked ? "unread" : null);
+        keep(ORDER_KEY, this.el.unreadFirst.checked ? "unread" : null);
         this.render(this.lastPreview);
       });
     }
@@ -120,7 +120,7 @@ export class Sidebar {
     const name = this.sectionOf(button).dataset.section;
     if (this.collapsed.has(name)) this.collapsed.delete(name);
     else this.collapsed.add(name);
-    store(COLLAPSED_KEY, this.collapsed.size ? JSON.stringify([...this.collapsed]) : null);
+    keep(COLLAPSED_KEY, this.collapsed.size ? JSON.stringify([...this.collapsed]) : null);
     this.applySection(button);
   }
 
