@@ -352,6 +352,7 @@ class UserListView(APIView):
                 component_name="UsersOrPeople",
                 serializers=[s.UserSerializer(many=True), s.PeoplePageSerializer],
                 resource_type_field_name=None,
+                many=False,
             ),
             **_errors(400, 401, 429),
         },
@@ -377,6 +378,7 @@ class UserListView(APIView):
 
 class UserDetailView(APIView):
     @extend_schema(
+        operation_id="users_person",
         summary="One person, as their profile card shows them",
         description=(
             "An active user's username, display name, avatar, time zone and whether they "

@@ -9,9 +9,8 @@ import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
 import { pushEnable, pushState } from "./push.js";
-import { PeoplePicker } from "./peoplepicker.js";
+import { PeopleParts, directOnline } from "./peoplewiring.js";
 import { PresenceView } from "./presence.js";
-import { ProfileCard, profileCardElements } from "./profilecard.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
 import { Replies } from "./replies.js";
@@ -203,60 +202,20 @@ const sidebar = new Sidebar(
   (slug) => nav.switchTo(slug, true),
   {
     profiles,
-    online: (room) => (room.onlineKnown && room.other ? room.online.has(room.other) : null),
-    startDirect: () => peoplePicker.open(),
+    online: directOnline,
+    startDirect: () => people.picker.open(),
   }
 );
 
-// --- people: the DM picker, profile cards, direct rooms' presence ---------------------------
-
-const peoplePicker = new PeoplePicker(
-  {
-    dialog: $("people-picker"),
-    input: $("people-picker-input"),
-    list: $("people-picker-list"),
-    status: $("people-picker-status"),
-  },
-  { me: () => username, choose: openDirect }
-);
-
-// The conversation with this person: switched to in place when it is already in the
-// sidebar, else opened through /dm/<username>/ (which creates it) as a page load.
-function openDirect(other) {
-  const room = store.joined().find((r) => r.kind === "direct" && r.other === other);
-  if (room) {
-    nav.switchTo(room.slug, true);
-    const input = $("body");
-    if (!input.disabled) input.focus();
-    else $("room-name").focus();
-    return;
-  }
-  location.assign(`/dm/${encodeURIComponent(other)}/`);
-}
-
-new ProfileCard(profileCardElements(), {
-  me: () => username,
+const people = new PeopleParts({
+  store,
+  conn,
   profiles,
-  online: (name) => {
-    // Live where the page follows a room both are in (the room shown, direct rooms).
-    for (const room of store.joined()) if (room.onlineKnown && room.online.has(name)) return true;
-    const direct = store.joined().find((room) => room.kind === "direct" && room.other === name);
-    return direct && direct.onlineKnown ? false : null;
-  },
+  sidebar,
+  username: () => username,
+  current: () => nav.current,
+  switchTo: (slug) => nav.switchTo(slug, true),
 });
-
-// Direct rooms' presence dots: every joined room's presence frames reach this socket,
-// so each direct room needs one online.fetch per connection for its starting state
-// (docs/page.md, "People"). Asked once per hello, and for direct rooms joined later.
-const presenceAsked = new Set();
-function wantDirectPresence() {
-  if (!conn.ready) return;
-  for (const room of store.joined()) {
-    if (room.kind !== "direct" || presenceAsked.has(room.slug) || room.slug === nav.current) continue;
-    presenceAsked.add(room.slug);
-    conn.send({ type: "online.fetch", room: room.slug }, { kind: "online", room: room.slug });
-  }
-}
 
 const nav = new Navigation(
   initialSlug,
@@ -364,7 +323,7 @@ const picker = new MentionPicker(
 store.onChange(() => {
   renderSidebar();
   notifier.render();
-  wantDirectPresence();
+  people.onStoreChange();
 });
 
 function renderSidebar() {
@@ -446,8 +405,7 @@ function onHello(frame) {
   composer.onHello(joined);
   wantDirectProfiles();
   nav.open();
-  presenceAsked.clear();
-  wantDirectPresence();
+  people.onHello();
 }
 
 // --- start ------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ export class ProfileCard {
   // elements: dialog, avatar, name, handle, presence, time, error, message (a), close.
   // options: me() -> the viewer's username; profiles (optional: the page's Profiles,
   // shown at once while the card's own request runs); online(username) -> true | false |
-  // null, the page's live presence where it knows it better than the request did.
+  // null, the page's live presence where it knows it better than the request did;
+  // openDirect(username) (optional): opens the conversation instead of following the link.
   constructor(elements, options) {
     this.el = elements;
     this.options = options;
@@ -31,6 +32,14 @@ export class ProfileCard {
       this.open(holder.dataset.profile, holder);
     });
     this.el.close.addEventListener("click", () => this.close());
+    this.el.message.addEventListener("click", (event) => {
+      if (!options.openDirect || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+      event.preventDefault(); // the page opens the conversation itself (in place if it can)
+      const username = this.username;
+      this.returnFocus = null;
+      this.close();
+      options.openDirect(username);
+    });
     this.el.dialog.addEventListener("click", (event) => {
       if (event.target === this.el.dialog) this.close(); // the backdrop
     });

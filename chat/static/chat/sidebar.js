@@ -75,6 +75,7 @@ export class Sidebar {
     this.el.toggle.addEventListener("click", () => this.setOpen(!this.isOpen()));
     document.addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
+      if (document.querySelector("dialog[open]")) return; // the dialog closes, not the drawer
       if (this.menuOpen()) {
         this.setMenu(false);
         this.el.roomsAdd.focus();
