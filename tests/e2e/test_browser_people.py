@@ -182,10 +182,19 @@ def test_start_a_dm_by_keyboard_see_presence_search_people_and_open_profile_card
         expect(people).to_have_count(1)
         expect(people.locator(".local-time")).to_have_text(re.compile(r"^\d\d:\d\d local time$"))
         alice.screenshot(path=str(artifacts / "people-directory.png"))
+        # A phone: the directory holds without horizontal scroll.
+        alice.set_viewport_size({"width": 390, "height": 844})
+        assert alice.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), (
+            "the people page scrolls sideways at 390 px"
+        )
+        alice.screenshot(path=str(artifacts / "people-directory-390.png"))
+        alice.set_viewport_size({"width": 1366, "height": 820})
         people.locator('[data-profile="bob"]').click()
         expect(card).to_be_visible()
         expect(alice.locator("#profile-card-name")).to_have_text("Robert Zimmer")
-        wait_until(alice, "() => document.getElementById('profile-card-presence').textContent !== ''")
+        wait_until(
+            alice, "() => document.getElementById('profile-card-presence').textContent !== ''"
+        )
         assert serious_axe(alice) == []
         alice.screenshot(path=str(artifacts / "people-profile-card.png"))
         with alice.expect_navigation():
