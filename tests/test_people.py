@@ -83,13 +83,13 @@ def test_people_search_pages(make_user: Callable[..., User]) -> None:
     users = [make_user(f"member{n:02d}") for n in range(45)]
     client = session(users[0])
     first = client.get("/api/users/", {"q": "member"}).json()
-    second = client.get("/api/users/", {"q": "member", "page": 2}).json()
-    third = client.get("/api/users/", {"q": "member", "page": 3}).json()
+    second = client.get("/api/users/", {"q": "member", "page": "2"}).json()
+    third = client.get("/api/users/", {"q": "member", "page": "3"}).json()
     assert (len(first["results"]), len(second["results"]), len(third["results"])) == (20, 20, 5)
     assert (first["has_more"], second["has_more"], third["has_more"]) == (True, True, False)
     seen = [p["username"] for page in (first, second, third) for p in page["results"]]
     assert sorted(seen) == sorted(u.username for u in users)  # each once, none skipped
-    assert client.get("/api/users/", {"q": "member", "page": 0}).status_code == 400
+    assert client.get("/api/users/", {"q": "member", "page": "0"}).status_code == 400
 
 
 def test_people_search_and_cards_refuse_anonymous_users(people: dict[str, User]) -> None:
