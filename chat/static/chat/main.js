@@ -203,6 +203,7 @@ const sidebar = new Sidebar(
   {
     profiles,
     online: directOnline,
+    loaded: () => conn.everConnected,
     startDirect: () => people.picker.open(),
   }
 );

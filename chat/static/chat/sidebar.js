@@ -62,7 +62,7 @@ export class Sidebar {
   // previewSection, toggle (button), toggleCount, unreadFirst (checkbox), roomsAdd,
   // roomsMenu, dmsAdd. onOpen(slug) for a plain click on a room. options: profiles (the
   // page's Profiles), online(room) -> true | false | null (unknown), startDirect() (the
-  // people picker).
+  // people picker), loaded() -> the rooms are known (a hello came).
   constructor(store, elements, onOpen, options = {}) {
     this.store = store;
     this.el = elements;
@@ -267,7 +267,8 @@ export class Sidebar {
     );
     this.el.rooms.replaceChildren(...rooms.map((room) => this.item(room)));
     this.el.dms.replaceChildren(...dms.map((room) => this.item(room)));
-    if (this.el.dmsEmpty) this.el.dmsEmpty.hidden = dms.length > 0;
+    const loaded = this.options.loaded ? this.options.loaded() : true;
+    if (this.el.dmsEmpty) this.el.dmsEmpty.hidden = dms.length > 0 || !loaded; // no flash before hello
     this.sectionCount(this.el.rooms, rooms);
     this.sectionCount(this.el.dms, dms);
     this.el.preview.replaceChildren(...(preview ? [this.item(preview)] : []));
