@@ -4,6 +4,7 @@ one person for a profile card (GET /api/users/<username>/) and who is online any
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
@@ -20,6 +21,13 @@ from chat.presence.stores import MemoryStore
 from tests.conftest import REDIS_TEST_URL
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _unlimited(settings: Any) -> None:
+    """No people-search limit but in the test of it: without Redis the buckets live in
+    the process, and SQLite hands a rolled-back user's id to the next test's user."""
+    settings.CHAT_PEOPLE_BURST = 0
 
 
 def session(user: User) -> Client:
