@@ -13,6 +13,8 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Coalesce, Lower, NullIf
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -114,6 +116,79 @@ def profiles_by_username(usernames: list[str]) -> list[ProfileOut]:
         .values_list("username", "profile__display_name", "profile__version")
     )
     return [profile_out(*row) for row in rows]
+
+
+# --- the people directory (/people/, GET /api/users/?q=) -----------------------------
+
+PEOPLE_PER_PAGE = 20
+MAX_PEOPLE_PAGE = 500  # deeper than anyone pages by hand; past it the answer is empty
+MAX_PEOPLE_QUERY_CHARS = 100
+
+
+class PersonOut(ProfileOut):
+    """A user in the people directory and on a profile card: the profile, and the IANA
+    time zone they chose to show their local time ("" when none). Nothing about rooms."""
+
+    timezone: str
+
+
+class PeoplePage(TypedDict):
+    results: list[PersonOut]
+    page: int
+    has_more: bool
+
+
+def _person(
+    username: str, display_name: str | None, version: int | None, zone: str | None
+) -> PersonOut:
+    return {**profile_out(username, display_name, version), "timezone": zone or ""}
+
+
+_PERSON_FIELDS = ("username", "profile__display_name", "profile__version", "profile__timezone")
+
+
+def people_search(*, query: str, page: int = 1, per_page: int = PEOPLE_PER_PAGE) -> PeoplePage:
+    """Active users whose username or display name contains `query` (case-insensitive;
+    every active user for ""), best match first: the exact username, then usernames
+    that start with it, then by the name shown. `page` counts from 1."""
+    text = query.strip()[:MAX_PEOPLE_QUERY_CHARS]
+    users = User.objects.filter(is_active=True)
+    if text:
+        users = users.filter(
+            Q(username__icontains=text) | Q(profile__display_name__icontains=text)
+        ).annotate(
+            rank=Case(
+                When(username__iexact=text, then=Value(0)),
+                When(username__istartswith=text, then=Value(1)),
+                When(profile__display_name__istartswith=text, then=Value(1)),
+                default=Value(2),
+            )
+        )
+    else:
+        users = users.annotate(rank=Value(0))
+    shown = Lower(Coalesce(NullIf("profile__display_name", Value("")), "username"))
+    if page < 1 or page > MAX_PEOPLE_PAGE:
+        return {"results": [], "page": page, "has_more": False}
+    start = (page - 1) * per_page
+    rows = list(
+        users.order_by("rank", shown, "username").values_list(*_PERSON_FIELDS)[
+            start : start + per_page + 1
+        ]
+    )
+    return {
+        "results": [_person(*row) for row in rows[:per_page]],
+        "page": page,
+        "has_more": len(rows) > per_page,
+    }
+
+
+def person_by_username(username: str) -> PersonOut | None:
+    """An active user as their profile card shows them; None for an unknown or
+    deactivated username."""
+    row = (
+        User.objects.filter(username=username, is_active=True).values_list(*_PERSON_FIELDS).first()
+    )
+    return _person(*row) if row is not None else None
 
 
 class ProfileEdit(TypedDict):

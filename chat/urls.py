@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat.pages import tokens, views
+from chat.pages import people, tokens, views
 
 app_name = "chat"
 
@@ -13,5 +13,6 @@ urlpatterns = [
     path("chat/<slug:slug>/", views.room, name="room"),
     path("chat/<slug:slug>/members/", views.room_members, name="room_members"),
     path("dm/<str:username>/", views.dm, name="dm"),
+    path("people/", people.people, name="people"),
     path("settings/tokens/", tokens.token_settings, name="tokens"),
 ]

@@ -403,6 +403,9 @@ CHAT_FLOOD_WINDOW_SECONDS: int = env.int("CHAT_FLOOD_WINDOW_SECONDS", default=10
 # Searches per user (GET /api/search/), a token bucket like message.send's.
 CHAT_SEARCH_BURST: int = env.int("CHAT_SEARCH_BURST", default=10)
 CHAT_SEARCH_RATE_PER_SECOND: float = env.float("CHAT_SEARCH_RATE_PER_SECOND", default=1.0)
+# People searches per user (GET /api/users/?q=: the DM picker asks as one types).
+CHAT_PEOPLE_BURST: int = env.int("CHAT_PEOPLE_BURST", default=30)
+CHAT_PEOPLE_RATE_PER_SECOND: float = env.float("CHAT_PEOPLE_RATE_PER_SECOND", default=3.0)
 # Open chat connections, counted across processes; past a cap: accepted, closed with 4429.
 CHAT_MAX_CONNECTIONS_PER_USER: int = env.int("CHAT_MAX_CONNECTIONS_PER_USER", default=20)
 CHAT_MAX_CONNECTIONS_PER_IP: int = env.int("CHAT_MAX_CONNECTIONS_PER_IP", default=50)

@@ -236,7 +236,42 @@ class UserSerializer(serializers.Serializer[Any]):
 
 class UserQuerySerializer(serializers.Serializer[Any]):
     usernames = serializers.CharField(
+        required=False,
         max_length=20_000,
         help_text="Comma-separated usernames, at most 100. Unknown or deactivated users are "
-        "left out of the answer.",
+        "left out of the answer. Give this or `q`, not both.",
     )
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        trim_whitespace=True,
+        help_text="Search people: active users whose username or display name contains it "
+        "(case-insensitive; empty: everyone), best match first. The answer is then a page "
+        "`{results, page, has_more}` of people.",
+    )
+    page = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=1,
+        max_value=500,
+        help_text="With `q`: the page, from 1.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("usernames" in attrs) == ("q" in attrs):
+            raise serializers.ValidationError("Give either usernames or q.")
+        return attrs
+
+
+class PersonSerializer(UserSerializer):
+    timezone = serializers.CharField(
+        help_text='The IANA time zone the person chose to show their local time ("" when none).'
+    )
+    online = serializers.BooleanField(help_text="Connected now, on any device.")
+
+
+class PeoplePageSerializer(serializers.Serializer[Any]):
+    results = PersonSerializer(many=True)
+    page = serializers.IntegerField()
+    has_more = serializers.BooleanField(help_text="A next page exists (`page` + 1).")

@@ -28,6 +28,7 @@ urlpatterns = [
     ),
     path("search/", search.SearchView.as_view(), name="search"),
     path("users/", views.UserListView.as_view(), name="users"),
+    path("users/<str:username>/", views.UserDetailView.as_view(), name="user"),
     path("users/<str:username>/avatar/", views.UserAvatarView.as_view(), name="user_avatar"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script,

@@ -95,3 +95,37 @@ async def _search_take(user_id: int, burst: int, rate: float) -> float:
     if not _search_memory:
         _search_memory.append(MemoryStore())
     return await _search_memory[0].take_token(f"search:{user_id}", burst, rate)
+
+
+class PeopleRateLimited(RateLimited):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.detail = f"Too many people searches; try again in {self.retry_after:g} s."
+
+
+def people_check_sync(user_id: int) -> None:
+    """A people search's token (GET /api/users/?q=, the DM picker as one types) from the
+    user's own bucket: CHAT_PEOPLE_BURST at once, refilled at
+    CHAT_PEOPLE_RATE_PER_SECOND. Its own budget, apart from message search's: a picker
+    asks once per pause in typing, and must not starve the search box."""
+    burst = settings.CHAT_PEOPLE_BURST
+    if burst <= 0:
+        return
+    rate = settings.CHAT_PEOPLE_RATE_PER_SECOND
+    try:
+        if settings.REDIS_URL:
+            wait = _bucket_take(f"people:{user_id}", burst, rate)
+        else:
+            wait = async_to_sync(_memory_take)(f"people:{user_id}", burst, rate)
+    except Exception as error:
+        logger.warning("people search rate limit unavailable; allowing (%r)", error)
+        return
+    if wait > 0:
+        observability.rate_limited("people")
+        raise PeopleRateLimited(wait)
+
+
+async def _memory_take(bucket: str, burst: int, rate: float) -> float:
+    if not _search_memory:
+        _search_memory.append(MemoryStore())
+    return await _search_memory[0].take_token(bucket, burst, rate)

@@ -401,7 +401,23 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
             PAYLOADS[0], use_inner_text=False
         )
         assert_no_injection(
-            odd, "#sidebar", {"DIV", "H2", "UL", "LI", "A", "SPAN", "P", "BUTTON", "KBD"}
+            odd,
+            "#sidebar",
+            # SECTION, LABEL, INPUT: the sidebar's sections and its "Unread first" box (#23)
+            {
+                "DIV",
+                "SECTION",
+                "H2",
+                "UL",
+                "LI",
+                "A",
+                "SPAN",
+                "P",
+                "BUTTON",
+                "KBD",
+                "LABEL",
+                "INPUT",
+            },
         )
 
         # The room list (the browse page), besides the lobby every account is in.

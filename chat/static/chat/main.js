@@ -9,6 +9,7 @@ import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
 import { pushEnable, pushState } from "./push.js";
+import { PeopleParts, directOnline } from "./peoplewiring.js";
 import { PresenceView } from "./presence.js";
 import { Profiles, avatarImage, nameParts } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
@@ -112,7 +113,10 @@ const presence = new PresenceView(
   { aside: $("presence"), list: $("online"), count: $("online-count"), typing: $("typing") },
   (room) => room.slug === nav.current,
   () => username,
-  profiles
+  profiles,
+  (room) => {
+    if (room.kind === "direct") renderSidebar(); // its presence dot
+  }
 );
 
 const reading = new ReadTracker({ store, conn, timelines, current: () => nav.current });
@@ -189,9 +193,30 @@ const sidebar = new Sidebar(
     previewSection: $("preview-section"),
     toggle: $("sidebar-toggle"),
     toggleCount: $("toggle-count"),
+    dmsEmpty: $("dm-empty"),
+    unreadFirst: $("sidebar-unread-first"),
+    roomsAdd: $("rooms-add"),
+    roomsMenu: $("rooms-add-menu"),
+    dmsAdd: $("dm-add"),
   },
-  (slug) => nav.switchTo(slug, true)
+  (slug) => nav.switchTo(slug, true),
+  {
+    profiles,
+    online: directOnline,
+    loaded: () => conn.everConnected,
+    startDirect: () => people.picker.open(),
+  }
 );
+
+const people = new PeopleParts({
+  store,
+  conn,
+  profiles,
+  sidebar,
+  username: () => username,
+  current: () => nav.current,
+  switchTo: (slug) => nav.switchTo(slug, true),
+});
 
 const nav = new Navigation(
   initialSlug,
@@ -299,6 +324,7 @@ const picker = new MentionPicker(
 store.onChange(() => {
   renderSidebar();
   notifier.render();
+  people.onStoreChange();
 });
 
 function renderSidebar() {
@@ -380,6 +406,7 @@ function onHello(frame) {
   composer.onHello(joined);
   wantDirectProfiles();
   nav.open();
+  people.onHello();
 }
 
 // --- start ------------------------------------------------------------------------------------

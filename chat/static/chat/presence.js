@@ -9,12 +9,14 @@ const TYPING_SHOWN_MS = 5000; // an indicator lasts this long after its last fra
 
 export class PresenceView {
   // elements: aside, list (<ul>), count, typing (<p>); isShown(room) -> bool; username();
-  // profiles: the page's Profiles (names are shown by display name).
-  constructor(elements, isShown, username, profiles) {
+  // profiles: the page's Profiles (names are shown by display name); changed(room): a
+  // room's online set changed (the sidebar shows direct rooms' presence dots).
+  constructor(elements, isShown, username, profiles, changed = () => {}) {
     this.el = elements;
     this.isShown = isShown;
     this.username = username;
     this.profiles = profiles;
+    this.changed = changed;
   }
 
   // Some users' profiles changed: redraw what shows them in the room shown.
@@ -33,6 +35,7 @@ export class PresenceView {
     room.onlineTotal = Math.max(room.onlineTotal, room.online.size);
     room.onlineKnown = true;
     if (this.isShown(room)) this.renderOnline(room);
+    this.changed(room);
   }
 
   // presence: idempotent set updates; the server's count wins when it sends one.
@@ -50,6 +53,7 @@ export class PresenceView {
     if (Number.isInteger(frame.online_count)) room.onlineTotal = frame.online_count;
     room.onlineTotal = Math.max(room.onlineTotal, room.online.size);
     if (this.isShown(room)) this.renderOnline(room);
+    this.changed(room);
   }
 
   renderOnline(room) {
@@ -67,7 +71,13 @@ export class PresenceView {
         const who = span("name", "");
         nameParts(who, name, profile);
         // The name is written beside it: the image adds nothing for a screen reader.
-        item.append(avatarImage(profile, ""), who);
+        // Both open the person's profile card (profilecard.js).
+        const person = document.createElement("button");
+        person.type = "button";
+        person.className = "person-button";
+        person.dataset.profile = name;
+        person.append(avatarImage(profile, ""), who);
+        item.append(person);
         if (name === me) {
           item.classList.add("self");
           item.append(" ", span("you", "(you)"));
