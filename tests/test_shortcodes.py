@@ -2,8 +2,12 @@
 the plain reading of a body (rendering.plain_text) that search snippets and excerpts
 show: exact outputs, hostile input, no database."""
 
+import re
+
 import pytest
 
+from chat.content import emoji as reactions
+from chat.content import emojidata
 from chat.content.rendering import plain_text, render
 from chat.search.query import MARK_END, MARK_START, plain_marked, snippet_html
 
@@ -85,3 +89,24 @@ def test_snippet_of_hostile_markdown_stays_escaped() -> None:
 
 def test_plain_marked_without_marks_is_the_plain_line() -> None:
     assert plain_marked("# not a heading\n\n*a*") == "# not a heading a"
+
+
+def test_emojidata_js_is_current() -> None:
+    assert emojidata.JS_PATH.read_text(encoding="utf-8") == emojidata.render_js(), (
+        "chat/static/chat/emojidata.js is stale: run `python -m chat.content.emojidata`"
+    )
+    assert emojidata.main(["--check"]) == 0
+
+
+def test_the_picker_offers_names_the_server_renders_and_every_reaction() -> None:
+    table = emojidata.entries()
+    assert len({char for char, _ in table}) == len(table)
+    for char, names in table:
+        # Names of letters, digits, _ + - (what `:` completion matches); the few with
+        # "&" or "." beside "_" are read as emphasis by Markdown, and found by search.
+        for name in filter(re.compile(r"[\w+-]+").fullmatch, names):
+            assert render(f":{name}:") == f"<p>{char}</p>", name
+    chars = {char.replace("\ufe0f", "") for char, _ in table}
+    assert {char.replace("\ufe0f", "") for char in reactions.ALLOWED} <= chars
+    assert table[0][0] == reactions.ALLOWED[0]  # the reaction set leads, in its order
+    assert not any("skin_tone" in name for _, names in table for name in names)

@@ -55,6 +55,16 @@ export class Edits {
     }
   }
 
+  // Open the editor on message `messageId` (the composer's Up arrow): false when it is
+  // not in this list or not this user's own.
+  startEditing(messageId) {
+    const item = this.byId(Number(messageId));
+    if (!item || !item.classList.contains("own") || item.classList.contains("editing")) return false;
+    item.scrollIntoView({ block: "nearest" });
+    this.openEditor(item);
+    return true;
+  }
+
   openEditor(item) {
     closeEditor(item);
     const body = part(item, "body");
