@@ -107,7 +107,8 @@ export class EmojiPicker {
   }
 
   // request: {anchor (element opened from; focus returns to it), mode "all" or
-  // "reactions", label, onPick(char), returnFocus (element; default anchor)}.
+  // "reactions", label, onPick(char), returnFocus (where focus goes after a pick;
+  // default anchor)}.
   async open(request) {
     if (this.isOpen()) this.close(false);
     this.request = request;
@@ -128,14 +129,16 @@ export class EmojiPicker {
     this.render();
   }
 
-  close(refocus = true) {
+  // refocus: the button that opened it (Escape), or after a pick where the emoji went
+  // (returnFocus: the composer), so typing goes on.
+  close(refocus = true, picked = false) {
     if (!this.request) return;
     const { anchor, returnFocus } = this.request;
     this.el.hidden = true;
     this.request = null;
     anchor.setAttribute("aria-expanded", "false");
     this.search.removeAttribute("aria-activedescendant");
-    if (refocus) (returnFocus || anchor).focus();
+    if (refocus) ((picked && returnFocus) || anchor).focus();
   }
 
   place() {
@@ -259,7 +262,7 @@ export class EmojiPicker {
     if (!entry || !this.request) return;
     const { onPick } = this.request;
     rememberEmoji(entry.char);
-    this.close(true);
+    this.close(true, true);
     onPick(entry.char);
   }
 }
