@@ -25,11 +25,17 @@ SHORTCODES = [
     ("`:tada:` in code", "<p><code>:tada:</code> in code</p>"),
     ("```\n:tada:\n```", "<pre><code>:tada:\n</code></pre>"),
     ("    :tada: indented", "<pre><code>:tada: indented\n</code></pre>"),
-    ("[:tada: notes](https://example.com)", "<p><a href=\"https://example.com\" "
-     'target="_blank" rel="noopener noreferrer nofollow">🎉 notes</a></p>'),
+    (
+        "[:tada: notes](https://example.com)",
+        '<p><a href="https://example.com" '
+        'target="_blank" rel="noopener noreferrer nofollow">🎉 notes</a></p>',
+    ),
     # A bare link shows the address it opens, shortcode-looking parts included.
-    ("https://example.com/:tada:", '<p><a href="https://example.com/:tada:" '
-     'target="_blank" rel="noopener noreferrer nofollow">https://example.com/:tada:</a></p>'),
+    (
+        "https://example.com/:tada:",
+        '<p><a href="https://example.com/:tada:" '
+        'target="_blank" rel="noopener noreferrer nofollow">https://example.com/:tada:</a></p>',
+    ),
 ]
 
 
@@ -75,7 +81,9 @@ def test_plain_text_drops_markdown_marks(body: str, text: str) -> None:
 
 
 def test_plain_marked_marks_the_matched_words_again_in_the_plain_text() -> None:
-    marked = f"```{S}python{E}\nprint({S}x{E})\n```\n**{S}python{E}** [link](https://{S}python{E}.org)"
+    marked = (
+        f"```{S}python{E}\nprint({S}x{E})\n```\n**{S}python{E}** [link](https://{S}python{E}.org)"
+    )
     assert plain_marked(marked) == f"print({S}x{E}) {S}python{E} link"
     assert snippet_html(plain_marked(marked)) == "print(<mark>x</mark>) <mark>python</mark> link"
 

@@ -35,7 +35,8 @@ MAX_RELEVANCE_OFFSET = 1000  # relevance pages by offset; deeper than this, refi
 
 
 class SearchResult(MessageOut):
-    highlight: str  # the plain text (or the part around the first match), escaped; matches in <mark>
+    # The plain text (or the part around the first match), escaped; matches in <mark>.
+    highlight: str
     room_name: str  # the room is often one the page does not hold (not joined)
 
 
