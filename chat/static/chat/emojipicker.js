@@ -10,6 +10,7 @@ const RECENT_KEY = "chat:emoji-recent";
 const COLUMNS = 8; // the grid's width in emoji (emoji.css sizes the cells to it)
 const NARROW_PX = 480; // below this the picker is a sheet along the bottom edge
 const GAP_PX = 6;
+const RESULTS_MAX = 240; // a search shows at most this many (one letter matches hundreds)
 
 let tablePromise = null;
 
@@ -110,7 +111,11 @@ export class EmojiPicker {
   // "reactions", label, onPick(char), returnFocus (where focus goes after a pick;
   // default anchor)}.
   async open(request) {
-    if (this.isOpen()) this.close(false);
+    if (this.isOpen()) {
+      const again = this.request.anchor === request.anchor;
+      this.close(again);
+      if (again) return; // its button pressed again: a toggle
+    }
     this.request = request;
     this.el.setAttribute("aria-label", request.label || "Pick an emoji");
     this.search.value = "";
@@ -168,7 +173,7 @@ export class EmojiPicker {
     const query = this.search.value.trim();
     const sections = [];
     if (query) {
-      sections.push(["Results", searchEmoji(entries, query)]);
+      sections.push(["Results", searchEmoji(entries, query, RESULTS_MAX)]);
     } else {
       const byKey = new Map(entries.map((e) => [emojiKey(e.char), e]));
       const recent = readRecent()
