@@ -48,6 +48,8 @@ def test_emoji_and_composer_from_the_keyboard(
     with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
         errors: list[str] = []
         page = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         other = log_in(browser, server.http, "bob", errors, report_csp_and_dialogs=True)
         open_room(page, "design")
         open_room(other, "design")
@@ -63,6 +65,10 @@ def test_emoji_and_composer_from_the_keyboard(
         expect(page.locator(f"{SAVED} .body code").last).to_have_text(":tada:")
         expect(other.locator(f"{SAVED} .body").last).to_contain_text("🎉 shipped")
 
+        # The emoji table is not part of the page load: the first `:` completion or
+        # picker imports it.
+        assert not [url for url in requested if "emojidata" in url]
+
         # `:` completion: ":tad" lists 🎉 first; Enter puts it in; Escape closes a list.
         body.focus()
         keyboard_type(page, "done :tad")
@@ -72,6 +78,7 @@ def test_emoji_and_composer_from_the_keyboard(
         page.keyboard.press("Enter")
         expect(completion).to_be_hidden()
         expect(body).to_have_value("done 🎉")
+        assert len([url for url in requested if "emojidata" in url]) == 1
         keyboard_type(page, " :thumbs")
         expect(completion).to_be_visible()
         page.keyboard.press("Escape")
@@ -158,8 +165,14 @@ def test_emoji_and_composer_from_the_keyboard(
         keyboard_type(page, "edited :tada:")
         page.keyboard.press("Enter")
         expect(editor).to_have_count(0)
+        expect(body).to_be_focused()  # back where the Up came from
         expect(page.locator(f"{SAVED} .body").last).to_have_text("edited 🎉")
         expect(other.locator(f"{SAVED} .body").last).to_have_text("edited 🎉")
+        page.keyboard.press("ArrowUp")
+        expect(editor).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(editor).to_have_count(0)
+        expect(body).to_be_focused()
 
         # A draft stays with its room across a switch and a reload, and goes when sent.
         body.focus()

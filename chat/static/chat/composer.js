@@ -246,13 +246,24 @@ export class Composer {
   }
 
   // Up in an empty composer: edit this user's last message in the room shown (the
-  // room's Edits, through startEditing). False when there is none on screen.
+  // room's Edits, through startEditing). False when there is none on screen. Once the
+  // editor closes (Enter saved, Escape cancelled) typing goes on in the composer.
   editLast() {
     const timeline = this.page.timeline(this.page.current());
     if (!timeline || !timeline.edits || typeof timeline.edits.startEditing !== "function") return false;
     const own = timeline.list.querySelectorAll("li.message.own[data-id]:not(.pending):not(.failed)");
     for (let i = own.length - 1; i >= 0; i -= 1) {
-      if (timeline.edits.startEditing(Number(own[i].dataset.id))) return true;
+      if (!timeline.edits.startEditing(Number(own[i].dataset.id))) continue;
+      const editor = own[i].querySelector("textarea.editor");
+      if (editor) {
+        editor.addEventListener("keydown", (event) => {
+          if (event.key !== "Escape" && (event.key !== "Enter" || event.shiftKey)) return;
+          setTimeout(() => {
+            if (!editor.isConnected && !this.input.disabled) this.input.focus();
+          }, 0);
+        });
+      }
+      return true;
     }
     return false;
   }
