@@ -5,6 +5,8 @@ show: exact outputs, hostile input, no database."""
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.content import emoji as reactions
 from chat.content import emojidata
@@ -118,3 +120,17 @@ def test_the_picker_offers_names_the_server_renders_and_every_reaction() -> None
     assert {char.replace("\ufe0f", "") for char in reactions.ALLOWED} <= chars
     assert table[0][0] == reactions.ALLOWED[0]  # the reaction set leads, in its order
     assert not any("skin_tone" in name for _, names in table for name in names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["**", "`", "```\n", "[a](https://x.io)", "<b>", "&", ":tada:", S, E])
+        | st.text(max_size=8),
+        max_size=40,
+    ).map("".join)
+)
+def test_fuzz_snippets_are_escaped_text_and_marks_only(marked: str) -> None:
+    html = snippet_html(plain_marked(marked))
+    assert re.sub(r"</?mark>", "", html).count("<") == 0
+    assert html.count("<mark>") == html.count("</mark>")

@@ -198,4 +198,27 @@ def test_emoji_and_composer_from_the_keyboard(
         expect(body).to_have_value("")
         open_room(page, "ops")
         expect(body).to_have_value("ops draft")
+
+        # A phone: the picker is a sheet along the bottom edge, inside the viewport, with
+        # cells big enough for a finger.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.locator("#emoji-open").focus()
+        page.keyboard.press("Enter")
+        expect(picker).to_have_class("emoji-picker sheet")
+        expect(picker.locator("[role=option]").first).to_be_visible()
+        box = picker.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0, box
+        assert box["x"] + box["width"] <= 390, box
+        assert abs(box["y"] + box["height"] - 844) < 2, box  # along the bottom edge
+        cell = picker.locator("[role=option]").first.bounding_box()
+        assert cell is not None
+        assert min(cell["width"], cell["height"]) >= 40, cell
+        # The room header's overflow at this width is the phone layout's (design) to fix;
+        # the composer, its buttons and the picker stay inside.
+        for part in ("#composer", "#emoji-open", "#composer button[type=submit]", PICKER):
+            right = page.locator(part).evaluate("el => el.getBoundingClientRect().right")
+            assert right <= 390, (part, right)
+        page.keyboard.press("Escape")
+        expect(picker).to_be_hidden()
         assert errors == []
