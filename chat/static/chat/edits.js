@@ -55,13 +55,15 @@ export class Edits {
     }
   }
 
-  // Open the editor on message `messageId` (the composer's Up arrow): false when it is
-  // not in this list or not this user's own.
+  // Edit this message of one's own (the composer's Up arrow, the action bar's Edit):
+  // true when its editor opened.
   startEditing(messageId) {
     const item = this.byId(Number(messageId));
-    if (!item || !item.classList.contains("own") || item.classList.contains("editing")) return false;
-    item.scrollIntoView({ block: "nearest" });
+    if (!item || !item.classList.contains("own") || !part(item, "actions")?.querySelector("button.edit")) {
+      return false;
+    }
     this.openEditor(item);
+    item.scrollIntoView({ block: "nearest" });
     return true;
   }
 
