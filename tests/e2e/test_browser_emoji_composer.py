@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from chat import services
 from chat.models import Room
@@ -24,6 +24,18 @@ PICKER = "#emoji-picker"
 
 def last_body(page: Page) -> str:
     return page.locator(f"{SAVED} .body").last.inner_text().strip()
+
+
+def react_button(page: Page, message_id: int) -> Locator:
+    """The button that opens the reaction picker for a message, focused as a keyboard
+    user reaches it: the message's action-bar React (shown while the message has the
+    focus) where the message list has one, else the reaction bar's "☺+"."""
+    item = page.locator(f'{SAVED}[data-id="{message_id}"]')
+    react = item.locator(":scope > .actions button.react-message")
+    if react.count():
+        item.focus()
+        return react
+    return item.locator(".reactions button.react-add")
 
 
 def keyboard_type(page: Page, text: str) -> None:
@@ -134,7 +146,7 @@ def test_emoji_and_composer_from_the_keyboard(
         body.fill("")
 
         # A reaction, keyboard only: the message's react button, Enter, search, Enter.
-        add = page.locator(f'{SAVED}[data-id="{target["id"]}"] .reactions button.react-add')
+        add = react_button(page, target["id"])
         add.focus()
         page.keyboard.press("Enter")
         expect(picker).to_be_visible()
