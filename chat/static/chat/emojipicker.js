@@ -143,7 +143,7 @@ export class EmojiPicker {
     this.request = null;
     anchor.setAttribute("aria-expanded", "false");
     this.search.removeAttribute("aria-activedescendant");
-    if (refocus) ((picked && returnFocus) || anchor).focus();
+    if (refocus) focusBack((picked && returnFocus) || anchor);
   }
 
   place() {
@@ -270,6 +270,17 @@ export class EmojiPicker {
     this.close(true, true);
     onPick(entry.char);
   }
+}
+
+// Focus `target`; a button shown only while its container holds the focus (a message's
+// action bar) cannot take it until the container has it, so that goes first.
+function focusBack(target) {
+  target.focus({ preventScroll: true });
+  if (document.activeElement === target) return;
+  const holder = target.parentElement?.closest("[tabindex]");
+  if (!holder) return;
+  holder.focus({ preventScroll: true });
+  target.focus({ preventScroll: true });
 }
 
 function note(text) {
