@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from chat.content.rendering import plain_line
 from chat.models import Membership, Mention, Message, Sanction
 from notify.models import MissedEmailState
 
@@ -227,8 +228,7 @@ def _rows(messages: QuerySet[Message]) -> list[MissedItem]:
 
 
 def _excerpt(body: str) -> str:
-    flat = " ".join(body.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+    return plain_line(body, EXCERPT_CHARS)  # as the page shows it: no Markdown marks
 
 
 def _message_id(user_id: int, first: int, last: int) -> str:

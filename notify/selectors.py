@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from chat.content.rendering import plain_line
 from chat.models import Membership, Mention, Message, Sanction
 from notify import levels
 
@@ -59,7 +60,7 @@ def notify_targets(
         is_direct=room.is_direct,
         seq=message.seq,
         author=message.author.get_username() if message.author is not None else "",
-        excerpt=message.body[:EXCERPT_CHARS],
+        excerpt=plain_line(message.body, EXCERPT_CHARS),  # as the page shows it, no marks
         created_at=message.created_at,
     )
     now = timezone.now()

@@ -291,3 +291,14 @@ def test_member_completion_matches_username_or_display_name(
     found = [p["username"] for p in selectors.room_members_matching(room_id=room.pk, prefix="bo")]
     assert found == ["bob", "carol"]  # a username that starts with it first
     assert len(selectors.room_members_matching(room_id=room.pk, prefix="")) == 4
+
+
+def test_notification_excerpts_are_plain_text_as_the_page_shows_it(
+    room: Room, team: dict[str, User]
+) -> None:
+    body = "**Release** is out :tada:\n```\nmake <deploy>\n```\n[notes](https://example.com/n)"
+    message = post(room, team["alice"], body)
+    found = notify_targets(message["id"])
+    assert found is not None
+    # Push and email previews show text (escaped where they are HTML), never the marks.
+    assert found[0].excerpt == "Release is out 🎉 make <deploy> notes"

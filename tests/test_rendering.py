@@ -130,6 +130,9 @@ XSS = [
     "<base href=https://evil.example.com>",
     "<link rel=stylesheet href=https://evil.example.com/x.css>",
     '<span class="mention" data-user="bob" onclick="alert(1)">@bob</span>',
+    ":<script>:alert(1):</script>:",
+    ":tada:<img src=x onerror=alert(1)>:tada:",
+    "[:tada:](javascript:alert(1))",
 ]
 
 FORBIDDEN = ("<script", "<svg", "<style", "<img", "<iframe", "javascript:", "data:", "vbscript:")
@@ -237,6 +240,9 @@ PIECES = [
     "-->",
     "](",
     "![",
+    ":",
+    ":tada:",
+    ":+1:",
 ]
 
 

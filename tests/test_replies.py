@@ -246,3 +246,20 @@ def test_migration_0008_renders_the_messages_saved_before_html(
         f'<p><strong>{n}</strong> for <span class="mention" data-user="bob">@bob</span></p>'
         for n in range(5)
     ]
+
+
+def test_migration_0010_renders_shortcodes_in_messages_saved_before(
+    room: Room, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(5):
+        post(room, alice, f":tada: {n} `:tada:`" if n % 2 else f"plain {n}", f"s{n}")
+    # As saved before #23: the shortcode as text.
+    for message in Message.objects.filter(body__contains=":"):
+        message.html = message.html.replace("🎉", ":tada:", 1)
+        message.save(update_fields=["html"])
+    migration = importlib.import_module("chat.migrations.0010_render_shortcodes")
+    monkeypatch.setattr(migration, "BATCH", 1)  # several batches
+    migration.render_shortcodes(django_apps, None)
+    assert list(Message.objects.order_by("seq").values_list("html", flat=True)) == [
+        f"<p>🎉 {n} <code>:tada:</code></p>" if n % 2 else f"<p>plain {n}</p>" for n in range(5)
+    ]

@@ -316,6 +316,16 @@ def test_api_search_answers_results_with_highlight(alice: User, ops: Room) -> No
     assert result["highlight"] == "<mark>Rollback</mark> finished"
 
 
+def test_api_search_snippets_are_plain_text_without_markdown_marks(alice: User, ops: Room) -> None:
+    body = "**Deploy** done :tada:\n```python\nprint('deploy')\n```\n[notes](https://example.com/deploy)"
+    pk = post(alice, ops, body)
+    response = session(alice).get("/api/search/", {"q": "deploy"})
+    assert response.status_code == 200
+    [result] = response.json()["results"]
+    assert (result["id"], result["body"]) == (pk, body)  # the body itself stays as written
+    assert result["highlight"] == ("<mark>Deploy</mark> done 🎉 print('<mark>deploy</mark>') notes")
+
+
 @pytest.mark.parametrize(
     "q",
     [

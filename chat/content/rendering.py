@@ -1,7 +1,8 @@
 """A message body rendered to the HTML clients insert: a safe Markdown subset, links,
 mention chips. Pure: no Django, no I/O. markdown-it-py parses (raw HTML off, images and
 headings off), then nh3 cleans the result against ALLOWED (docs/protocol.md lists it):
-a mistake in one wall is caught by the other."""
+a mistake in one wall is caught by the other. `:shortcode:` names become their emoji in
+text (never in code or in a bare link's text: chat/content/shortcodes.py)."""
 
 import re
 from collections.abc import Collection, Sequence
@@ -15,6 +16,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from chat.content.mentions import HERE, MENTION_PATTERN, ROOM, TRAILING
+from chat.content.shortcodes import emojize
 
 # Deeper quotes and lists are cut there (markdown-it drops what lies past the limit),
 # so a "> > > …" body costs no more than a shallow one.
@@ -105,6 +107,7 @@ def _parser() -> MarkdownIt:
     assert md.linkify is not None  # noqa: S101 - linkify-it-py is a dependency
     md.linkify.tlds(BARE_LINK_TLDS, False)
     md.validateLink = _validate_link  # type: ignore[method-assign]
+    md.core.ruler.push("shortcodes", _shortcode_rule)
     md.core.ruler.push("mentions", _mention_rule)
     md.add_render_rule("mention", _render_mention)
     md.add_render_rule("link_open", _render_link_open)
@@ -132,6 +135,22 @@ def _escape(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+def _shortcode_rule(state: StateCore) -> None:
+    """`:tada:` -> 🎉 in text tokens: code spans and blocks are other token types and
+    keep their text; a bare link's text stays the address it links to."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        in_bare_link = 0
+        for child in block.children:
+            if child.type == "link_open" and child.markup in ("linkify", "autolink"):
+                in_bare_link += 1
+            elif child.type == "link_close" and child.markup in ("linkify", "autolink"):
+                in_bare_link -= 1
+            elif child.type == "text" and not in_bare_link:
+                child.content = emojize(child.content)
 
 
 def _mention_rule(state: StateCore) -> None:
@@ -210,3 +229,39 @@ def render(body: str, *, mentions: Collection[str] = (), group_mention: str = ""
         }
         html = _MD.render(body, env)
     return _CLEANER.clean(html).strip()
+
+
+# Blocks whose end separates words in the plain reading ("a\n\nb" is "a", "b").
+_BLOCK_ENDS = frozenset(
+    {"paragraph_close", "list_item_close", "blockquote_close", "bullet_list_close"}
+    | {"ordered_list_close"}
+)
+
+
+def plain_text(body: str) -> str:
+    """The words of a body as a reader sees them, without Markdown marks: emphasis,
+    code fences and link syntax dropped, a link's text kept (not its address), code kept
+    as typed, `:shortcode:` names as emoji. For previews: search snippets, reply and
+    notification excerpts. Text, not HTML: whoever shows it escapes it."""
+    if len(body) > MAX_RENDER_CHARS:
+        return body
+    out: list[str] = []
+    for token in _MD.parse(body, {}):
+        if token.type in ("fence", "code_block"):
+            out.append(token.content.rstrip("\n") + "\n")
+        elif token.type in _BLOCK_ENDS:
+            out.append("\n")
+        elif token.type == "inline":
+            for child in token.children or ():
+                if child.type in ("text", "code_inline", "mention"):
+                    out.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    out.append("\n")
+    return "".join(out).strip()
+
+
+def plain_line(body: str, limit: int) -> str:
+    """plain_text on one line, at most `limit` characters ("…" where cut): the excerpt
+    of a reply, a push notification or a missed-message email."""
+    line = " ".join(plain_text(body[: limit * 4]).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

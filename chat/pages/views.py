@@ -8,7 +8,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors, services
-from chat.content import emoji
 from chat.errors import ChatError
 from chat.forms import RoomForm
 from chat.protocol.codes import ErrorCode
@@ -98,8 +97,6 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
         "max_file_bytes": settings.CHAT_FILE_MAX_BYTES,
-        # The picker offers exactly what the server takes (chat/content/emoji.py).
-        "reaction_emoji": {"common": emoji.COMMON, "allowed": emoji.ALLOWED},
         "can_manage": found["is_private"]
         and not found["is_direct"]
         and (request.user.is_staff or found["owner_id"] == _user(request).pk),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from html import escape
 
+from chat.content.rendering import plain_text
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
 
@@ -179,9 +180,27 @@ SNIPPET_CHARS = 300  # a result shows this much of a long message, around its fi
 SNIPPET_LEAD_CHARS = 80  # of it before the first match
 
 
+def plain_marked(marked: str) -> str:
+    """The engine's marked body read as plain text (rendering.plain_text: no Markdown
+    marks, one line) with the words it marked marked again wherever they still show.
+    Marking after the plain reading, not before: a mark inside a link's address or a
+    fence's opening line would break the Markdown it is read with."""
+    found = {word for word in re.findall(_MARKED, marked) if word.strip()}
+    body = marked.replace(MARK_START, "").replace(MARK_END, "")
+    text = " ".join(plain_text(body).split())
+    if not found:
+        return text
+    words = "|".join(re.escape(word) for word in sorted(found, key=len, reverse=True))
+    return re.sub(f"(?<!\\w)({words})(?!\\w)", f"{MARK_START}\\1{MARK_END}", text)
+
+
+_MARKED = f"{MARK_START}([^{MARK_START}{MARK_END}]+){MARK_END}"
+
+
 def snippet_html(marked: str) -> str:
     """A result's snippet: the whole message when short, else SNIPPET_CHARS around the
-    first match (cut at spaces, "…" where cut), as safe HTML (highlight_html)."""
+    first match (cut at spaces, "…" where cut), as safe HTML (highlight_html). `marked`
+    is plain text (plain_marked), not the Markdown body."""
     if len(marked) <= SNIPPET_CHARS:
         return highlight_html(marked)
     first = marked.find(MARK_START)

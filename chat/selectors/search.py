@@ -19,7 +19,14 @@ from chat.errors import ChatError
 from chat.models import Attachment, Membership, Mention, Message, Room, Sanction
 from chat.protocol.codes import ErrorCode
 from chat.search import schema
-from chat.search.query import MARK_END, MARK_START, SearchQuery, fts5_match, snippet_html
+from chat.search.query import (
+    MARK_END,
+    MARK_START,
+    SearchQuery,
+    fts5_match,
+    plain_marked,
+    snippet_html,
+)
 from chat.selectors.messages import MessageOut, message_list_by_ids
 
 Sort = Literal["newest", "relevance"]
@@ -28,7 +35,8 @@ MAX_RELEVANCE_OFFSET = 1000  # relevance pages by offset; deeper than this, refi
 
 
 class SearchResult(MessageOut):
-    highlight: str  # the text (or the part around the first match), escaped; matches in <mark>
+    # The plain text (or the part around the first match), escaped; matches in <mark>.
+    highlight: str
     room_name: str  # the room is often one the page does not hold (not joined)
 
 
@@ -74,7 +82,7 @@ def message_search(
     for pk, marked in rows:
         found = messages.get(pk)
         if found is not None:  # deleted between the two reads
-            highlight = snippet_html(marked or "")
+            highlight = snippet_html(plain_marked(marked or ""))
             room_name = names.get(found["room"], found["room"])
             results.append({**found, "highlight": highlight, "room_name": room_name})
     following: str | None = None

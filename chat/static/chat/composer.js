@@ -6,6 +6,8 @@
 
 import { ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { newClientId } from "./dom.js";
+import { Drafts } from "./drafts.js";
+import { emojiPicker } from "./emojipicker.js";
 import { browserStorage, nextEntry, Outbox, queueInOrder, SendPacing, sendFrame } from "./outbox.js";
 
 const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
@@ -21,6 +23,9 @@ export class Composer {
     this.fileInput = elements.fileInput;
     this.dropZone = elements.dropZone;
     this.maxFileBytes = elements.maxFileBytes;
+    this.emojiButton = elements.emoji;
+    this.drafts = new Drafts(browserStorage()); // per room and user, kept until sent
+    this.draftSlug = null; // the room whose draft the input shows
     this.outbox = new Outbox(browserStorage());
     this.queues = new Map(); // slug -> client_ids waiting to go on this socket, in order
     this.pacing = new SendPacing(); // after rate_limited or internal_error: hold, then space
@@ -155,6 +160,7 @@ export class Composer {
       timeline.scrollToBottom();
     }
     this.input.value = "";
+    this.drafts.clear(slug, this.username());
     this.queue(slug, entry.client_id);
   }
 
@@ -229,10 +235,61 @@ export class Composer {
       .forEach((file) => this.upload(slug, file));
   }
 
+  // The room shown may have changed (RoomView renders on every switch): the input keeps
+  // the draft of the room left and shows the draft of the room opened.
+  showRoom() {
+    const slug = this.page.current();
+    if (slug === this.draftSlug) return;
+    if (this.draftSlug) this.drafts.set(this.draftSlug, this.username(), this.input.value);
+    this.draftSlug = slug;
+    this.input.value = slug ? this.drafts.get(slug, this.username()) : "";
+  }
+
+  // Up in an empty composer: edit this user's last message in the room shown (the
+  // room's Edits, through startEditing). False when there is none on screen. Once the
+  // editor closes (Enter saved, Escape cancelled) typing goes on in the composer.
+  editLast() {
+    const timeline = this.page.timeline(this.page.current());
+    if (!timeline || !timeline.edits || typeof timeline.edits.startEditing !== "function") return false;
+    const own = timeline.list.querySelectorAll("li.message.own[data-id]:not(.pending):not(.failed)");
+    for (let i = own.length - 1; i >= 0; i -= 1) {
+      if (!timeline.edits.startEditing(Number(own[i].dataset.id))) continue;
+      const editor = own[i].querySelector("textarea.editor");
+      if (editor) {
+        editor.addEventListener("keydown", (event) => {
+          if (event.key !== "Escape" && (event.key !== "Enter" || event.shiftKey)) return;
+          setTimeout(() => {
+            if (!editor.isConnected && !this.input.disabled) this.input.focus();
+          }, 0);
+        });
+      }
+      return true;
+    }
+    return false;
+  }
+
+  // The composer's emoji button: the picker (any emoji), its pick put at the caret.
+  openEmoji() {
+    emojiPicker().open({
+      anchor: this.emojiButton,
+      mode: "all",
+      label: "Insert an emoji",
+      returnFocus: this.input,
+      onPick: (emoji) => {
+        const start = this.input.selectionStart ?? this.input.value.length;
+        const end = this.input.selectionEnd ?? start;
+        this.input.setRangeText(emoji, start, end, "end");
+        this.input.dispatchEvent(new Event("input", { bubbles: true })); // the draft follows
+      },
+    });
+  }
+
   setEnabled(enabled, placeholder) {
+    this.showRoom();
     this.input.disabled = !enabled;
     this.form.querySelector("button[type=submit]").disabled = !enabled;
     this.attachButton.disabled = !enabled;
+    if (this.emojiButton) this.emojiButton.disabled = !enabled;
     this.input.placeholder = placeholder;
   }
 
@@ -241,13 +298,24 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
-    this.input.addEventListener("input", () => this.typed());
-    // A textarea: Enter sends, Shift+Enter starts a new line (code blocks, lists).
+    this.input.addEventListener("input", () => {
+      if (this.draftSlug) this.drafts.set(this.draftSlug, this.username(), this.input.value);
+      this.typed();
+    });
+    // A textarea: Enter sends, Shift+Enter starts a new line (code blocks, lists); Up in
+    // an empty one edits the last message (the completions take Up while they are open).
     this.input.addEventListener("keydown", (event) => {
-      if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.defaultPrevented) return;
+      if (event.isComposing || event.defaultPrevented) return;
+      const bare = !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey;
+      if (event.key === "ArrowUp" && bare && this.input.value === "") {
+        if (this.editLast()) event.preventDefault();
+        return;
+      }
+      if (event.key !== "Enter" || event.shiftKey) return;
       event.preventDefault();
       this.submit();
     });
+    if (this.emojiButton) this.emojiButton.addEventListener("click", () => this.openEmoji());
     this.attachButton.addEventListener("click", () => this.fileInput.click());
     this.fileInput.addEventListener("change", () => {
       this.uploadAll(this.fileInput.files);

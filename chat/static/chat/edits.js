@@ -55,6 +55,18 @@ export class Edits {
     }
   }
 
+  // Edit this message of one's own (the composer's Up arrow, the action bar's Edit):
+  // true when its editor opened.
+  startEditing(messageId) {
+    const item = this.byId(Number(messageId));
+    if (!item || !item.classList.contains("own") || !part(item, "actions")?.querySelector("button.edit")) {
+      return false;
+    }
+    this.openEditor(item);
+    item.scrollIntoView({ block: "nearest" });
+    return true;
+  }
+
   openEditor(item) {
     closeEditor(item);
     const body = part(item, "body");

@@ -4,6 +4,7 @@
 // others together and handles hello (frames.js routes the rest); it holds no message.
 
 import { Composer } from "./composer.js";
+import { EmojiCompletion } from "./emojicomplete.js";
 import { frameRouter } from "./frames.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
@@ -176,6 +177,7 @@ const composer = new Composer(
     form: $("composer"),
     input: $("body"),
     attach: $("attach"),
+    emoji: $("emoji-open"),
     fileInput: $("image-input"),
     dropZone: roomEl,
     maxFileBytes: Number($("composer").dataset.maxFileBytes) || 0,
@@ -320,6 +322,7 @@ const picker = new MentionPicker(
   { send: (frame, tag) => conn.send(frame, tag), current: () => nav.current },
   { input: $("body"), list: $("mention-list") }
 );
+new EmojiCompletion({ input: $("body"), list: $("emoji-complete-list") });
 
 store.onChange(() => {
   renderSidebar();

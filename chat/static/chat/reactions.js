@@ -1,26 +1,16 @@
 // Reactions under a message: the bar of emoji with their counts (this user's own
-// pressed), the picker (the common ones, then every emoji the server takes, both from
-// the page's json_script), toggling one, and the live `reaction` frames.
+// pressed), picking one (openReactionPicker: the emoji picker limited to the server's
+// set, emojipicker.js), toggling one, and the live `reaction` frames.
 //
 // `me` is per reader: reads made for this user (history, a resume) say it, while live
 // `message` frames are shared by everyone and say false. So the page keeps what it knows
 // of its own reactions here, from those reads and from `reaction` frames carrying its
 // username (docs/protocol.md, Reactions).
 
-const mine = new Map(); // message id -> Set of the emoji this user reacted with
-let lists = null;
+import { emojiPicker } from "./emojipicker.js";
 
-function emojiLists() {
-  if (lists === null) {
-    const el = document.getElementById("reaction-emoji");
-    const parsed = el ? JSON.parse(el.textContent) : null;
-    lists = {
-      common: Array.isArray(parsed?.common) ? parsed.common : [],
-      allowed: Array.isArray(parsed?.allowed) ? parsed.allowed : [],
-    };
-  }
-  return lists;
-}
+const mine = new Map(); // message id -> Set of the emoji this user reacted with
+const clickers = new Set(); // every room list's ReactionClicks (one per Timeline)
 
 function mineOf(id) {
   let own = mine.get(id);
@@ -50,6 +40,7 @@ export function reactionBar(message) {
   add.title = "Add a reaction";
   add.setAttribute("aria-label", "Add a reaction");
   add.setAttribute("aria-expanded", "false");
+  add.setAttribute("aria-haspopup", "dialog");
   bar.append(add);
   return bar;
 }
@@ -96,13 +87,10 @@ export function applyReaction(list, frame, username) {
 export class ReactionClicks {
   // requests.change(kind, frame) -> bool (sent), as for edits.
   constructor(list, requests) {
+    this.list = list;
     this.requests = requests;
+    clickers.add(this);
     list.addEventListener("click", (event) => this.onClick(event, list));
-    list.addEventListener("keydown", (event) => {
-      if (event.key !== "Escape") return;
-      const picker = event.target instanceof Element ? event.target.closest(".reaction-picker") : null;
-      if (picker) closePicker(picker.parentElement, true);
-    });
   }
 
   onClick(event, list) {
@@ -115,15 +103,7 @@ export class ReactionClicks {
         this.send(id, target.dataset.emoji, target.getAttribute("aria-pressed") !== "true");
         break;
       case "react-open":
-        if (bar.querySelector(":scope > .reaction-picker")) closePicker(bar, true);
-        else openPicker(bar);
-        break;
-      case "react-more":
-        target.replaceWith(...emojiLists().allowed.map(pickButton));
-        break;
-      case "react-pick":
-        this.send(id, target.dataset.emoji, !mineOf(id).has(target.dataset.emoji));
-        closePicker(bar, true);
+        openReactionPicker(id, target);
         break;
     }
   }
@@ -134,37 +114,20 @@ export class ReactionClicks {
   }
 }
 
-function pickButton(emoji) {
-  const el = document.createElement("button");
-  el.type = "button";
-  el.className = "react-pick";
-  el.dataset.action = "react-pick";
-  el.dataset.emoji = emoji;
-  el.textContent = emoji;
-  el.setAttribute("aria-label", `React with ${emoji}`);
-  return el;
-}
-
-function openPicker(bar) {
-  const picker = document.createElement("div");
-  picker.className = "reaction-picker";
-  picker.setAttribute("role", "group");
-  picker.setAttribute("aria-label", "Pick a reaction");
-  const more = document.createElement("button");
-  more.type = "button";
-  more.className = "link react-more";
-  more.dataset.action = "react-more";
-  more.textContent = "more…";
-  picker.append(...emojiLists().common.map(pickButton), more);
-  bar.append(picker);
-  bar.querySelector(":scope > .react-add").setAttribute("aria-expanded", "true");
-  picker.querySelector("button").focus();
-}
-
-function closePicker(bar, refocus) {
-  const picker = bar.querySelector(":scope > .reaction-picker");
-  if (picker) picker.remove();
-  const add = bar.querySelector(":scope > .react-add");
-  add.setAttribute("aria-expanded", "false");
-  if (refocus) add.focus();
+// Pick a reaction for message `messageId` with the emoji picker (the server's set,
+// recently used first), opened at `anchorElement`, which gets the focus back. Picking
+// an emoji this user already put there takes it off, as pressing its chip does. The
+// frames are reaction.add / reaction.remove (docs/protocol.md, Reactions).
+export function openReactionPicker(messageId, anchorElement) {
+  const id = Number(messageId);
+  const owner =
+    [...clickers].find((c) => c.list.contains(anchorElement)) ||
+    [...clickers].find((c) => c.list.querySelector(`li.message[data-id="${id}"]`));
+  if (!owner || !Number.isInteger(id)) return;
+  emojiPicker().open({
+    anchor: anchorElement,
+    mode: "reactions",
+    label: "Pick a reaction",
+    onPick: (emoji) => owner.send(id, emoji, !mineOf(id).has(emoji)),
+  });
 }

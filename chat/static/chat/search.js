@@ -1,8 +1,9 @@
 // The search box: a query (words, "phrases", in: from: before: after: has: is:) sent to
 // GET /api/search/, its results listed with room, author, time and the matching words
-// highlighted, more read on scroll, and a click opening the room at that message. The
-// highlight is the server's HTML (escaped text and <mark> only, docs/api.md); nothing
-// else from a result is inserted as HTML.
+// highlighted (plain text: the server drops the Markdown marks), more read on scroll,
+// and a click opening the room at that message. The highlight is the server's HTML
+// (escaped text and <mark> only, docs/api.md); nothing else from a result is inserted
+// as HTML.
 
 const MORE_MARGIN_PX = 200;
 const PAGE = 20;
