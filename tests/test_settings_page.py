@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 def field_block(page: str, name: str) -> str:
     """The HTML of one field's block (label, input, errors, help) as _field.html renders it."""
-    match = re.search(rf'<div class="field[^"]*" id="field-{name}">(.*?)(?=id="field-|</form>)', page, re.S)
+    block = rf'<div class="field[^"]*" id="field-{name}">(.*?)(?=id="field-|</form>)'
+    match = re.search(block, page, re.S)
     assert match, f"no field block for {name}"
     return match[1]
 

@@ -224,6 +224,8 @@ def test_browse_search_keeps_rooms_whose_name_or_topic_matches(
 def test_browse_search_never_shows_a_private_room_of_others(
     client: Client, alice: User, bob: User
 ) -> None:
-    services.room_create(slug="secret", name="Secret design", topic="", creator=bob, is_private=True)
+    services.room_create(
+        slug="secret", name="Secret design", topic="", creator=bob, is_private=True
+    )
     client.force_login(alice)
     assert "/chat/secret/" not in client.get("/rooms/", {"q": "design"}).content.decode()

@@ -11,7 +11,7 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def page_theme(context: Context) -> str:
-    """"light", "dark" or "system" (anonymous pages, users who never chose)."""
+    """ "light", "dark" or "system" (anonymous pages, users who never chose)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

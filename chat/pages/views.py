@@ -13,7 +13,6 @@ from chat.errors import ChatError
 from chat.forms import RoomForm
 from chat.protocol.codes import ErrorCode
 
-
 # As long as a topic: longer is cut, not refused.
 MAX_ROOM_QUERY_CHARS = 200
 
