@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from accounts import services as account_services
 from chat import services
-from chat.models import Room
+from chat.models import Room, Sanction
 from chat.services.tokens import token_create
 from tests.conftest import TEST_PASSWORD, session_cookie
 from tests.e2e.browser import TIMEOUT_MS, launch_chromium, open_room
@@ -35,7 +35,8 @@ LONG_ROOM = "Quarterly planning, retrospectives and everything in between"
 class PageSpec:
     name: str
     path: str
-    logged_in: bool = True
+    user: str | None = "alice"  # None: not logged in
+    status: int = 200
 
 
 PAGES = [
@@ -48,8 +49,10 @@ PAGES = [
     PageSpec("members", "/chat/team/members/"),
     PageSpec("tokens", "/settings/tokens/"),
     PageSpec("room-create", "/rooms/new/"),
-    PageSpec("login", "/accounts/login/", logged_in=False),
-    PageSpec("signup", "/accounts/signup/", logged_in=False),
+    PageSpec("password-change", "/accounts/password_change/"),
+    PageSpec("forbidden", "/chat/design/", user="carol", status=403),  # banned there
+    PageSpec("login", "/accounts/login/", user=None),
+    PageSpec("signup", "/accounts/signup/", user=None),
 ]
 
 # Elements wider than the viewport, or sticking out of it, that are not clipped by a
@@ -122,15 +125,22 @@ def layout_server(
         yield server
 
 
-def make_world(make_user: Callable[..., User]) -> User:
-    """A staff user in a room with a long name, history and a private room she manages."""
+def make_world(make_user: Callable[..., User]) -> dict[str, User]:
+    """A staff user in a room with a long name, history and a private room she manages;
+    carol is banned from Design."""
     alice = make_user("alice", password=TEST_PASSWORD, is_staff=True)
     bob = make_user("bob", password=TEST_PASSWORD)
+    carol = make_user("carol", password=TEST_PASSWORD)
     Room.objects.get_or_create(slug="lobby", defaults={"name": "Lobby"})
     services.room_create(
         slug="planning", name=LONG_ROOM, topic="Plans, dates and owners", creator=alice
     )
-    services.room_create(slug="design", name="Design", topic="Pixels and words", creator=bob)
+    design = services.room_create(
+        slug="design", name="Design", topic="Pixels and words", creator=bob
+    )
+    services.sanction_create(
+        kind=Sanction.Kind.BAN, user=carol, room=design, reason="spam", actor=alice
+    )
     team = services.room_create(slug="team", name="Team", topic="", creator=alice, is_private=True)
     services.membership_add(room=team, user=bob, actor=alice)
     services.room_join(user=bob, slug="planning")
@@ -148,7 +158,7 @@ def make_world(make_user: Callable[..., User]) -> User:
         services.message_post(room_id=room_id, author=author, body=body, client_id=f"c{n}")
     token_create(user=alice, name="deploy bot")
     account_services.invitation_create(creator=alice, note="for the new designer", rooms=[team])
-    return alice
+    return {"alice": alice, "bob": bob, "carol": carol}
 
 
 def new_context(
@@ -198,7 +208,7 @@ def load(page: Page, spec: PageSpec) -> None:
     else:
         response = page.goto(spec.path)
         assert response is not None
-        assert response.status == 200, f"{spec.path}: {response.status}"
+        assert response.status == spec.status, f"{spec.path}: {response.status}"
 
 
 @pytest.mark.timeout(300)
@@ -209,8 +219,8 @@ def test_every_page_fits_every_width_in_both_themes_and_passes_axe(
     make_user: Callable[..., User],
     chromium_path: Path,
 ) -> None:
-    alice = make_world(make_user)
-    cookie = session_cookie(alice) if spec.logged_in else None
+    users = make_world(make_user)
+    cookie = session_cookie(users[spec.user]) if spec.user else None
     problems: list[str] = []
     errors: list[str] = []
     with launch_chromium(chromium_path) as browser:
@@ -242,7 +252,7 @@ def test_phone_room_menu_drawer_and_full_screen_panels(
     """At 390 px: the actions menu holds search, order, notifications and the online
     list; the online list and search results cover the screen and Back closes them; the
     sidebar is a drawer; a chosen dark theme wins over a light browser."""
-    alice = make_world(make_user)
+    alice = make_world(make_user)["alice"]
     account_services.profile_preferences_set(user=alice, theme="dark", timezone_name="")
     cookie = session_cookie(alice)
     errors: list[str] = []
@@ -311,13 +321,15 @@ def test_phone_room_menu_drawer_and_full_screen_panels(
         assert composer is not None
         assert 844 - 80 < composer["y"] + composer["height"] <= 844, composer
 
-        # The top menu folds on phones and opens on a tap.
+        # The top menu folds on phones, opens on a tap, and Esc closes it.
         links = page.locator("header.top nav")
         expect(links).to_be_hidden()
-        page.click("header.top .nav-menu > summary")
+        page.click("header.top .nav-toggle")
         expect(links.get_by_role("link", name="Settings")).to_be_visible()
         assert page.evaluate(OVERFLOWING_JS) == []
         page.screenshot(path=str(shot("nav-phone-open")))
+        page.keyboard.press("Escape")
+        expect(links).to_be_hidden()
         context.close()
     assert errors == [], errors
 
