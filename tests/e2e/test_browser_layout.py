@@ -4,6 +4,8 @@ an init script) finding nothing serious or critical. A screenshot of each page a
 width and theme goes to test-artifacts/screenshots/ for a reviewer to look at. One
 daphne for the module, one Chromium per test."""
 
+import contextlib
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Literal
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from accounts import services as account_services
 from chat import services
@@ -118,6 +121,23 @@ def shared_env_extra() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def axe_path() -> Path:
+    """npm's axe-core (package-lock.json pins it); installed here when a run picked this
+    file in a fresh clone (python -m tests installs it before pytest starts)."""
+    if not AXE.exists():
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert AXE.exists(), f"npm ci did not install axe-core: {done.stdout}{done.stderr}"
+    return AXE
+
+
+@pytest.fixture(scope="module")
 def layout_server(
     shared_server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daphne]:
@@ -162,7 +182,11 @@ def make_world(make_user: Callable[..., User]) -> dict[str, User]:
 
 
 def new_context(
-    browser: Browser, server: Daphne, theme: Literal["light", "dark"], cookie: str | None
+    browser: Browser,
+    server: Daphne,
+    theme: Literal["light", "dark"],
+    cookie: str | None,
+    axe: Path,
 ) -> BrowserContext:
     width, height = WIDTHS["desktop"]
     context = browser.new_context(
@@ -172,7 +196,7 @@ def new_context(
     # The page's CSP (script-src 'self') refuses an inline <script> (add_script_tag):
     # an init script is run by the browser itself, not by the page, so axe loads with
     # the CSP left on.
-    context.add_init_script(path=str(AXE))
+    context.add_init_script(path=str(axe))
     if cookie:
         name, value = cookie.split("=", 1)
         context.add_cookies([{"name": name, "value": value, "url": server.http}])
@@ -218,6 +242,7 @@ def test_every_page_fits_every_width_in_both_themes_and_passes_axe(
     layout_server: Daphne,
     make_user: Callable[..., User],
     chromium_path: Path,
+    axe_path: Path,
 ) -> None:
     users = make_world(make_user)
     cookie = session_cookie(users[spec.user]) if spec.user else None
@@ -225,7 +250,7 @@ def test_every_page_fits_every_width_in_both_themes_and_passes_axe(
     errors: list[str] = []
     with launch_chromium(chromium_path) as browser:
         for theme in THEMES:
-            context = new_context(browser, layout_server, theme, cookie)
+            context = new_context(browser, layout_server, theme, cookie, axe_path)
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
             if spec.name == "people":
@@ -247,7 +272,7 @@ def test_every_page_fits_every_width_in_both_themes_and_passes_axe(
 
 @pytest.mark.timeout(180)
 def test_phone_room_menu_drawer_and_full_screen_panels(
-    layout_server: Daphne, make_user: Callable[..., User], chromium_path: Path
+    layout_server: Daphne, make_user: Callable[..., User], chromium_path: Path, axe_path: Path
 ) -> None:
     """At 390 px: the actions menu holds search, order, notifications and the online
     list; the online list and search results cover the screen and Back closes them; the
@@ -257,12 +282,17 @@ def test_phone_room_menu_drawer_and_full_screen_panels(
     cookie = session_cookie(alice)
     errors: list[str] = []
     with launch_chromium(chromium_path) as browser:
-        context = new_context(browser, layout_server, "light", cookie)
+        context = new_context(browser, layout_server, "light", cookie, axe_path)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.set_viewport_size({"width": 390, "height": 844})
         open_room(page, "planning", join=False)
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        # Why axe comes by an init script: the page's CSP refuses an inline script.
+        with contextlib.suppress(PlaywrightError):
+            page.add_script_tag(content="window.inlineScriptRan = true")
+        assert page.evaluate("window.inlineScriptRan === undefined")
+        assert page.evaluate("typeof window.axe.run") == "function"
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == "rgb(20, 23, 28)", background  # theme.css's dark --bg
 
