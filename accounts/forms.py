@@ -1,6 +1,7 @@
 """HTML forms for accounts. Field rules only; creating and changing things is the
 services' job (accounts/services.py)."""
 
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -67,7 +68,44 @@ class ProfileForm(forms.Form):
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(required=False, label="Email address")
+    email = forms.EmailField(
+        required=False,
+        label="Email address",
+        help_text="Used only to reset a forgotten password and for notification emails.",
+    )
+
+
+class PreferencesForm(forms.Form):
+    """The page's look and the user's time zone (Profile.theme, Profile.timezone)."""
+
+    theme = forms.ChoiceField(
+        choices=[
+            ("system", "System (follow this device)"),
+            ("light", "Light"),
+            ("dark", "Dark"),
+        ],
+        widget=forms.RadioSelect,
+        label="Theme",
+        help_text="System follows the light or dark setting of each device you use.",
+    )
+    timezone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        help_text="Shown as your local time on your profile card. Blank: not shown.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["timezone"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101
+        field.choices = [("", "Not set"), *((zone, zone) for zone in timezone_names())]
+        field.error_messages["invalid_choice"] = "Choose a time zone from the list."
+        self.fields["theme"].error_messages["invalid_choice"] = "Choose light, dark or system."
+
+
+def timezone_names() -> list[str]:
+    """Every IANA zone zoneinfo knows (the service accepts the same set), sorted."""
+    return sorted(zoneinfo.available_timezones())
 
 
 def invitable_rooms(user: User) -> "QuerySet[Room]":

@@ -208,6 +208,17 @@ def profile_for_edit(*, user: User) -> ProfileEdit:
     }
 
 
+def profile_theme(*, user_id: int) -> str:
+    """The user's colour theme for base.html's <html data-theme>: "system" when unset."""
+    theme = Profile.objects.filter(user_id=user_id).values_list("theme", flat=True).first()
+    return theme or "system"
+
+
+def profile_timezone(*, user_id: int) -> str:
+    zone = Profile.objects.filter(user_id=user_id).values_list("timezone", flat=True).first()
+    return zone or ""
+
+
 def avatar_file(*, username: str) -> tuple[ProfileOut, str] | None:
     """An active user's profile and the storage name of their uploaded avatar ("" for
     the initials avatar); None when there is no such user."""

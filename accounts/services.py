@@ -2,10 +2,12 @@
 profiles, email addresses, and ending sessions. Publishes only after commit
 (chat.events.publish_on_commit), like chat/services/."""
 
+import functools
 import hashlib
 import logging
 import secrets
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO
@@ -314,6 +316,39 @@ def _profile_save(
     transaction.on_commit(lambda: selectors.profile_forget(user_id), robust=True)
     events.publish_on_commit(events.profile(out))
     return out, old_avatar
+
+
+THEMES = ("system", "light", "dark")
+
+
+def timezone_clean(value: str) -> str:
+    """An IANA zone name as zoneinfo knows it ("" for none), or ChatError."""
+    name = value.strip()
+    if name and name not in _zone_names():
+        raise ChatError(ErrorCode.BAD_TZ, f"{name!r} is not a time zone this server knows.")
+    return name
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def profile_preferences_set(*, user: User, theme: str, timezone_name: str) -> None:
+    """The user's own page settings: the colour theme ("system", "light", "dark") and the
+    time zone shown on their profile card ("" for none). Nothing changes if either is
+    refused (ChatError). Not an event: only the user's next page load uses the theme;
+    the profile cache is forgotten so a profile card reads the new zone."""
+    if theme not in THEMES:
+        raise ChatError(ErrorCode.INVALID, "Choose light, dark or system.")
+    zone = timezone_clean(timezone_name)
+    with transaction.atomic():
+        profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+        profile.theme = theme
+        profile.timezone = zone
+        profile.save(update_fields=["theme", "timezone", "updated_at"])
+    user_id = user.pk
+    transaction.on_commit(lambda: selectors.profile_forget(user_id), robust=True)
 
 
 def email_change(*, user: User, email: str) -> None:

@@ -22,8 +22,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts import limits, selectors, services
-from accounts.forms import EmailForm, EmailSignupForm, InvitationForm, ProfileForm, SignupForm
+from accounts.forms import (
+    EmailForm,
+    EmailSignupForm,
+    InvitationForm,
+    PreferencesForm,
+    ProfileForm,
+    SignupForm,
+)
 from chat.errors import ChatError
+from chat.protocol.codes import ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +230,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_settings(request: HttpRequest) -> HttpResponse:
-    """Profile (display name, avatar), email address and "log out other devices"."""
+    """Profile (display name, avatar), look and time zone, email address and "log out
+    other devices"."""
     user = _user(request)
     action = request.POST.get("action", "") if request.method == "POST" else ""
     profile_form = ProfileForm(
@@ -232,8 +241,29 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     email_form = EmailForm(
         request.POST if action == "email" else None, initial={"email": user.email}
     )
+    preferences_form = PreferencesForm(
+        request.POST if action == "preferences" else None,
+        initial={
+            "theme": selectors.profile_theme(user_id=user.pk),
+            "timezone": selectors.profile_timezone(user_id=user.pk),
+        },
+    )
     status = 200
-    if action == "profile" and profile_form.is_valid():
+    if action == "preferences":
+        if preferences_form.is_valid():
+            try:
+                services.profile_preferences_set(
+                    user=user,
+                    theme=preferences_form.cleaned_data["theme"],
+                    timezone_name=preferences_form.cleaned_data["timezone"],
+                )
+            except ChatError as error:  # nothing was changed
+                field = "timezone" if error.code == ErrorCode.BAD_TZ else "theme"
+                preferences_form.add_error(field, error.detail)
+            else:
+                return redirect(reverse("accounts:settings") + "?saved=preferences")
+        status = 400
+    elif action == "profile" and profile_form.is_valid():
         upload = profile_form.cleaned_data["avatar"]
         try:
             services.profile_update(
@@ -262,6 +292,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         profile_form = ProfileForm(initial={"display_name": current["display_name"]})
     context = {
         "profile_form": profile_form,
+        "preferences_form": preferences_form,
         "email_form": email_form,
         "current": current,
         "saved": request.GET.get("saved", ""),

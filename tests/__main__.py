@@ -142,6 +142,11 @@ def main() -> int:
 
     steps = [] if picks_tests(extra) else CHECK_STEPS
     step_results: list[StepResult] = []
+    # npm ci before pytest, not beside it: it empties node_modules/ first, and the browser
+    # layout test reads node_modules/axe-core while it runs.
+    first = [step for step in steps if step[0] == "npm ci"]
+    run_steps(first, step_results)
+    steps = [step for step in steps if step not in first]
     checks = threading.Thread(target=run_steps, args=(steps, step_results), daemon=True)
     checks.start()
 

@@ -197,4 +197,35 @@ def test_browse_counts_members(client: Client, alice: User, bob: User) -> None:
     client.force_login(alice)
     rows = client.get("/rooms/").content.decode().split("<tr>")
     design_row = next(row for row in rows if "Design" in row)
-    assert "<td>2</td>" in design_row
+    assert '<td class="num" data-label="Members">2</td>' in design_row
+
+
+def test_browse_search_keeps_rooms_whose_name_or_topic_matches(
+    client: Client, alice: User, bob: User
+) -> None:
+    services.room_create(slug="design", name="Design", topic="Pixels and words", creator=bob)
+    services.room_create(slug="ops", name="Ops", topic="Servers and DESIGN reviews", creator=bob)
+    services.room_create(slug="random", name="Random", topic="", creator=bob)
+    client.force_login(alice)
+    page = client.get("/rooms/", {"q": "  design "}).content.decode()
+    assert "/chat/design/" in page
+    assert "/chat/ops/" in page  # its topic matches, whatever the case
+    assert "/chat/random/" not in page
+    assert 'value="design"' in page  # the box keeps what was searched
+    assert "2 rooms matching" in page
+    assert "Pixels and words" in page  # topics are shown
+    nothing = client.get("/rooms/", {"q": "zzz"}).content.decode()
+    assert "No room matches" in nothing
+    assert "/chat/design/" not in nothing
+    everything = client.get("/rooms/", {"q": ""}).content.decode()
+    assert all(f"/chat/{slug}/" in everything for slug in ("design", "ops", "random"))
+
+
+def test_browse_search_never_shows_a_private_room_of_others(
+    client: Client, alice: User, bob: User
+) -> None:
+    services.room_create(
+        slug="secret", name="Secret design", topic="", creator=bob, is_private=True
+    )
+    client.force_login(alice)
+    assert "/chat/secret/" not in client.get("/rooms/", {"q": "design"}).content.decode()

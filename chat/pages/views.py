@@ -12,6 +12,9 @@ from chat.errors import ChatError
 from chat.forms import RoomForm
 from chat.protocol.codes import ErrorCode
 
+# As long as a topic: longer is cut, not refused.
+MAX_ROOM_QUERY_CHARS = 200
+
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
@@ -21,12 +24,14 @@ def _user(request: HttpRequest) -> User:
 @login_required
 def browse(request: HttpRequest, error: str = "") -> HttpResponse:
     """Browse rooms: public rooms to join or leave, with member counts, and the private
-    rooms the user is in. Also the site's front page."""
-    rooms = selectors.room_directory(user=_user(request))
+    rooms the user is in; `?q=` keeps those whose name or topic contains it. Also the
+    site's front page."""
+    query = " ".join(request.GET.get("q", "").split())[:MAX_ROOM_QUERY_CHARS]
+    rooms = selectors.room_directory(user=_user(request), query=query)
     return render(
         request,
         "chat/index.html",
-        {"rooms": rooms, "error": error},
+        {"rooms": rooms, "error": error, "q": query, "max_query_chars": MAX_ROOM_QUERY_CHARS},
         status=400 if error else 200,
     )
 

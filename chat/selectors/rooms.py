@@ -108,9 +108,10 @@ class DirectoryRoom(TypedDict):
     joined: bool  # the viewing user is one of them
 
 
-def room_directory(*, user: User) -> list[DirectoryRoom]:
+def room_directory(*, user: User, query: str = "") -> list[DirectoryRoom]:
     """The browse page: every room the user may see (public ones, private ones they are
-    in; staff: all), with member counts and whether the user joined. One query."""
+    in; staff: all), with member counts and whether the user joined. One query. With a
+    query: only the rooms whose name or topic contains it (any case)."""
     rooms = (
         Room.objects.annotate(
             n_members=Count("memberships", distinct=True),
@@ -121,6 +122,8 @@ def room_directory(*, user: User) -> list[DirectoryRoom]:
     )
     if not user.is_staff:
         rooms = rooms.filter(Q(is_private=False) | Q(is_joined=True))
+    if query:
+        rooms = rooms.filter(Q(name__icontains=query) | Q(topic__icontains=query))
     return [
         {"room": room_out(room), "members": room.n_members, "joined": room.is_joined}
         for room in rooms

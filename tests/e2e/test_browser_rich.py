@@ -95,7 +95,8 @@ def test_links_code_and_replies_in_the_page(
         code = reader.locator(f"{SAVED} .body pre code.language-python")
         expect(code).to_have_count(1)
         assert code.inner_text() == "def f():\n    return  {'a':   1}\n"
-        assert code.evaluate("el => getComputedStyle(el.parentElement).whiteSpace") == "pre"
+        # whitespace kept; long lines wrap rather than scroll (chat.css)
+        assert code.evaluate("el => getComputedStyle(el.parentElement).whiteSpace") == "pre-wrap"
         last = reader.locator(SAVED).last
         expect(last.locator(".body em")).to_have_text("fine")
         expect(last.locator(".body")).to_contain_text("<img src=x onerror=alert(1)>")
