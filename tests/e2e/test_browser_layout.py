@@ -253,11 +253,6 @@ def test_every_page_fits_every_width_in_both_themes_and_passes_axe(
             context = new_context(browser, layout_server, theme, cookie, axe_path)
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
-            if spec.name == "people":
-                response = page.goto(spec.path)
-                if response is not None and response.status == 404:
-                    context.close()
-                    pytest.skip("/people/ is not on main yet (the people part of #23)")
             for width_name, (width, height) in WIDTHS.items():
                 page.set_viewport_size({"width": width, "height": height})
                 load(page, spec)
