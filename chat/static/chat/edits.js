@@ -55,6 +55,18 @@ export class Edits {
     }
   }
 
+  // Edit this message of one's own (the composer's Up arrow, the action bar's Edit):
+  // true when its editor opened.
+  startEditing(messageId) {
+    const item = this.byId(Number(messageId));
+    if (!item || !item.classList.contains("own") || !part(item, "actions")?.querySelector("button.edit")) {
+      return false;
+    }
+    this.openEditor(item);
+    item.scrollIntoView({ block: "nearest" });
+    return true;
+  }
+
   openEditor(item) {
     closeEditor(item);
     const body = part(item, "body");
@@ -115,7 +127,7 @@ export class Edits {
   // Access to the room is gone: nothing of one's own can be changed any more.
   freeze() {
     this.list.querySelectorAll("li.editing, li.confirming").forEach((item) => closeEditor(item));
-    this.list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
+    this.list.querySelectorAll("li.message > .actions > .edit, li.message > .actions > .delete").forEach((el) => el.remove());
   }
 }
 
@@ -141,7 +153,7 @@ function closeEditor(item) {
 
 function askDelete(item) {
   closeEditor(item);
-  const confirm = document.createElement("span");
+  const confirm = document.createElement("div");
   confirm.className = "confirm";
   const no = button("keep", "no", "No, keep it");
   confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);

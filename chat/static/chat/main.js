@@ -5,6 +5,7 @@
 
 import { Composer } from "./composer.js";
 import { frameRouter } from "./frames.js";
+import { JumpLatest } from "./jumplatest.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
@@ -138,7 +139,21 @@ function timelineFor(slug) {
         showError("");
         return true;
       },
-      seen: () => readSoon(slug),
+      seen: () => {
+        readSoon(slug);
+        jumpLatest.update(slug);
+      },
+      viewChanged: (room) => jumpLatest.update(room),
+      // A failed message sent again: back in the outbox, with its client_id.
+      retry: (room, entry) => {
+        if (!canWrite(room)) {
+          showError("You cannot write here.");
+          return;
+        }
+        composer.outbox.add(room, username, entry);
+        timelines.get(room)?.showPending(entry);
+        composer.queue(room, entry.client_id);
+      },
       settled: (room, clientId) => composer.settled(room, clientId),
       username: () => username,
       profile: (name) => profiles.get(name),
@@ -178,6 +193,11 @@ const composer = new Composer(
   }
 );
 
+const jumpLatest = new JumpLatest($("jump-latest"), {
+  current: () => nav.current,
+  timeline: (slug) => timelines.get(slug),
+});
+
 const sidebar = new Sidebar(
   store,
   {
@@ -205,6 +225,7 @@ const nav = new Navigation(
     sidebar,
     render: () => {
       renderRoom();
+      jumpLatest.render();
       notifier.render();
       replies.render();
     },

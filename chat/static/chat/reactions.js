@@ -134,6 +134,18 @@ export class ReactionClicks {
   }
 }
 
+// The entry point for picking a reaction for a message (the message list's React
+// button). Opens the chooser under the message; `anchorElement` is where the caller
+// would like it (the emoji part's picker may anchor there). A stub until that part's
+// picker lands: it opens today's chooser (msglist, #23).
+export function openReactionPicker(messageId, anchorElement) {
+  void anchorElement;
+  const bar = document.querySelector(`li.message[data-id="${Number(messageId)}"] > .reactions`);
+  if (!bar) return;
+  if (bar.querySelector(":scope > .reaction-picker")) closePicker(bar, true);
+  else openPicker(bar);
+}
+
 function pickButton(emoji) {
   const el = document.createElement("button");
   el.type = "button";
