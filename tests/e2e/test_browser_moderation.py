@@ -23,7 +23,7 @@ from chat import services
 from chat.content.rendering import ALLOWED
 from chat.models import Message, Room, Sanction
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room, send
+from tests.e2e.browser import act, in_thread, launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -172,17 +172,19 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
             ids = page.locator(SAVED).evaluate_all("items => items.map(li => li.dataset.id)")
             assert all(i and i.isdigit() for i in ids), ids
 
-        # Controls only on one's own messages.
+        # Controls only on one's own messages, in the action bar shown on hover.
+        message(alice, "first draft").hover()
         expect(message(alice, "first draft").locator("button.edit")).to_be_visible()
         expect(message(alice, "first draft").locator("button.delete")).to_be_visible()
         others = "button.edit, button.delete"  # anyone may reply; only authors change
         expect(message(alice, "bob was here").locator(others)).to_have_count(0)
         expect(message(bob, "first draft").locator(others)).to_have_count(0)
+        message(bob, "bob was here").hover()
         expect(message(bob, "bob was here").locator("button.edit")).to_be_visible()
 
         # Escape cancels an edit; Enter saves it, and bob sees it marked as edited.
         draft = message(alice, "first draft")
-        draft.locator("button.edit").click()
+        act(draft, "edit")
         editor = draft.locator("textarea.editor")
         expect(editor).to_be_focused()
         expect(editor).to_have_value("first draft")
@@ -192,7 +194,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         expect(draft.locator(".body")).to_have_text("first draft")
         alice.screenshot(path=str(log_dir / "alice-controls.png"))
 
-        draft.locator("button.edit").click()
+        act(draft, "edit")
         editor.fill("final text")
         editor.press("Enter")
         for page in (alice, bob):
@@ -203,13 +205,14 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
 
         # Delete asks first; "no" keeps it, "yes" removes it for everyone.
         doomed = message(alice, "to be removed")
-        doomed.locator("button.delete").click()
+        act(doomed, "delete")
         expect(doomed.locator(".confirm")).to_have_text("Delete? yes no")
         alice.screenshot(path=str(log_dir / "alice-confirm-delete.png"))
         doomed.locator("button.keep").click()
         expect(doomed.locator(".confirm")).to_have_count(0)
+        doomed.hover()
         expect(doomed.locator("button.delete")).to_be_visible()
-        doomed.locator("button.delete").click()
+        act(doomed, "delete")
         doomed.locator("button.confirm-delete").click()
         for page in (alice, bob):
             expect(message(page, "to be removed")).to_have_count(0, timeout=LIVE_MS)
@@ -217,7 +220,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
 
         # A refused edit is shown in #error, and the page's replies stay matched.
         edited = message(alice, "final text")
-        edited.locator("button.edit").click()
+        act(edited, "edit")
         edited.locator("textarea.editor").fill("   ")
         edited.locator("textarea.editor").press("Enter")
         expect(alice.locator("#error")).to_have_text("A message cannot be empty.")
@@ -235,7 +238,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         send(alice, "said while muted")
         expect(alice.locator("#messages li.failed .body")).to_have_text("said while muted")
         expect(alice.locator("#error")).to_have_text("You are muted here.")
-        edited.locator("button.edit").click()
+        act(edited, "edit")
         edited.locator("textarea.editor").fill("edited while muted")
         edited.locator("textarea.editor").press("Enter")
         expect(alice.locator("#error")).to_have_text("You are muted here.")
