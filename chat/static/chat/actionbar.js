@@ -23,6 +23,9 @@ export class ActionBar {
     this.slug = page.slug;
     list.addEventListener("click", (event) => this.onClick(event));
     list.addEventListener("keydown", (event) => this.onKeydown(event));
+    // Capture: seen before the picker's own handlers take its buttons away.
+    list.addEventListener("click", (event) => this.keepFocus(event), true);
+    list.addEventListener("keydown", (event) => event.key === "Escape" && this.keepFocus(event), true);
     list.addEventListener("focusin", (event) => this.onFocus(event, true));
     list.addEventListener("focusout", (event) => this.onFocus(event, false));
   }
@@ -54,6 +57,20 @@ export class ActionBar {
         openLightbox(target);
         break;
     }
+  }
+
+  // A reaction picked (or the picker closed) takes its buttons away, maybe with the
+  // focus: it goes back to the message's React button rather than to the page's start.
+  keepFocus(event) {
+    const picker = event.target instanceof Element ? event.target.closest(".reaction-picker") : null;
+    const item = picker && picker.closest("li.message");
+    if (!item) return;
+    setTimeout(() => {
+      if (this.list.contains(document.activeElement) && document.activeElement !== this.list) return;
+      if (!item.isConnected) return;
+      item.focus({ preventScroll: true }); // the bar shows while the message has the focus
+      item.querySelector(":scope > .actions button.react-message")?.focus({ preventScroll: true });
+    });
   }
 
   async copyLink(item, button) {

@@ -158,7 +158,7 @@ function askDelete(item) {
   const no = button("keep", "no", "No, keep it");
   confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);
   part(item, "actions").hidden = true;
-  part(item, "actions").after(confirm);
+  part(item, "body").after(confirm);
   item.classList.add("confirming");
   no.focus();
 }

@@ -1,5 +1,6 @@
 // "Jump to latest": a button over the bottom of the list shown while the room shown is
-// scrolled up, with how many newer messages lie below. A click goes to the end (the
+// scrolled up, with how many new messages lie below (newer than both the view and the
+// read pointer: what was already read before scrolling up is not counted again). A click goes to the end (the
 // read pointer follows what comes into view, as reading.js does for any scroll).
 
 const SHOW_AFTER_PX = 200; // scrolled up at least this far from the end
@@ -42,7 +43,7 @@ export class JumpLatest {
     this.button.dataset.count = String(newer);
     this.button.setAttribute(
       "aria-label",
-      newer ? `Jump to latest: ${newer} newer message${newer === 1 ? "" : "s"}` : "Jump to latest"
+      newer ? `Jump to latest: ${newer} new message${newer === 1 ? "" : "s"}` : "Jump to latest"
     );
   }
 }

@@ -144,6 +144,7 @@ function timelineFor(slug) {
         jumpLatest.update(slug);
       },
       viewChanged: (room) => jumpLatest.update(room),
+      readSeq: () => store.get(slug)?.readSeq ?? 0,
       // A failed message sent again: back in the outbox, with its client_id.
       retry: (room, entry) => {
         if (!canWrite(room)) {

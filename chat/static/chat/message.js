@@ -24,6 +24,9 @@ export function messageItem(message, username, profile) {
   if (Number.isFinite(created)) item.dataset.time = String(created);
   const quote = replyQuote(message.reply_to);
   if (quote) item.append(quote);
+  // The bar comes first (it is drawn over the top right): Tab from the focused message
+  // goes straight into it.
+  if (Number.isInteger(message.id)) item.append(actionBar(own));
   if (system) {
     item.append(head(span("author system-label", "announcement"), timeEl(message.created_at)));
   } else {
@@ -38,7 +41,7 @@ export function messageItem(message, username, profile) {
   if (message.edited_at) markEdited(item);
   const attached = attachmentLink(message.attachment) || fileLink(message.attachment);
   if (attached) item.append(attached);
-  if (Number.isInteger(message.id)) item.append(reactionBar(message), actionBar(own), moreButton());
+  if (Number.isInteger(message.id)) item.append(reactionBar(message), moreButton());
   return item;
 }
 

@@ -24,7 +24,8 @@ export class Timeline {
   // requests: fetch(slug, before, limit, purpose) -> bool; fetchAt(slug, {around} or
   // {after}, limit, purpose) -> bool; change(item, kind, frame) -> bool;
   // seen() (what is in view changed); viewChanged() (the "Jump to latest" count may
-  // have); retry(slug, entry) (send a failed message again); username() -> string;
+  // have); readSeq() -> the room's read pointer; retry(slug, entry) (send a failed
+  // message again); username() -> string;
   // profile(username) -> the cached profile or null; maxBodyChars.
   constructor(slug, requests) {
     this.slug = slug;
@@ -112,20 +113,20 @@ export class Timeline {
     this.list.scrollTop = this.list.scrollHeight;
   }
 
-  // How many saved messages are newer than the view (below it, held or released).
+  // How many saved messages are new below the view: newer than what is in view and
+  // than the read pointer (released ones counted by seq, a deleted one among them too).
   newerCount() {
     if (!this.loaded) return 0;
-    const top = this.highestInView();
+    const from = Math.max(this.highestInView(), this.requests.readSeq ? this.requests.readSeq() : 0);
     let lo = 0;
     let hi = this.seqs.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.seqs[mid] <= top) lo = mid + 1;
+      if (this.seqs[mid] <= from) lo = mid + 1;
       else hi = mid;
     }
     let count = this.seqs.length - lo;
-    // Released ones are counted by seq (a deleted one among them is counted too).
-    if (this.newerFrom !== null && this.cursor !== null) count += Math.max(0, this.cursor - this.newerFrom);
+    if (this.newerFrom !== null && this.cursor !== null) count += Math.max(0, this.cursor - Math.max(from, this.newerFrom));
     return count;
   }
 
