@@ -96,20 +96,43 @@ function actionBar(own) {
   bar.setAttribute("role", "toolbar");
   bar.setAttribute("aria-label", "Message actions");
   bar.append(
-    actionButton("react-message", "☺", "Add a reaction"),
-    actionButton("reply", "↩", "Reply")
+    actionButton("react-message", "Add a reaction"),
+    actionButton("reply", "Reply")
   );
-  if (own) bar.append(actionButton("edit", "✎", "Edit"), actionButton("delete", "✕", "Delete"));
-  bar.append(actionButton("copy-link", "🔗", "Copy link to this message"));
+  if (own) bar.append(actionButton("edit", "Edit"), actionButton("delete", "Delete"));
+  bar.append(actionButton("copy-link", "Copy link to this message"));
   return bar;
 }
 
-function actionButton(action, glyph, label) {
+// Icons as strokes in a 16×16 box (drawn in the text colour; no icon font to load).
+const ICONS = {
+  "react-message": "M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13zM5.2 9.6c.7 1 1.6 1.5 2.8 1.5s2.1-.5 2.8-1.5M5.8 6.2h.01M10.2 6.2h.01",
+  reply: "M6.5 3.5 2.5 7.5l4 4M2.5 7.5h6.5c2.5 0 4.5 2 4.5 4.5v.5",
+  edit: "M10.8 2.7l2.5 2.5-7.8 7.8-3.2.7.7-3.2zM9.5 4l2.5 2.5",
+  delete: "M2.5 4.5h11M6 4.5V3h4v1.5M4 4.5l.7 9h6.6l.7-9M6.7 7v4.5M9.3 7v4.5",
+  "copy-link": "M6.8 9.2a3 3 0 0 0 4.2 0l2-2a3 3 0 0 0-4.2-4.2l-.8.8M9.2 6.8a3 3 0 0 0-4.2 0l-2 2a3 3 0 0 0 4.2 4.2l.8-.8",
+};
+const SVG = "http://www.w3.org/2000/svg";
+
+function icon(action) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", ICONS[action]);
+  svg.append(path);
+  return svg;
+}
+
+function actionButton(action, label) {
   const el = document.createElement("button");
   el.type = "button";
   el.className = `act ${action}`;
   el.dataset.action = action;
-  el.textContent = glyph;
+  el.append(icon(action));
   el.title = label;
   el.setAttribute("aria-label", label);
   return el;
