@@ -16,10 +16,10 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from chat import services
-from chat.models import Message, Room
+from chat.models import Message, Room, Sanction
 from chat.services.posting import SendRequest, message_post_many
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import launch_chromium, log_in, open_room, send, wait_until
+from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room, send, wait_until
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -316,4 +316,39 @@ def test_jump_to_latest_counts_newer_messages(
         )
         # The newest, now in view, are read: the room has nothing unread.
         wait_until(reader, "!document.querySelector('#sidebar li.unread')")
+        assert not errors, errors
+
+
+@pytest.mark.timeout(180)
+def test_a_refused_message_shows_failed_on_itself_and_retry_sends_it(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    alice = make_user("alice", password=TEST_PASSWORD)
+    room = Room.objects.create(slug="design", name="Design")
+    services.room_join(user=alice, slug="design")
+    mute = Sanction.objects.create(kind=Sanction.Kind.MUTE, user=alice, room=room, reason="wait")
+    with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
+        errors: list[str] = []
+        page = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
+        open_room(page, "design")
+        send(page, "first try")
+        failed = page.locator("#messages li.failed")
+        expect(failed.locator(".state")).to_have_text("not sent")
+        expect(failed.locator(".why")).to_contain_text("muted")
+        expect(failed.locator(".body")).to_have_text("first try")
+        send(page, "to dismiss")
+        expect(failed).to_have_count(2)
+        failed.filter(has_text="to dismiss").locator("button.dismiss").click()
+        expect(failed).to_have_count(1)
+        page.screenshot(path=str(log_dir / "msglist-failed.png"))
+
+        in_thread(mute.delete)
+        failed.locator("button.retry").click()
+        saved = page.locator(SAVED)
+        expect(saved).to_have_count(1)
+        expect(saved.locator(".body")).to_have_text("first try")
+        expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
         assert not errors, errors

@@ -137,16 +137,26 @@ export class ActionBar {
     }
   }
 
-  // While a message holds the focus its time reads in full; its bar closes when it
-  // loses it.
+  // A message reached with the keyboard reads its time in full until the focus leaves
+  // it (not on a click: the line would move under the pointer); its bar closes then.
   onFocus(event, gained) {
     const item = event.target instanceof Element ? event.target.closest("li.message") : null;
     if (!item) return;
-    if (!gained && event.relatedTarget instanceof Node && item.contains(event.relatedTarget)) return;
-    const time = item.querySelector(":scope > .head > time");
-    if (time && time.dataset.full) time.textContent = gained ? time.dataset.full : time.dataset.short;
-    if (!gained) closeBar(item);
+    if (gained) {
+      if (event.target === item && item.matches(":focus-visible")) showFullTime(item, true);
+      return;
+    }
+    if (event.relatedTarget instanceof Node && item.contains(event.relatedTarget)) return;
+    showFullTime(item, false);
+    closeBar(item);
   }
+}
+
+function showFullTime(item, full) {
+  const time = item.querySelector(":scope > .head > time");
+  if (!time || !time.dataset.full) return;
+  time.textContent = full ? time.dataset.full : time.dataset.short;
+  item.classList.toggle("time-full", full);
 }
 
 function closeBar(item) {
