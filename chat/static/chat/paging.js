@@ -15,6 +15,7 @@ const LOAD_MARGIN_PX = 600; // ask for the next page this far before the edge
 export class Paging {
   constructor(timeline) {
     this.t = timeline;
+    this.contextFresh = false; // a context jump started from an empty list (Timeline.jumpTo)
   }
 
   load(lastSeq) {
@@ -60,7 +61,7 @@ export class Paging {
     const t = this.t;
     if (tag.purpose === "around" || tag.purpose === "forward") {
       t.context.onHistory(messages, tag);
-      t.afterAround(messages, tag);
+      this.afterAround(messages, tag);
       return false;
     }
     if (tag.purpose === "open") {
@@ -159,6 +160,51 @@ export class Paging {
     drop.forEach((seq) => t.release(seq));
     t.list.scrollTop = t.list.scrollHeight - fromBottom;
     t.olderExhausted = false;
+  }
+
+  // How many saved messages are new below the view: newer than what is in view and
+  // than the read pointer (released ones counted by seq, a deleted one among them too).
+  newerCount() {
+    const t = this.t;
+    if (!t.loaded) return 0;
+    const from = Math.max(t.highestInView(), t.requests.readSeq ? t.requests.readSeq() : 0);
+    let lo = 0;
+    let hi = t.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (t.seqs[mid] <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    let count = t.seqs.length - lo;
+    if (t.newerFrom !== null && t.cursor !== null) count += Math.max(0, t.cursor - Math.max(from, t.newerFrom));
+    return count;
+  }
+
+  // "Jump to latest": at the end of the list (reading it marks it read, as any scroll
+  // does); when the newest were released, the newest page is read again first.
+  jumpToLatest() {
+    const t = this.t;
+    if (t.newerFrom === null) {
+      t.scrollToBottom();
+      t.viewChanged();
+      return;
+    }
+    const cursor = t.cursor ?? 0;
+    t.clearAll();
+    t.wantBottom = true;
+    t.load(cursor);
+    t.viewChanged();
+  }
+
+  // After a context read that started from an empty list: what lies after it is released.
+  afterAround(messages, tag) {
+    const t = this.t;
+    if (tag.purpose !== "around" || !this.contextFresh) return;
+    this.contextFresh = false;
+    const last = t.seqs.length ? t.seqs[t.seqs.length - 1] : null;
+    if (last !== null && t.cursor !== null && last < t.cursor) t.newerFrom = last;
+    t.olderExhausted = t.seqs.length > 0 && t.seqs[0] <= 1;
+    t.viewChanged();
   }
 
   // A new hello. `resumed` is the room's hello entry field (or undefined); lastSeq where

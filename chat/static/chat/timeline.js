@@ -113,40 +113,18 @@ export class Timeline {
     this.list.scrollTop = this.list.scrollHeight;
   }
 
-  // How many saved messages are new below the view: newer than what is in view and
-  // than the read pointer (released ones counted by seq, a deleted one among them too).
+  // How many saved messages are new below the view (paging.js).
   newerCount() {
-    if (!this.loaded) return 0;
-    const from = Math.max(this.highestInView(), this.requests.readSeq ? this.requests.readSeq() : 0);
-    let lo = 0;
-    let hi = this.seqs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.seqs[mid] <= from) lo = mid + 1;
-      else hi = mid;
-    }
-    let count = this.seqs.length - lo;
-    if (this.newerFrom !== null && this.cursor !== null) count += Math.max(0, this.cursor - Math.max(from, this.newerFrom));
-    return count;
+    return this.paging.newerCount();
+  }
+
+  // "Jump to latest" (paging.js).
+  jumpToLatest() {
+    this.paging.jumpToLatest();
   }
 
   viewChanged() {
     if (this.requests.viewChanged) this.requests.viewChanged(this.slug);
-  }
-
-  // "Jump to latest": at the end of the list (reading it marks it read, as any scroll
-  // does); when the newest were released, the newest page is read again first.
-  jumpToLatest() {
-    if (this.newerFrom === null) {
-      this.scrollToBottom();
-      this.viewChanged();
-      return;
-    }
-    const cursor = this.cursor ?? 0;
-    this.clearAll();
-    this.wantBottom = true;
-    this.load(cursor);
-    this.viewChanged();
   }
 
   // --- rendering -------------------------------------------------------------------------
@@ -325,19 +303,9 @@ export class Timeline {
     if (this.newerFrom !== null && !this.bySeq.has(seq) && this.loaded) {
       [...this.seqs].forEach((s) => this.release(s));
       this.newerFrom = null;
-      this.contextFresh = true;
+      this.paging.contextFresh = true;
     }
     this.context.jumpTo(seq);
-  }
-
-  // After a context read that started from an empty list: what lies after it is released.
-  afterAround(messages, tag) {
-    if (tag.purpose !== "around" || !this.contextFresh) return;
-    this.contextFresh = false;
-    const last = this.seqs.length ? this.seqs[this.seqs.length - 1] : null;
-    if (last !== null && this.cursor !== null && last < this.cursor) this.newerFrom = last;
-    this.olderExhausted = this.seqs.length > 0 && this.seqs[0] <= 1;
-    this.viewChanged();
   }
 
   // On opening: a message asked for (jumpTo), else the "New messages" line in view (near
