@@ -352,3 +352,48 @@ def test_a_refused_message_shows_failed_on_itself_and_retry_sends_it(
         expect(saved.locator(".body")).to_have_text("first try")
         expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
         assert not errors, errors
+
+
+@pytest.mark.timeout(180)
+def test_on_a_touch_screen_the_ellipsis_opens_the_action_bar(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    alice = make_user("alice", password=TEST_PASSWORD)
+    bob = make_user("bob", password=TEST_PASSWORD)
+    room = Room.objects.create(slug="design", name="Design")
+    for user in (alice, bob):
+        services.room_join(user=user, slug="design")
+    services.message_post(room_id=room.pk, author=alice, body="tap me", client_id="t")
+    with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
+        errors: list[str] = []
+        context = browser.new_context(
+            base_url=server.http,
+            viewport={"width": 390, "height": 844},
+            has_touch=True,
+            is_mobile=True,
+        )
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", "bob")
+        page.fill("input[name=password]", TEST_PASSWORD)
+        with page.expect_navigation():
+            page.click("form.stack button[type=submit]")
+        open_room(page, "design")
+        assert page.evaluate("matchMedia('(hover: none)').matches")
+        item = page.locator(SAVED).filter(has_text="tap me")
+        more = item.locator("button.more-actions")
+        expect(more).to_be_visible()
+        expect(item.locator(":scope > .actions")).to_be_hidden()
+        more.tap()
+        expect(more).to_have_attribute("aria-expanded", "true")
+        expect(item.locator(":scope > .actions")).to_be_visible()
+        item.locator("button.reply").tap()
+        expect(page.locator("#reply-bar")).to_be_visible()
+        expect(page.locator("#reply-bar-excerpt")).to_have_text("tap me")
+        page.screenshot(path=str(log_dir / "msglist-touch.png"))
+        context.close()
+        assert not errors, errors

@@ -60,7 +60,9 @@ function avatarButton(username, profile) {
   el.className = "avatar-button";
   el.dataset.profile = username;
   el.tabIndex = -1; // the name button is the Tab stop for the same person
-  el.append(avatarImage(profile, profile ? profile.displayName : username));
+  const name = profile ? profile.displayName : username;
+  el.setAttribute("aria-label", name); // named even while no picture is known
+  el.append(avatarImage(profile, name));
   return el;
 }
 
@@ -213,8 +215,12 @@ export function refreshAuthors(list, usernames, profileOf) {
     const name = item.dataset.author;
     if (!usernames.has(name)) continue;
     const profile = profileOf(name);
+    const shown = profile ? profile.displayName : name;
     const avatar = item.querySelector(":scope > .avatar-button > img.avatar");
-    if (avatar) setAvatar(avatar, profile, profile ? profile.displayName : name);
+    if (avatar) {
+      setAvatar(avatar, profile, shown);
+      avatar.parentElement.setAttribute("aria-label", shown);
+    }
     const who = item.querySelector(":scope > .head > .author");
     if (who && who.dataset.profile) nameParts(who, name, profile);
   }

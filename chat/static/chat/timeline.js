@@ -225,6 +225,16 @@ export class Timeline {
     if (keep) this.scrollToBottom();
   }
 
+  // The id of this user's newest saved message held here, or null (the composer's Up
+  // arrow edits it through edits.startEditing).
+  lastOwnId() {
+    for (let i = this.seqs.length - 1; i >= 0; i--) {
+      const item = this.bySeq.get(this.seqs[i]);
+      if (item.classList.contains("own") && item.dataset.id) return Number(item.dataset.id);
+    }
+    return null;
+  }
+
   // Bring a message into view and mark it for a moment (a notification was clicked).
   reveal(seq) {
     const item = this.bySeq.get(seq);
