@@ -50,7 +50,10 @@ ODD_USERNAME = "x@y.z+-_"  # every character Django allows in a username besides
 # The elements the page itself puts in the message list, and those the server's rendered
 # html may hold (chat.content.rendering.ALLOWED); anything else was injected.
 # DIV: a message's reaction bar (reactions.js).
-MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV"} | {tag.upper() for tag in ALLOWED}
+# svg/path: the action bar's icons (checked below to be only those).
+MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV", "svg", "path"} | {
+    tag.upper() for tag in ALLOWED
+}
 OWN_AVATAR = "img.avatar[src^='/api/users/']"
 TAGS_IN_JS = "root => [...root.querySelectorAll('*')].map(el => el.tagName)"
 # A script that is neither a file of this origin nor an inert JSON island was injected.
@@ -85,6 +88,8 @@ def assert_no_injection(page: Page, root: str, allowed: set[str]) -> None:
     assert tags <= allowed, f"{page.url} {root}: unexpected elements {tags - allowed}"
     if root == "#messages":  # an image there is an avatar the page drew, nothing else
         assert page.locator(f"#messages img:not({OWN_AVATAR})").count() == 0, page.url
+        icons = "li.message > .actions > button.act > svg"
+        assert page.locator(f"#messages svg:not({icons})").count() == 0, page.url
     assert page.evaluate(FOREIGN_SCRIPTS_JS) == [], page.url
     assert page.evaluate("typeof window.__xss") == "undefined", page.url
     expect(page.locator("body")).to_be_visible()  # no injected <style> hid it
