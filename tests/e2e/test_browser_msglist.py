@@ -30,6 +30,34 @@ SEED_BATCH = 500
 DOM_BOUND = 400  # paging.js keeps at most 300 saved messages, plus a page in flight
 
 
+# Every message whose grouping or day separator disagrees with its neighbour above it,
+# recomputed from scratch (the page only ever updates the changed ones).
+GROUPING_ERRORS_JS = """list => {
+  const day = (t) => new Date(t).toDateString();
+  const wrong = [];
+  let prev = null;
+  for (const li of list.querySelectorAll(':scope > li.message')) {
+    const t = Number(li.dataset.time);
+    const newDay = !prev || day(Number(prev.dataset.time)) !== day(t);
+    const dt = prev ? t - Number(prev.dataset.time) : -1;
+    const follow = !!prev && !newDay && !li.classList.contains('system')
+      && !prev.classList.contains('system') && prev.dataset.author === li.dataset.author
+      && dt >= 0 && dt <= 300000;
+    if (li.classList.contains('follow') !== follow
+        || !!li.querySelector(':scope > .day-separator') !== newDay) {
+      wrong.push(li.dataset.seq || li.dataset.clientId);
+    }
+    prev = li;
+  }
+  return wrong;
+}"""
+
+
+def grouping_errors(page: Page) -> list[str]:
+    wrong: list[str] = page.locator("#messages").evaluate(GROUPING_ERRORS_JS)
+    return wrong
+
+
 def seqs_shown(page: Page) -> list[int]:
     seqs: list[int] = page.locator(SAVED).evaluate_all(
         "items => items.map(li => Number(li.dataset.seq))"
@@ -125,6 +153,7 @@ def test_groups_days_and_the_action_bar_by_keyboard(
         page.keyboard.press("Enter")
         answer = saved.filter(has_text="answered by keyboard")
         expect(answer.locator("button.reply-quote")).to_contain_text("bob again")
+        assert grouping_errors(page) == []
 
         # Copy link: the message's link, the form notifications use (?seq=). (Bob's
         # own message: React, Reply, Edit, Delete, Copy link.)
@@ -217,6 +246,7 @@ def test_5000_messages_scrolled_back_keep_a_bounded_dom_and_switching_back_is_fa
                 f".dataset.seq) < {top}",
             )
         assert lowest == 1, f"never reached the first message (lowest {lowest})"
+        assert grouping_errors(page) == []
         assert most < DOM_BOUND, f"{most} message nodes held"
         all_nodes = page.evaluate("document.querySelectorAll('#messages *').length")
         print(f"scrolled back through {BIG}: at most {most} messages, {all_nodes} nodes now")
@@ -236,6 +266,7 @@ def test_5000_messages_scrolled_back_keep_a_bounded_dom_and_switching_back_is_fa
             )
         shown = seqs_shown(page)
         assert shown == list(range(shown[0], shown[-1] + 1)), "a hole in what is shown"
+        assert grouping_errors(page) == []
         assert len(shown) < DOM_BOUND
 
         # Jump to latest: the newest page again, at the bottom, the button gone.
@@ -343,6 +374,7 @@ def test_a_refused_message_shows_failed_on_itself_and_retry_sends_it(
         expect(failed).to_have_count(2)
         failed.filter(has_text="to dismiss").locator("button.dismiss").click()
         expect(failed).to_have_count(1)
+        assert grouping_errors(page) == []
         page.screenshot(path=str(log_dir / "msglist-failed.png"))
 
         in_thread(mute.delete)
@@ -351,6 +383,7 @@ def test_a_refused_message_shows_failed_on_itself_and_retry_sends_it(
         expect(saved).to_have_count(1)
         expect(saved.locator(".body")).to_have_text("first try")
         expect(page.locator("#messages li.failed, #messages li.pending")).to_have_count(0)
+        assert grouping_errors(page) == []
         assert not errors, errors
 
 
