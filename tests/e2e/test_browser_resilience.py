@@ -303,6 +303,12 @@ def test_scrollback_gap_fill_refused_send_and_a_pending_message_across_a_reload(
             expect(saved).to_have_count(133)
             assert seqs_shown(page) == list(range(1, 134))
             expect(saved.nth(121).locator(".body")).to_have_text("missed 1")
+            # Read out of order (the newest 5 live, then the 7 before them): still one
+            # group under bob's name, after alice's message.
+            follows = saved.evaluate_all(
+                "items => items.slice(121).map(li => li.classList.contains('follow'))"
+            )
+            assert follows == [False] + [True] * 11, follows
             assert socket_urls[-1].endswith("/ws/chat/?after=archive:121"), socket_urls
             assert {"type": "history.fetch", "room": "archive", "before": 129, "limit": 100} in sent
 
