@@ -143,12 +143,28 @@ export class ActionBar {
     const item = event.target instanceof Element ? event.target.closest("li.message") : null;
     if (!item) return;
     if (gained) {
+      tabbable(item, true);
       if (event.target === item && item.matches(":focus-visible")) showFullTime(item, true);
       return;
     }
     if (event.relatedTarget instanceof Node && item.contains(event.relatedTarget)) return;
     showFullTime(item, false);
     closeBar(item);
+    tabbable(item, false);
+  }
+}
+
+const CONTROLS = ":scope a[href], :scope button:not(.avatar-button)";
+
+// The list is one Tab stop (a roving focus): a message's links and buttons are Tab
+// stops only while the message has the focus, so Tab from the list goes on to the
+// composer instead of through every name and link of the room. Failed lines keep
+// theirs (Retry and Dismiss want attention).
+export function tabbable(item, on) {
+  if (item.classList.contains("outbox")) return;
+  for (const el of item.querySelectorAll(CONTROLS)) {
+    if (on) el.removeAttribute("tabindex");
+    else el.tabIndex = -1;
   }
 }
 

@@ -5,7 +5,7 @@
 // message.js's, grouping and day separators listdecor.js's, history and the bounded DOM
 // paging.js's, the action bar and keyboard actionbar.js's, editing edits.js's.
 
-import { ActionBar } from "./actionbar.js";
+import { ActionBar, tabbable } from "./actionbar.js";
 import { ContextJump } from "./context.js";
 import { span } from "./dom.js";
 import { Edits } from "./edits.js";
@@ -150,6 +150,7 @@ export class Timeline {
       else hi = mid;
     }
     const item = messageItem(message, this.requests.username(), this.requests.profile(message.author));
+    tabbable(item, false); // reached through the list's arrows (actionbar.js)
     // Saved messages first in seq order; the outbox (pending, failed) stays below.
     const next =
       lo < this.seqs.length
@@ -221,6 +222,7 @@ export class Timeline {
       item.classList.toggle("mentions-me", isMention(message, this.requests.username()));
     }
     markEdited(item);
+    tabbable(item, item.contains(document.activeElement)); // its new links too
     this.edits.settleChange(item, "edit");
     if (keep) this.scrollToBottom();
   }
@@ -336,7 +338,6 @@ export class Timeline {
   }
 
   // --- history (paging.js) ---------------------------------------------------------------
-
   load(lastSeq) {
     this.paging.load(lastSeq);
   }
