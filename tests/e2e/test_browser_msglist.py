@@ -257,7 +257,43 @@ def test_5000_messages_scrolled_back_keep_a_bounded_dom_and_switching_back_is_fa
         all_nodes = page.evaluate("document.querySelectorAll('#messages *').length")
         print(f"scrolled back through {BIG}: at most {most} messages, {all_nodes} nodes now")
 
-        # Released newer messages come back from history when scrolled down to.
+        # A search result among the released newest: the list starts again around it
+        # (no hole shown), scrolling down reads on from there, Jump to latest ends it.
+        page.fill("#search-input", "4000")
+        page.keyboard.press("Enter")
+        page.locator("#search-list .search-hit").first.click()
+        expect(page.locator(f"{SAVED}[data-seq='4000']")).to_have_count(1)
+        wait_until(page, "!!document.querySelector('#messages li.revealed')")
+        page.locator("#search-close").click()
+        shown = seqs_shown(page)
+        assert shown == list(range(shown[0], shown[-1] + 1)), "a hole in what is shown"
+        assert shown[-1] < BIG
+        expect(page.locator("#jump-latest")).to_be_visible()
+        bottom = shown[-1]
+        page.locator("#messages").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+        wait_until(
+            page,
+            "Math.max(...[...document.querySelectorAll('#messages > li[data-seq]')]"
+            f".map(li => Number(li.dataset.seq))) > {bottom}",
+        )
+        shown = seqs_shown(page)
+        assert shown == list(range(shown[0], shown[-1] + 1)), "a hole in what is shown"
+        assert grouping_errors(page) == []
+        page.locator("#jump-latest").click()
+        expect(page.locator(SAVED).last).to_have_attribute("data-seq", str(BIG))
+        assert len(seqs_shown(page)) < DOM_BOUND
+
+        # Back up until the newest are released, then down: they come back from history.
+        for _ in range(20):
+            if seqs_shown(page)[-1] < BIG:
+                break
+            top = seqs_shown(page)[0]
+            page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
+            wait_until(
+                page,
+                f"Number(document.querySelector('#messages > li.message[data-seq]')"
+                f".dataset.seq) < {top}",
+            )
         shown = seqs_shown(page)
         assert shown[-1] < BIG
         assert len(shown) < DOM_BOUND
