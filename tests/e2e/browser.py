@@ -10,7 +10,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.db import connections
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import TEST_PASSWORD
 
@@ -122,3 +130,12 @@ def wait_until(page: Page, expression: str, timeout_ms: int = 10_000) -> None:
             return
         page.wait_for_timeout(100)
     raise AssertionError(f"never true: {expression}")
+
+
+def act(item: Locator, action: str) -> None:
+    """Press one of a message's action-bar buttons (react-message, reply, edit, delete,
+    copy-link) as a mouse user does: the bar shows on hover."""
+    item.hover()
+    button = item.locator(f":scope > .actions button.{action}")
+    expect(button).to_be_visible()
+    button.click()

@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 from chat import services
 from chat.models import Attachment, Room
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room
+from tests.e2e.browser import act, in_thread, launch_chromium, log_in, open_room
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,8 +61,8 @@ def test_reactions_show_live_and_a_pdf_goes_from_one_user_to_the_other(
         open_room(second, "design")
 
         # Alice picks 👍 from the picker: both pages count 1, only hers pressed.
-        bar = first.locator(f'#messages li.message[data-id="{target["id"]}"] > .reactions')
-        bar.locator("button.react-add").click()
+        item = first.locator(f'#messages li.message[data-id="{target["id"]}"]')
+        act(item, "react-message")
         first.locator('#emoji-picker [role=option][data-emoji="👍"]').first.click()
         expect(chip(first, target["id"], "👍")).to_have_text("👍 1")
         expect(chip(first, target["id"], "👍")).to_have_attribute("aria-pressed", "true")

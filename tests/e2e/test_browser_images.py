@@ -4,6 +4,7 @@ from people's messages; the page's CSP holds throughout."""
 
 import base64
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,9 +71,21 @@ def test_a_pasted_image_shows_as_a_thumbnail_for_the_other_user(
         assert alice.locator("#messages li.upload").count() == 0
         assert bob.locator("#messages li.message").count() == 1
 
-        # The thumbnail opens the full image (a new tab), served as an image.
+        # The thumbnail opens the full image in a lightbox (Escape closes it and the
+        # focus goes back to the thumbnail); from there the original opens in a tab,
+        # served as an image.
+        bob.locator("a.attachment").last.click()
+        lightbox = bob.locator("dialog.lightbox")
+        expect(lightbox).to_be_visible()
+        expect(lightbox.locator("img.lightbox-image")).to_have_attribute("alt", re.compile(".+"))
+        expect(lightbox.locator(".lightbox-close")).to_be_focused()
+        bob.keyboard.press("Escape")
+        expect(lightbox).to_be_hidden()
+        expect(bob.locator("a.attachment").last).to_be_focused()
+        bob.keyboard.press("Enter")  # keyboard: the focused thumbnail opens it again
+        expect(lightbox).to_be_visible()
         with bob.context.expect_page() as opened:
-            bob.locator("a.attachment").last.click()
+            lightbox.locator("a.lightbox-original").click()
         full = opened.value
         full.wait_for_load_state()
         assert "/api/attachments/" in full.url
@@ -82,6 +95,8 @@ def test_a_pasted_image_shows_as_a_thumbnail_for_the_other_user(
         assert response.headers["content-type"] == "image/png"
         assert response.headers["x-content-type-options"] == "nosniff"
         full.close()
+        lightbox.locator(".lightbox-close").click()
+        expect(lightbox).to_be_hidden()
 
         # An announcement from the server is shown apart from people's messages.
         in_thread(lambda: services.message_post_system(room_id=lobby.pk, body="Deploy at 5"))
@@ -89,7 +104,7 @@ def test_a_pasted_image_shows_as_a_thumbnail_for_the_other_user(
         expect(announcement.locator(".body")).to_have_text("Deploy at 5")
         expect(announcement.locator(".author")).to_have_text("announcement")
         # Anyone may reply to it; nobody edits or deletes it from the page.
-        assert announcement.locator(".actions button.reply").count() == 1
+        assert announcement.locator(":scope > .actions button.reply").count() == 1
         assert announcement.locator("button.edit, button.delete").count() == 0
 
         # The API's readable docs render from the site's own files under its CSP.

@@ -23,7 +23,7 @@ from chat import services
 from chat.content.rendering import ALLOWED
 from chat.models import Message, Room, Sanction
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import in_thread, launch_chromium, log_in, open_room, send
+from tests.e2e.browser import act, in_thread, launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -50,7 +50,10 @@ ODD_USERNAME = "x@y.z+-_"  # every character Django allows in a username besides
 # The elements the page itself puts in the message list, and those the server's rendered
 # html may hold (chat.content.rendering.ALLOWED); anything else was injected.
 # DIV: a message's reaction bar (reactions.js).
-MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV"} | {tag.upper() for tag in ALLOWED}
+# svg/path: the action bar's icons (checked below to be only those).
+MESSAGE_TAGS = {"LI", "SPAN", "TIME", "BUTTON", "IMG", "DIV", "svg", "path"} | {
+    tag.upper() for tag in ALLOWED
+}
 OWN_AVATAR = "img.avatar[src^='/api/users/']"
 TAGS_IN_JS = "root => [...root.querySelectorAll('*')].map(el => el.tagName)"
 # A script that is neither a file of this origin nor an inert JSON island was injected.
@@ -85,6 +88,8 @@ def assert_no_injection(page: Page, root: str, allowed: set[str]) -> None:
     assert tags <= allowed, f"{page.url} {root}: unexpected elements {tags - allowed}"
     if root == "#messages":  # an image there is an avatar the page drew, nothing else
         assert page.locator(f"#messages img:not({OWN_AVATAR})").count() == 0, page.url
+        icons = "li.message > .actions > button.act > svg"
+        assert page.locator(f"#messages svg:not({icons})").count() == 0, page.url
     assert page.evaluate(FOREIGN_SCRIPTS_JS) == [], page.url
     assert page.evaluate("typeof window.__xss") == "undefined", page.url
     expect(page.locator("body")).to_be_visible()  # no injected <style> hid it
@@ -172,17 +177,19 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
             ids = page.locator(SAVED).evaluate_all("items => items.map(li => li.dataset.id)")
             assert all(i and i.isdigit() for i in ids), ids
 
-        # Controls only on one's own messages.
+        # Controls only on one's own messages, in the action bar shown on hover.
+        message(alice, "first draft").hover()
         expect(message(alice, "first draft").locator("button.edit")).to_be_visible()
         expect(message(alice, "first draft").locator("button.delete")).to_be_visible()
         others = "button.edit, button.delete"  # anyone may reply; only authors change
         expect(message(alice, "bob was here").locator(others)).to_have_count(0)
         expect(message(bob, "first draft").locator(others)).to_have_count(0)
+        message(bob, "bob was here").hover()
         expect(message(bob, "bob was here").locator("button.edit")).to_be_visible()
 
         # Escape cancels an edit; Enter saves it, and bob sees it marked as edited.
         draft = message(alice, "first draft")
-        draft.locator("button.edit").click()
+        act(draft, "edit")
         editor = draft.locator("textarea.editor")
         expect(editor).to_be_focused()
         expect(editor).to_have_value("first draft")
@@ -192,7 +199,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         expect(draft.locator(".body")).to_have_text("first draft")
         alice.screenshot(path=str(log_dir / "alice-controls.png"))
 
-        draft.locator("button.edit").click()
+        act(draft, "edit")
         editor.fill("final text")
         editor.press("Enter")
         for page in (alice, bob):
@@ -203,13 +210,14 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
 
         # Delete asks first; "no" keeps it, "yes" removes it for everyone.
         doomed = message(alice, "to be removed")
-        doomed.locator("button.delete").click()
+        act(doomed, "delete")
         expect(doomed.locator(".confirm")).to_have_text("Delete? yes no")
         alice.screenshot(path=str(log_dir / "alice-confirm-delete.png"))
         doomed.locator("button.keep").click()
         expect(doomed.locator(".confirm")).to_have_count(0)
+        doomed.hover()
         expect(doomed.locator("button.delete")).to_be_visible()
-        doomed.locator("button.delete").click()
+        act(doomed, "delete")
         doomed.locator("button.confirm-delete").click()
         for page in (alice, bob):
             expect(message(page, "to be removed")).to_have_count(0, timeout=LIVE_MS)
@@ -217,7 +225,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
 
         # A refused edit is shown in #error, and the page's replies stay matched.
         edited = message(alice, "final text")
-        edited.locator("button.edit").click()
+        act(edited, "edit")
         edited.locator("textarea.editor").fill("   ")
         edited.locator("textarea.editor").press("Enter")
         expect(alice.locator("#error")).to_have_text("A message cannot be empty.")
@@ -235,7 +243,7 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         send(alice, "said while muted")
         expect(alice.locator("#messages li.failed .body")).to_have_text("said while muted")
         expect(alice.locator("#error")).to_have_text("You are muted here.")
-        edited.locator("button.edit").click()
+        act(edited, "edit")
         edited.locator("textarea.editor").fill("edited while muted")
         edited.locator("textarea.editor").press("Enter")
         expect(alice.locator("#error")).to_have_text("You are muted here.")

@@ -1,7 +1,8 @@
 """Real Chromium, rich messages (#16): a pasted link is clickable and opens in a new tab
 (without an opener), a code block keeps its whitespace, a message's html never runs
-script, the Reply button and bar send a reply, and a reply's quote jumps to the original
-even when that one is pages back (history is loaded up to it). One real daphne."""
+script, the action bar's Reply and the reply bar send a reply, and a reply's quote jumps
+to the original even when that one is pages back (history is loaded up to it). One real
+daphne."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from playwright.sync_api import Page, Route, expect
 from chat import services
 from chat.models import Room
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import launch_chromium, log_in, open_room, send, wait_until
+from tests.e2e.browser import act, launch_chromium, log_in, open_room, send, wait_until
 from tests.servers import daphnes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -104,7 +105,7 @@ def test_links_code_and_replies_in_the_page(
 
         # The author edits the source, not the rendering.
         own = writer.locator(SAVED).filter(has_text="return").last
-        own.locator("button.edit").click()
+        act(own, "edit")
         expect(own.locator("textarea.editor")).to_have_value(CODE)
         writer.keyboard.press("Escape")
 
@@ -123,7 +124,7 @@ def test_links_code_and_replies_in_the_page(
         # Reply from the page: the bar shows what is answered, the send carries it.
         seq = writer.locator(SAVED).filter(has_text="filler 129").get_attribute("data-seq")
         target = writer.locator(f"{SAVED}[data-seq='{seq}']")
-        target.locator("button.reply").click()
+        act(target, "reply")
         expect(writer.locator("#reply-bar")).to_be_visible()
         expect(writer.locator("#reply-bar-excerpt")).to_have_text("filler 129")
         send(writer, "one more thing")
@@ -131,7 +132,7 @@ def test_links_code_and_replies_in_the_page(
         answer = reader.locator(SAVED).filter(has_text="one more thing")
         expect(answer.locator("button.reply-quote")).to_contain_text("filler 129")
         # Deleted later: the reader's quote says so, never the text.
-        target.locator("button.delete").click()
+        act(target, "delete")
         target.locator("button.confirm-delete").click()
         expect(answer.locator("button.reply-quote")).to_have_text("deleted message")
         assert not errors, errors

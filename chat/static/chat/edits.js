@@ -127,7 +127,7 @@ export class Edits {
   // Access to the room is gone: nothing of one's own can be changed any more.
   freeze() {
     this.list.querySelectorAll("li.editing, li.confirming").forEach((item) => closeEditor(item));
-    this.list.querySelectorAll("li.message > .actions").forEach((el) => el.remove());
+    this.list.querySelectorAll("li.message > .actions > .edit, li.message > .actions > .delete").forEach((el) => el.remove());
   }
 }
 
@@ -153,12 +153,12 @@ function closeEditor(item) {
 
 function askDelete(item) {
   closeEditor(item);
-  const confirm = document.createElement("span");
+  const confirm = document.createElement("div");
   confirm.className = "confirm";
   const no = button("keep", "no", "No, keep it");
   confirm.append("Delete? ", button("confirm-delete", "yes", "Yes, delete it"), " ", no);
   part(item, "actions").hidden = true;
-  part(item, "actions").after(confirm);
+  part(item, "body").after(confirm);
   item.classList.add("confirming");
   no.focus();
 }

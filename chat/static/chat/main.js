@@ -6,6 +6,7 @@
 import { Composer } from "./composer.js";
 import { EmojiCompletion } from "./emojicomplete.js";
 import { frameRouter } from "./frames.js";
+import { JumpLatest } from "./jumplatest.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
@@ -143,7 +144,22 @@ function timelineFor(slug) {
         showError("");
         return true;
       },
-      seen: () => readSoon(slug),
+      seen: () => {
+        readSoon(slug);
+        jumpLatest.update(slug);
+      },
+      viewChanged: (room) => jumpLatest.update(room),
+      readSeq: () => store.get(slug)?.readSeq ?? 0,
+      // A failed message sent again: back in the outbox, with its client_id.
+      retry: (room, entry) => {
+        if (!canWrite(room)) {
+          showError("You cannot write here.");
+          return;
+        }
+        composer.outbox.add(room, username, entry);
+        timelines.get(room)?.showPending(entry);
+        composer.queue(room, entry.client_id);
+      },
       settled: (room, clientId) => composer.settled(room, clientId),
       username: () => username,
       profile: (name) => profiles.get(name),
@@ -183,6 +199,11 @@ const composer = new Composer(
     maxFileBytes: Number($("composer").dataset.maxFileBytes) || 0,
   }
 );
+
+const jumpLatest = new JumpLatest($("jump-latest"), {
+  current: () => nav.current,
+  timeline: (slug) => timelines.get(slug),
+});
 
 const sidebar = new Sidebar(
   store,
@@ -232,6 +253,7 @@ const nav = new Navigation(
     sidebar,
     render: () => {
       renderRoom();
+      jumpLatest.render();
       notifier.render();
       replies.render();
     },

@@ -1,10 +1,12 @@
-// How one message is drawn: a saved message's <li> (author, avatar, time, the quote of
-// the message it replies to, body, image, "(edited)", Reply and its own Edit/Delete
-// buttons) and the outbox's pending, failed and upload lines. Builds and updates
-// elements only; it knows no list order and sends nothing.
+// How one message is drawn: a saved message's <li> (avatar and name as profile buttons,
+// the time, the quote of the message it replies to, body, image or file, "(edited)",
+// reactions, its action bar and the touch "…" button) and the outbox's pending, failed
+// and upload lines. Builds and updates elements only; it knows no list order (grouping
+// and day separators are listdecor.js's) and sends nothing.
 
-import { button, span } from "./dom.js";
+import { span } from "./dom.js";
 import { fileLink } from "./files.js";
+import { fullTime, shortTime } from "./grouping.js";
 import { isMention } from "./mentions.js";
 import { avatarImage, nameParts, setAvatar } from "./profiles.js";
 import { reactionBar } from "./reactions.js";
@@ -15,43 +17,139 @@ export function messageItem(message, username, profile) {
   const system = message.kind === "system";
   const own = !system && message.author === username;
   item.className = system ? "message system" : own ? "message own" : "message";
+  item.tabIndex = -1; // reached with the arrow keys (actionbar.js), never a Tab stop each
   item.dataset.seq = String(message.seq);
   if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
-  const time = document.createElement("time");
-  time.dateTime = message.created_at;
-  const date = new Date(message.created_at);
-  time.textContent = date.toLocaleTimeString();
-  time.title = date.toLocaleString();
+  const created = Date.parse(message.created_at);
+  if (Number.isFinite(created)) item.dataset.time = String(created);
   const quote = replyQuote(message.reply_to);
   if (quote) item.append(quote);
+  // The bar comes first (it is drawn over the top right): Tab from the focused message
+  // goes straight into it.
+  if (Number.isInteger(message.id)) item.append(actionBar(own));
   if (system) {
-    item.append(span("author system-label", "announcement"), " ", time, " ", messageBody(message, username));
+    item.append(head(span("author system-label", "announcement"), timeEl(message.created_at)));
   } else {
     item.dataset.author = message.author;
-    const who = span("author", "");
-    nameParts(who, message.author, profile);
-    const alt = profile ? profile.displayName : message.author;
-    item.append(avatarImage(profile, alt), " ", who, " ", time, " ", messageBody(message, username));
+    item.append(
+      avatarButton(message.author, profile),
+      head(authorButton(message.author, profile), timeEl(message.created_at))
+    );
   }
+  item.append(messageBody(message, username));
   if (!own && isMention(message, username)) item.classList.add("mentions-me");
+  if (message.edited_at) markEdited(item);
   const attached = attachmentLink(message.attachment) || fileLink(message.attachment);
   if (attached) item.append(attached);
-  if (message.edited_at) markEdited(item);
-  if (Number.isInteger(message.id)) {
-    const actions = document.createElement("span");
-    actions.className = "actions";
-    actions.append(button("reply", "reply", "Reply to this message"));
-    if (own) {
-      actions.append(
-        " ",
-        button("edit", "edit", "Edit this message"),
-        button("delete", "delete", "Delete this message")
-      );
-    }
-    item.append(" ", actions);
-  }
-  if (Number.isInteger(message.id)) item.append(reactionBar(message));
+  if (Number.isInteger(message.id)) item.append(reactionBar(message), moreButton());
   return item;
+}
+
+function head(who, time) {
+  const el = document.createElement("div");
+  el.className = "head";
+  el.append(who, time);
+  return el;
+}
+
+// A person's avatar and name are buttons carrying data-profile: the people part opens
+// the profile card from them (a delegated click or Enter on [data-profile]).
+function avatarButton(username, profile) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = "avatar-button";
+  el.dataset.profile = username;
+  el.tabIndex = -1; // the name button is the Tab stop for the same person
+  const name = profile ? profile.displayName : username;
+  el.setAttribute("aria-label", name); // named even while no picture is known
+  el.append(avatarImage(profile, name));
+  return el;
+}
+
+function authorButton(username, profile) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = "author";
+  el.dataset.profile = username;
+  nameParts(el, username, profile);
+  return el;
+}
+
+// The short time in the list; the full date and time in its title (hover) and shown in
+// its place while the message has the keyboard focus (actionbar.js swaps the text).
+export function timeEl(iso) {
+  const time = document.createElement("time");
+  const at = Date.parse(iso);
+  if (!Number.isFinite(at)) return time;
+  time.dateTime = iso;
+  time.textContent = shortTime(at);
+  time.title = fullTime(at);
+  time.dataset.short = time.textContent;
+  time.dataset.full = time.title;
+  return time;
+}
+
+// The compact bar shown on hover, keyboard focus or "…": react, reply, copy link, and
+// edit/delete for one's own. Its buttons are plain <button>s in the message, in the
+// order Tab reaches them from the focused message.
+function actionBar(own) {
+  const bar = document.createElement("div");
+  bar.className = "actions";
+  bar.setAttribute("role", "toolbar");
+  bar.setAttribute("aria-label", "Message actions");
+  bar.append(
+    actionButton("react-message", "Add a reaction"),
+    actionButton("reply", "Reply")
+  );
+  if (own) bar.append(actionButton("edit", "Edit"), actionButton("delete", "Delete"));
+  bar.append(actionButton("copy-link", "Copy link to this message"));
+  return bar;
+}
+
+// Icons as strokes in a 16×16 box (drawn in the text colour; no icon font to load).
+const ICONS = {
+  "react-message": "M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13zM5.2 9.6c.7 1 1.6 1.5 2.8 1.5s2.1-.5 2.8-1.5M5.8 6.2h.01M10.2 6.2h.01",
+  reply: "M6.5 3.5 2.5 7.5l4 4M2.5 7.5h6.5c2.5 0 4.5 2 4.5 4.5v.5",
+  edit: "M10.8 2.7l2.5 2.5-7.8 7.8-3.2.7.7-3.2zM9.5 4l2.5 2.5",
+  delete: "M2.5 4.5h11M6 4.5V3h4v1.5M4 4.5l.7 9h6.6l.7-9M6.7 7v4.5M9.3 7v4.5",
+  "copy-link": "M6.8 9.2a3 3 0 0 0 4.2 0l2-2a3 3 0 0 0-4.2-4.2l-.8.8M9.2 6.8a3 3 0 0 0-4.2 0l-2 2a3 3 0 0 0 4.2 4.2l.8-.8",
+};
+const SVG = "http://www.w3.org/2000/svg";
+
+function icon(action) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", ICONS[action]);
+  svg.append(path);
+  return svg;
+}
+
+function actionButton(action, label) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = `act ${action}`;
+  el.dataset.action = action;
+  el.append(icon(action));
+  el.title = label;
+  el.setAttribute("aria-label", label);
+  return el;
+}
+
+// Shown only where nothing hovers (touch screens): opens the action bar.
+function moreButton() {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = "more-actions";
+  el.dataset.action = "more";
+  el.textContent = "…";
+  el.setAttribute("aria-label", "Message actions");
+  el.setAttribute("aria-expanded", "false");
+  return el;
 }
 
 // The message this one answers: a button that jumps to it (replies.js), or "deleted
@@ -92,7 +190,8 @@ export function markRepliesDeleted(list, id) {
 // limited to the elements of docs/protocol.md's allow-list and cleaned on the server);
 // the source stays on the element for the editor. Chips naming this user stand out.
 export function messageBody(message, username) {
-  const body = span("body rich", "");
+  const body = document.createElement("div");
+  body.className = "body rich";
   fillBody(body, message, username);
   return body;
 }
@@ -116,66 +215,112 @@ export function refreshAuthors(list, usernames, profileOf) {
     const name = item.dataset.author;
     if (!usernames.has(name)) continue;
     const profile = profileOf(name);
-    const avatar = item.querySelector(":scope > img.avatar");
-    if (avatar) setAvatar(avatar, profile, profile ? profile.displayName : name);
-    const who = item.querySelector(":scope > .author");
-    if (who) nameParts(who, name, profile);
+    const shown = profile ? profile.displayName : name;
+    const avatar = item.querySelector(":scope > .avatar-button > img.avatar");
+    if (avatar) {
+      setAvatar(avatar, profile, shown);
+      avatar.parentElement.setAttribute("aria-label", shown);
+    }
+    const who = item.querySelector(":scope > .head > .author");
+    if (who && who.dataset.profile) nameParts(who, name, profile);
   }
 }
 
 export function markEdited(item) {
   if (item.querySelector(":scope > .edited")) return;
-  item.querySelector(":scope > .body").after(" ", span("edited", "(edited)"));
+  item.querySelector(":scope > .body").after(span("edited", "(edited)"));
 }
 
-// An outbox entry still on its way.
-export function pendingItem(entry, username) {
+// An outbox entry still on its way: drawn as the message will be, muted, "sending…".
+export function pendingItem(entry, username, profile) {
   const item = document.createElement("li");
-  item.className = "message outbox pending";
+  item.className = "message own outbox pending";
   item.dataset.clientId = entry.client_id;
-  item.append(span("author", username), " ", span("state", "sending…"), " ", span("body", entry.body));
+  item.dataset.author = username;
+  item.outboxEntry = entry; // for Retry
+  const created = Date.parse(entry.created_at);
+  item.dataset.time = String(Number.isFinite(created) ? created : Date.now());
+  const body = document.createElement("div");
+  body.className = "body";
+  body.textContent = entry.body;
+  const state = span("state", "sending…");
+  state.setAttribute("role", "status");
+  item.append(
+    avatarButton(username, profile),
+    head(authorButton(username, profile), timeEl(entry.created_at)),
+    body,
+    state
+  );
   return item;
 }
 
-// Turn a pending line into a failed one with a dismiss button (which calls onDismiss).
-export function markItemFailed(item, detail, onDismiss) {
+// Turn a pending line into a failed one: "not sent", why, Retry (onRetry) and Dismiss
+// (onDismiss).
+export function markItemFailed(item, detail, onDismiss, onRetry) {
   item.classList.remove("pending");
   item.classList.add("failed");
-  item.querySelector(".state").textContent = "not sent";
+  const state = item.querySelector(":scope > .state");
+  state.textContent = "not sent";
+  state.setAttribute("role", "alert");
   item.title = detail;
-  const dismiss = document.createElement("button");
-  dismiss.type = "button";
-  dismiss.className = "dismiss";
-  dismiss.textContent = "dismiss";
-  dismiss.setAttribute("aria-label", "Dismiss this unsent message");
+  const why = span("why", detail ? ` — ${detail}` : "");
+  const controls = document.createElement("span");
+  controls.className = "failed-actions";
+  if (onRetry) {
+    const retry = failedButton("retry", "Retry", "Send this message again");
+    retry.addEventListener("click", onRetry);
+    controls.append(retry);
+  }
+  const dismiss = failedButton("dismiss", "Dismiss", "Dismiss this unsent message");
   dismiss.addEventListener("click", onDismiss);
-  item.append(" ", dismiss);
+  controls.append(dismiss);
+  state.after(why, controls);
 }
 
-export function uploadItem(name, username) {
+function failedButton(className, text, label) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = className;
+  el.textContent = text;
+  el.setAttribute("aria-label", label);
+  return el;
+}
+
+export function uploadItem(name, username, profile) {
   const item = document.createElement("li");
-  item.className = "message pending upload";
-  item.append(span("author", username), " ", span("state", `uploading ${name}…`));
+  item.className = "message own pending upload";
+  item.dataset.author = username;
+  item.dataset.time = String(Date.now());
+  item.append(
+    avatarButton(username, profile),
+    head(authorButton(username, profile), timeEl(new Date().toISOString())),
+    span("state", `uploading ${name}…`)
+  );
   return item;
 }
 
-// A thumbnail that opens the full image. Only the server's own attachment URLs are used
-// (same origin, access-checked), whatever else a frame might carry.
+// A thumbnail that opens the full image in the lightbox (lightbox.js; the link itself
+// still opens it in a tab with a modifier key or without script). Only the server's own
+// attachment URLs are used (same origin, access-checked), whatever else a frame carries.
 function attachmentLink(attachment) {
   if (!attachment || typeof attachment.url !== "string") return null;
   const own = (url) => typeof url === "string" && url.startsWith("/api/attachments/");
   if (!own(attachment.url) || !own(attachment.thumbnail_url)) return null;
   const link = document.createElement("a");
-  link.className = "attachment";
+  link.className = "attachment image";
   link.href = attachment.url;
   link.target = "_blank";
   link.rel = "noopener";
+  link.dataset.action = "lightbox";
   const img = document.createElement("img");
   img.className = "thumb";
   img.src = attachment.thumbnail_url;
-  img.alt = typeof attachment.name === "string" ? attachment.name : "image";
+  img.alt = typeof attachment.name === "string" && attachment.name ? attachment.name : "image";
+  img.decoding = "async";
+  img.loading = "lazy";
   if (Number.isInteger(attachment.thumbnail_width)) img.width = attachment.thumbnail_width;
   if (Number.isInteger(attachment.thumbnail_height)) img.height = attachment.thumbnail_height;
+  link.setAttribute("aria-label", `View image ${img.alt}`);
   link.append(img);
   return link;
 }

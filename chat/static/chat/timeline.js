@@ -1,72 +1,83 @@
 // One room's message list: saved messages in seq order (each seq once), the outbox's
-// pending and failed entries below them, the "New messages" line, scrollback and gap
-// pages (history.fetch), and which messages are in view (for the read pointer). Each
-// room keeps its own <ol>; the page shows one at a time. It never sends: the page passes
-// `requests` for that. Drawing one message is message.js's; editing one is edits.js's.
+// pending and failed entries below them, the "New messages" line, and which messages are
+// in view (for the read pointer). Each room keeps its own <ol>; the page shows one at a
+// time. It never sends: the page passes `requests` for that. Drawing one message is
+// message.js's, grouping and day separators listdecor.js's, history and the bounded DOM
+// paging.js's, the action bar and keyboard actionbar.js's, editing edits.js's.
 
+import { ActionBar, tabbable } from "./actionbar.js";
 import { ContextJump } from "./context.js";
 import { span } from "./dom.js";
 import { Edits } from "./edits.js";
-import {
-  fillBody,
-  markEdited,
-  markItemFailed,
-  markRepliesDeleted,
-  messageItem,
-  pendingItem,
-  refreshAuthors,
-  uploadItem,
-} from "./message.js";
+import { decorate, decorateAround, nextMessage, relabelDays } from "./listdecor.js";
 import { isMention } from "./mentions.js";
+import { fillBody, markEdited, markRepliesDeleted, messageItem, refreshAuthors } from "./message.js";
+import { OutboxLines } from "./outboxlines.js";
+import { Paging } from "./paging.js";
 import { ReactionClicks } from "./reactions.js";
 
+export { GAP_PAGE, OLDER_PAGE } from "./paging.js";
+
 const NEAR_EDGE_PX = 40;
-export const OLDER_PAGE = 50; // scrollback page size
-export const GAP_PAGE = 100; // the protocol's largest history.fetch
 
 export class Timeline {
   // requests: fetch(slug, before, limit, purpose) -> bool; fetchAt(slug, {around} or
   // {after}, limit, purpose) -> bool; change(item, kind, frame) -> bool;
-  // seen() (what is in view changed); username() -> string; profile(username) -> the
-  // cached profile or null; maxBodyChars.
+  // seen() (what is in view changed); viewChanged() (the "Jump to latest" count may
+  // have); readSeq() -> the room's read pointer; retry(slug, entry) (send a failed
+  // message again); username() -> string;
+  // profile(username) -> the cached profile or null; maxBodyChars.
   constructor(slug, requests) {
     this.slug = slug;
     this.requests = requests;
     this.list = document.createElement("ol");
     this.list.className = "messages";
-    this.list.tabIndex = 0; // scrollable by keyboard
+    this.list.tabIndex = 0; // scrollable by keyboard; arrows move to messages (actionbar.js)
     this.list.setAttribute("aria-label", "Messages");
     this.seqs = []; // seqs of the saved messages shown, ascending
     this.bySeq = new Map(); // seq -> <li>
     this.byId = new Map(); // message id -> <li>
     this.deletedIds = new Set(); // never shown again, even if a late frame carries one
-    this.outboxEls = new Map(); // client_id -> <li> (pending or failed)
+    this.outbox = new OutboxLines(this); // the outbox's pending and failed lines
     this.loaded = false; // the opening page of history has arrived
     this.loading = false;
     this.cursor = null; // highest seq the stream delivered, once loaded (for ?after=)
     this.olderLoading = false;
     this.olderExhausted = false;
+    this.newerFrom = null; // newer saved messages than this seq were released (paging.js)
+    this.newerLoading = false;
     this.gaps = []; // {low, high}: saved messages with low < seq < high still to fetch
     this.gapLoading = false;
     this.pendingGap = null; // after an incomplete resume: its `after`, until a frame comes
     this.scrollTop = null; // kept while another room is shown
     this.marker = null; // the "New messages" line
+    this.wantBottom = false; // "Jump to latest" reloaded the newest page: end there
     this.inView = new Set(); // seqs of the messages on screen now
     this.observer = new IntersectionObserver((entries) => this.observed(entries), {
       root: this.list,
       threshold: [0, 0.5, 1],
     });
     this.context = new ContextJump(this); // a message opened in context, and the hole below it
+    this.paging = new Paging(this);
+    let scheduled = false;
     this.list.addEventListener(
       "scroll",
       () => {
-        this.maybeLoadOlder();
+        this.paging.maybeLoadOlder();
+        this.paging.maybeLoadNewer();
         this.context.maybeFill();
+        if (scheduled) return;
+        scheduled = true;
+        requestAnimationFrame(() => {
+          scheduled = false;
+          this.viewChanged();
+        });
       },
       { passive: true }
     );
     this.edits = new Edits(this.list, requests, (id) => this.byId.get(id));
     this.reactions = new ReactionClicks(this.list, requests);
+    this.actions = new ActionBar(this.list, { slug, requests });
   }
 
   // --- what is in view -------------------------------------------------------------------
@@ -93,12 +104,27 @@ export class Timeline {
   }
 
   nearBottom() {
+    if (this.newerFrom !== null) return false; // the newest are not even held
     const list = this.list;
     return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_EDGE_PX;
   }
 
   scrollToBottom() {
     this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  // How many saved messages are new below the view (paging.js).
+  newerCount() {
+    return this.paging.newerCount();
+  }
+
+  // "Jump to latest" (paging.js).
+  jumpToLatest() {
+    this.paging.jumpToLatest();
+  }
+
+  viewChanged() {
+    if (this.requests.viewChanged) this.requests.viewChanged(this.slug);
   }
 
   // --- rendering -------------------------------------------------------------------------
@@ -108,12 +134,14 @@ export class Timeline {
     refreshAuthors(this.list, usernames, (name) => this.requests.profile(name));
   }
 
-  // Insert a saved message at its seq; a seq already shown is never shown twice. True
-  // when it was added.
+  // Insert a saved message at its seq; a seq already shown is never shown twice, nor one
+  // newer than a released part (paging.js reads those when scrolled to). True when it
+  // was added.
   insert(message) {
     if (!message || !Number.isInteger(message.seq)) return false;
     this.settle(message);
     if (this.deletedIds.has(message.id) || this.bySeq.has(message.seq)) return false;
+    if (this.newerFrom !== null && message.seq > this.newerFrom) return false;
     let lo = 0;
     let hi = this.seqs.length;
     while (lo < hi) {
@@ -122,6 +150,7 @@ export class Timeline {
       else hi = mid;
     }
     const item = messageItem(message, this.requests.username(), this.requests.profile(message.author));
+    tabbable(item, false); // reached through the list's arrows (actionbar.js)
     // Saved messages first in seq order; the outbox (pending, failed) stays below.
     const next =
       lo < this.seqs.length
@@ -134,22 +163,46 @@ export class Timeline {
     this.bySeq.set(message.seq, item);
     if (Number.isInteger(message.id)) this.byId.set(message.id, item);
     this.observer.observe(item);
+    decorateAround(item);
     return true;
+  }
+
+  // Take a saved message out of the list (deleted, or released by paging.js).
+  release(seq) {
+    const item = this.bySeq.get(seq);
+    if (!item) return;
+    const below = nextMessage(item);
+    this.observer.unobserve(item);
+    item.remove();
+    this.bySeq.delete(seq);
+    this.inView.delete(seq);
+    const at = this.seqs.indexOf(seq);
+    if (at >= 0) this.seqs.splice(at, 1);
+    const id = Number(item.dataset.id);
+    if (Number.isInteger(id) && this.byId.get(id) === item) this.byId.delete(id);
+    if (this.marker && !this.marker.nextElementSibling?.matches("li[data-seq]")) this.clearMarker();
+    if (below) decorate(below);
   }
 
   // A live (or resumed) message frame: shown, and the stream cursor follows it.
   live(message) {
     const keep = this.nearBottom();
     if (this.pendingGap !== null && Number.isInteger(message.seq)) {
-      if (message.seq > this.pendingGap + 1) this.gaps.push({ low: this.pendingGap, high: message.seq });
+      if (message.seq > this.pendingGap + 1 && this.newerFrom === null) {
+        this.gaps.push({ low: this.pendingGap, high: message.seq });
+      }
       this.pendingGap = null;
-      this.fillGaps();
+      this.paging.fillGaps();
     }
     this.insert(message);
     if (this.cursor !== null && Number.isInteger(message.seq)) {
       this.cursor = Math.max(this.cursor, message.seq);
     }
-    if (keep) this.scrollToBottom();
+    if (keep) {
+      this.scrollToBottom();
+      this.paging.releaseOldest(); // a busy room left open all day stays bounded
+    }
+    this.viewChanged();
   }
 
   insertKeepingView(messages) {
@@ -169,8 +222,19 @@ export class Timeline {
       item.classList.toggle("mentions-me", isMention(message, this.requests.username()));
     }
     markEdited(item);
+    tabbable(item, item.contains(document.activeElement)); // its new links too
     this.edits.settleChange(item, "edit");
     if (keep) this.scrollToBottom();
+  }
+
+  // The id of this user's newest saved message held here, or null (the composer's Up
+  // arrow edits it through edits.startEditing).
+  lastOwnId() {
+    for (let i = this.seqs.length - 1; i >= 0; i--) {
+      const item = this.bySeq.get(this.seqs[i]);
+      if (item.classList.contains("own") && item.dataset.id) return Number(item.dataset.id);
+    }
+    return null;
   }
 
   // Bring a message into view and mark it for a moment (a notification was clicked).
@@ -189,56 +253,33 @@ export class Timeline {
     this.deletedIds.add(id);
     const item = this.byId.get(id);
     const shownSeq = item ? Number(item.dataset.seq) : seq;
-    if (Number.isInteger(shownSeq) && this.bySeq.get(shownSeq) === item) {
-      if (item) {
-        this.observer.unobserve(item);
-        item.remove();
-      }
-      this.bySeq.delete(shownSeq);
-      this.inView.delete(shownSeq);
-      const at = this.seqs.indexOf(shownSeq);
-      if (at >= 0) this.seqs.splice(at, 1);
-    }
+    if (item && this.bySeq.get(shownSeq) === item) this.release(shownSeq);
     this.byId.delete(id);
     markRepliesDeleted(this.list, id); // replies to it show "deleted message"
-    if (this.marker && !this.marker.nextElementSibling?.matches("li[data-seq]")) this.clearMarker();
     if (keep) this.scrollToBottom();
+    this.viewChanged();
   }
 
-  // A saved message from this user settles its outbox entry, however it arrived.
+  // The outbox's lines (outboxlines.js): settled by the saved message, however it came.
   settle(message) {
-    if (message.author !== this.requests.username() || typeof message.client_id !== "string") return;
-    const item = this.outboxEls.get(message.client_id);
-    if (item) {
-      item.remove();
-      this.outboxEls.delete(message.client_id);
-    }
-    this.requests.settled(this.slug, message.client_id);
+    this.outbox.settle(message);
   }
 
   showPending(entry) {
-    if (this.outboxEls.has(entry.client_id)) return;
-    const item = pendingItem(entry, this.requests.username());
-    this.list.append(item);
-    this.outboxEls.set(entry.client_id, item);
+    if (this.newerFrom !== null) this.jumpToLatest(); // one's own message: back to the present
+    this.outbox.showPending(entry);
   }
 
   markFailed(clientId, detail) {
-    const item = this.outboxEls.get(clientId);
-    if (!item || item.classList.contains("failed")) return;
-    markItemFailed(item, detail, () => {
-      item.remove();
-      this.outboxEls.delete(clientId);
-    });
+    this.outbox.markFailed(clientId, detail);
   }
 
   // A user-visible placeholder while an image uploads; returns a function removing it.
   showUpload(name) {
-    const item = uploadItem(name, this.requests.username());
     const keep = this.nearBottom();
-    this.list.append(item);
+    const done = this.outbox.showUpload(name);
     if (keep) this.scrollToBottom();
-    return () => item.remove();
+    return done;
   }
 
   // --- the "New messages" line -----------------------------------------------------------
@@ -268,124 +309,63 @@ export class Timeline {
     return true;
   }
 
-  // Show this message, reading it and its neighbours first if it is not held.
+  // Show this message, reading it and its neighbours first if it is not held. With the
+  // newest released, what is held goes: the context read starts afresh (afterAround).
   jumpTo(seq) {
+    if (this.newerFrom !== null && !this.bySeq.has(seq) && this.loaded) {
+      [...this.seqs].forEach((s) => this.release(s));
+      this.newerFrom = null;
+      this.paging.contextFresh = true;
+    }
     this.context.jumpTo(seq);
   }
 
   // On opening: a message asked for (jumpTo), else the "New messages" line in view (near
   // the top), else the newest message.
   scrollForOpen() {
+    relabelDays(this.list);
     if (this.context.onOpened()) {
       this.scrollToBottom(); // not at the top meanwhile: that would page back to the start
       return;
     }
-    if (this.marker) {
+    if (this.marker && !this.wantBottom) {
       const offset = this.marker.offsetTop - this.list.offsetTop - this.list.clientHeight / 4;
       this.list.scrollTop = Math.max(0, offset);
     } else {
       this.scrollToBottom();
     }
+    this.wantBottom = false;
   }
 
-  // --- history: the opening page, scrollback and gaps ------------------------------------
-
+  // --- history (paging.js) ---------------------------------------------------------------
   load(lastSeq) {
-    if (this.loaded || this.loading) return;
-    this.loading = this.requests.fetch(this.slug, lastSeq + 1, OLDER_PAGE, "open");
-    this.openedAt = lastSeq;
+    this.paging.load(lastSeq);
   }
 
   maybeLoadOlder() {
-    if (!this.loaded || this.olderLoading || this.olderExhausted || !this.seqs.length) return;
-    if (this.seqs[0] <= 1) {
-      this.olderExhausted = true;
-      return;
-    }
-    if (!this.list.isConnected || this.list.scrollTop > NEAR_EDGE_PX) return;
-    this.olderLoading = this.requests.fetch(this.slug, this.seqs[0], OLDER_PAGE, "older");
+    this.paging.maybeLoadOlder();
   }
 
-  fillGaps() {
-    if (this.gapLoading || !this.gaps.length) return;
-    this.gapLoading = this.requests.fetch(this.slug, this.gaps[0].high, GAP_PAGE, "gap");
-  }
-
-  // A history frame answering one of this timeline's fetches.
   onHistory(messages, tag) {
-    if (tag.purpose === "around" || tag.purpose === "forward") {
-      this.context.onHistory(messages, tag);
-      return false;
-    }
-    if (tag.purpose === "open") {
-      this.loading = false;
-      const fresh = !this.loaded;
-      this.loaded = true;
-      messages.forEach((m) => this.insert(m));
-      // Everything up to the seq the stream started after is held now, and the stream
-      // delivered the rest.
-      const top = this.seqs.length ? this.seqs[this.seqs.length - 1] : 0;
-      this.cursor = Math.max(this.cursor ?? 0, tag.before - 1, top);
-      if (messages.length < tag.limit) this.olderExhausted = true;
-      return fresh;
-    }
-    this.insertKeepingView(messages);
-    if (tag.purpose === "gap") {
-      this.gapLoading = false;
-      const gap = this.gaps[0];
-      if (gap) {
-        const lowest = messages.length ? messages[0].seq : gap.low;
-        if (messages.length < tag.limit || lowest <= gap.low + 1) this.gaps.shift();
-        else gap.high = lowest;
-      }
-      this.fillGaps();
-    } else {
-      this.olderLoading = false;
-      if (messages.length < tag.limit) this.olderExhausted = true;
-    }
-    this.maybeLoadOlder(); // still at the top, or the list does not fill its box yet
-    return false;
+    return this.paging.onHistory(messages, tag);
   }
 
   onFetchFailed(tag, retryable) {
-    if (tag.purpose === "around" || tag.purpose === "forward") {
-      this.context.onFetchFailed(tag);
-    } else if (tag.purpose === "open") {
-      this.loading = false;
-    } else if (tag.purpose === "gap") {
-      this.gapLoading = false;
-      if (!retryable) this.gaps.shift();
-      setTimeout(() => this.fillGaps(), 2000);
-    } else {
-      this.olderLoading = false; // the next scroll to the top tries again
-      if (!retryable) this.olderExhausted = true;
-    }
+    this.paging.onFetchFailed(tag, retryable);
+  }
+
+  onHello(resumed, lastSeq) {
+    this.paging.onHello(resumed, lastSeq);
   }
 
   // The socket went down: unanswered fetches will never be answered.
   onDown() {
     this.loading = false;
     this.olderLoading = false;
+    this.newerLoading = false;
     this.gapLoading = false;
     this.context.asking = this.context.filling = false;
     this.edits.settleAll();
-  }
-
-  // A new hello. `resumed` is the room's hello entry field (or undefined); lastSeq where
-  // its stream now starts.
-  onHello(resumed, lastSeq) {
-    if (!this.loaded) {
-      // Nothing held: start over from the newest page.
-      this.clearAll();
-      return;
-    }
-    if (resumed && resumed.complete === false && Number.isInteger(resumed.after)) {
-      this.pendingGap = resumed.after; // closed by the first backlog message frame
-    } else if (!resumed && this.cursor !== null && lastSeq > this.cursor) {
-      this.gaps.push({ low: this.cursor, high: lastSeq + 1 }); // not resumed: read it
-      this.cursor = lastSeq;
-    }
-    this.fillGaps();
   }
 
   clearAll() {
@@ -402,7 +382,10 @@ export class Timeline {
     this.gaps = [];
     this.pendingGap = null;
     this.olderExhausted = false;
+    this.newerFrom = null;
+    this.newerLoading = false;
     this.context.reset();
+    this.outbox.redecorate();
   }
 
   // Access to the room is gone: nothing of one's own can be changed any more.
