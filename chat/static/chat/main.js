@@ -6,6 +6,7 @@
 import { Composer } from "./composer.js";
 import { EmojiCompletion } from "./emojicomplete.js";
 import { frameRouter } from "./frames.js";
+import { helloRooms } from "./hello.js";
 import { JumpLatest } from "./jumplatest.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
@@ -13,18 +14,18 @@ import { Notifier } from "./notifications.js";
 import { pushEnable, pushState } from "./push.js";
 import { PeopleParts, directOnline } from "./peoplewiring.js";
 import { PresenceView } from "./presence.js";
-import { Profiles, avatarImage, nameParts } from "./profiles.js";
+import { ProfileViews } from "./profileviews.js";
+import { Profiles } from "./profiles.js";
 import { ReadTracker } from "./reading.js";
 import { Replies } from "./replies.js";
 import { RoomView } from "./roomview.js";
 import { SearchPanel } from "./search.js";
 import { Sidebar } from "./sidebar.js";
-import { Connection, State } from "./socket.js";
+import { Connection, STATE_TEXT, State } from "./socket.js";
 import { Store, setDisplayNames } from "./store.js";
 import { Switcher } from "./switcher.js";
 import { Timeline } from "./timeline.js";
 
-const IDLE_TEXT = "paused — type or click to reconnect";
 const ACCOUNT_REFUSED_TEXT = "Your account can no longer use the chat.";
 
 const $ = (id) => document.getElementById(id);
@@ -73,16 +74,8 @@ const conn = new Connection({
 
 function updateStatus() {
   const state = conn.state();
-  const text = {
-    [State.CLOSED]: stoppedText || "closed",
-    [State.CONNECTED]: "connected",
-    [State.IDLE]: IDLE_TEXT,
-    [State.OFFLINE]: "offline",
-    [State.RECONNECTING]: "reconnecting…",
-    [State.CONNECTING]: "connecting…",
-  }[state];
   statusEl.dataset.state = state;
-  statusEl.textContent = text;
+  statusEl.textContent = (state === State.CLOSED && stoppedText) || STATE_TEXT[state];
   presence.setStale(state !== State.CONNECTED);
 }
 
@@ -260,7 +253,7 @@ const nav = new Navigation(
     renderSidebar,
     showError,
     readSoon,
-    wantDirectProfiles,
+    wantDirectProfiles: () => profileViews.wantDirect(),
   },
   { main: $("room-main"), join: $("join"), leave: $("leave") }
 );
@@ -358,29 +351,11 @@ function renderSidebar() {
 }
 
 // --- profiles -------------------------------------------------------------------------------
-// Every place that shows a user follows their profile: messages (in every room held), the
-// online list and typing line of the room shown, direct rooms in the sidebar, the header.
 
-const meEl = document.querySelector("header.top .me");
-
-function renderMe() {
-  const profile = profiles.get(username);
-  if (!meEl || !profile) return;
-  const name = document.createElement("span");
-  nameParts(name, username, profile);
-  meEl.replaceChildren(avatarImage(profile, ""), name);
-}
-
-function wantDirectProfiles() {
-  profiles.want(store.joined().filter((room) => room.kind === "direct" && room.other).map((room) => room.other));
-}
-
-profiles.onChange((usernames) => {
-  timelines.forEach((timeline) => timeline.refreshAuthors(usernames));
-  presence.refresh(store.get(nav.current), usernames);
-  if (usernames.has(username)) renderMe();
-  if (store.joined().some((room) => room.kind === "direct" && usernames.has(room.other))) store.changed();
-});
+const profileViews = new ProfileViews(
+  { profiles, store, timelines, presence, current: () => nav.current, username: () => username },
+  document.querySelector("header.top .me")
+);
 
 // --- frames ---------------------------------------------------------------------------------
 
@@ -408,28 +383,11 @@ function onHello(frame) {
   }
   if (helloUser) username = store.username = helloUser;
   profiles.put(frame.user);
-  renderMe();
+  profileViews.renderMe();
   notifier.setPrefs(frame.notify);
-  const entries = Array.isArray(frame.rooms) ? frame.rooms : [];
-  const dropped = store.applyHello(entries);
-  for (const slug of dropped) {
-    const room = store.get(slug);
-    if (slug === nav.current) {
-      if (room) room.lost = "left"; // left or banned while away: the hello no longer has it
-    } else {
-      store.rooms.delete(slug);
-      timelines.delete(slug);
-    }
-  }
-  const joined = [];
-  for (const info of entries) {
-    if (!info || typeof info.slug !== "string") continue;
-    joined.push(info.slug);
-    const timeline = timelines.get(info.slug);
-    if (timeline) timeline.onHello(info.resumed, Number(info.last_seq) || 0);
-  }
+  const joined = helloRooms(frame, { store, timelines, current: nav.current });
   composer.onHello(joined);
-  wantDirectProfiles();
+  profileViews.wantDirect();
   nav.open();
   people.onHello();
 }

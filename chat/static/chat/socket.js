@@ -25,6 +25,16 @@ export const State = Object.freeze({
   CLOSED: "closed",
 });
 
+// What the page's status pill says in each state (CLOSED: unless the page says why).
+export const STATE_TEXT = Object.freeze({
+  [State.CLOSED]: "closed",
+  [State.CONNECTED]: "connected",
+  [State.IDLE]: "paused — type or click to reconnect",
+  [State.OFFLINE]: "offline",
+  [State.RECONNECTING]: "reconnecting…",
+  [State.CONNECTING]: "connecting…",
+});
+
 export class Connection {
   // handlers: resumePoints() -> [[slug, seq], ...]; onHello(frame); onFrame(frame, tag);
   // onDown() (the socket is gone, replies will never come); onState(); onStopped(code).
