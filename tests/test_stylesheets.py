@@ -26,6 +26,7 @@ TOKENS = {
     "--radius",
     "--shadow",
     "--font-mono",
+    "--lightbox-backdrop",
 }
 FALLBACK = re.compile(r"var\(--[\w-]+,[^()]*(?:\([^()]*\)[^()]*)*\)")
 COLOUR = re.compile(
@@ -63,5 +64,6 @@ def test_theme_css_defines_exactly_the_tokens_in_light_and_both_dark_blocks() ->
     assert chosen_dark
     assert system_dark[1].split() == chosen_dark[1].split()  # the two dark blocks agree
     dark = set(re.findall(r"(--[\w-]+)\s*:", chosen_dark[1]))
-    assert dark == TOKENS - {"--radius", "--font-mono"}
+    # The same in both themes: sizes, the type, and the dark behind an opened image.
+    assert dark == TOKENS - {"--radius", "--font-mono", "--lightbox-backdrop"}
     assert "color-scheme: dark" in chosen_dark[1]
