@@ -3,7 +3,8 @@
 Three passes run at the same time, their output printed one after the other: every test
 but the browser ones with PostgreSQL as the database; the database tests again on SQLite
 (both engines are supported, and seq/locking differs between them); the browser tests
-(tests/e2e/) on PostgreSQL with a test database of their own. When the arguments pick
+(tests/e2e/) and the long many-process ones (side_pass) on PostgreSQL with a test
+database of their own. When the arguments pick
 tests, the browser tests stay in the first pass.
 In CI (CI=true) an unreachable PostgreSQL or Redis fails the run; elsewhere the
 PostgreSQL pass is skipped with a one-line reason.
@@ -129,10 +130,17 @@ def main() -> int:
         passes.append(("sqlite", sqlite_url, ["-m", "orm and not browser", *extra]))
     elif postgres_reachable():
         # The browser tests are a pass of their own beside the others, with a test
-        # database of their own (Django names it after the URL's database: test_<name>).
-        passes.append(("postgresql", POSTGRES_URL, ["-m", "not browser", *extra]))
+        # database of their own (Django names it after the URL's database: test_<name>),
+        # joined by the long many-process tests (side_pass) so that the passes end together.
+        passes.append(("postgresql", POSTGRES_URL, ["-m", "not browser and not side_pass", *extra]))
         passes.append(("sqlite", sqlite_url, ["-m", "orm and not browser", *extra]))
-        passes.append(("postgresql: browser", browser_database(POSTGRES_URL), ["-m", "browser"]))
+        passes.append(
+            (
+                "postgresql: browser and many-process",
+                browser_database(POSTGRES_URL),
+                ["-m", "browser or side_pass"],
+            )
+        )
     elif IN_CI:
         print(f"PostgreSQL at {POSTGRES_URL} is required in CI but unreachable.", flush=True)
         return 1

@@ -27,6 +27,11 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEST_PASSWORD = "correct-horse-battery-staple"
 
 
+# Long many-process tests that `python -m tests` runs in the browser tests' pass rather
+# than the first PostgreSQL pass, so that the passes running side by side end together.
+SIDE_PASS_MODULES = {"tests/test_multiprocess.py", "tests/test_soak.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("django_db") is not None:
@@ -35,6 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # pass of their own, so none may be missed by a forgotten marker.
         if "tests/e2e/" in item.nodeid.replace("\\", "/"):
             item.add_marker(pytest.mark.browser)
+        if item.nodeid.split("::")[0] in SIDE_PASS_MODULES:
+            item.add_marker(pytest.mark.side_pass)
 
 
 def unavailable(what: str) -> None:
