@@ -29,7 +29,7 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 # Long many-process tests that `python -m tests` runs in the browser tests' pass rather
 # than the first PostgreSQL pass, so that the passes running side by side end together.
-SIDE_PASS_MODULES = {"tests/test_multiprocess.py", "tests/test_soak.py"}
+SIDE_PASS_MODULES = {"tests/test_multiprocess.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
