@@ -4,7 +4,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { dayLabel, fullTime, GROUP_GAP_MS, groupInfo, shortTime, startsDay, startsGroup } from "../../chat/static/chat/grouping.js";
+import {
+  dayLabel,
+  fullTime,
+  GROUP_GAP_MS,
+  groupInfo,
+  msToNextMidnight,
+  shortTime,
+  startsDay,
+  startsGroup,
+} from "../../chat/static/chat/grouping.js";
 
 const at = (y, mo, d, h = 12, mi = 0, s = 0) => new Date(y, mo - 1, d, h, mi, s).getTime();
 const msg = (author, time, system = false) => groupInfo(author, system, time);
@@ -55,4 +64,12 @@ test("timestamps: a short time in the list, the full date and time on hover and 
   assert.match(full, /Monday/);
   assert.match(full, /30 November 2026/);
   assert.match(full, /14:05/);
+});
+
+test("the next midnight is local: the same day's end, and never zero", () => {
+  const evening = new Date(2026, 10, 30, 23, 59, 30).getTime(); // 30 November, 23:59:30
+  assert.equal(msToNextMidnight(evening), 30_000);
+  const midnight = new Date(2026, 11, 1, 0, 0, 0).getTime();
+  assert.equal(new Date(midnight + msToNextMidnight(midnight)).getDate(), 2);
+  assert.equal(dayLabel(evening, midnight + 1000), "Yesterday"); // what the relabel writes
 });

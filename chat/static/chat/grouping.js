@@ -58,3 +58,11 @@ export function shortTime(time, locale = undefined) {
 export function fullTime(time, locale = undefined) {
   return new Date(time).toLocaleString(locale, { dateStyle: "full", timeStyle: "short" });
 }
+
+// How long from `now` until the next local midnight (ms, at least 1): when "Today" must
+// become "Yesterday" on a page left open overnight.
+export function msToNextMidnight(now) {
+  const next = new Date(now);
+  next.setHours(24, 0, 0, 0); // the next day's 00:00, across month ends and DST changes
+  return Math.max(1, next.getTime() - now);
+}

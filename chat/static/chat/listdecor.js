@@ -4,7 +4,7 @@
 // classes. Called by the timeline at every place the list changes (insert, prepend, gap
 // fill, delete, pending confirmed), each time for the changed item and the one below.
 
-import { dayLabel, groupInfo, startsDay, startsGroup } from "./grouping.js";
+import { dayLabel, groupInfo, msToNextMidnight, startsDay, startsGroup } from "./grouping.js";
 
 function infoOf(item) {
   return groupInfo(item.dataset.author, item.classList.contains("system"), Number(item.dataset.time));
@@ -67,4 +67,14 @@ export function relabelDays(list, now = Date.now()) {
     const label = dayLabel(Number(separator.dataset.time), now);
     if (separator.firstElementChild.textContent !== label) separator.firstElementChild.textContent = label;
   }
+}
+
+// Relabel the lists `lists()` gives at every local midnight, for as long as the page is
+// open (a second past it, so that the clock has surely turned).
+export function relabelAtMidnight(lists) {
+  const tick = () => {
+    for (const list of lists()) relabelDays(list);
+    setTimeout(tick, msToNextMidnight(Date.now()) + 1000);
+  };
+  setTimeout(tick, msToNextMidnight(Date.now()) + 1000);
 }

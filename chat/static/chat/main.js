@@ -8,6 +8,7 @@ import { EmojiCompletion } from "./emojicomplete.js";
 import { frameRouter } from "./frames.js";
 import { helloRooms } from "./hello.js";
 import { JumpLatest } from "./jumplatest.js";
+import { relabelAtMidnight } from "./listdecor.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { Navigation } from "./navigation.js";
 import { Notifier } from "./notifications.js";
@@ -192,6 +193,8 @@ const composer = new Composer(
     maxFileBytes: Number($("composer").dataset.maxFileBytes) || 0,
   }
 );
+
+relabelAtMidnight(() => [...timelines.values()].map((timeline) => timeline.list));
 
 const jumpLatest = new JumpLatest($("jump-latest"), {
   current: () => nav.current,
