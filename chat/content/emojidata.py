@@ -10,7 +10,6 @@ reaction set comes first in its own order (faces, hands, hearts, …), then the 
 code point, so the picker opens on the emoji people use.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import emoji as emoji_package
 
 from chat.content import emoji as reactions
 from chat.content.shortcodes import emojize
+from chat.protocol.generated import generate_main
 
 JS_PATH = Path(__file__).resolve().parents[1] / "static" / "chat" / "emojidata.js"
 _FULLY_QUALIFIED = emoji_package.STATUS["fully_qualified"]
@@ -73,19 +73,7 @@ def render_js() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write chat/static/chat/emojidata.js.")
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    args = parser.parse_args(argv)
-    text = render_js()
-    current = JS_PATH.read_text(encoding="utf-8") if JS_PATH.exists() else ""
-    if args.check:
-        if current != text:
-            print(f"{JS_PATH} is stale: run python -m chat.content.emojidata", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        JS_PATH.write_text(text, encoding="utf-8")
-    return 0
+    return generate_main(JS_PATH, render_js, "chat.content.emojidata", argv)
 
 
 if __name__ == "__main__":

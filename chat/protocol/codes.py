@@ -6,13 +6,14 @@ writes it, `python -m chat.protocol.codes --check` fails when it is not current.
 docs/protocol.md and docs/api.md list the same codes (tests/test_codes.py compares them).
 """
 
-import argparse
 import enum
 import json
 import sys
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
+
+from chat.protocol.generated import generate_main
 
 
 class CloseCode(enum.IntEnum):
@@ -264,19 +265,7 @@ def render_js() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write chat/static/chat/codes.js.")
-    parser.add_argument("--check", action="store_true", help="fail if the file is not current")
-    args = parser.parse_args(argv)
-    text = render_js()
-    current = JS_PATH.read_text(encoding="utf-8") if JS_PATH.exists() else ""
-    if args.check:
-        if current != text:
-            print(f"{JS_PATH} is not current: run python -m chat.protocol.codes", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        JS_PATH.write_text(text, encoding="utf-8")
-    return 0
+    return generate_main(JS_PATH, render_js, "chat.protocol.codes", argv)
 
 
 if __name__ == "__main__":
