@@ -65,67 +65,67 @@ class SearchRateLimited(RateLimited):
         self.detail = f"Too many searches; try again in {self.retry_after:g} s."
 
 
-def search_check_sync(user_id: int) -> None:
-    """A search's token from the user's search bucket (CHAT_SEARCH_BURST at once,
-    refilled at CHAT_SEARCH_RATE_PER_SECOND), or SearchRateLimited. A search costs the
-    database more than a send: its own budget."""
-    burst = settings.CHAT_SEARCH_BURST
-    if burst <= 0:
-        return
-    rate = settings.CHAT_SEARCH_RATE_PER_SECOND
-    try:
-        if settings.REDIS_URL:
-            wait = _bucket_take(f"search:{user_id}", burst, rate)
-        else:
-            wait = async_to_sync(_search_take)(user_id, burst, rate)
-    except Exception as error:
-        logger.warning("search rate limit unavailable; allowing (%r)", error)
-        return
-    if wait > 0:
-        observability.rate_limited("search")
-        raise SearchRateLimited(wait)
-
-
-_search_memory: list[MemoryStore] = []  # without Redis: one bucket store per process
-
-
-async def _search_take(user_id: int, burst: int, rate: float) -> float:
-    # Not current()'s guard: that one is per event loop, and each async_to_sync call
-    # from a plain sync request may run on a loop of its own.
-    if not _search_memory:
-        _search_memory.append(MemoryStore())
-    return await _search_memory[0].take_token(f"search:{user_id}", burst, rate)
-
-
 class PeopleRateLimited(RateLimited):
     def __init__(self, retry_after: float) -> None:
         super().__init__(retry_after)
         self.detail = f"Too many people searches; try again in {self.retry_after:g} s."
 
 
+def search_check_sync(user_id: int) -> None:
+    """A search's token from the user's search bucket (CHAT_SEARCH_BURST at once,
+    refilled at CHAT_SEARCH_RATE_PER_SECOND), or SearchRateLimited. A search costs the
+    database more than a send: its own budget."""
+    _per_user_check(
+        "search",
+        user_id,
+        settings.CHAT_SEARCH_BURST,
+        settings.CHAT_SEARCH_RATE_PER_SECOND,
+        SearchRateLimited,
+    )
+
+
 def people_check_sync(user_id: int) -> None:
     """A people search's token (GET /api/users/?q=, the DM picker as one types) from the
     user's own bucket: CHAT_PEOPLE_BURST at once, refilled at
-    CHAT_PEOPLE_RATE_PER_SECOND. Its own budget, apart from message search's: a picker
-    asks once per pause in typing, and must not starve the search box."""
-    burst = settings.CHAT_PEOPLE_BURST
+    CHAT_PEOPLE_RATE_PER_SECOND, or PeopleRateLimited. Its own budget, apart from
+    message search's: a picker asks once per pause in typing, and must not starve the
+    search box."""
+    _per_user_check(
+        "people",
+        user_id,
+        settings.CHAT_PEOPLE_BURST,
+        settings.CHAT_PEOPLE_RATE_PER_SECOND,
+        PeopleRateLimited,
+    )
+
+
+def _per_user_check(
+    kind: str, user_id: int, burst: int, rate: float, refused: type[RateLimited]
+) -> None:
+    """A token from the user's `kind` bucket (Redis's, or this process's without it); a
+    limit store that fails lets the request through, logged. burst <= 0: no limit."""
     if burst <= 0:
         return
-    rate = settings.CHAT_PEOPLE_RATE_PER_SECOND
+    bucket = f"{kind}:{user_id}"
     try:
         if settings.REDIS_URL:
-            wait = _bucket_take(f"people:{user_id}", burst, rate)
+            wait = _bucket_take(bucket, burst, rate)
         else:
-            wait = async_to_sync(_memory_take)(f"people:{user_id}", burst, rate)
+            wait = async_to_sync(_memory_take)(bucket, burst, rate)
     except Exception as error:
-        logger.warning("people search rate limit unavailable; allowing (%r)", error)
+        logger.warning("%s rate limit unavailable; allowing (%r)", kind, error)
         return
     if wait > 0:
-        observability.rate_limited("people")
-        raise PeopleRateLimited(wait)
+        observability.rate_limited(kind)
+        raise refused(wait)
+
+
+_memory: list[MemoryStore] = []  # without Redis: one bucket store per process
 
 
 async def _memory_take(bucket: str, burst: int, rate: float) -> float:
-    if not _search_memory:
-        _search_memory.append(MemoryStore())
-    return await _search_memory[0].take_token(bucket, burst, rate)
+    # Not current()'s guard: that one is per event loop, and each async_to_sync call
+    # from a plain sync request may run on a loop of its own.
+    if not _memory:
+        _memory.append(MemoryStore())
+    return await _memory[0].take_token(bucket, burst, rate)
