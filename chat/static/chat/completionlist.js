@@ -4,6 +4,8 @@
 // focus from the textarea. What the options are and what choosing one writes is the
 // owner's (mentionpicker.js, emojicomplete.js).
 
+import { arrowStep } from "./dom.js";
+
 // parts: renderOption(li, option) fills an option's item; choose(option) writes it
 // into the textarea; closed() (optional) after the list closes.
 export class CompletionList {
@@ -55,9 +57,9 @@ export class CompletionList {
 
   onKey(event) {
     if (this.list.hidden || !this.options.length) return;
-    const moves = { ArrowDown: 1, ArrowUp: -1 };
-    if (event.key in moves) {
-      this.active = (this.active + moves[event.key] + this.options.length) % this.options.length;
+    const next = arrowStep(event.key, this.active, this.options.length);
+    if (next !== null) {
+      this.active = next;
       this.render();
     } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
       this.choose(this.active);

@@ -31,3 +31,11 @@ export function newClientId() {
   const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+// The option an Up or Down arrow moves to in a list of `count` (wrapping around), or
+// null for any other key: the completion lists, the switcher and the people picker.
+export function arrowStep(key, active, count) {
+  const step = { ArrowDown: 1, ArrowUp: -1 }[key];
+  if (!step || !count) return null;
+  return (active + step + count) % count;
+}

@@ -7,6 +7,7 @@
 
 import { avatarImage } from "./profiles.js";
 import { matchPeople } from "./peoplesearch.js";
+import { arrowStep } from "./dom.js";
 
 const SEARCH_DELAY_MS = 150; // typing pauses this long before the server is asked
 const SHOWN_MAX = 20; // the server's page size too
@@ -111,9 +112,9 @@ export class PeoplePicker {
   keydown(event) {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
-      if (!this.matches.length) return;
-      const step = event.key === "ArrowDown" ? 1 : -1;
-      this.active = (this.active + step + this.matches.length) % this.matches.length;
+      const next = arrowStep(event.key, this.active, this.matches.length);
+      if (next === null) return;
+      this.active = next;
       this.render();
     } else if (event.key === "Enter") {
       event.preventDefault();

@@ -1,6 +1,8 @@
 // The quick room switcher: Ctrl+K (Cmd+K on a Mac) or the sidebar's button opens a
 // filterable list of the joined rooms; arrows move, Enter opens, Escape closes.
 
+import { arrowStep } from "./dom.js";
+
 export class Switcher {
   // elements: dialog, input, list (<ul role=listbox>), opener (button); rooms() -> Room[];
   // onOpen(slug).
@@ -60,9 +62,9 @@ export class Switcher {
   keydown(event) {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
-      if (!this.matches.length) return;
-      const step = event.key === "ArrowDown" ? 1 : -1;
-      this.active = (this.active + step + this.matches.length) % this.matches.length;
+      const next = arrowStep(event.key, this.active, this.matches.length);
+      if (next === null) return;
+      this.active = next;
       this.render();
     } else if (event.key === "Enter") {
       event.preventDefault();
