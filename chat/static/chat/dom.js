@@ -39,3 +39,20 @@ export function arrowStep(key, active, count) {
   if (!step || !count) return null;
   return (active + step + count) % count;
 }
+
+// The keys of a list in a dialog with a search box (the room switcher, the people
+// picker): arrows move `list.active` and render again, Enter picks the active one with
+// `pick(entry)`. Escape is the dialog's own (its cancel event).
+export function dialogListKeydown(event, list, pick) {
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const next = arrowStep(event.key, list.active, list.matches.length);
+    if (next === null) return;
+    list.active = next;
+    list.render();
+  } else if (event.key === "Enter") {
+    event.preventDefault();
+    const entry = list.matches[list.active];
+    if (entry) pick(entry);
+  }
+}

@@ -7,7 +7,7 @@
 
 import { avatarImage } from "./profiles.js";
 import { matchPeople } from "./peoplesearch.js";
-import { arrowStep } from "./dom.js";
+import { dialogListKeydown } from "./dom.js";
 
 const SEARCH_DELAY_MS = 150; // typing pauses this long before the server is asked
 const SHOWN_MAX = 20; // the server's page size too
@@ -110,18 +110,7 @@ export class PeoplePicker {
   }
 
   keydown(event) {
-    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      event.preventDefault();
-      const next = arrowStep(event.key, this.active, this.matches.length);
-      if (next === null) return;
-      this.active = next;
-      this.render();
-    } else if (event.key === "Enter") {
-      event.preventDefault();
-      const person = this.matches[this.active];
-      if (person) this.choose(person.username);
-    }
-    // Escape: the dialog closes itself (its cancel event).
+    dialogListKeydown(event, this, (person) => this.choose(person.username));
   }
 
   choose(username) {

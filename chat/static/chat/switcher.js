@@ -1,7 +1,7 @@
 // The quick room switcher: Ctrl+K (Cmd+K on a Mac) or the sidebar's button opens a
 // filterable list of the joined rooms; arrows move, Enter opens, Escape closes.
 
-import { arrowStep } from "./dom.js";
+import { dialogListKeydown } from "./dom.js";
 
 export class Switcher {
   // elements: dialog, input, list (<ul role=listbox>), opener (button); rooms() -> Room[];
@@ -60,18 +60,7 @@ export class Switcher {
   }
 
   keydown(event) {
-    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      event.preventDefault();
-      const next = arrowStep(event.key, this.active, this.matches.length);
-      if (next === null) return;
-      this.active = next;
-      this.render();
-    } else if (event.key === "Enter") {
-      event.preventDefault();
-      const room = this.matches[this.active];
-      if (room) this.choose(room.slug);
-    }
-    // Escape: the dialog closes itself (its cancel event).
+    dialogListKeydown(event, this, (room) => this.choose(room.slug));
   }
 
   render() {
