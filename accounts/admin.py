@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services
+from accounts import profiles, services
 from accounts.models import Invitation, InvitationUse, Profile
 from chat.errors import ChatError
 
@@ -72,7 +72,7 @@ class ProfileForm(forms.ModelForm[Profile]):
 
     def clean_display_name(self) -> str:
         try:
-            return services.display_name_clean(self.cleaned_data["display_name"])
+            return profiles.display_name_clean(self.cleaned_data["display_name"])
         except ChatError as error:
             raise forms.ValidationError(error.detail) from None
 
@@ -90,4 +90,4 @@ class ProfileAdmin(admin.ModelAdmin[Profile]):
 
     def save_model(self, request: HttpRequest, obj: Profile, form: Any, change: bool) -> None:
         # Through the service: validated, versioned, and live for everyone.
-        services.profile_update(user=obj.user, display_name=obj.display_name)
+        profiles.profile_update(user=obj.user, display_name=obj.display_name)

@@ -21,7 +21,7 @@ from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts import limits, selectors, services
+from accounts import limits, profiles, selectors, services
 from accounts.forms import (
     EmailForm,
     EmailSignupForm,
@@ -252,7 +252,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     if action == "preferences":
         if preferences_form.is_valid():
             try:
-                services.profile_preferences_set(
+                profiles.profile_preferences_set(
                     user=user,
                     theme=preferences_form.cleaned_data["theme"],
                     timezone_name=preferences_form.cleaned_data["timezone"],
@@ -266,7 +266,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     elif action == "profile" and profile_form.is_valid():
         upload = profile_form.cleaned_data["avatar"]
         try:
-            services.profile_update(
+            profiles.profile_update(
                 user=user,
                 display_name=profile_form.cleaned_data["display_name"],
                 avatar=upload,
@@ -280,7 +280,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         else:
             return redirect(reverse("accounts:settings") + "?saved=profile")
     elif action == "email" and email_form.is_valid():
-        services.email_change(user=user, email=email_form.cleaned_data["email"])
+        profiles.email_change(user=user, email=email_form.cleaned_data["email"])
         return redirect(reverse("accounts:settings") + "?saved=email")
     elif action == "sessions":
         ended = services.sessions_end_others(user=user, keep=request.session.session_key)

@@ -30,7 +30,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from PIL import Image
 
-from accounts import avatars, limits, services
+from accounts import avatars, limits, profiles, services
 from accounts import selectors as account_selectors
 from accounts.models import Invitation, InvitationUse, Profile, SessionRecord
 from chat import events, selectors
@@ -706,7 +706,7 @@ def test_users_without_a_profile_get_good_defaults(make_user: Callable[..., User
 
 def test_initials_avatar_escapes_the_name(make_user: Callable[..., User]) -> None:
     mallory = make_user("mallory")
-    services.profile_update(user=mallory, display_name="<s \"x'&")
+    profiles.profile_update(user=mallory, display_name="<s \"x'&")
     client = Client()
     client.force_login(mallory)
     body = client.get("/api/users/mallory/avatar/").content.decode()
@@ -746,7 +746,7 @@ def test_hostile_avatars_get_a_clear_error_and_change_nothing(
     make_user: Callable[..., User], data: bytes, name: str, words: str, settings: Any
 ) -> None:
     carol = make_user("carol")
-    services.profile_update(user=carol, display_name="Carol")
+    profiles.profile_update(user=carol, display_name="Carol")
     before = Profile.objects.get(user=carol)
     client = Client()
     client.force_login(carol)
@@ -771,7 +771,7 @@ def test_over_long_display_names_are_refused_and_change_nothing(name: str) -> No
     user, _ = User.objects.get_or_create(username="longname")
     Profile.objects.update_or_create(user=user, defaults={"display_name": "Before", "version": 1})
     with pytest.raises(ChatError):
-        services.profile_update(user=user, display_name=name)
+        profiles.profile_update(user=user, display_name=name)
     assert Profile.objects.get(user=user).display_name == "Before"
     assert Profile.objects.get(user=user).version == 1
 
@@ -814,7 +814,7 @@ async def test_websocket_message_frames_carry_the_authors_profile(
 ) -> None:
     def setup() -> tuple[User, Room]:
         carol = make_user("carol")
-        services.profile_update(user=carol, display_name="Carol D.")
+        profiles.profile_update(user=carol, display_name="Carol D.")
         return carol, Room.objects.create(slug="general", name="General")
 
     carol, room = await database_sync_to_async(setup)()
@@ -844,7 +844,7 @@ def test_limits_request_ip_believes_only_trusted_proxies(settings: Any) -> None:
 
 def test_admin_edits_a_display_name_through_the_service(make_user: Callable[..., User]) -> None:
     carol = make_user("carol")
-    services.profile_update(user=carol, display_name="Carol")
+    profiles.profile_update(user=carol, display_name="Carol")
     profile = Profile.objects.get(user=carol)
     client = Client()
     client.force_login(staff(make_user))

@@ -11,7 +11,7 @@ import redis
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
-from accounts import services as account_services
+from accounts import profiles
 from accounts.models import Profile
 from chat import services
 from chat.pages.people import local_time
@@ -39,8 +39,8 @@ def session(user: User) -> Client:
 @pytest.fixture
 def people(make_user: Callable[..., User]) -> dict[str, User]:
     made = {name: make_user(name) for name in ("alice", "bob", "carol", "dave", "zoe_q")}
-    account_services.profile_update(user=made["bob"], display_name="Robert Zimmer")
-    account_services.profile_update(user=made["carol"], display_name="Carol Bobbins")
+    profiles.profile_update(user=made["bob"], display_name="Robert Zimmer")
+    profiles.profile_update(user=made["carol"], display_name="Carol Bobbins")
     Profile.objects.filter(user=made["carol"]).update(timezone="Asia/Tokyo")
     made["dave"].is_active = False
     made["dave"].save()

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
-from accounts import services
+from accounts import profiles
 from accounts.models import Profile
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
@@ -95,13 +95,13 @@ def test_an_invalid_theme_or_time_zone_is_refused_next_to_its_field(
 def test_the_service_refuses_what_the_form_would(carol_client: tuple[User, Client]) -> None:
     carol, _ = carol_client
     with pytest.raises(ChatError) as bad_theme:
-        services.profile_preferences_set(user=carol, theme="blue", timezone_name="")
+        profiles.profile_preferences_set(user=carol, theme="blue", timezone_name="")
     assert bad_theme.value.code == ErrorCode.INVALID
     with pytest.raises(ChatError) as bad_zone:
-        services.profile_preferences_set(user=carol, theme="dark", timezone_name="Nowhere/Town")
+        profiles.profile_preferences_set(user=carol, theme="dark", timezone_name="Nowhere/Town")
     assert bad_zone.value.code == ErrorCode.BAD_TZ
     assert not Profile.objects.filter(user=carol).exists()
-    services.profile_preferences_set(user=carol, theme="dark", timezone_name=" Asia/Tokyo ")
+    profiles.profile_preferences_set(user=carol, theme="dark", timezone_name=" Asia/Tokyo ")
     assert Profile.objects.get(user=carol).timezone == "Asia/Tokyo"
 
 

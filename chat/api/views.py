@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -30,7 +30,6 @@ from chat.content import images
 from chat.database import group_commit
 from chat.errors import ChatError
 from chat.limits import blocking
-from chat.presence.online import users_online
 from chat.protocol import parsing
 from chat.protocol.codes import ErrorCode
 
@@ -328,70 +327,6 @@ def attachment_disposition(name: str) -> str:
         c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
     )
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def _people_online(people: list[account_selectors.PersonOut]) -> list[dict[str, Any]]:
-    online = users_online([person["username"] for person in people])
-    return [{**person, "online": person["username"] in online} for person in people]
-
-
-class UserListView(APIView):
-    @extend_schema(
-        summary="Users' display names and avatars; search people",
-        description=(
-            "What any logged-in user may see of other users: username, display name and "
-            "avatar URL. With `usernames`: those users (at most 100; unknown and "
-            "deactivated users are left out), a list. With `q`: a search of the active "
-            "users by username and display name (the people directory and the direct "
-            "message picker), a page of people who also carry `timezone` and `online`; "
-            "rate limited per user (`rate_limited`, see Retry-After)."
-        ),
-        parameters=[s.UserQuerySerializer],
-        responses={
-            200: PolymorphicProxySerializer(
-                component_name="UsersOrPeople",
-                serializers=[s.UserSerializer(many=True), s.PeoplePageSerializer],
-                resource_type_field_name=None,
-                many=False,
-            ),
-            **_errors(400, 401, 429),
-        },
-    )
-    def get(self, request: Request) -> Response:
-        query = s.UserQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        if "q" in query.validated_data:
-            blocking.people_check_sync(_user(request).pk)
-            found = account_selectors.people_search(
-                query=query.validated_data["q"], page=query.validated_data["page"]
-            )
-            return Response({**found, "results": _people_online(found["results"])})
-        names = [name.strip() for name in query.validated_data["usernames"].split(",")]
-        names = [name for name in names if name]
-        if len(names) > account_selectors.MAX_USERNAMES_PER_LOOKUP:
-            raise ChatError(
-                ErrorCode.INVALID,
-                f"Ask for at most {account_selectors.MAX_USERNAMES_PER_LOOKUP} usernames.",
-            )
-        return Response(account_selectors.profiles_by_username(names))
-
-
-class UserDetailView(APIView):
-    @extend_schema(
-        operation_id="users_person",
-        summary="One person, as their profile card shows them",
-        description=(
-            "An active user's username, display name, avatar, time zone and whether they "
-            "are online now. Nothing about their rooms. 404 `not_found` for an unknown or "
-            "deactivated username."
-        ),
-        responses={200: s.PersonSerializer, **_errors(401, 404)},
-    )
-    def get(self, request: Request, username: str) -> Response:
-        person = account_selectors.person_by_username(username)
-        if person is None:
-            raise ChatError(ErrorCode.NOT_FOUND, "No such user.")
-        return Response(_people_online([person])[0])
 
 
 class UserAvatarView(APIView):

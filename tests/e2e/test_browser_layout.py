@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from accounts import profiles
 from accounts import services as account_services
 from chat import services
 from chat.models import Room, Sanction
@@ -273,7 +274,7 @@ def test_phone_room_menu_drawer_and_full_screen_panels(
     list; the online list and search results cover the screen and Back closes them; the
     sidebar is a drawer; a chosen dark theme wins over a light browser."""
     alice = make_world(make_user)["alice"]
-    account_services.profile_preferences_set(user=alice, theme="dark", timezone_name="")
+    profiles.profile_preferences_set(user=alice, theme="dark", timezone_name="")
     cookie = session_cookie(alice)
     errors: list[str] = []
     with launch_chromium(chromium_path) as browser:

@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-unt
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from accounts import services as account_services
+from accounts import profiles
 from accounts.models import Profile
 from chat import services
 from chat.models import Room
@@ -49,7 +49,7 @@ def make_people(make_user: Callable[..., User]) -> None:
     bob = make_user("bob", password=TEST_PASSWORD)
     carol = make_user("carol", password=TEST_PASSWORD)
     gone = make_user("gone_gary", password=TEST_PASSWORD)
-    account_services.profile_update(user=bob, display_name="Robert Zimmer")
+    profiles.profile_update(user=bob, display_name="Robert Zimmer")
     Profile.objects.filter(user=bob).update(timezone="Asia/Tokyo")
     gone.is_active = False
     gone.save()
