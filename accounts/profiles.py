@@ -108,8 +108,9 @@ def _zone_names() -> frozenset[str]:
 def profile_preferences_set(*, user: User, theme: str, timezone_name: str) -> None:
     """The user's own page settings: the colour theme ("system", "light", "dark") and the
     time zone shown on their profile card ("" for none). Nothing changes if either is
-    refused (ChatError). Not an event: only the user's next page load uses the theme;
-    the profile cache is forgotten so a profile card reads the new zone."""
+    refused (ChatError). Not an event: only the user's next page load uses the theme,
+    and profile cards read the zone from the database (person_by_username), not from
+    the profile cache, which holds neither."""
     if theme not in THEMES:
         raise ChatError(ErrorCode.INVALID, "Choose light, dark or system.")
     zone = timezone_clean(timezone_name)
@@ -118,8 +119,6 @@ def profile_preferences_set(*, user: User, theme: str, timezone_name: str) -> No
         profile.theme = theme
         profile.timezone = zone
         profile.save(update_fields=["theme", "timezone", "updated_at"])
-    user_id = user.pk
-    transaction.on_commit(lambda: selectors.profile_forget(user_id), robust=True)
 
 
 def email_change(*, user: User, email: str) -> None:
