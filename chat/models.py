@@ -88,6 +88,8 @@ class NotifyPrefs(models.Model):
     paused_until = models.DateTimeField(null=True, blank=True)
     # Email for mentions and direct messages left unread (CHAT_EMAIL_MISSED_DELAY_SECONDS).
     email_missed = models.BooleanField(default=True)
+    # Be told of every reply in the threads one follows (page, push, email).
+    thread_replies = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"notification preferences of {self.user}"
@@ -124,6 +126,13 @@ class Message(models.Model):
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
     )
+    # A reply in a thread: the thread's root, a top-level message of the same room. The
+    # reply is a message of the room (its seq, its delivery) but shows in the room's
+    # timeline, and counts there, only when also_to_room.
+    thread = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="thread_replies"
+    )
+    also_to_room = models.BooleanField(default=False)
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -151,9 +160,57 @@ class Message(models.Model):
                 name="message_user_kind_has_author",
             ),
         ]
+        indexes = [
+            # A thread's replies in seq order (the panel, its unread count).
+            models.Index(
+                fields=["thread", "seq"],
+                name="message_thread_seq",
+                condition=models.Q(thread__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.room.slug}#{self.seq}"
+
+
+class Thread(models.Model):
+    """The summary of a root message's replies, kept in the transaction that changes them
+    (a reply saved, deleted or hidden): what the room shows under the root."""
+
+    root = models.OneToOneField(
+        Message, primary_key=True, on_delete=models.CASCADE, related_name="thread_info"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    replies = models.PositiveIntegerField(default=0)  # visible replies
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.PositiveBigIntegerField(default=0)  # the newest visible reply's seq
+    # Usernames of the latest repliers, most recent first, at most 5.
+    participants = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"thread of {self.root_id}"
+
+
+class ThreadFollow(models.Model):
+    """A user's place in a thread: following it or not, and their read pointer there.
+    A row is kept after an unfollow (its pointer still serves the panel)."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="follows")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_thread_follows"
+    )
+    following = models.BooleanField(default=True)
+    # The highest reply seq the user has read in the thread; only moves forward.
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user"], name="thread_follow_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "following"], name="thread_follow_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.thread_id}"
 
 
 class Mention(models.Model):
