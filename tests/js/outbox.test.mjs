@@ -122,6 +122,15 @@ test("a resend carries the original client_id, and the reply it answers", () => 
   assert.equal("reply_to" in sendFrame("general", entry("a", { reply_to: "42" })), false);
 });
 
+test("a thread reply's resend keeps its thread and whether it also goes to the room", () => {
+  const frame = sendFrame("general", entry("a", { thread: 7, also_to_room: true }));
+  assert.equal(frame.thread, 7);
+  assert.equal(frame.also_to_room, true);
+  assert.equal(sendFrame("general", entry("a", { thread: 7 })).also_to_room, false);
+  const plain = sendFrame("general", entry("a"));
+  assert.equal("thread" in plain || "also_to_room" in plain, false);
+});
+
 // A clock the test moves by hand.
 function clock(start = 1000) {
   const now = { t: start };

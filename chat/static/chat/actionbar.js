@@ -1,5 +1,6 @@
 // A message's actions: the compact bar (shown on hover, on keyboard focus and, where
-// nothing hovers, from the "…" button), React and Copy link (Reply is replies.js's, Edit
+// nothing hovers, from the "…" button), React, Copy link and the thread's opening (the
+// page's requests.openThread: threadparts.js) (Reply is replies.js's, Edit
 // and Delete edits.js's, the same bar's buttons), the keyboard in the list (arrows move
 // between messages, Tab enters the focused one's bar, Escape goes back to the list),
 // the full time shown while a message has the focus, and thumbnails opening the
@@ -16,11 +17,12 @@ export function messageLink(slug, seq) {
 }
 
 export class ActionBar {
-  // page: slug, requests (unused for now: the bar's own buttons send through the parts
-  // that own them).
+  // page: slug, requests (openThread(root, opener) opens the thread panel; the other
+  // buttons send through the parts that own them).
   constructor(list, page) {
     this.list = list;
     this.slug = page.slug;
+    this.requests = page.requests;
     list.addEventListener("click", (event) => this.onClick(event));
     list.addEventListener("keydown", (event) => this.onKeydown(event));
     list.addEventListener("focusin", (event) => this.onFocus(event, true));
@@ -37,6 +39,10 @@ export class ActionBar {
         break;
       case "copy-link":
         this.copyLink(item, target);
+        break;
+      case "thread-reply": // a top-level message's "Reply in thread"
+      case "thread-open": // a root's summary, or a reply's "replied to a thread"
+        if (this.requests.openThread) this.requests.openThread(Number(target.dataset.root || item.dataset.id), target);
         break;
       case "more": {
         const open = !item.classList.contains("actions-open");

@@ -14,7 +14,10 @@ const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
 
 export class Composer {
   // page: conn, store, current() -> slug, timeline(slug) -> Timeline | undefined (only
-  // rooms that are shown or held), canWrite(slug) -> bool, showError(text), username().
+  // rooms that are shown or held), canWrite(slug) -> bool, showError(text), username(),
+  // threadTimeline(slug, root) -> the thread panel's Timeline when it shows that thread.
+  // A thread's replies share their room's outbox (and its order); their lines are drawn
+  // in the panel, never in the room's list.
   constructor(page, elements) {
     this.page = page;
     this.form = elements.form;
@@ -38,11 +41,19 @@ export class Composer {
     return this.page.username();
   }
 
-  // The room's outbox entries, shown as pending in its timeline.
-  restore(slug) {
-    const timeline = this.page.timeline(slug);
-    if (!timeline) return;
-    this.outbox.load(slug, this.username()).forEach((entry) => timeline.showPending(entry));
+  // Where an outbox entry's line is drawn: the room's list, or the thread panel.
+  linesFor(slug, entry) {
+    if (!Number.isInteger(entry.thread)) return this.page.timeline(slug);
+    return this.page.threadTimeline ? this.page.threadTimeline(slug, entry.thread) : null;
+  }
+
+  // The room's outbox entries (or one thread's), shown as pending where they belong.
+  restore(slug, thread = null) {
+    for (const entry of this.outbox.load(slug, this.username())) {
+      if ((Number.isInteger(entry.thread) ? entry.thread : null) !== thread) continue;
+      const lines = this.linesFor(slug, entry);
+      if (lines) lines.showPending(entry);
+    }
   }
 
   settled(slug, clientId) {
@@ -58,8 +69,7 @@ export class Composer {
     for (const slug of slugs) {
       const pending = this.outbox.load(slug, this.username());
       if (!pending.length) continue;
-      const timeline = this.page.timeline(slug);
-      if (timeline) pending.forEach((entry) => timeline.showPending(entry));
+      pending.forEach((entry) => this.linesFor(slug, entry)?.showPending(entry));
       this.queues.set(
         slug,
         pending.map((e) => e.client_id)
@@ -127,10 +137,11 @@ export class Composer {
 
   fail(slug, clientId, detail) {
     if (!slug) return;
+    const entry = this.outbox.load(slug, this.username()).find((e) => e.client_id === clientId);
     this.outbox.remove(slug, this.username(), clientId);
     this.pacing.forget(clientId);
-    const timeline = this.page.timeline(slug);
-    if (timeline) timeline.markFailed(clientId, detail);
+    const lines = entry ? this.linesFor(slug, entry) : this.page.timeline(slug);
+    if (lines) lines.markFailed(clientId, detail);
   }
 
   // The room can no longer be written to: its outbox fails.
@@ -164,14 +175,24 @@ export class Composer {
     this.queue(slug, entry.client_id);
   }
 
-  // Announce typing while the input has text: at most every TYPING_SEND_EVERY_MS per room,
-  // only on an open socket, never queued (typing is not answered).
-  typed() {
+  // A reply written in the thread panel (threadcomposer.js): kept in the room's outbox
+  // first, drawn pending in the panel, then sent in the room's order.
+  sendInThread(slug, entry) {
+    this.outbox.add(slug, this.username(), entry);
+    this.linesFor(slug, entry)?.showPending(entry);
+    this.queue(slug, entry.client_id);
+  }
+
+  // Announce typing while the input has text: at most every TYPING_SEND_EVERY_MS per room
+  // (and thread), only on an open socket, never queued (typing is not answered).
+  typed(thread = null, text = this.input.value) {
     const slug = this.page.current();
-    if (!slug || !this.input.value.trim() || !this.page.canWrite(slug)) return;
+    if (!slug || !text.trim() || !this.page.canWrite(slug)) return;
     const now = performance.now();
-    if (now - (this.typingSentAt.get(slug) ?? -Infinity) < TYPING_SEND_EVERY_MS) return;
-    if (this.page.conn.send({ type: "typing", room: slug })) this.typingSentAt.set(slug, now);
+    const key = thread === null ? slug : `${slug}#${thread}`;
+    if (now - (this.typingSentAt.get(key) ?? -Infinity) < TYPING_SEND_EVERY_MS) return;
+    const frame = thread === null ? { type: "typing", room: slug } : { type: "typing", room: slug, thread };
+    if (this.page.conn.send(frame)) this.typingSentAt.set(key, now);
   }
 
   // --- files -----------------------------------------------------------------------------

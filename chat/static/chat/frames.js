@@ -4,17 +4,18 @@
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { applyReaction } from "./reactions.js";
 import { LEFT_NOTICES, NO_ACCESS_TEXT } from "./roomview.js";
+import { routeOf } from "./threadstate.js";
 
 const ANNOUNCED_KEPT = 3; // lines kept in the live region
 
 const NOTIFY_MAX_AGE_MS = 5 * 60e3; // a resumed backlog's older messages draw no attention
 
 // parts: store, profiles, timelines, presence, composer, nav, view, reading, username()
-// -> string, roomEl, announcer (the live region), notifier, picker. Returns
-// onFrame(frame, tag).
+// -> string, roomEl, announcer (the live region), notifier, picker, threads (threadparts.js:
+// replies kept in their thread never reach the room's list). Returns onFrame(frame, tag).
 export function frameRouter(parts) {
   const { store, profiles, timelines, presence, composer, nav, view, reading, username, roomEl, announcer } = parts;
-  const { notifier, picker } = parts;
+  const { notifier, picker, threads } = parts;
 
   function announce(message) {
     const line = document.createElement("p");
@@ -39,6 +40,13 @@ export function frameRouter(parts) {
         const message = frame.message;
         if (!message || !Number.isInteger(message.seq)) break;
         profiles.fromMessage(message);
+        const route = routeOf(message);
+        const inPanel = route.thread !== null && threads.onMessage(slug, message);
+        if (inPanel && message.author !== username()) announce(message);
+        if (!route.room) {
+          if (timeline) timeline.paging.passOver(message.seq); // the stream's cursor moves on
+          break;
+        }
         if (timeline) timeline.live(message);
         store.countMessage(slug, message);
         if (room && typeof message.author === "string") presence.typingStopped(room, message.author);
@@ -48,6 +56,12 @@ export function frameRouter(parts) {
       }
       case "ack": {
         profiles.fromMessage(frame.message);
+        const route = routeOf(frame.message);
+        if (route.thread !== null) threads.onAck(slug, frame);
+        if (!route.room) {
+          composer.pump();
+          break;
+        }
         if (timeline) {
           const keep = timeline.nearBottom();
           timeline.insert(frame.message);
@@ -59,6 +73,7 @@ export function frameRouter(parts) {
         break;
       }
       case "history": {
+        if (threads.onHistory(frame, tag)) break; // a thread's replies (threadpanel.js)
         const target = tag && tag.room ? timelines.get(tag.room) : timeline;
         if (!target || !tag) break;
         const messages = Array.isArray(frame.messages) ? frame.messages : [];
@@ -79,21 +94,25 @@ export function frameRouter(parts) {
       case "message.updated":
         profiles.fromMessage(frame.message);
         if (timeline) timeline.update(frame.message);
+        threads.onUpdated(frame.message);
         store.recountUpdated(slug, frame.message);
         break;
       case "message.deleted":
         if (timeline) timeline.remove(frame.id, frame.seq);
         else timelines.forEach((t) => t.remove(frame.id, frame.seq));
         store.uncountDeleted(slug, frame.id);
+        threads.onDeleted(frame);
         break;
       case "reaction":
         if (timeline) applyReaction(timeline.list, frame, username());
+        threads.onReaction(frame);
         break;
       case "presence":
         if (room) presence.applyPresence(room, frame);
         break;
-      case "typing":
-        if (room && typeof frame.user === "string") presence.typingStarted(room, frame.user);
+      case "typing": // in a thread: shown in its panel only; else in the room only
+        if (Number.isInteger(frame.thread)) threads.onTyping(slug, frame);
+        else if (room && typeof frame.user === "string") presence.typingStarted(room, frame.user);
         break;
       case "online":
         if (room) presence.setOnline(room, frame);
@@ -125,6 +144,8 @@ export function frameRouter(parts) {
       case "error":
         onError(frame, tag, slug);
         break;
+      default:
+        threads.onFrame(frame, tag); // thread.updated, thread.state, threads
     }
   }
 
@@ -132,6 +153,7 @@ export function frameRouter(parts) {
     const detail = typeof frame.detail === "string" ? frame.detail : String(frame.code);
     const about = (tag && tag.room) || slug;
     const access = DROPS_ROOM_ERRORS.has(frame.code); // no access any more, or the room is gone
+    if (threads.onError(frame, tag, detail)) return;
     if (tag && tag.kind === "send") {
       composer.onSendError(tag, frame, detail);
     } else if (tag && (tag.kind === "edit" || tag.kind === "delete")) {

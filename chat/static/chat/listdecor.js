@@ -15,9 +15,14 @@ function isMessage(el) {
 }
 
 // The message above or below `item` (skipping the "New messages" line and the like).
+// Nothing is above the first reply of a thread panel: the line under its root starts
+// the replies (threadpanel.js), so the first reply always shows its author and day.
 export function previousMessage(item) {
   let el = item.previousElementSibling;
-  while (el && !isMessage(el)) el = el.previousElementSibling;
+  while (el && !isMessage(el)) {
+    if (el.classList.contains("thread-divider")) return null;
+    el = el.previousElementSibling;
+  }
   return el;
 }
 

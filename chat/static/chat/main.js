@@ -25,7 +25,9 @@ import { Sidebar } from "./sidebar.js";
 import { Connection, STATE_TEXT, State } from "./socket.js";
 import { Store, setDisplayNames } from "./store.js";
 import { Switcher } from "./switcher.js";
-import { Timeline } from "./timeline.js";
+import { ThreadParts } from "./threadparts.js";
+import { threadFromLocation } from "./threadpanel.js";
+import { sendChange, timelineMaker } from "./roomtimeline.js";
 
 const ACCOUNT_REFUSED_TEXT = "Your account can no longer use the chat.";
 
@@ -118,52 +120,21 @@ const presence = new PresenceView(
 const reading = new ReadTracker({ store, conn, timelines, current: () => nav.current });
 const readSoon = (slug) => reading.soon(slug);
 
-function timelineFor(slug) {
-  let timeline = timelines.get(slug);
-  if (!timeline) {
-    timeline = new Timeline(slug, {
-      fetch: (room, before, limit, purpose) =>
-        conn.send(
-          { type: "history.fetch", room, before, limit },
-          { kind: "fetch", room, before, limit, purpose }
-        ),
-      // at: {around: seq} or {after: seq} (a message opened in context, then read forward)
-      fetchAt: (room, at, limit, purpose) =>
-        conn.send({ type: "history.fetch", room, ...at, limit }, { kind: "fetch", room, ...at, limit, purpose }),
-      change: (kind, frame) => {
-        if (!conn.send(frame, { kind, id: frame.id })) {
-          showError("Not connected: try again once the page has reconnected.");
-          return false;
-        }
-        showError("");
-        return true;
-      },
-      seen: () => {
-        readSoon(slug);
-        jumpLatest.update(slug);
-      },
-      viewChanged: (room) => jumpLatest.update(room),
-      readSeq: () => store.get(slug)?.readSeq ?? 0,
-      // A failed message sent again: back in the outbox, with its client_id.
-      retry: (room, entry) => {
-        if (!canWrite(room)) {
-          showError("You cannot write here.");
-          return;
-        }
-        composer.outbox.add(room, username, entry);
-        timelines.get(room)?.showPending(entry);
-        composer.queue(room, entry.client_id);
-      },
-      settled: (room, clientId) => composer.settled(room, clientId),
-      username: () => username,
-      profile: (name) => profiles.get(name),
-      maxBodyChars,
-    });
-    timelines.set(slug, timeline);
-    composer.restore(slug);
-  }
-  return timeline;
-}
+// A room's Timeline, made once (roomtimeline.js); the parts made below are read lazily.
+const timelineFor = timelineMaker({
+  conn,
+  store,
+  timelines,
+  composer: () => composer,
+  jumpLatest: () => jumpLatest,
+  threads: () => threads,
+  readSoon,
+  canWrite,
+  showError,
+  username: () => username,
+  profiles,
+  maxBodyChars,
+});
 
 // Before the first hello the room is unknown: what is typed waits in the outbox.
 function canWrite(slug) {
@@ -182,6 +153,7 @@ const composer = new Composer(
     showError,
     username: () => username,
     replyTo: (slug) => replies.take(slug),
+    threadTimeline: (slug, root) => (threads.panel.shows(slug, root) ? threads.panel.timeline : null),
   },
   {
     form: $("composer"),
@@ -252,6 +224,7 @@ const nav = new Navigation(
       jumpLatest.render();
       notifier.render();
       replies.render();
+      threads.onRoomShown();
     },
     renderSidebar,
     showError,
@@ -306,7 +279,8 @@ function revealSoon(slug, seq) {
 
 new SearchPanel(
   {
-    open: (slug, seq) => {
+    open: (slug, seq, thread) => {
+      if (Number.isInteger(thread)) return threads.open(slug, thread, { at: seq }); // a reply: its panel
       nav.switchTo(slug, true);
       revealSoon(slug, seq);
     },
@@ -360,6 +334,23 @@ const profileViews = new ProfileViews(
   document.querySelector("header.top .me")
 );
 
+// --- threads (threadparts.js) -------------------------------------------------------------------
+
+const threads = new ThreadParts({
+  conn,
+  store,
+  profiles,
+  composer,
+  nav,
+  timelines,
+  username: () => username,
+  canWrite,
+  showError,
+  maxBodyChars,
+  notifier,
+  change: (kind, frame) => sendChange(conn, showError, kind, frame),
+});
+
 // --- frames ---------------------------------------------------------------------------------
 
 const routeFrame = frameRouter({
@@ -376,6 +367,7 @@ const routeFrame = frameRouter({
   announcer: $("announcer"),
   notifier,
   picker,
+  threads,
 });
 
 function onHello(frame) {
@@ -393,6 +385,7 @@ function onHello(frame) {
   profileViews.wantDirect();
   nav.open();
   people.onHello();
+  threads.onHello(frame);
 }
 
 // --- start ------------------------------------------------------------------------------------
@@ -401,6 +394,8 @@ history.replaceState({ slug: nav.current }, "", location.href);
 nav.open();
 const linkedSeq = Number(new URLSearchParams(location.search).get("seq")); // ?seq=N: that message
 if (Number.isInteger(linkedSeq) && linkedSeq > 0) revealSoon(nav.current, linkedSeq);
+const linkedThread = threadFromLocation(); // ?thread=<root id>: that thread's panel
+if (linkedThread !== null) threads.open(nav.current, linkedThread, { history: "none", focus: false });
 updateStatus();
 conn.connect();
 window.chatPage = { conn, store, profiles, notifier }; // for the curious (and the browser tests)

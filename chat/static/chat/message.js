@@ -10,9 +10,11 @@ import { fullTime, shortTime } from "./grouping.js";
 import { isMention } from "./mentions.js";
 import { avatarImage, nameParts, setAvatar } from "./profiles.js";
 import { reactionBar } from "./reactions.js";
+import { noteSummary, showSummary, threadMark } from "./threadsummary.js";
 
 // `profile`: the author's cached profile or null; `username`: the page's user.
-export function messageItem(message, username, profile) {
+// `inThread`: drawn in the thread panel (no thread summary, mark or "Reply in thread").
+export function messageItem(message, username, profile, inThread = false) {
   const item = document.createElement("li");
   const system = message.kind === "system";
   const own = !system && message.author === username;
@@ -22,11 +24,14 @@ export function messageItem(message, username, profile) {
   if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
   const created = Date.parse(message.created_at);
   if (Number.isFinite(created)) item.dataset.time = String(created);
+  item.message = message; // the thread panel draws a root from it (threadpanel.js)
+  const reply = Number.isInteger(message.thread);
+  if (reply && !inThread) item.append(threadMark(message.thread));
   const quote = replyQuote(message.reply_to);
   if (quote) item.append(quote);
   // The bar comes first (it is drawn over the top right): Tab from the focused message
   // goes straight into it.
-  if (Number.isInteger(message.id)) item.append(actionBar(own));
+  if (Number.isInteger(message.id)) item.append(actionBar(own, !system && !reply && !inThread));
   if (system) {
     item.append(head(span("author system-label", "announcement"), timeEl(message.created_at)));
   } else {
@@ -42,6 +47,9 @@ export function messageItem(message, username, profile) {
   const attached = attachmentLink(message.attachment) || fileLink(message.attachment);
   if (attached) item.append(attached);
   if (Number.isInteger(message.id)) item.append(reactionBar(message), moreButton());
+  if (!reply && !inThread && Number.isInteger(message.id) && message.thread_summary) {
+    showSummary(item, message.id, noteSummary(message.id, message.thread_summary, false));
+  }
   return item;
 }
 
@@ -89,10 +97,11 @@ export function timeEl(iso) {
   return time;
 }
 
-// The compact bar shown on hover, keyboard focus or "…": react, reply, copy link, and
-// edit/delete for one's own. Its buttons are plain <button>s in the message, in the
-// order Tab reaches them from the focused message.
-function actionBar(own) {
+// The compact bar shown on hover, keyboard focus or "…": react, reply, reply in a
+// thread (a top-level message of the room's list), copy link, and edit/delete for one's
+// own. Its buttons are plain <button>s in the message, in the order Tab reaches them
+// from the focused message.
+function actionBar(own, threadable) {
   const bar = document.createElement("div");
   bar.className = "actions";
   bar.setAttribute("role", "toolbar");
@@ -101,6 +110,7 @@ function actionBar(own) {
     actionButton("react-message", "Add a reaction"),
     actionButton("reply", "Reply")
   );
+  if (threadable) bar.append(actionButton("thread-reply", "Reply in thread"));
   if (own) bar.append(actionButton("edit", "Edit"), actionButton("delete", "Delete"));
   bar.append(actionButton("copy-link", "Copy link to this message"));
   return bar;
@@ -110,6 +120,7 @@ function actionBar(own) {
 const ICONS = {
   "react-message": "M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13zM5.2 9.6c.7 1 1.6 1.5 2.8 1.5s2.1-.5 2.8-1.5M5.8 6.2h.01M10.2 6.2h.01",
   reply: "M6.5 3.5 2.5 7.5l4 4M2.5 7.5h6.5c2.5 0 4.5 2 4.5 4.5v.5",
+  "thread-reply": "M2.5 2.5h11v7.5h-6l-3 3v-3h-2zM5 5.5h6M5 7.5h3.5",
   edit: "M10.8 2.7l2.5 2.5-7.8 7.8-3.2.7.7-3.2zM9.5 4l2.5 2.5",
   delete: "M2.5 4.5h11M6 4.5V3h4v1.5M4 4.5l.7 9h6.6l.7-9M6.7 7v4.5M9.3 7v4.5",
   "copy-link": "M6.8 9.2a3 3 0 0 0 4.2 0l2-2a3 3 0 0 0-4.2-4.2l-.8.8M9.2 6.8a3 3 0 0 0-4.2 0l-2 2a3 3 0 0 0 4.2 4.2l.8-.8",

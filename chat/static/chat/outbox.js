@@ -103,6 +103,10 @@ export function nextEntry(queue, entries) {
 export function sendFrame(slug, entry) {
   const frame = { type: "message.send", room: slug, body: entry.body, client_id: entry.client_id };
   if (Number.isInteger(entry.reply_to)) frame.reply_to = entry.reply_to;
+  if (Number.isInteger(entry.thread)) {
+    frame.thread = entry.thread; // a reply in a thread (threadpanel.js)
+    frame.also_to_room = entry.also_to_room === true;
+  }
   return frame;
 }
 

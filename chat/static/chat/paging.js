@@ -207,6 +207,19 @@ export class Paging {
     t.viewChanged();
   }
 
+  // A message of the room's stream that its list does not show (a reply kept in its
+  // thread): the cursor (for ?after=) and a pending resume gap move past it all the same.
+  passOver(seq) {
+    const t = this.t;
+    if (!Number.isInteger(seq)) return;
+    if (t.pendingGap !== null) {
+      if (seq > t.pendingGap + 1 && t.newerFrom === null) t.gaps.push({ low: t.pendingGap, high: seq });
+      t.pendingGap = null;
+      this.fillGaps();
+    }
+    if (t.cursor !== null) t.cursor = Math.max(t.cursor, seq);
+  }
+
   // A new hello. `resumed` is the room's hello entry field (or undefined); lastSeq where
   // its stream now starts.
   onHello(resumed, lastSeq) {

@@ -52,7 +52,8 @@ export class Connection {
     // Frames sent on this socket that may still be answered, in the order sent (the
     // server answers in that order): message.send -> ack | error, history.fetch ->
     // history | error, message.edit / message.delete -> error only (success is the
-    // broadcast), room.join / room.leave / room.watch / online.fetch -> their frame | error.
+    // broadcast), room.join / room.leave / room.watch / online.fetch -> their frame | error,
+    // thread.follow / thread.read -> thread.state | error, threads.fetch -> threads | error.
     this.inflight = [];
     this.sockets = 0; // sockets opened, for the curious (tests count them too)
     this.listen();
@@ -138,8 +139,15 @@ export class Connection {
     switch (frame.type) {
       case "ack":
         return this.take((t) => t.kind === "send" && t.clientId === frame.client_id);
-      case "history":
-        return this.take((t) => t.kind === "fetch" && (room === null || t.room === room));
+      case "history": {
+        // A thread's replies answer the fetch that named that thread (threadpanel.js).
+        const thread = Number.isInteger(frame.thread) ? frame.thread : null;
+        return this.take((t) => t.kind === "fetch" && (room === null || t.room === room) && (t.thread ?? null) === thread);
+      }
+      case "thread.state":
+        return this.take((t) => t.kind === "thread" && t.room === room && t.root === frame.root);
+      case "threads":
+        return this.take((t) => t.kind === "threads");
       case "online":
         return this.take((t) => t.kind === "online" && t.room === room);
       case "room.watching":
@@ -170,6 +178,9 @@ export class Connection {
     }
     let tag;
     if (CHANGE_ERRORS.has(frame.code)) tag = this.take(isChange);
+    // threads.fetch names no room; a bad root answers a thread's frame, not the room's.
+    if (frame.code === ErrorCode.BAD_CURSOR) tag = this.take((t) => t.kind === "threads");
+    if (frame.code === ErrorCode.BAD_THREAD) tag = this.take((t) => t.room === room && (t.kind === "thread" || t.thread !== undefined));
     if (!tag && room !== null) tag = this.take((t) => t.kind !== "send" && t.room === room);
     return tag || this.take((t) => t.kind !== "send");
   }

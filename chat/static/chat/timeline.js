@@ -149,7 +149,8 @@ export class Timeline {
       if (this.seqs[mid] < message.seq) lo = mid + 1;
       else hi = mid;
     }
-    const item = messageItem(message, this.requests.username(), this.requests.profile(message.author));
+    const { username, profile, inThread } = this.requests; // inThread: the thread panel's list
+    const item = messageItem(message, username(), profile(message.author), inThread === true);
     tabbable(item, false); // reached through the list's arrows (actionbar.js)
     // Saved messages first in seq order; the outbox (pending, failed) stays below.
     const next =
@@ -217,6 +218,7 @@ export class Timeline {
     if (!item) return;
     const keep = this.nearBottom();
     const body = item.querySelector(":scope > .body");
+    item.message = { ...item.message, ...message };
     fillBody(body, message, this.requests.username());
     if (item.dataset.author !== this.requests.username()) {
       item.classList.toggle("mentions-me", isMention(message, this.requests.username()));

@@ -1,0 +1,76 @@
+// The thread panel's composer: a reply to the thread shown, with "Also send to #room".
+// Enter sends, Shift+Enter starts a new line; the draft is kept per thread; typing is
+// announced with the thread's id. What is sent goes through the room's Composer
+// (composer.js: the room's outbox, its order, client_id and retries).
+
+import { newClientId } from "./dom.js";
+import { Drafts } from "./drafts.js";
+import { browserStorage } from "./outbox.js";
+
+export class ThreadComposer {
+  // page: composer (the room's Composer), where() -> {slug, root} | null (the thread
+  // shown), canWrite(slug), username(), roomLabel(slug), sent() (a reply was queued).
+  // els: form, input, also, alsoRoom.
+  constructor(page, els) {
+    this.page = page;
+    this.els = els;
+    this.drafts = new Drafts(browserStorage());
+    this.draftKey = null;
+    els.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    els.input.addEventListener("input", () => {
+      if (this.draftKey) this.drafts.set(this.draftKey, this.page.username(), els.input.value);
+      const where = this.page.where();
+      if (where) this.page.composer.typed(where.root, els.input.value);
+    });
+    els.input.addEventListener("keydown", (event) => {
+      if (event.isComposing || event.defaultPrevented) return;
+      if (event.key !== "Enter" || event.shiftKey) return;
+      event.preventDefault();
+      this.submit();
+    });
+  }
+
+  // The thread shown changed (or closed): the input keeps each thread's draft.
+  show() {
+    const where = this.page.where();
+    const key = where ? `${where.slug}#${where.root}` : null;
+    if (key !== this.draftKey) {
+      if (this.draftKey) this.drafts.set(this.draftKey, this.page.username(), this.els.input.value);
+      this.draftKey = key;
+      this.els.input.value = key ? this.drafts.get(key, this.page.username()) : "";
+      this.els.also.checked = false;
+    }
+    const writable = Boolean(where && this.page.canWrite(where.slug));
+    this.els.input.disabled = !writable;
+    this.els.also.disabled = !writable;
+    this.els.form.querySelector("button[type=submit]").disabled = !writable;
+    const label = where ? this.page.roomLabel(where.slug) : "";
+    this.els.alsoRoom.textContent = label;
+    this.els.input.placeholder = writable ? "Reply in the thread…" : "You cannot write here.";
+  }
+
+  focus() {
+    if (!this.els.input.disabled) this.els.input.focus();
+  }
+
+  submit() {
+    const where = this.page.where();
+    const body = this.els.input.value;
+    if (!where || !body.trim() || !this.page.canWrite(where.slug)) return;
+    const entry = {
+      client_id: newClientId(),
+      body,
+      created_at: new Date().toISOString(),
+      thread: where.root,
+      also_to_room: this.els.also.checked,
+    };
+    this.page.composer.sendInThread(where.slug, entry);
+    this.els.input.value = "";
+    this.els.also.checked = false;
+    this.drafts.clear(this.draftKey, this.page.username());
+    this.page.sent();
+  }
+}

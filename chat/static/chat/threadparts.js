@@ -1,0 +1,287 @@
+// The room page's threads, wired (docs/page.md, "Threads"): the thread panel, its
+// composer and reading, the sidebar's Threads entry and view, the summaries under roots,
+// and what each frame about threads changes. main.js makes one ThreadParts; frames.js
+// hands it the frames (and the parts of frames) that concern threads. State is the
+// ThreadStates of threadstate.js; every piece of the DOM belongs to one of the parts.
+
+import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
+import { isMention } from "./mentions.js";
+import { refreshSummaries, noteSummary, setSummaryProfiles, showSummary } from "./threadsummary.js";
+import { applyReaction } from "./reactions.js";
+import { ThreadComposer } from "./threadcomposer.js";
+import { ThreadPanel, threadFromLocation } from "./threadpanel.js";
+import { ThreadReading } from "./threadreading.js";
+import { ThreadsView } from "./threadslist.js";
+import { routeOf, ThreadStates } from "./threadstate.js";
+import { slugFromPath } from "./navigation.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class ThreadParts {
+  // page: conn, store, profiles, composer, nav (current, switchTo), timelines,
+  // username(), canWrite(slug), showError(text), maxBodyChars, notifier,
+  // change(kind, frame) -> bool.
+  constructor(page) {
+    this.page = page;
+    this.states = new ThreadStates();
+    this.highest = new Map(); // slug -> the highest seq of the room's stream seen
+    setSummaryProfiles(page.profiles);
+    const roomLabel = (slug) => page.store.get(slug)?.label() ?? slug;
+    this.panel = new ThreadPanel(
+      {
+        conn: page.conn,
+        states: this.states,
+        username: page.username,
+        profile: (name) => page.profiles.get(name),
+        name: (name) => page.profiles.name(name),
+        roomLabel: (slug) => `#${roomLabel(slug)}`,
+        roomTimeline: (slug) => page.timelines.get(slug),
+        roomLastSeq: (slug) => Math.max(page.store.get(slug)?.lastSeq ?? 0, this.highest.get(slug) ?? 0),
+        change: page.change,
+        retry: (slug, entry) => {
+          if (page.canWrite(slug)) page.composer.sendInThread(slug, entry);
+          else page.showError("You cannot write here.");
+        },
+        settled: (slug, clientId) => page.composer.settled(slug, clientId),
+        maxBodyChars: page.maxBodyChars,
+        seen: () => this.reading.soon(),
+        shown: (open, focus) => this.panelShown(open, focus),
+      },
+      {
+        panel: $("thread-panel"),
+        room: $("thread-room"),
+        follow: $("thread-follow"),
+        close: $("thread-close"),
+        main: $("thread-main"),
+        typing: $("thread-typing"),
+      }
+    );
+    this.writer = new ThreadComposer(
+      {
+        composer: page.composer,
+        where: () => (this.panel.isOpen() ? { slug: this.panel.slug, root: this.panel.root } : null),
+        canWrite: page.canWrite,
+        username: page.username,
+        roomLabel: (slug) => `#${roomLabel(slug)}`,
+        sent: () => this.panel.timeline?.scrollToBottom(),
+      },
+      { form: $("thread-composer"), input: $("thread-body"), also: $("thread-also"), alsoRoom: $("thread-also-room") }
+    );
+    this.reading = new ThreadReading({
+      conn: page.conn,
+      states: this.states,
+      panel: this.panel,
+      visible: () => !this.panel.els.panel.hidden,
+    });
+    this.view = new ThreadsView(
+      {
+        conn: page.conn,
+        states: this.states,
+        roomLabel,
+        name: (name) => page.profiles.name(name),
+        open: (slug, root, message, opener) => this.open(slug, root, { root: message, opener, from: "threads" }),
+        follow: (slug, root, following) => this.follow(slug, root, following),
+        shown: () => {},
+      },
+      {
+        entry: $("threads-open"),
+        count: $("threads-count"),
+        mentions: $("threads-mentions"),
+        view: $("threads-view"),
+        list: $("threads-list"),
+        status: $("threads-status"),
+        more: $("threads-more"),
+        all: $("threads-all"),
+        unreads: $("threads-unreads"),
+        close: $("threads-close"),
+      }
+    );
+    this.view.renderEntry();
+    page.profiles.onChange((usernames) => {
+      page.timelines.forEach((timeline) => refreshSummaries(timeline.list, usernames));
+      this.panel.timeline?.refreshAuthors(usernames);
+    });
+    window.addEventListener("popstate", () => this.followLocation());
+    document.addEventListener("keydown", (event) => this.onKeydown(event));
+  }
+
+  // --- opening and closing -------------------------------------------------------------------
+
+  // Open a thread: in its room (switched to first), at a reply (`at`) if given.
+  open(slug, root, options = {}) {
+    const nav = this.page.nav;
+    let historyMode = options.history ?? "push";
+    if (slug !== nav.current) {
+      nav.switchTo(slug, true);
+      if (historyMode === "push") historyMode = "replace"; // one entry: the room at the thread
+    }
+    this.openedFrom = options.from ?? null;
+    if (this.view.isOpen()) this.view.close(false);
+    this.panel.open(slug, root, { ...options, history: historyMode });
+  }
+
+  // The room list's "Reply in thread", a summary, or a reply's mark.
+  openFromRoom(slug, root, opener) {
+    const item = this.page.timelines.get(slug)?.byId.get(root);
+    this.open(slug, root, { root: item?.message ?? null, opener });
+  }
+
+  panelShown(open, focus) {
+    this.writer.show();
+    if (open) {
+      this.page.composer.restore(this.panel.slug, this.panel.root);
+      if (focus) this.writer.focus();
+      this.reading.soon();
+    } else if (this.openedFrom === "threads") {
+      this.openedFrom = null;
+      this.view.show(); // back to the list it was opened from
+    }
+  }
+
+  // The room shown changed (navigation.js renders): a thread of another room closes.
+  onRoomShown() {
+    if (this.panel.isOpen() && this.panel.slug !== this.page.nav.current) {
+      this.openedFrom = null;
+      this.panel.close({ focus: false });
+    }
+    this.panel.renderHead();
+    this.writer.show();
+  }
+
+  // The address bar moved (back/forward): ?thread= opens or closes the panel.
+  followLocation() {
+    const slug = slugFromPath(location.pathname);
+    const root = threadFromLocation();
+    if (slug && root !== null) {
+      if (!this.panel.shows(slug, root)) this.open(slug, root, { history: "none", focus: false });
+    } else if (this.panel.isOpen()) {
+      this.openedFrom = null;
+      this.panel.close({ focus: false });
+    }
+  }
+
+  // Escape closes the panel (or the Threads view), unless something nearer takes it.
+  onKeydown(event) {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (document.querySelector("dialog[open]") || document.body.classList.contains("sidebar-open")) return;
+    if (document.querySelector("#room-bar.menu-open")) return;
+    if (this.panel.isOpen()) {
+      event.preventDefault();
+      this.panel.close({ history: "push" });
+    } else if (this.view.isOpen()) {
+      event.preventDefault();
+      this.view.close();
+    }
+  }
+
+  follow(slug, root, following) {
+    const frame = { type: "thread.follow", room: slug, root, following };
+    if (!this.page.conn.send(frame, { kind: "thread", room: slug, root })) {
+      this.page.showError("Not connected: try again once the page has reconnected.");
+    }
+  }
+
+  // --- frames ----------------------------------------------------------------------------------
+
+  onHello(frame) {
+    this.states.setTotals(frame.threads);
+    this.view.renderEntry();
+    this.panel.onHello();
+    this.view.onHello();
+    this.writer.show();
+  }
+
+  // Every message frame of the stream that names a thread (routeOf): true when the
+  // panel shows it (frames.js announces it then).
+  onMessage(slug, message) {
+    this.highest.set(slug, Math.max(this.highest.get(slug) ?? 0, message.seq));
+    const shown = this.panel.onMessage(slug, message);
+    const mine = message.author === this.page.username();
+    if (!shown && mine && typeof message.client_id === "string") this.page.composer.settled(slug, message.client_id);
+    if (shown && !mine) this.reading.soon();
+    if (routeOf(message).room) return shown; // the room's list handles the rest
+    const state = this.states.get(slug, message.thread);
+    if (!mine && ((state && state.following) || isMention(message, this.page.username()))) {
+      this.page.notifier.onMessage(slug, message);
+    }
+    return shown;
+  }
+
+  // An ack of a reply: shown in the panel when it shows that thread; the outbox settles.
+  onAck(slug, frame) {
+    const message = frame.message;
+    if (message && this.panel.shows(slug, message.thread) && this.panel.timeline) {
+      const timeline = this.panel.timeline;
+      const keep = timeline.nearBottom();
+      timeline.insert(message);
+      if (keep) timeline.scrollToBottom();
+    }
+    if (typeof frame.client_id === "string") this.page.composer.settled(slug, frame.client_id);
+  }
+
+  onHistory(frame, tag) {
+    return this.panel.onHistory(frame, tag);
+  }
+
+  onUpdated(message) {
+    this.panel.onUpdated(message);
+  }
+
+  onDeleted(frame) {
+    this.panel.onDeleted(frame);
+  }
+
+  onReaction(frame) {
+    if (this.panel.timeline) applyReaction(this.panel.timeline.list, frame, this.page.username());
+  }
+
+  onTyping(slug, frame) {
+    if (typeof frame.user === "string") this.panel.typingStarted(slug, frame.thread, frame.user);
+  }
+
+  // thread.updated, thread.state, threads: true when the frame was one of them.
+  onFrame(frame, tag) {
+    switch (frame.type) {
+      case "thread.updated": {
+        if (typeof frame.room !== "string" || !Number.isInteger(frame.root)) return true;
+        const summary = noteSummary(frame.root, frame.summary, true);
+        const item = this.page.timelines.get(frame.room)?.byId.get(frame.root);
+        if (item) showSummary(item, frame.root, summary);
+        this.panel.onSummary(frame.root);
+        this.view.onSummary(frame.room, frame.root);
+        return true;
+      }
+      case "thread.state":
+        this.states.apply(frame);
+        this.states.setTotals(frame.threads);
+        this.view.renderEntry();
+        this.panel.renderHead();
+        this.view.onState(frame);
+        return true;
+      case "threads":
+        this.view.onThreads(frame, tag);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // An error answering a threads frame: true when handled here (the room stays).
+  onError(frame, tag, detail) {
+    if (!tag) return false;
+    if (tag.kind === "threads") {
+      this.view.onFailed(tag);
+      return true;
+    }
+    if (tag.kind === "thread") {
+      this.page.showError(detail);
+      return !DROPS_ROOM_ERRORS.has(frame.code);
+    }
+    if (tag.kind === "fetch" && (tag.thread !== undefined || tag.purpose === "root")) {
+      this.panel.onFetchFailed(tag, RETRYABLE_ERRORS.has(frame.code));
+      if (frame.code === ErrorCode.BAD_THREAD) return true;
+      return !DROPS_ROOM_ERRORS.has(frame.code);
+    }
+    return false;
+  }
+}
