@@ -28,6 +28,7 @@ import { Switcher } from "./switcher.js";
 import { ThreadParts } from "./threadparts.js";
 import { threadFromLocation } from "./threadpanel.js";
 import { sendChange, timelineMaker } from "./roomtimeline.js";
+import { Timeline } from "./timeline.js";
 
 const ACCOUNT_REFUSED_TEXT = "Your account can no longer use the chat.";
 
@@ -122,6 +123,7 @@ const readSoon = (slug) => reading.soon(slug);
 
 // A room's Timeline, made once (roomtimeline.js); the parts made below are read lazily.
 const timelineFor = timelineMaker({
+  Timeline,
   conn,
   store,
   timelines,
@@ -337,6 +339,7 @@ const profileViews = new ProfileViews(
 // --- threads (threadparts.js) -------------------------------------------------------------------
 
 const threads = new ThreadParts({
+  Timeline,
   conn,
   store,
   profiles,

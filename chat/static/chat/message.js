@@ -110,9 +110,10 @@ function actionBar(own, threadable) {
     actionButton("react-message", "Add a reaction"),
     actionButton("reply", "Reply")
   );
-  if (threadable) bar.append(actionButton("thread-reply", "Reply in thread"));
   if (own) bar.append(actionButton("edit", "Edit"), actionButton("delete", "Delete"));
   bar.append(actionButton("copy-link", "Copy link to this message"));
+  // Last, so the bar's other buttons keep their places (and keyboard users their Tabs).
+  if (threadable) bar.append(actionButton("thread-reply", "Reply in thread"));
   return bar;
 }
 

@@ -1,8 +1,8 @@
 // A room's Timeline as the room page makes it: its requests (history.fetch, edits and
 // reactions, reading, "Jump to latest", retries through the outbox, opening a thread)
-// wired to the page's parts. Made once per room and kept in the page's `timelines`.
-
-import { Timeline } from "./timeline.js";
+// wired to the page's parts. Made once per room and kept in the page's `timelines`. The
+// Timeline class is handed in by main.js: importing it here would make the chain of
+// imports one longer than the static files' hashing follows (chatsite/storage.py).
 
 // Send an edit, a deletion or a reaction: false (and the error line says so) when the
 // socket is not open.
@@ -15,11 +15,11 @@ export function sendChange(conn, showError, kind, frame) {
   return true;
 }
 
-// deps: conn, store, timelines, composer(), jumpLatest(), threads(), readSoon(slug),
+// deps: Timeline (the class), conn, store, timelines, composer(), jumpLatest(), threads(), readSoon(slug),
 // canWrite(slug), showError(text), username(), profiles, maxBodyChars. Returns
 // timelineFor(slug) -> the room's Timeline, made (and its outbox restored) on first use.
 export function timelineMaker(deps) {
-  const { conn, store, timelines, readSoon, canWrite, showError, username, profiles, maxBodyChars } = deps;
+  const { Timeline, conn, store, timelines, readSoon, canWrite, showError, username, profiles, maxBodyChars } = deps;
   return function timelineFor(slug) {
     let timeline = timelines.get(slug);
     if (timeline) return timeline;

@@ -7,7 +7,6 @@
 
 import { span } from "./dom.js";
 import { messageItem } from "./message.js";
-import { Timeline } from "./timeline.js";
 import { summaryOf } from "./threadsummary.js";
 import { repliesText } from "./threadstate.js";
 
@@ -27,7 +26,7 @@ export function threadFromLocation(search = location.search) {
 }
 
 export class ThreadPanel {
-  // page: conn, states (ThreadStates), username(), profile(name), name(name),
+  // page: Timeline (the class, from main.js: see roomtimeline.js), conn, states (ThreadStates), username(), profile(name), name(name),
   // roomLabel(slug), roomTimeline(slug), roomLastSeq(slug), change(kind, frame) -> bool,
   // retry(slug, entry), settled(slug, clientId), maxBodyChars, seen() (replies in view
   // changed), shown(open) (the panel opened or closed: the composer and reading follow).
@@ -110,7 +109,7 @@ export class ThreadPanel {
   build() {
     const { slug, root, page } = this;
     const tag = (purpose, at, limit) => ({ kind: "fetch", room: slug, thread: root, ...at, limit, purpose });
-    const timeline = new Timeline(slug, {
+    const timeline = new page.Timeline(slug, {
       inThread: true,
       fetch: (room, before, limit, purpose) =>
         page.conn.send({ type: "history.fetch", room, thread: root, before, limit }, tag(purpose, { before }, limit)),

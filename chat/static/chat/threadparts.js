@@ -18,7 +18,7 @@ import { slugFromPath } from "./navigation.js";
 const $ = (id) => document.getElementById(id);
 
 export class ThreadParts {
-  // page: conn, store, profiles, composer, nav (current, switchTo), timelines,
+  // page: Timeline (the class), conn, store, profiles, composer, nav (current, switchTo), timelines,
   // username(), canWrite(slug), showError(text), maxBodyChars, notifier,
   // change(kind, frame) -> bool.
   constructor(page) {
@@ -29,6 +29,7 @@ export class ThreadParts {
     const roomLabel = (slug) => page.store.get(slug)?.label() ?? slug;
     this.panel = new ThreadPanel(
       {
+        Timeline: page.Timeline,
         conn: page.conn,
         states: this.states,
         username: page.username,
