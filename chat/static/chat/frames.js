@@ -98,10 +98,11 @@ export function frameRouter(parts) {
         store.recountUpdated(slug, frame.message);
         break;
       case "message.deleted":
-        if (timeline) timeline.remove(frame.id, frame.seq);
+        if (threads.onDeleted(slug, frame)) {
+          // a root with replies stays, as deleted (threadparts.js)
+        } else if (timeline) timeline.remove(frame.id, frame.seq);
         else timelines.forEach((t) => t.remove(frame.id, frame.seq));
         store.uncountDeleted(slug, frame.id);
-        threads.onDeleted(frame);
         break;
       case "reaction":
         if (timeline) applyReaction(timeline.list, frame, username());

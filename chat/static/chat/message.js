@@ -15,6 +15,7 @@ import { noteSummary, showSummary, threadMark } from "./threadsummary.js";
 // `profile`: the author's cached profile or null; `username`: the page's user.
 // `inThread`: drawn in the thread panel (no thread summary, mark or "Reply in thread").
 export function messageItem(message, username, profile, inThread = false) {
+  if (message.deleted === true) return deletedRootItem(message, inThread);
   const item = document.createElement("li");
   const system = message.kind === "system";
   const own = !system && message.author === username;
@@ -48,6 +49,27 @@ export function messageItem(message, username, profile, inThread = false) {
   if (attached) item.append(attached);
   if (Number.isInteger(message.id)) item.append(reactionBar(message), moreButton());
   if (!reply && !inThread && Number.isInteger(message.id) && message.thread_summary) {
+    showSummary(item, message.id, noteSummary(message.id, message.thread_summary, false));
+  }
+  return item;
+}
+
+// A thread's root deleted after its replies came: kept in its place, with no content,
+// so its thread (the summary under it) can still be opened (docs/protocol.md, Threads).
+export function deletedRootItem(message, inThread = false) {
+  const item = document.createElement("li");
+  item.className = "message deleted-root";
+  item.tabIndex = -1;
+  item.dataset.seq = String(message.seq);
+  if (Number.isInteger(message.id)) item.dataset.id = String(message.id);
+  const created = Date.parse(message.created_at);
+  if (Number.isFinite(created)) item.dataset.time = String(created);
+  item.message = message;
+  const body = document.createElement("div");
+  body.className = "body";
+  body.textContent = "This message was deleted.";
+  item.append(head(span("author deleted-label", "deleted message"), timeEl(message.created_at)), body);
+  if (!inThread && Number.isInteger(message.id)) {
     showSummary(item, message.id, noteSummary(message.id, message.thread_summary, false));
   }
   return item;

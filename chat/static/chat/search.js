@@ -1,7 +1,8 @@
 // The search box: a query (words, "phrases", in: from: before: after: has: is:) sent to
 // GET /api/search/, its results listed with room, author, time and the matching words
 // highlighted (plain text: the server drops the Markdown marks), more read on scroll,
-// and a click opening the room at that message. The highlight is the server's HTML
+// and a click opening the room at that message (a reply in a thread: the thread's panel
+// at that reply). The highlight is the server's HTML
 // (escaped text and <mark> only, docs/api.md); nothing else from a result is inserted
 // as HTML.
 
@@ -9,7 +10,7 @@ const MORE_MARGIN_PX = 200;
 const PAGE = 20;
 
 export class SearchPanel {
-  // page: open(slug, seq), roomName(slug) -> the page's label or null, name(username).
+  // page: open(slug, seq, thread) (thread: the root id of a reply, else null), roomName(slug) -> the page's label or null, name(username).
   constructor(page, els) {
     this.page = page;
     this.els = els; // form, input, sort, panel, list, status, close
@@ -111,11 +112,13 @@ export class SearchPanel {
     time.dateTime = result.created_at;
     time.textContent = new Date(result.created_at).toLocaleString();
     meta.append(room, author, time);
+    const thread = Number.isInteger(result.thread) ? result.thread : null;
+    if (thread !== null) meta.append(Object.assign(document.createElement("span"), { className: "hit-thread", textContent: "in a thread" }));
     const text = document.createElement("span");
     text.className = "hit-text";
     text.innerHTML = result.highlight; // escaped by the server; only <mark> is markup
     button.append(meta, text);
-    button.addEventListener("click", () => this.page.open(result.room, result.seq));
+    button.addEventListener("click", () => this.page.open(result.room, result.seq, thread));
     li.append(button);
     return li;
   }

@@ -11,8 +11,6 @@ import { summaryOf } from "./threadsummary.js";
 import { repliesText } from "./threadstate.js";
 
 const TYPING_SHOWN_MS = 5000;
-const ROOT_PAGE = 100; // room history read back per step when looking for a linked root
-const ROOT_STEPS = 10;
 
 export function threadUrl(slug, root) {
   const base = `/chat/${encodeURIComponent(slug)}/`;
@@ -39,7 +37,7 @@ export class ThreadPanel {
     this.rootMessage = null;
     this.timeline = null;
     this.typists = new Map(); // username -> timer
-    this.rootSearch = null; // {before, steps} while a linked root is looked for
+    this.missing = false; // no root: the thread could not be read (bad_thread)
     this.returnFocus = null;
     els.close.addEventListener("click", () => this.close({ history: "push" }));
     els.follow.addEventListener("click", () => this.toggleFollow());
@@ -96,7 +94,8 @@ export class ThreadPanel {
     this.typists.clear();
     this.els.typing.textContent = "";
     this.timeline = null;
-    this.slug = this.root = this.rootMessage = this.rootSearch = null;
+    this.slug = this.root = this.rootMessage = null;
+    this.missing = false;
     delete this.els.panel.dataset.loaded;
   }
 
@@ -150,7 +149,7 @@ export class ThreadPanel {
       this.timeline.byId.set(message.id, item); // edits, reactions (not a seq of the replies)
     } else {
       item = document.createElement("li");
-      item.append(span("thread-root-missing", this.rootSearch === false ? "This message was deleted." : "Loading…"));
+      item.append(span("thread-root-missing", this.missing ? "This thread cannot be opened." : "Loading…"));
     }
     item.classList.add("thread-root");
     divider.before(item);
@@ -208,12 +207,12 @@ export class ThreadPanel {
 
   // A history frame answering one of the panel's fetches: true when it was.
   onHistory(frame, tag) {
-    if (!tag || (tag.purpose !== "root" && tag.thread === undefined)) return false; // the room's
-    const current = tag.room === this.slug && (tag.purpose === "root" ? tag.root : tag.thread) === this.root;
-    if (!current || !this.timeline) return true; // a thread closed since: dropped
-    if (tag.purpose === "root") {
-      this.onRootPage(Array.isArray(frame.messages) ? frame.messages : []);
-      return true;
+    if (!tag || tag.thread === undefined) return false; // the room's
+    if (tag.room !== this.slug || tag.thread !== this.root || !this.timeline) return true; // closed since
+    // The answer carries the root as the room's timeline shows it (a link needs no more).
+    const root = frame.root;
+    if (root && root.id === this.root && (!this.rootMessage || Boolean(root.deleted) !== Boolean(this.rootMessage.deleted))) {
+      this.setRoot(root);
     }
     const timeline = this.timeline;
     const fresh = timeline.onHistory(Array.isArray(frame.messages) ? frame.messages : [], tag);
@@ -223,62 +222,22 @@ export class ThreadPanel {
       timeline.scrollForOpen();
       timeline.maybeLoadOlder();
       this.els.panel.dataset.loaded = "true";
-      if (!this.rootMessage) this.lookForRoot();
       this.page.seen();
     }
     return true;
   }
 
   onFetchFailed(tag, retryable) {
-    const current = tag.room === this.slug && (tag.purpose === "root" ? tag.root : tag.thread) === this.root;
-    if (!current || !this.timeline) return;
-    if (tag.purpose !== "root") this.timeline.onFetchFailed(tag, retryable);
-    if (tag.purpose === "root" || (tag.purpose === "open" && !retryable)) {
-      this.rootSearch = false; // not a thread of this room (bad_thread), or not found
+    if (tag.room !== this.slug || tag.thread !== this.root || !this.timeline) return;
+    this.timeline.onFetchFailed(tag, retryable);
+    if (tag.purpose === "open" && !retryable) {
+      this.missing = true; // not a thread of this room (bad_thread), or no access
       if (!this.rootMessage) this.drawRoot();
     }
   }
 
-  // A linked thread whose root the room's list does not hold: read the room's history
-  // back from the oldest reply held until the root is found (ids grow with seqs).
-  lookForRoot() {
-    const held = this.findHeld(this.slug, this.root);
-    if (held) {
-      this.setRoot(held);
-      return;
-    }
-    const first = this.timeline.seqs[0];
-    this.rootSearch = { before: Number.isInteger(first) ? first : this.page.roomLastSeq(this.slug) + 1, steps: 0 };
-    this.askRoot();
-  }
-
-  askRoot() {
-    const search = this.rootSearch;
-    const frame = { type: "history.fetch", room: this.slug, before: search.before, limit: ROOT_PAGE };
-    const tag = { kind: "fetch", room: this.slug, before: search.before, limit: ROOT_PAGE, purpose: "root", root: this.root };
-    if (!this.page.conn.send(frame, tag)) this.rootSearch = false;
-  }
-
-  onRootPage(messages) {
-    const found = messages.find((m) => m.id === this.root);
-    if (found) {
-      this.setRoot(found);
-      return;
-    }
-    const search = this.rootSearch;
-    const passed = messages.some((m) => Number.isInteger(m.id) && m.id < this.root);
-    if (!search || passed || messages.length < ROOT_PAGE || ++search.steps >= ROOT_STEPS) {
-      this.rootSearch = false; // deleted, hidden, or too far back
-      this.drawRoot();
-      return;
-    }
-    search.before = messages[0].seq;
-    this.askRoot();
-  }
-
   setRoot(message) {
     this.rootMessage = message;
-    this.rootSearch = null;
     if (this.timeline) this.drawRoot();
   }
 
@@ -300,9 +259,8 @@ export class ThreadPanel {
     if (!this.timeline) return;
     if (frame.id === this.root) {
       this.timeline.byId.delete(this.root);
-      this.rootMessage = null;
-      this.rootSearch = false;
-      this.drawRoot();
+      const { id, seq, created_at } = this.rootMessage || { id: frame.id, seq: frame.seq };
+      this.setRoot({ id, seq, created_at, deleted: true }); // its thread stays readable
       return;
     }
     this.timeline.remove(frame.id, frame.seq);

@@ -6,7 +6,8 @@
 
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { isMention } from "./mentions.js";
-import { refreshSummaries, noteSummary, setSummaryProfiles, showSummary } from "./threadsummary.js";
+import { deletedRootItem } from "./message.js";
+import { noteSummary, refreshSummaries, setSummaryProfiles, showSummary, summaryOf } from "./threadsummary.js";
 import { applyReaction } from "./reactions.js";
 import { ThreadComposer } from "./threadcomposer.js";
 import { ThreadPanel, threadFromLocation } from "./threadpanel.js";
@@ -82,7 +83,10 @@ export class ThreadParts {
         name: (name) => page.profiles.name(name),
         open: (slug, root, message, opener) => this.open(slug, root, { root: message, opener, from: "threads" }),
         follow: (slug, root, following) => this.follow(slug, root, following),
-        shown: () => {},
+        shown: (open) => {
+          // Opened from the phone's drawer: the drawer folds away (sidebar.js's toggle).
+          if (open && document.body.classList.contains("sidebar-open")) $("sidebar-toggle").click();
+        },
       },
       {
         entry: $("threads-open"),
@@ -228,8 +232,21 @@ export class ThreadParts {
     this.panel.onUpdated(message);
   }
 
-  onDeleted(frame) {
+  // message.deleted: true when the room's list keeps the message, as a deleted root
+  // (it has replies: its thread stays readable, as a reload would show it).
+  onDeleted(slug, frame) {
     this.panel.onDeleted(frame);
+    const item = this.page.timelines.get(slug)?.byId.get(frame.id);
+    const summary = summaryOf(frame.id);
+    if (!item || !summary || summary.replies < 1) return false;
+    const { id, seq, created_at } = item.message || {};
+    const kept = deletedRootItem({ id, seq, created_at, deleted: true });
+    item.className = kept.className;
+    delete item.dataset.author;
+    item.message = kept.message;
+    item.replaceChildren(...kept.childNodes);
+    showSummary(item, frame.id, summary);
+    return true;
   }
 
   onReaction(frame) {
@@ -278,7 +295,7 @@ export class ThreadParts {
       this.page.showError(detail);
       return !DROPS_ROOM_ERRORS.has(frame.code);
     }
-    if (tag.kind === "fetch" && (tag.thread !== undefined || tag.purpose === "root")) {
+    if (tag.kind === "fetch" && tag.thread !== undefined) {
       this.panel.onFetchFailed(tag, RETRYABLE_ERRORS.has(frame.code));
       if (frame.code === ErrorCode.BAD_THREAD) return true;
       return !DROPS_ROOM_ERRORS.has(frame.code);

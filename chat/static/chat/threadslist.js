@@ -10,6 +10,12 @@ import { cleanSummary, lastReplyText, repliesText, threadKey } from "./threadsta
 import { noteSummary } from "./threadsummary.js";
 
 const PAGE = 20;
+
+function badge(kind, shown, words) {
+  const el = span(`badge ${kind}`, shown);
+  el.append(span("visually-hidden", words));
+  return el;
+}
 const EXCERPT_CHARS = 140;
 
 function excerptOf(message) {
@@ -48,14 +54,13 @@ export class ThreadsView {
   // --- the sidebar entry -------------------------------------------------------------------
 
   renderEntry() {
+    // Named by its text: "Threads @1 mention 2 unread" (the words after the numbers are
+    // for screen readers only).
     const { unreadThreads, mentions } = this.page.states.totals;
-    this.els.count.textContent = unreadThreads ? String(unreadThreads) : "";
-    this.els.mentions.textContent = mentions ? `@${mentions}` : "";
+    const words = (n, one, many) => span("visually-hidden", ` ${n === 1 ? one : many}`);
+    this.els.count.replaceChildren(...(unreadThreads ? [String(unreadThreads), words(unreadThreads, "unread", "unread")] : []));
+    this.els.mentions.replaceChildren(...(mentions ? [`@${mentions}`, words(mentions, "mention", "mentions")] : []));
     this.els.mentions.hidden = !mentions;
-    const parts = ["Threads"];
-    if (unreadThreads) parts.push(`${unreadThreads} unread`);
-    if (mentions) parts.push(`${mentions} ${mentions === 1 ? "mention" : "mentions"}`);
-    this.els.entry.setAttribute("aria-label", parts.join(", "));
     this.els.entry.classList.toggle("unread", unreadThreads > 0);
   }
 
@@ -176,8 +181,9 @@ export class ThreadsView {
     const head = document.createElement("span");
     head.className = "thread-item-head";
     head.append(span("thread-item-room", this.page.roomLabel(item.room)));
-    if (mentions) head.append(span("badge mention", `@${mentions}`));
-    if (unread) head.append(span("badge count", String(unread)));
+    // Named by its text: the badges say in words what they count.
+    if (mentions) head.append(" ", badge("mention", `@${mentions}`, mentions === 1 ? " mention" : " mentions"));
+    if (unread) head.append(" ", badge("count", String(unread), " unread"));
     const author = root.kind === "system" ? "Announcement" : this.page.name(root.author);
     const text = document.createElement("span");
     text.className = "thread-item-text";
@@ -185,11 +191,7 @@ export class ThreadsView {
     const meta = document.createElement("span");
     meta.className = "thread-item-meta";
     if (summary) meta.textContent = [repliesText(summary.replies), lastReplyText(summary.lastReplyAt, Date.now())].filter(Boolean).join(" · ");
-    open.append(head, text, meta);
-    const label = [`Thread in ${this.page.roomLabel(item.room)}`, `${author}: ${excerptOf(root)}`];
-    if (unread) label.push(`${unread} unread`);
-    if (mentions) label.push(`${mentions} ${mentions === 1 ? "mention" : "mentions"}`);
-    open.setAttribute("aria-label", label.join(", "));
+    open.append(head, " ", text, " ", meta);
     const follow = document.createElement("button");
     follow.type = "button";
     follow.className = "thread-follow";

@@ -70,9 +70,15 @@ export function summaryLabel(summary, now, nameOf = (n) => n) {
   const parts = [repliesText(summary.replies)];
   const last = lastReplyText(summary.lastReplyAt, now);
   if (last) parts.push(last.charAt(0).toLowerCase() + last.slice(1));
-  const who = summary.participants.map(nameOf);
-  if (who.length) parts.push(`from ${who.length > 1 ? `${who.slice(0, -1).join(", ")} and ${who.at(-1)}` : who[0]}`);
+  const who = participantsText(summary.participants.map(nameOf));
+  if (who) parts.push(who);
   return `${parts.join(", ")}: open the thread`;
+}
+
+// "from alice", "from carol, bob and al"; "" for nobody.
+export function participantsText(names) {
+  if (!names.length) return "";
+  return `from ${names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0]}`;
 }
 
 // One user's state of each thread, from thread.state frames (and threads.fetch items):

@@ -7,7 +7,7 @@
 
 import { span } from "./dom.js";
 import { avatarImage } from "./profiles.js";
-import { cleanSummary, lastReplyText, pickSummary, repliesText, summaryLabel } from "./threadstate.js";
+import { cleanSummary, lastReplyText, participantsText, pickSummary, repliesText, summaryLabel } from "./threadstate.js";
 
 const summaries = new Map(); // root id -> the newest cleaned summary
 let profileOf = () => null;
@@ -47,10 +47,13 @@ export function summaryButton(root, summary, now = Date.now()) {
     img.title = nameOf(name);
     faces.append(img);
   }
+  // Named by its text (what is seen is what is heard), the participants in words after it.
   el.append(faces, span("thread-count", repliesText(summary.replies)));
   const last = lastReplyText(summary.lastReplyAt, now);
-  if (last) el.append(span("thread-last", last));
-  el.setAttribute("aria-label", summaryLabel(summary, now, nameOf));
+  if (last) el.append(" ", span("thread-last", last));
+  const who = participantsText(summary.participants.map(nameOf));
+  if (who) el.append(span("visually-hidden", `, ${who}`));
+  el.title = summaryLabel(summary, now, nameOf);
   return el;
 }
 
