@@ -70,6 +70,10 @@ def threads_entry(page: Page) -> Locator:
     return page.locator("#threads-open")
 
 
+def thread_count(page: Page) -> Locator:
+    return page.locator("#threads-open #threads-count")
+
+
 @pytest.mark.timeout(240)
 def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
     server_env: dict[str, str],
@@ -91,7 +95,7 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(summary.locator(".thread-count")).to_have_text("1 reply")
         expect(alice.locator(ROOM_LIST).filter(has_text="knows this one")).to_have_count(0)
         # alice was named in it: she follows it, unread (hello's totals).
-        expect(threads_entry(alice).locator("#threads-count")).to_have_text("1 unread")
+        expect(thread_count(alice)).to_have_text("1 unread")
         expect(threads_entry(alice).locator("#threads-mentions")).to_have_text("@1 mention")
 
         # Reply in thread, from the root's action bar: the panel opens beside the room.
@@ -104,7 +108,9 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(alice.locator("#thread-body")).to_be_focused()
         room_box = alice.locator("#messages").bounding_box()
         panel_box = panel.bounding_box()
-        assert room_box and panel_box and room_box["x"] + room_box["width"] <= panel_box["x"] + 1
+        assert room_box
+        assert panel_box
+        assert room_box["x"] + room_box["width"] <= panel_box["x"] + 1
         expect(alice.locator("#messages")).to_be_visible()  # the room stays in view
 
         reply_in_panel(alice, "Friday works, after the demo")
@@ -123,17 +129,23 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(bob.locator(REPLIES).filter(has_text="after the demo")).to_have_count(1)
         expect(bob.locator("#thread-follow")).to_have_text("Follow")
         bob.locator("#thread-body").press_sequentially("I will")
-        expect(alice.locator("#thread-typing")).to_have_text(re.compile("bob is typing"), timeout=LIVE_MS)
+        expect(alice.locator("#thread-typing")).to_have_text(
+            re.compile("bob is typing"), timeout=LIVE_MS
+        )
         expect(alice.locator("#typing")).to_have_text("")
         # Also to the room: in both of alice's places, and the count is 2 everywhere.
         reply_in_panel(bob, "I will bring the slides", also=True)
-        expect(alice.locator(REPLIES).filter(has_text="bring the slides")).to_have_count(1, timeout=LIVE_MS)
+        expect(alice.locator(REPLIES).filter(has_text="bring the slides")).to_have_count(
+            1, timeout=LIVE_MS
+        )
         in_room = alice.locator(ROOM_LIST).filter(has_text="bring the slides")
         expect(in_room).to_have_count(1)
         expect(in_room.locator(".thread-mark")).to_be_visible()
         expect(alice.locator("#thread-typing")).to_have_text("")
         for page in (alice, bob):
-            expect(root_item(page, root).locator(".thread-count")).to_have_text("2 replies", timeout=LIVE_MS)
+            expect(root_item(page, root).locator(".thread-count")).to_have_text(
+                "2 replies", timeout=LIVE_MS
+            )
         expect(bob.locator("#thread-follow")).to_have_text("Following")
 
         # Escape closes alice's panel; the address bar follows.
@@ -150,7 +162,7 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
 
         # A new reply by bob while alice's panel is closed: unread for her.
         reply_in_panel(bob, "Slides are ready")
-        expect(threads_entry(alice).locator("#threads-count")).to_have_text("2 unread", timeout=LIVE_MS)
+        expect(thread_count(alice)).to_have_text("2 unread", timeout=LIVE_MS)
 
         # The Threads view: both followed threads, newest reply first; Unreads keeps both.
         threads_entry(alice).click()
@@ -169,7 +181,7 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(panel).to_be_visible()
         expect(view).to_be_hidden()
         expect(panel.locator("li.thread-root")).to_contain_text("Old question")
-        expect(threads_entry(alice).locator("#threads-count")).to_have_text("1 unread", timeout=LIVE_MS)
+        expect(thread_count(alice)).to_have_text("1 unread", timeout=LIVE_MS)
         expect(threads_entry(alice).locator("#threads-mentions")).to_be_hidden()
         # Unfollow in the panel, then the Unreads list holds only the other thread.
         panel.locator("#thread-follow").click()
@@ -179,7 +191,7 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(items).to_have_count(1, timeout=LIVE_MS)
         expect(items.first).to_contain_text("Release plan for Friday?")
         items.first.locator("button.thread-open").click()
-        expect(threads_entry(alice).locator("#threads-count")).to_have_text("", timeout=LIVE_MS)
+        expect(thread_count(alice)).to_have_text("", timeout=LIVE_MS)
         alice.keyboard.press("Escape")  # the panel closes: back to the list, read again
         expect(view.locator("#threads-status")).to_have_text("No unread threads.")
         expect(items).to_have_count(0)
@@ -301,3 +313,61 @@ def check(page: Page, where: str) -> list[str]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{where}.png"))
     return problems
+
+
+@pytest.mark.timeout(180)
+def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
+    server_env: dict[str, str],
+    log_dir: Path,
+    make_user: Callable[..., User],
+    chromium_path: Path,
+) -> None:
+    """60 replies (the panel reads 50, then the rest when scrolled to the top) and 22
+    followed threads (20 listed, then "Load more")."""
+    alice = make_user("alice", password=TEST_PASSWORD)
+    bob = make_user("bob", password=TEST_PASSWORD)
+    room = Room.objects.create(slug="design", name="Design")
+    for user in (alice, bob):
+        services.room_join(user=user, slug="design")
+    roots = [
+        services.message_post(room_id=room.pk, author=alice, body=f"topic {n}", client_id=f"r{n}")
+        for n in range(22)
+    ]
+    for n, root in enumerate(roots):
+        for k in range(60 if n == 0 else 1):
+            message_post_one(
+                SendRequest(
+                    room_id=room.pk,
+                    author=bob,
+                    body=f"reply {k} to topic {n}",
+                    client_id=f"t{n}-{k}",
+                    thread=root["id"],
+                )
+            )
+    with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
+        errors: list[str] = []
+        page = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
+        page.set_viewport_size({"width": 1366, "height": 820})
+        page.goto(f"/chat/design/?thread={roots[0]['id']}")
+        expect(page.locator(PANEL)).to_have_attribute("data-loaded", "true")
+        replies = page.locator(REPLIES)
+        expect(replies).to_have_count(50)
+        expect(replies.last).to_contain_text("reply 59 to topic 0")
+        page.locator("#thread-messages").evaluate("list => { list.scrollTop = 0; }")
+        expect(replies).to_have_count(60)
+        expect(replies.first).to_contain_text("reply 0 to topic 0")
+        expect(page.locator(f"{PANEL} li.thread-root")).to_contain_text("topic 0")
+        # No reply leaked into the room's list.
+        expect(
+            page.locator(ROOM_LIST).filter(has_text=re.compile(r"reply \d+ to topic"))
+        ).to_have_count(0)
+
+        page.click("#threads-open")
+        items = page.locator("#threads-view li.thread-item")
+        expect(items).to_have_count(20)
+        more = page.locator("#threads-more")
+        expect(more).to_be_visible()
+        more.click()
+        expect(items).to_have_count(22)
+        expect(more).to_be_hidden()
+        assert errors == []

@@ -118,7 +118,7 @@ const presence = new PresenceView(
   }
 );
 
-const reading = new ReadTracker({ store, conn, timelines, current: () => nav.current });
+const reading = new ReadTracker({ store, conn, timelines, current: () => nav.current, covered: () => threads.coversRoom() });
 const readSoon = (slug) => reading.soon(slug);
 
 // A room's Timeline, made once (roomtimeline.js); the parts made below are read lazily.
@@ -255,10 +255,7 @@ const notifier = new Notifier(
     conn,
     username: () => username,
     current: () => nav.current,
-    open: (slug, seq) => {
-      nav.switchTo(slug, true);
-      revealSoon(slug, seq);
-    },
+    open: (slug, seq, thread) => openAt(slug, seq, thread),
     name: (name) => profiles.name(name),
     push: { enable: pushEnable, state: pushState },
   },
@@ -274,18 +271,20 @@ const notifier = new Notifier(
   }
 );
 // Show a message of a room being opened (a notification's, an email's link, a search
-// result): once the room's history is there, read around it if it is not held.
+// result): once the room's history is there, read around it if it is not held. A reply
+// in a thread (`thread`: its root) opens in the thread's panel.
 function revealSoon(slug, seq) {
   timelineFor(slug).jumpTo(seq);
+}
+function openAt(slug, seq, thread = null) {
+  if (Number.isInteger(thread)) return threads.open(slug, thread, { at: seq });
+  nav.switchTo(slug, true);
+  revealSoon(slug, seq);
 }
 
 new SearchPanel(
   {
-    open: (slug, seq, thread) => {
-      if (Number.isInteger(thread)) return threads.open(slug, thread, { at: seq }); // a reply: its panel
-      nav.switchTo(slug, true);
-      revealSoon(slug, seq);
-    },
+    open: openAt,
     roomName: (slug) => (store.get(slug) ? store.get(slug).label() : null),
     name: (name) => profiles.name(name),
   },
@@ -351,6 +350,7 @@ const threads = new ThreadParts({
   showError,
   maxBodyChars,
   notifier,
+  readSoon,
   change: (kind, frame) => sendChange(conn, showError, kind, frame),
 });
 

@@ -6,6 +6,7 @@
 
 import { notificationTag } from "./push.js";
 import { isMention } from "./mentions.js";
+import { routeOf } from "./threadstate.js";
 
 const FLASH_EVERY_MS = 1000;
 const FLASH_MARK = "\u{1F514} ";
@@ -19,16 +20,21 @@ export function effectiveLevel(room) {
   return room.kind === "direct" ? "all" : "mentions";
 }
 
-// Whether a message should draw attention, by the rules of docs/protocol.md.
-export function wantsAttention(room, message, username, pausedUntil, now = Date.now()) {
+// Whether a message should draw attention, by the rules of docs/protocol.md. A reply
+// kept in its thread (`thread`: {followed, replies: the "replies in threads I follow"
+// setting}) is not one of the room's messages: it asks for attention when it mentions
+// the user or when they follow its thread, unless the room's level is "nothing".
+export function wantsAttention(room, message, username, pausedUntil, now = Date.now(), thread = null) {
   if (!room || !room.joined || !message) return false;
   if (message.kind !== "system" && message.author === username) return false;
   if (pausedUntil !== null && pausedUntil > now) return false;
   const level = effectiveLevel(room);
+  if (thread) return level !== "nothing" && ((thread.followed && thread.replies) || isMention(message, username));
   return level === "all" || (level === "mentions" && isMention(message, username));
 }
 
-// deps: store, conn, username() -> string, current() -> slug, open(slug, seq), label(slug),
+// deps: store, conn, username() -> string, current() -> slug, open(slug, seq, thread)
+// (thread: the root of a reply kept in its thread, else null), label(slug),
 // name(username) -> display name, push (optional: push.js's {enable(), state()})
 // els: menu (<details>), levels (radio inputs), defaultText, pause (<select>), pausedNote,
 // desktop (button), desktopState, sound (checkbox)
@@ -60,6 +66,7 @@ export class Notifier {
     if (!prefs || typeof prefs !== "object") return;
     const until = typeof prefs.paused_until === "string" ? Date.parse(prefs.paused_until) : NaN;
     this.pausedUntil = Number.isFinite(until) ? until : null;
+    if (typeof prefs.thread_replies === "boolean") this.threadReplies = prefs.thread_replies;
     this.render();
   }
 
@@ -68,9 +75,11 @@ export class Notifier {
   }
 
   // A live message of a joined room.
-  onMessage(slug, message) {
+  // `followed`: for a reply kept in its thread, whether the user follows the thread.
+  onMessage(slug, message, followed = null) {
     const room = this.deps.store.get(slug);
-    if (!wantsAttention(room, message, this.deps.username(), this.pausedUntil)) return;
+    const thread = followed === null ? null : { followed, replies: this.threadReplies !== false };
+    if (!wantsAttention(room, message, this.deps.username(), this.pausedUntil, Date.now(), thread)) return;
     if (!document.hidden) return; // in view: the timeline and the badges show it
     this.flash();
     if (this.soundOn()) this.beep();
@@ -87,7 +96,7 @@ export class Notifier {
     const note = new Notification(where, { body, tag: notificationTag(slug), data: { room: slug, seq: message.seq } });
     note.addEventListener("click", () => {
       window.focus();
-      this.deps.open(slug, message.seq);
+      this.deps.open(slug, message.seq, routeOf(message).room ? null : message.thread);
       note.close();
     });
   }

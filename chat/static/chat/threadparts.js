@@ -5,7 +5,6 @@
 // ThreadStates of threadstate.js; every piece of the DOM belongs to one of the parts.
 
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
-import { isMention } from "./mentions.js";
 import { deletedRootItem } from "./message.js";
 import { noteSummary, refreshSummaries, setSummaryProfiles, showSummary, summaryOf } from "./threadsummary.js";
 import { applyReaction } from "./reactions.js";
@@ -20,8 +19,8 @@ const $ = (id) => document.getElementById(id);
 
 export class ThreadParts {
   // page: Timeline (the class), conn, store, profiles, composer, nav (current, switchTo), timelines,
-  // username(), canWrite(slug), showError(text), maxBodyChars, notifier,
-  // change(kind, frame) -> bool.
+  // username(), canWrite(slug), showError(text), maxBodyChars, notifier, readSoon(slug)
+  // (the room's reading: its list may be uncovered), change(kind, frame) -> bool.
   constructor(page) {
     this.page = page;
     this.states = new ThreadStates();
@@ -86,6 +85,7 @@ export class ThreadParts {
         shown: (open) => {
           // Opened from the phone's drawer: the drawer folds away (sidebar.js's toggle).
           if (open && document.body.classList.contains("sidebar-open")) $("sidebar-toggle").click();
+          if (!open) page.readSoon(page.nav.current);
         },
       },
       {
@@ -140,7 +140,14 @@ export class ThreadParts {
     } else if (this.openedFrom === "threads") {
       this.openedFrom = null;
       this.view.show(); // back to the list it was opened from
+    } else {
+      this.page.readSoon(this.page.nav.current); // the room's list is in view again
     }
+  }
+
+  // A panel covers the room's list (full-screen, on a phone): reading.js waits.
+  coversRoom() {
+    return [this.panel.els.panel, this.view.els.view].some((el) => !el.hidden && getComputedStyle(el).position === "fixed");
   }
 
   // The room shown changed (navigation.js renders): a thread of another room closes.
@@ -206,9 +213,9 @@ export class ThreadParts {
     if (shown && !mine) this.reading.soon();
     if (routeOf(message).room) return shown; // the room's list handles the rest
     const state = this.states.get(slug, message.thread);
-    if (!mine && ((state && state.following) || isMention(message, this.page.username()))) {
-      this.page.notifier.onMessage(slug, message);
-    }
+    // thread.state (auto-follow included) comes after the message: a first reply in a
+    // thread that names the user counts through its mention.
+    if (!mine) this.page.notifier.onMessage(slug, message, Boolean(state && state.following && !state.unknown));
     return shown;
   }
 

@@ -12,11 +12,13 @@ import { cleanSummary, lastReplyText, participantsText, pickSummary, repliesText
 const summaries = new Map(); // root id -> the newest cleaned summary
 let profileOf = () => null;
 let nameOf = (username) => username;
+let want = () => {};
 
 // The page's profile cache, for participants' avatars and names.
 export function setSummaryProfiles(profiles) {
   profileOf = (username) => profiles.get(username);
   nameOf = (username) => profiles.name(username);
+  want = (usernames) => profiles.want(usernames); // refreshSummaries redraws once they come
 }
 
 // Note a summary of `root` (from a message, or a live thread.updated) and return the
@@ -39,6 +41,7 @@ export function summaryButton(root, summary, now = Date.now()) {
   el.className = "thread-summary";
   el.dataset.action = "thread-open";
   el.dataset.root = String(root);
+  want(summary.participants);
   const faces = document.createElement("span");
   faces.className = "thread-faces";
   faces.setAttribute("aria-hidden", "true");
