@@ -335,7 +335,7 @@ def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
     ]
     for n, root in enumerate(roots):
         for k in range(60 if n == 0 else 1):
-            message_post_one(
+            saved = message_post_one(
                 SendRequest(
                     room_id=room.pk,
                     author=bob,
@@ -344,6 +344,8 @@ def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
                     thread=root["id"],
                 )
             )
+            if n == 0 and k == 3:
+                early = saved["seq"]
     with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
         errors: list[str] = []
         page = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
@@ -361,6 +363,13 @@ def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
         expect(
             page.locator(ROOM_LIST).filter(has_text=re.compile(r"reply \d+ to topic"))
         ).to_have_count(0)
+
+        # A reply's link (Copy link in the panel) opens the thread at that reply.
+        page.goto(f"/chat/design/?thread={roots[0]['id']}&seq={early}")
+        expect(page.locator(PANEL)).to_have_attribute("data-loaded", "true")
+        shown = page.locator(f'#thread-messages li.message[data-seq="{early}"]')
+        expect(shown).to_contain_text("reply 3 to topic 0")
+        expect(shown).to_be_in_viewport()
 
         page.click("#threads-open")
         items = page.locator("#threads-view li.thread-item")

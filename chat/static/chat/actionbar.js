@@ -11,9 +11,11 @@ import { openReactionPicker } from "./reactions.js";
 
 const COPIED_MS = 1500;
 
-// The link to one message, as notifications and emails write it (main.js opens it).
-export function messageLink(slug, seq) {
-  return `${location.origin}/chat/${encodeURIComponent(slug)}/?seq=${seq}`;
+// The link to one message, as notifications and emails write it (main.js opens it); a
+// reply in a thread opens in its thread's panel (?thread=<root id>&seq=N).
+export function messageLink(slug, seq, thread = null) {
+  const where = Number.isInteger(thread) ? `thread=${thread}&seq=${seq}` : `seq=${seq}`;
+  return `${location.origin}/chat/${encodeURIComponent(slug)}/?${where}`;
 }
 
 export class ActionBar {
@@ -63,7 +65,7 @@ export class ActionBar {
   }
 
   async copyLink(item, button) {
-    const url = messageLink(this.slug, Number(item.dataset.seq));
+    const url = messageLink(this.slug, Number(item.dataset.seq), item.message?.thread ?? null);
     let copied = false;
     try {
       await navigator.clipboard.writeText(url);

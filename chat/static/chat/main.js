@@ -338,19 +338,8 @@ const profileViews = new ProfileViews(
 // --- threads (threadparts.js) -------------------------------------------------------------------
 
 const threads = new ThreadParts({
-  Timeline,
-  conn,
-  store,
-  profiles,
-  composer,
-  nav,
-  timelines,
+  ...{ Timeline, conn, store, profiles, composer, nav, timelines, canWrite, showError, maxBodyChars, notifier, readSoon },
   username: () => username,
-  canWrite,
-  showError,
-  maxBodyChars,
-  notifier,
-  readSoon,
   change: (kind, frame) => sendChange(conn, showError, kind, frame),
 });
 
@@ -396,9 +385,10 @@ function onHello(frame) {
 history.replaceState({ slug: nav.current }, "", location.href);
 nav.open();
 const linkedSeq = Number(new URLSearchParams(location.search).get("seq")); // ?seq=N: that message
-if (Number.isInteger(linkedSeq) && linkedSeq > 0) revealSoon(nav.current, linkedSeq);
-const linkedThread = threadFromLocation(); // ?thread=<root id>: that thread's panel
-if (linkedThread !== null) threads.open(nav.current, linkedThread, { history: "none", focus: false });
+const linkedThread = threadFromLocation(); // ?thread=<root id>: in that thread's panel
+const at = Number.isInteger(linkedSeq) && linkedSeq > 0 ? linkedSeq : null;
+if (linkedThread !== null) threads.open(nav.current, linkedThread, { history: "none", focus: false, at });
+else if (at !== null) revealSoon(nav.current, at);
 updateStatus();
 conn.connect();
 window.chatPage = { conn, store, profiles, notifier }; // for the curious (and the browser tests)

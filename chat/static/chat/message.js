@@ -32,7 +32,7 @@ export function messageItem(message, username, profile, inThread = false) {
   if (quote) item.append(quote);
   // The bar comes first (it is drawn over the top right): Tab from the focused message
   // goes straight into it.
-  if (Number.isInteger(message.id)) item.append(actionBar(own, !system && !reply && !inThread));
+  if (Number.isInteger(message.id)) item.append(actionBar(own, !system && !reply && !inThread, !inThread));
   if (system) {
     item.append(head(span("author system-label", "announcement"), timeEl(message.created_at)));
   } else {
@@ -119,19 +119,18 @@ export function timeEl(iso) {
   return time;
 }
 
-// The compact bar shown on hover, keyboard focus or "…": react, reply, reply in a
-// thread (a top-level message of the room's list), copy link, and edit/delete for one's
-// own. Its buttons are plain <button>s in the message, in the order Tab reaches them
-// from the focused message.
-function actionBar(own, threadable) {
+// The compact bar shown on hover, keyboard focus or "…": react, reply (a quote: the
+// room's list only; a thread is the conversation already), copy link, edit/delete for
+// one's own, and reply in a thread (a top-level message of the room's list). Its buttons
+// are plain <button>s in the message, in the order Tab reaches them from the focused
+// message.
+function actionBar(own, threadable, quotable) {
   const bar = document.createElement("div");
   bar.className = "actions";
   bar.setAttribute("role", "toolbar");
   bar.setAttribute("aria-label", "Message actions");
-  bar.append(
-    actionButton("react-message", "Add a reaction"),
-    actionButton("reply", "Reply")
-  );
+  bar.append(actionButton("react-message", "Add a reaction"));
+  if (quotable) bar.append(actionButton("reply", "Reply"));
   if (own) bar.append(actionButton("edit", "Edit"), actionButton("delete", "Delete"));
   bar.append(actionButton("copy-link", "Copy link to this message"));
   // Last, so the bar's other buttons keep their places (and keyboard users their Tabs).

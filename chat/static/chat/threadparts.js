@@ -199,6 +199,8 @@ export class ThreadParts {
     this.states.setTotals(frame.threads);
     this.view.renderEntry();
     this.panel.onHello();
+    // The outbox was drawn before the panel's list was made again: its thread's lines too.
+    if (this.panel.isOpen()) this.page.composer.restore(this.panel.slug, this.panel.root);
     this.view.onHello();
     this.writer.show();
   }
