@@ -113,6 +113,9 @@ FRAMES: dict[FrameType, dict[str, Any]] = {
     FrameType.NOTIFY_SET: {"room": "r", "level": "all"},
     FrameType.NOTIFY_PAUSE: {"until": None},
     FrameType.MEMBERS_SEARCH: {"room": "r", "prefix": "al"},
+    FrameType.THREAD_FOLLOW: {"room": "r", "root": 1, "following": True},
+    FrameType.THREAD_READ: {"room": "r", "root": 1, "seq": 3},
+    FrameType.THREADS_FETCH: {"unread": True, "before": None, "limit": 20},
 }
 
 

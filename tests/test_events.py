@@ -35,6 +35,10 @@ MESSAGE: MessageOut = {
     "mentions": [],
     "group_mention": None,
     "reactions": [],
+    "thread": None,
+    "also_to_room": False,
+    "thread_summary": None,
+    "deleted": False,
 }
 STATE = {"last_read_seq": 1, "unread": 2, "mentions": 0, "last_seq": 3}
 PROFILE = {"username": "bob", "display_name": "Bob", "avatar": "/a.png"}
@@ -42,7 +46,7 @@ PROFILE = {"username": "bob", "display_name": "Bob", "avatar": "/a.png"}
 # One of each event a service can publish, built by its constructor.
 SAMPLES = [
     events.messages_saved([(1, MESSAGE)]),
-    events.room_frame(1, {"type": "typing", "room": "general", "user": "bob"}),
+    events.room_frame(1, {"type": "typing", "room": "general", "user": "bob", "thread": None}),
     events.room_frame(1, {"type": "message.deleted"}, exclude_user="bob", after_seq=3),
     events.kick(username="bob", room_id=None, code=4403),
     events.counts(1, "general", {5: STATE}),  # type: ignore[dict-item]
@@ -51,6 +55,23 @@ SAMPLES = [
     events.sessions_end(session_keys=["k1"], code=4401),
     events.session_renamed(old="k1", new="k2"),
     events.user_frame(5, {"type": "notify.prefs", "paused_until": None, "email_missed": True}),
+    events.user_frames(
+        {
+            5: [
+                {
+                    "type": "thread.updated",
+                    "room": "general",
+                    "root": 7,
+                    "summary": {
+                        "replies": 1,
+                        "last_reply_at": None,
+                        "participants": ["bob"],
+                        "last_seq": 4,
+                    },
+                }
+            ]
+        }
+    ),
 ]
 LEGACY = {"type": "chat.message", "room_id": 1, "seq": 3, "frame": events.message_frame(MESSAGE)}
 
@@ -78,7 +99,7 @@ def test_an_event_round_trips_through_json_and_msgpack_with_its_shape(event: Any
 
 def test_a_frame_is_checked_against_its_declared_shape() -> None:
     assert frame_problems({"type": "message", "room": "general", "message": MESSAGE}) == []
-    assert frame_problems({"type": "typing", "room": "general", "user": "bob"}) == []
+    assert frame_problems({"type": "typing", "room": "general", "user": "bob", "thread": None}) == []
     assert frame_problems({"type": "typing.v2", "room": "x"}) == [
         "undeclared frame type 'typing.v2' (add it to chat/events/frames.py)"
     ]

@@ -39,6 +39,10 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "mentions": [],
         "group_mention": None,
         "reactions": [],
+        "thread": None,
+        "also_to_room": False,
+        "thread_summary": None,
+        "deleted": False,
     }
 
 

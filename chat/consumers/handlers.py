@@ -40,6 +40,8 @@ async def send_message(
             body=c.body,
             client_id=c.client_id,
             reply_to=c.reply_to,
+            thread=c.thread,
+            also_to_room=c.also_to_room,
         )
     )
     return {"type": "ack", "client_id": c.client_id, "message": message}
@@ -49,6 +51,8 @@ async def fetch_history(
     state: ConnectionState, rooms: RoomChanges, c: parsing.FetchHistory
 ) -> Answer:
     room_id = await state.readable(c.room)
+    if c.thread is not None:
+        return await _thread_history(state, room_id, c)
     messages = await dbcalls.read(
         services.history_page,
         room_id=room_id,
@@ -64,6 +68,29 @@ async def fetch_history(
     if c.after is not None:
         return {"type": "history", "after": c.after, "messages": messages}
     return {"type": "history", "before": c.before, "messages": messages}
+
+
+async def _thread_history(state: ConnectionState, room_id: int, c: parsing.FetchHistory) -> Answer:
+    assert c.thread is not None  # noqa: S101 - the caller's branch
+    root, replies = await dbcalls.read(
+        services.thread_history,
+        room_id=room_id,
+        root_id=c.thread,
+        user=state.user,
+        before=c.before,
+        limit=c.limit,
+        after=c.after,
+        around=c.around,
+    )
+    answer: dict[str, object] = {"type": "history", "thread": c.thread, "root": root}
+    if c.around is not None:
+        answer["around"] = c.around
+    elif c.after is not None:
+        answer["after"] = c.after
+    else:
+        answer["before"] = c.before
+    answer["messages"] = replies
+    return answer
 
 
 async def edit_message(
@@ -102,14 +129,15 @@ async def typing_started(state: ConnectionState, rooms: RoomChanges, c: parsing.
     # Unanswered; a client typing faster than the interval is simply thinned.
     stream = state.joined(c.room)
     now = asyncio.get_running_loop().time()
-    last = state.last_typing_at.get(stream.room_id, float("-inf"))
+    key = (stream.room_id, c.thread)  # the room's composer and each thread's apart
+    last = state.last_typing_at.get(key, float("-inf"))
     if now - last >= settings.CHAT_TYPING_MIN_INTERVAL_SECONDS:
-        state.last_typing_at[stream.room_id] = now
-        await _announce_typing(state, stream)
+        state.last_typing_at[key] = now
+        await _announce_typing(state, stream, c.thread)
     return None
 
 
-async def _announce_typing(state: ConnectionState, stream: Stream) -> None:
+async def _announce_typing(state: ConnectionState, stream: Stream, thread: int | None) -> None:
     # Never answered, not even on failure: a reply would be taken for the answer to
     # the client's previous send. Someone who may not write is not shown typing.
     try:
@@ -118,7 +146,10 @@ async def _announce_typing(state: ConnectionState, stream: Stream) -> None:
         )
         if access["write"]:
             await typing_announce(
-                room_id=stream.room_id, slug=stream.slug, username=state.conn.username
+                room_id=stream.room_id,
+                slug=stream.slug,
+                username=state.conn.username,
+                thread=thread,
             )
     except Exception:
         logger.exception("typing announce failed room=%s", stream.slug)
@@ -188,6 +219,39 @@ async def search_members(
     return {"type": "members", "prefix": c.prefix, "members": found}
 
 
+async def follow_thread(
+    state: ConnectionState, rooms: RoomChanges, c: parsing.FollowThread
+) -> Answer:
+    # Answered by thread.state, which every connection of the user gets.
+    await dbcalls.write(
+        services.thread_follow, user=state.user, slug=c.room, root_id=c.root, following=c.following
+    )
+    return None
+
+
+async def read_thread(state: ConnectionState, rooms: RoomChanges, c: parsing.ReadThread) -> Answer:
+    read, changed = await dbcalls.write(
+        services.thread_read, user=state.user, slug=c.room, root_id=c.root, seq=c.seq
+    )
+    if changed:
+        return None  # every connection of the user, this one too, gets thread.state
+    totals = await dbcalls.read(selectors.thread_totals, user_ids=[state.conn.user_id])
+    return {"type": "thread.state", **read, "threads": totals[state.conn.user_id]}
+
+
+async def fetch_threads(
+    state: ConnectionState, rooms: RoomChanges, c: parsing.FetchThreads
+) -> Answer:
+    page = await dbcalls.read(
+        selectors.threads_page,
+        user_id=state.conn.user_id,
+        unread=c.unread,
+        before=c.before,
+        limit=c.limit,
+    )
+    return {"type": "threads", "unread": c.unread, "before": c.before, **page}
+
+
 # Each handler takes its own command type; the table's value type cannot say "the key's
 # type", so it takes Any here and `handle` below is the only caller.
 Handler = Callable[[ConnectionState, RoomChanges, Any], Awaitable[Answer]]
@@ -207,6 +271,9 @@ HANDLERS: dict[type[parsing.Command], Handler] = {
     parsing.SetNotifyLevel: set_notify_level,
     parsing.PauseNotifications: pause_notifications,
     parsing.SearchMembers: search_members,
+    parsing.FollowThread: follow_thread,
+    parsing.ReadThread: read_thread,
+    parsing.FetchThreads: fetch_threads,
 }
 
 

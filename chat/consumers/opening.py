@@ -4,7 +4,7 @@ it back on disconnect. No ORM here: reads are composed below, one call each."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
@@ -17,7 +17,7 @@ from chat.ops import observability
 from chat.protocol import parsing
 from chat.protocol.codes import CloseCode
 from chat.realtime.connection import State
-from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState
+from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState, ThreadTotals
 
 # Accepts the socket; the argument names the endpoint for the logs ("*": all rooms).
 Accept = Callable[[str], Awaitable[None]]
@@ -33,16 +33,28 @@ def _rooms_if_allowed(*, user_id: int) -> list[RoomState] | None:
     return selectors.user_rooms(user_id=user_id)
 
 
-def _rooms_and_backlogs(
-    *, user_id: int, after: dict[str, int], limit: int
-) -> tuple[list[RoomState], dict[int, HistoryOut], ProfileOut | None, NotifyPrefsOut]:
+class _AllRooms(NamedTuple):
+    rooms: list[RoomState]
+    backlogs: dict[int, HistoryOut]
+    profile: ProfileOut | None
+    prefs: NotifyPrefsOut
+    threads: ThreadTotals
+
+
+def _rooms_and_backlogs(*, user_id: int, after: dict[str, int], limit: int) -> _AllRooms:
     """Read after joining the hub: the rooms' state (their last_seq starts the live
-    streams), the resume backlogs (one query for all rooms), the user's profile and
-    notification preferences."""
+    streams), the resume backlogs (one query for all rooms), the user's profile,
+    notification preferences and thread totals (one query however many threads)."""
     rooms = selectors.user_rooms(user_id=user_id)
     wanted = {room["id"]: after[room["slug"]] for room in rooms if room["slug"] in after}
     backlogs = selectors.message_backlogs(after=wanted, limit=limit, reader_id=user_id)
-    return rooms, backlogs, selectors.user_profile(user_id), selectors.notify_prefs(user_id)
+    return _AllRooms(
+        rooms,
+        backlogs,
+        selectors.user_profile(user_id),
+        selectors.notify_prefs(user_id),
+        selectors.thread_totals(user_ids=[user_id])[user_id],
+    )
 
 
 def _history_and_profile(
@@ -168,7 +180,7 @@ class Opening:
             conn, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
         )
         # Read again now that events flow: the streams start after these last seqs.
-        rooms, backlogs, profile, prefs = await dbcalls.read(
+        rooms, backlogs, profile, prefs, threads = await dbcalls.read(
             _rooms_and_backlogs,
             user_id=conn.user_id,
             after=after,
@@ -184,7 +196,9 @@ class Opening:
             entries.append(entry)
         await self.accept("*")
         user = profile or {"username": conn.username}
-        await state.send({"type": "hello", "user": user, "rooms": entries, "notify": prefs})
+        await state.send(
+            {"type": "hello", "user": user, "rooms": entries, "notify": prefs, "threads": threads}
+        )
         for room in rooms:
             stream = conn.streams[room["id"]]
             backlog = backlogs.get(room["id"])

@@ -22,7 +22,7 @@ class ConnectionState:
         self.user: Any = None  # scope["user"] once connect() checked it (channels: untyped)
         self.ip: str | None = None
         self.watching: Stream | None = None  # all rooms: a public room previewed
-        self.last_typing_at: dict[int, float] = {}
+        self.last_typing_at: dict[tuple[int, int | None], float] = {}  # (room, thread)
         self.slot: policy.Slot | None = None  # this connection's share of the caps
         # This process's realtime machinery, as of the connection's start (consumers are
         # built inside the server's event loop; tests swap layers between connections).

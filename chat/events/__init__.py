@@ -29,6 +29,7 @@ from chat.events.types import (
     SessionRenamedEvent,
     SessionsEndEvent,
     UserFrameEvent,
+    UserFramesEvent,
     counts,
     encode,
     kick,
@@ -41,6 +42,7 @@ from chat.events.types import (
     session_renamed,
     sessions_end,
     user_frame,
+    user_frames,
 )
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "SessionRenamedEvent",
     "SessionsEndEvent",
     "UserFrameEvent",
+    "UserFramesEvent",
     "counts",
     "encode",
     "kick",
@@ -78,4 +81,5 @@ __all__ = [
     "session_renamed",
     "sessions_end",
     "user_frame",
+    "user_frames",
 ]

@@ -10,9 +10,11 @@ import typing
 from typing import Literal, NotRequired, TypedDict, Union
 
 from accounts.selectors import ProfileOut
+from chat.selectors.message_rows import ThreadSummary
 from chat.selectors.messages import MessageOut
 from chat.selectors.notifying import NotifyPrefsOut
 from chat.selectors.reading import ReadState
+from chat.selectors.threads import ThreadItem, ThreadState, ThreadTotals
 
 Json = dict[str, object]  # a nested object this module does not describe field by field
 
@@ -45,6 +47,7 @@ class AllRoomsHello(TypedDict):
     user: ProfileOut | UserName
     rooms: list[Json]  # hello.rooms entries (docs/protocol.md)
     notify: NotifyPrefsOut
+    threads: ThreadTotals
 
 
 class MessageFrame(TypedDict):
@@ -67,6 +70,8 @@ class HistoryFrame(TypedDict):
     after: NotRequired[int]
     around: NotRequired[int]
     room: NotRequired[str | None]
+    thread: NotRequired[int]  # a thread's replies; `root` is its root
+    root: NotRequired[MessageOut]
 
 
 class MessageUpdatedFrame(TypedDict):
@@ -109,6 +114,34 @@ class TypingFrame(TypedDict):
     type: Literal["typing"]
     room: str
     user: str
+    thread: int | None  # typing in this thread's composer
+
+
+class ThreadUpdatedFrame(TypedDict):
+    type: Literal["thread.updated"]
+    room: str
+    root: int
+    summary: ThreadSummary
+
+
+class ThreadStateFrame(TypedDict):
+    type: Literal["thread.state"]
+    room: str
+    root: int
+    following: bool
+    last_read_seq: int
+    unread: int
+    mentions: int
+    last_seq: int
+    threads: ThreadTotals  # the user's totals after this change (hello's `threads`)
+
+
+class ThreadsFrame(TypedDict):
+    type: Literal["threads"]
+    unread: bool
+    before: str | None
+    items: list[ThreadItem]
+    next: str | None
 
 
 class ErrorFrame(TypedDict):
@@ -192,8 +225,13 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "members": (MembersFrame,),
     "room.notify": (RoomNotifyFrame,),
     "notify.prefs": (NotifyPrefsFrame,),
+    "thread.updated": (ThreadUpdatedFrame,),
+    "thread.state": (ThreadStateFrame,),
+    "threads": (ThreadsFrame,),
 }
 
+# ThreadState is thread.state's body (services spread it into the frame).
+assert set(ThreadState.__annotations__) <= set(ThreadStateFrame.__annotations__)  # noqa: S101
 # ReadState is room.read's body (hub and services spread it into the frame).
 assert set(ReadState.__annotations__) <= set(RoomReadFrame.__annotations__)  # noqa: S101
 

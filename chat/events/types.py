@@ -89,6 +89,11 @@ class UserFrameEvent(TypedDict):
     frame: str  # encoded
 
 
+class UserFramesEvent(TypedDict):
+    type: Literal["chat.user_frames"]  # frames for many users at once (thread counts)
+    frames: dict[str, list[str]]  # str(user_id) -> encoded frames, in order
+
+
 Event = (
     MessageEvent
     | MessagesEvent
@@ -100,6 +105,7 @@ Event = (
     | SessionsEndEvent
     | SessionRenamedEvent
     | UserFrameEvent
+    | UserFramesEvent
 )
 
 # Every event type a hub handles, with its TypedDict: tests/test_events.py round-trips
@@ -115,6 +121,7 @@ EVENT_TYPES: dict[str, type] = {
     "chat.sessions_end": SessionsEndEvent,
     "chat.session_renamed": SessionRenamedEvent,
     "chat.user_frame": UserFrameEvent,
+    "chat.user_frames": UserFramesEvent,
 }
 
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
@@ -241,3 +248,14 @@ def user_frame(user_id: int, frame: object) -> Publication:
     one device shows on all at once). If it is lost, the next hello carries it."""
     event: UserFrameEvent = {"type": "chat.user_frame", "user_id": user_id, "frame": encode(frame)}
     return Publication(CONTROL_GROUP, event, "user_frame")
+
+
+def user_frames(frames: dict[int, list[object]]) -> Publication:
+    """Frames for the connections of many users, one publish for all (a reply changes
+    the thread counts of each follower). If it is lost, the next hello and the next
+    thread.state carry the counts again."""
+    event: UserFramesEvent = {
+        "type": "chat.user_frames",
+        "frames": {str(user_id): [encode(f) for f in items] for user_id, items in frames.items()},
+    }
+    return Publication(CONTROL_GROUP, event, "user_frames")

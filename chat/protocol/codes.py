@@ -50,6 +50,7 @@ class ErrorCode(enum.StrEnum):
     BODY_TOO_LONG = "body_too_long"
     BAD_BODY = "bad_body"
     BAD_REPLY = "bad_reply"
+    BAD_THREAD = "bad_thread"
     BAD_CLIENT_ID = "bad_client_id"
     ROOM_MENTION_FORBIDDEN = "room_mention_forbidden"
     RATE_LIMITED = "rate_limited"
@@ -140,6 +141,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     _E.BODY_TOO_LONG: _SH,
     _E.BAD_BODY: _SH,
     _E.BAD_REPLY: _SH,
+    _E.BAD_THREAD: _SH,
     _E.BAD_CLIENT_ID: _SH,
     _E.ROOM_MENTION_FORBIDDEN: _SH,
     _E.RATE_LIMITED: ErrorSpec(HTTPStatus.TOO_MANY_REQUESTS, socket=True, http=True),
@@ -167,7 +169,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     _E.QUERY_TOO_LONG: _H,
     _E.TOO_MANY_TERMS: _H,
     _E.BAD_FILTER: _H,
-    _E.BAD_CURSOR: _H,
+    _E.BAD_CURSOR: _SH,  # the search API's cursor, and threads.fetch's
     _E.BAD_TZ: _H,
     _E.BAD_ENDPOINT: _H,
     _E.BAD_KEYS: _H,
@@ -215,6 +217,9 @@ class FrameType(enum.StrEnum):
     NOTIFY_SET = "notify.set"
     NOTIFY_PAUSE = "notify.pause"
     MEMBERS_SEARCH = "members.search"
+    THREAD_FOLLOW = "thread.follow"
+    THREAD_READ = "thread.read"
+    THREADS_FETCH = "threads.fetch"
 
 
 # --- the page's copy ----------------------------------------------------------------

@@ -13,12 +13,27 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from chat.errors import ChatError
+from chat.protocol import fields
 from chat.protocol.codes import ErrorCode, FrameType
+from chat.protocol.fields import MAX_SLUG_CHARS as MAX_SLUG_CHARS  # re-exported
+from chat.protocol.thread_frames import (
+    FetchThreads as FetchThreads,
+)
+from chat.protocol.thread_frames import (
+    FollowThread as FollowThread,
+)
+from chat.protocol.thread_frames import (
+    ReadThread as ReadThread,
+)
+from chat.protocol.thread_frames import (
+    parse_fetch_threads,
+    parse_follow,
+)
+from chat.protocol.thread_frames import parse_read as parse_read_thread
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_FETCH_LIMIT = 100
 DEFAULT_FETCH_LIMIT = 50
-MAX_SLUG_CHARS = 100
 MAX_RESUME_ROOMS = 200  # slug:seq pairs in the all-rooms endpoint's ?after=
 
 # On the per-room endpoint `room` is None (the URL names the room); on /ws/chat/ it is
@@ -31,6 +46,8 @@ class SendMessage:
     client_id: str
     room: str | None = None
     reply_to: int | None = None  # the id of the message it answers
+    thread: int | None = None  # a reply in the thread of this root message
+    also_to_room: bool = False  # a thread reply shown in the room's timeline too
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +57,13 @@ class FetchHistory:
     room: str | None = None
     after: int | None = None  # the first `limit` messages after it (reading forward)
     around: int | None = None  # this message and those on both sides (a search result)
+    thread: int | None = None  # a thread's replies instead of the room's timeline
 
 
 @dataclass(frozen=True, slots=True)
 class Typing:
     room: str | None = None
+    thread: int | None = None  # typing in this thread's composer
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +142,9 @@ Command = (
     | PauseNotifications
     | SearchMembers
     | React
+    | FollowThread
+    | ReadThread
+    | FetchThreads
 )
 
 
@@ -140,6 +162,9 @@ _FRAME_TYPES: dict[type[Command], FrameType] = {
     SetNotifyLevel: FrameType.NOTIFY_SET,
     PauseNotifications: FrameType.NOTIFY_PAUSE,
     SearchMembers: FrameType.MEMBERS_SEARCH,
+    FollowThread: FrameType.THREAD_FOLLOW,
+    ReadThread: FrameType.THREAD_READ,
+    FetchThreads: FrameType.THREADS_FETCH,
 }
 
 
@@ -169,7 +194,9 @@ def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
     if kind == FrameType.HISTORY_FETCH:
         return _parse_fetch(data, all_rooms)
     if kind == FrameType.TYPING:
-        return Typing(room=_room(data) if all_rooms else None)
+        return Typing(
+            room=_room(data) if all_rooms else None, thread=fields.optional_id(data, "thread")
+        )
     if kind == FrameType.MESSAGE_EDIT:
         body = data.get("body")
         if not isinstance(body, str):
@@ -182,21 +209,12 @@ def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
     raise ChatError(ErrorCode.UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
 
 
-def _room(data: dict[str, Any], *, client_id: str | None = None) -> str:
-    room = data.get("room")
-    if not isinstance(room, str) or not room or len(room) > MAX_SLUG_CHARS:
-        raise ChatError(
-            ErrorCode.BAD_FRAME, 'This frame needs "room": a room\'s slug.', client_id=client_id
-        )
-    return room
+_room = fields.room_slug
+_message_id = fields.message_id
 
 
 def _parse_read(data: dict[str, Any]) -> ReadRoom:
-    room = _room(data)
-    seq = data.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise ChatError(ErrorCode.BAD_FRAME, '"seq" must be a non-negative integer.')
-    return ReadRoom(room=room, seq=seq)
+    return ReadRoom(room=_room(data), seq=fields.seq(data))
 
 
 def _parse_watch(data: dict[str, Any]) -> WatchRoom:
@@ -214,6 +232,9 @@ _ROOM_FRAMES: dict[str, Callable[[dict[str, Any]], Command]] = {
     FrameType.NOTIFY_SET: lambda data: _parse_notify_set(data),
     FrameType.NOTIFY_PAUSE: lambda data: _parse_pause(data),
     FrameType.MEMBERS_SEARCH: lambda data: _parse_members_search(data),
+    FrameType.THREAD_FOLLOW: parse_follow,
+    FrameType.THREAD_READ: parse_read_thread,
+    FrameType.THREADS_FETCH: parse_fetch_threads,
 }
 
 NOTIFY_LEVELS = ("all", "mentions", "nothing", "")
@@ -278,14 +299,21 @@ def _parse_send(data: dict[str, Any], all_rooms: bool = False) -> SendMessage:
     if not isinstance(body, str):
         raise ChatError(ErrorCode.BAD_FRAME, '"body" must be a string.', client_id=client_id)
     room = _room(data, client_id=client_id) if all_rooms else None
-    reply_to = data.get("reply_to")
-    if reply_to is not None and (
-        not isinstance(reply_to, int) or isinstance(reply_to, bool) or not 1 <= reply_to < 2**63
-    ):
+    reply_to = fields.optional_id(data, "reply_to", client_id=client_id)
+    thread = fields.optional_id(data, "thread", client_id=client_id)
+    also = data.get("also_to_room", False)
+    if not isinstance(also, bool):
         raise ChatError(
-            ErrorCode.BAD_FRAME, '"reply_to" must be null or a message id.', client_id=client_id
+            ErrorCode.BAD_FRAME, '"also_to_room" must be true or false.', client_id=client_id
         )
-    return SendMessage(body=body, client_id=client_id, room=room, reply_to=reply_to)
+    return SendMessage(
+        body=body,
+        client_id=client_id,
+        room=room,
+        reply_to=reply_to,
+        thread=thread,
+        also_to_room=also and thread is not None,
+    )
 
 
 def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:
@@ -312,6 +340,7 @@ def _parse_fetch(data: dict[str, Any], all_rooms: bool = False) -> FetchHistory:
         room=room,
         after=seq if key == "after" else None,
         around=seq if key == "around" else None,
+        thread=fields.optional_id(data, "thread"),
     )
 
 
@@ -362,12 +391,3 @@ def _parse_react(data: dict[str, Any], *, added: bool) -> React:
     if not isinstance(text, str) or not text:
         raise ChatError(ErrorCode.BAD_FRAME, '"emoji" must be a string.')
     return React(message_id=message_id, emoji=text, added=added)
-
-
-def _message_id(data: dict[str, Any], field: str = "id") -> int:
-    value = data.get(field)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ChatError(
-            ErrorCode.BAD_FRAME, f'"{field}" must be a message id (a positive integer).'
-        )
-    return value

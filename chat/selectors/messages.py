@@ -1,74 +1,25 @@
 """Messages: the message object every transport sends, history pages, resume
-backlogs. The hot reads are hand-written SQL (one query each)."""
+backlogs. The hot reads are hand-written SQL (one query each, chat/selectors/message_rows.py)."""
 
-import json
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import connection
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from accounts.models import Profile
 from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
-from accounts.selectors import avatar_url
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.models import Attachment, Message, Room
+from chat.selectors.message_rows import _MESSAGE_SELECT, _message_row
+from chat.selectors.message_rows import REPLY_EXCERPT_CHARS as REPLY_EXCERPT_CHARS
+from chat.selectors.message_rows import AttachmentOut as AttachmentOut
+from chat.selectors.message_rows import MessageOut as MessageOut
+from chat.selectors.message_rows import ReplyOut as ReplyOut
+from chat.selectors.message_rows import ThreadSummary as ThreadSummary
+from chat.selectors.message_rows import attachment_out as attachment_out
+from chat.selectors.message_rows import excerpt as excerpt
+from chat.selectors.message_rows import reply_out as reply_out
 from chat.selectors.reactions import ReactionOut, reactions_for
 from chat.selectors.rooms import Access, access_for, room_last_seqs
-
-
-class AttachmentOut(TypedDict):
-    id: int
-    kind: str  # "image" (decoded, re-encoded, a thumbnail) or "file" (download only)
-    url: str  # served only to users who may read the room
-    thumbnail_url: str | None  # None for a file
-    name: str
-    content_type: str
-    size: int
-    width: int
-    height: int
-    thumbnail_width: int
-    thumbnail_height: int
-
-
-class ReplyOut(TypedDict):
-    """The message a reply answers. Once that one is deleted or hidden: deleted True,
-    author None and excerpt "" (never its text)."""
-
-    id: int
-    seq: int
-    author: str | None  # None: a system message, or deleted
-    excerpt: str  # the start of its body, plain text on one line
-    deleted: bool
-
-
-REPLY_EXCERPT_CHARS = 100
-
-
-class MessageOut(TypedDict):
-    id: int
-    room: str
-    seq: int
-    author: str | None  # None only for kind "system"
-    author_display_name: str | None  # the author's display name (or username); None: system
-    author_avatar: str | None  # URL of the author's avatar; None: system
-    body: str
-    html: str  # the body rendered (chat/content/rendering.py's allow-list); "" for an empty body
-    reply_to: ReplyOut | None
-    created_at: str
-    client_id: str
-    edited_at: str | None
-    kind: str  # "user" or "system"
-    attachment: AttachmentOut | None
-    mentions: list[str]  # members named as @username (docs/protocol.md, Read state)
-    group_mention: str | None  # "room" (@room: every member), "here" (@here), or None
-    # Per emoji, first used first; `me` is the reader's own only where one reader asked
-    # (hello, history, the API), False in frames every connection shares.
-    reactions: list[ReactionOut]
 
 
 def message_out(
@@ -78,6 +29,7 @@ def message_out(
     author: str | None,
     attachment: Attachment | None = None,
     reactions: list[ReactionOut] | None = None,
+    summary: ThreadSummary | None = None,
 ) -> MessageOut:
     # The author's profile from the per-process cache (accounts.selectors.user_profile):
     # this runs for every message saved, and the callers pass only the username.
@@ -102,61 +54,10 @@ def message_out(
         "mentions": list(message.mentions),
         "group_mention": message.group_mention or None,
         "reactions": reactions or [],
-    }
-
-
-def reply_out(original: Message | None) -> ReplyOut | None:
-    if original is None:
-        return None
-    author = original.author.get_username() if original.author is not None else None
-    return _reply(original.pk, original.seq, author, original.body, original.deleted_at)
-
-
-def _reply(pk: int, seq: int, author: str | None, body: str, deleted: object) -> ReplyOut:
-    if deleted is not None:
-        return {"id": pk, "seq": seq, "author": None, "excerpt": "", "deleted": True}
-    return {"id": pk, "seq": seq, "author": author, "excerpt": excerpt(body), "deleted": False}
-
-
-def excerpt(body: str) -> str:
-    """The start of a body on one line, at most REPLY_EXCERPT_CHARS characters."""
-    line = " ".join(body[: REPLY_EXCERPT_CHARS * 4].split())
-    if len(line) <= REPLY_EXCERPT_CHARS:
-        return line
-    return line[: REPLY_EXCERPT_CHARS - 1].rstrip() + "…"
-
-
-def attachment_out(attachment: Attachment) -> AttachmentOut:
-    return _attachment(
-        attachment.pk,
-        attachment.name,
-        attachment.content_type,
-        attachment.size,
-        attachment.width,
-        attachment.height,
-        attachment.thumbnail_width,
-        attachment.thumbnail_height,
-        kind=attachment.kind,
-    )
-
-
-def _attachment(
-    pk: int, name: str, content_type: str, size: int, *dims: int, kind: str
-) -> AttachmentOut:
-    width, height, thumbnail_width, thumbnail_height = dims
-    image = kind == Attachment.Kind.IMAGE
-    return {
-        "id": pk,
-        "kind": kind,
-        "url": reverse("api:attachment", args=[pk]),
-        "thumbnail_url": reverse("api:attachment_thumbnail", args=[pk]) if image else None,
-        "name": name,
-        "content_type": content_type,
-        "size": size,
-        "width": width,
-        "height": height,
-        "thumbnail_width": thumbnail_width,
-        "thumbnail_height": thumbnail_height,
+        "thread": message.thread_id,
+        "also_to_room": message.also_to_room,
+        "thread_summary": summary,
+        "deleted": False,
     }
 
 
@@ -174,16 +75,27 @@ def message_list(
     limit: int | None = None,
     newest: bool = False,
     reader_id: int | None = None,
+    thread: int | None = None,
 ) -> list[MessageOut]:
-    """Messages of a room with after < seq < before, oldest first: the first `limit` of
-    them, or with `newest` (or without `after`) the last `limit` of them. Reactions'
-    `me` is for `reader_id` (None: False, for frames every connection shares)."""
+    """Messages of a room's timeline (or, with `thread`, that thread's replies) with
+    after < seq < before, oldest first: the first `limit` of them, or with `newest` (or
+    without `after`) the last `limit` of them. Reactions' `me` is for `reader_id` (None:
+    False, for frames every connection shares)."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
     # Read on every connect and every gap fill, on the single database thread: one
     # hand-written query, because building the ORM's four joins cost ~1.5 ms a call,
     # far more than running it. Only fixed SQL fragments are joined; values are params.
-    where = ["m.room_id = %(room)s", "m.deleted_at IS NULL"]
+    if thread is not None:
+        where = ["m.room_id = %(room)s", "m.thread_id = %(thread)s", "m.deleted_at IS NULL"]
+    else:
+        # The timeline: top-level messages and replies also sent to the room; a deleted
+        # root stays (as "deleted") while its thread has replies.
+        where = [
+            "m.room_id = %(room)s",
+            "(m.thread_id IS NULL OR m.also_to_room)",
+            "(m.deleted_at IS NULL OR t.replies > 0)",
+        ]
     if after is not None:
         where.append("m.seq > %(after)s")
     if before is not None:
@@ -193,7 +105,7 @@ def message_list(
         f"{_MESSAGE_SELECT} WHERE {' AND '.join(where)}"
         f" ORDER BY m.seq {'ASC' if oldest_first else 'DESC'} LIMIT %(limit)s"
     )
-    params = {"room": room_id, "after": after, "before": before, "limit": limit}
+    params = {"room": room_id, "after": after, "before": before, "limit": limit, "thread": thread}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         picked = cursor.fetchall()
@@ -208,85 +120,6 @@ def _with_reactions(messages: list[MessageOut], reader_id: int | None) -> list[M
     for message in messages:
         message["reactions"] = found.get(message["id"], [])
     return messages
-
-
-def _message_select() -> str:
-    q = connection.ops.quote_name
-    message, room, user = (
-        q(Message._meta.db_table),
-        q(Room._meta.db_table),
-        q(User._meta.db_table),
-    )
-    attachment, profile = q(Attachment._meta.db_table), q(Profile._meta.db_table)
-    return (
-        "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
-        " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
-        " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version,"
-        " m.group_mention, a.kind"
-        # Last, read from the end of the row (_rich): the html, and what a reply answers.
-        f", m.html, o.id, o.seq, ou.username, SUBSTR(o.body, 1, {REPLY_EXCERPT_CHARS * 4}),"
-        " o.deleted_at"
-        f" FROM {message} m JOIN {room} r ON r.id = m.room_id"
-        f" LEFT JOIN {user} u ON u.id = m.author_id"  # system messages have no author
-        f" LEFT JOIN {attachment} a ON a.message_id = m.id"
-        f" LEFT JOIN {profile} p ON p.user_id = m.author_id"  # no row: the defaults
-        f" LEFT JOIN {message} o ON o.id = m.reply_to_id"  # a reply's original, in the join
-        f" LEFT JOIN {user} ou ON ou.id = o.author_id"
-    )
-
-
-_MESSAGE_SELECT = _message_select()
-
-
-def _aware(value: datetime | str) -> datetime:
-    # PostgreSQL returns aware datetimes; SQLite returns the stored text (naive UTC).
-    found = parse_datetime(value) if isinstance(value, str) else value
-    if found is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return found if timezone.is_aware(found) else timezone.make_aware(found, UTC)
-
-
-def _message_row(row: tuple[Any, ...]) -> MessageOut:
-    pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
-    attachment_id, *attachment_rest = row[9:17]
-    mentions, display_name, profile_version, group_mention = row[17:21]
-    return {
-        "id": pk,
-        "room": slug,
-        "seq": seq,
-        "author": author,
-        "author_display_name": (display_name or author) if author is not None else None,
-        "author_avatar": avatar_url(author, profile_version or 0) if author is not None else None,
-        "body": body,
-        **_rich(row[-_RICH_COLUMNS:]),
-        "created_at": _aware(created_at).isoformat(),
-        "client_id": client_id,
-        "edited_at": _aware(edited_at).isoformat() if edited_at else None,
-        "kind": kind,
-        "attachment": (
-            _attachment(attachment_id, *attachment_rest, kind=row[21]) if attachment_id else None
-        ),
-        # PostgreSQL's driver decodes JSON columns; SQLite hands back the text.
-        "mentions": json.loads(mentions) if isinstance(mentions, str) else list(mentions or []),
-        "group_mention": group_mention or None,
-        "reactions": [],  # filled by _with_reactions
-    }
-
-
-_RICH_COLUMNS = 6
-
-
-class _Rich(TypedDict):
-    html: str
-    reply_to: ReplyOut | None
-
-
-def _rich(tail: tuple[Any, ...]) -> _Rich:
-    html, reply_id, reply_seq, reply_author, reply_body, reply_deleted = tail
-    reply = None
-    if reply_id is not None:
-        reply = _reply(reply_id, reply_seq, reply_author, reply_body or "", reply_deleted)
-    return {"html": html, "reply_to": reply}
 
 
 def message_history(
@@ -378,18 +211,22 @@ def message_list_by_ids(*, ids: list[int], reader_id: int | None = None) -> list
 
 
 def message_around(
-    *, room_id: int, seq: int, limit: int, reader_id: int | None = None
+    *, room_id: int, seq: int, limit: int, reader_id: int | None = None, thread: int | None = None
 ) -> list[MessageOut]:
     """Up to `limit` messages around `seq`, oldest first: half of them up to and
     including `seq`, the rest after it; near either end of the room, more of the other
     side."""
     half = (limit + 1) // 2
-    older = message_list(room_id=room_id, before=seq + 1, limit=half, reader_id=reader_id)
-    newer = message_list(room_id=room_id, after=seq, limit=limit - len(older), reader_id=reader_id)
+    older = message_list(
+        room_id=room_id, before=seq + 1, limit=half, reader_id=reader_id, thread=thread
+    )
+    newer = message_list(
+        room_id=room_id, after=seq, limit=limit - len(older), reader_id=reader_id, thread=thread
+    )
     short = limit - len(older) - len(newer)
     if short > 0 and len(older) == half:
         more = message_list(
-            room_id=room_id, before=older[0]["seq"], limit=short, reader_id=reader_id
+            room_id=room_id, before=older[0]["seq"], limit=short, reader_id=reader_id, thread=thread
         )
         older = more + older
     return older + newer

@@ -46,6 +46,11 @@ class RoomState(TypedDict):
     notify_level: str  # the member's choice: "all", "mentions", "nothing", "" (default)
 
 
+# In the room's timeline: not a thread reply, or one also sent to the room. Only these
+# count as the room's unread and mentions (a thread's are counted per thread).
+TIMELINE = "(m.thread_id IS NULL OR m.also_to_room)"
+
+
 def _read_state_sql(where: str) -> str:
     """One row per membership matching `where`: the room, the pointer and both counts.
 
@@ -63,15 +68,16 @@ def _read_state_sql(where: str) -> str:
         "SELECT r.id, r.slug, r.name, r.topic, r.is_private, r.is_direct, r.is_locked,"  # noqa: S608
         " r.last_seq, mb.user_id, mb.last_read_seq,"
         f" (SELECT COUNT(*) FROM {message} m WHERE m.room_id = r.id"
-        "  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL"
+        f"  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL AND {TIMELINE}"
         "  AND (m.author_id IS NULL OR m.author_id <> mb.user_id)),"
         # Mentions: the rows naming the user (names, @here) plus the @room messages,
         # which have no rows (one per member would make @room in a big room slow to save).
         f" (SELECT COUNT(*) FROM {mention} x JOIN {message} m ON m.id = x.message_id"
         "  WHERE x.user_id = mb.user_id AND x.room_id = r.id AND x.seq > mb.last_read_seq"
-        "  AND m.deleted_at IS NULL)"
+        f"  AND m.deleted_at IS NULL AND {TIMELINE})"
         f" + (SELECT COUNT(*) FROM {message} m WHERE m.room_id = r.id"
         "  AND m.seq > mb.last_read_seq AND m.deleted_at IS NULL AND m.group_mention = 'room'"
+        f"  AND {TIMELINE}"
         "  AND (m.author_id IS NULL OR m.author_id <> mb.user_id)),"
         f" (SELECT u.username FROM {member} o JOIN {user} u ON u.id = o.user_id"
         "  WHERE r.is_direct AND o.room_id = r.id AND o.user_id <> mb.user_id"

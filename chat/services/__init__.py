@@ -46,6 +46,7 @@ from chat.services.rooms import (
     room_leave,
     user_join_defaults,
 )
+from chat.services.threads import thread_follow, thread_history, thread_read
 from chat.services.tokens import NewToken, token_create, token_digest, token_revoke, token_used
 
 __all__ = [
@@ -82,6 +83,9 @@ __all__ = [
     "sanction_applied",
     "sanction_create",
     "sanction_lift",
+    "thread_follow",
+    "thread_history",
+    "thread_read",
     "token_create",
     "token_digest",
     "token_revoke",

@@ -18,13 +18,16 @@ from chat.models import (
     Mention,
     Message,
     MessageEdit,
+    Thread,
 )
 from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
+from chat.selectors.message_rows import thread_summary
 from chat.services import reading
 from chat.services.access import access_require_read, access_require_write
 from chat.services.mentioning import Mentioned, mention_ids, mentions_find
 from chat.services.moderation import audit_record
+from chat.services.threads import reply_changed, thread_followed_by_mention
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,10 @@ def _message_edit_save(
             for uid in added
         ]
     )
+    # A reply: the newly @named follow its thread; counts change for whoever's mentions did.
+    thread_followed_by_mention(message, [u for u in added if u in mentioned.names.values()])
+    if before != after or was_room != is_room:
+        reply_changed(message, user_ids=None if was_room != is_room else sorted(before ^ after))
     # Newly mentioned people are notified; those no longer mentioned are not.
     if is_room and not was_room:
         events.notify_on_commit([{"message_id": message.pk, "users": None}])
@@ -107,6 +114,7 @@ def _message_edit_save(
         author=user.get_username(),
         attachment=attachment,
         reactions=reactions,
+        summary=thread_summary_of(message.pk),
     )
     room_id, slug = message.room_id, message.room.slug
     frame = {"type": "message.updated", "room": slug, "message": payload}
@@ -157,6 +165,8 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
     }
     room_id, slug = message.room_id, message.room.slug
     events.publish_on_commit(events.room_frame(room_id, frame))
+    # A reply: its thread's summary and its followers' counts again.
+    reply_changed(message)
     # Everyone who had it unread (not its author) counts one message, maybe a mention, less.
     reading.counts_publish(
         room_id=room_id,
@@ -176,6 +186,16 @@ def _own_message(*, message_id: int, user: User) -> Message:
     if message is None:
         raise ChatError(ErrorCode.NOT_FOUND, "No such message of yours.")
     return message
+
+
+def thread_summary_of(root_id: int) -> selectors.ThreadSummary | None:
+    """A root's summary as saved (None: no reply yet)."""
+    thread = Thread.objects.filter(root_id=root_id).first()
+    if thread is None:
+        return None
+    return thread_summary(
+        thread.replies, thread.last_reply_at, thread.participants, thread.last_seq
+    )
 
 
 def history_page(

@@ -10,7 +10,6 @@ reasons (bad body, no access, a resend) never fails the others; a failed commit 
 and acknowledges none. A single send is a batch of one (`message_post_one`).
 """
 
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from accounts.selectors import profiles_warm
 from chat import events, selectors
@@ -29,7 +28,10 @@ from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut, message_out
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import BAD_REPLY, message_body_clean, replies_check
+from chat.services.resends import already_saved as _already_saved
+from chat.services.resends import message_by_client_id as message_by_client_id  # re-exported
 from chat.services.seqs import SeqBlock, room_seq_blocks
+from chat.services.threads import BAD_THREAD, replies_saved, roots_check
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class SendRequest:
     client_id: str
     reply_to: int | None = None  # the id of the message of the room it answers
     attachment: NewAttachment | None = None  # a file message (its caption may be empty)
+    thread: int | None = None  # a reply in the thread of this root (a message of the room)
+    also_to_room: bool = False  # the reply shows in the room's timeline too
 
     @property
     def kind(self) -> str:
@@ -96,6 +100,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     found: dict[int, Mentioned] = {}
     # The messages replied to, one query for the batch (a bad one fails its send alone).
     answered = replies_check({r.reply_to: r.room_id for r in requests if r.reply_to is not None})
+    roots = roots_check({r.thread: r.room_id for r in requests if r.thread is not None})
     for index, request in enumerate(requests):
         key = (request.room_id, _author_id(request), request.client_id)
         if key in first_of:
@@ -103,7 +108,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
             continue
         first_of[key] = index
         try:
-            _request_check(request, access, system_rooms, answered)
+            _request_check(request, access, system_rooms, answered, roots)
             # Before the transaction: a refused @room fails this send, not the batch, and
             # @here's online lookup (Redis) happens before any row is locked.
             found[index] = mentions_find(
@@ -118,7 +123,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
     refused = [
         i
         for i, o in enumerate(outcomes)
-        if isinstance(o, ChatError) and o.code == ErrorCode.BAD_REPLY
+        if isinstance(o, ChatError) and o.code in (ErrorCode.BAD_REPLY, ErrorCode.BAD_THREAD)
     ]
     for index, existing in _already_saved(requests, fresh + refused).items():
         outcomes[index] = existing
@@ -132,6 +137,7 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
                 [requests[index] for index in fresh],
                 [found[index] for index in fresh],
                 [answered.get(requests[index].reply_to or 0) for index in fresh],
+                roots,
             )
         except IntegrityError:
             # A resend raced in from another process between the lookup and the insert:
@@ -140,7 +146,10 @@ def message_post_many(requests: list[SendRequest]) -> list[Outcome]:
             logger.info("batch of %d hit a constraint; saving one by one", len(fresh))
             for index in fresh:
                 outcomes[index] = _insert_alone(
-                    requests[index], found[index], answered.get(requests[index].reply_to or 0)
+                    requests[index],
+                    found[index],
+                    answered.get(requests[index].reply_to or 0),
+                    roots,
                 )
         else:
             for index, message in zip(fresh, saved, strict=True):
@@ -163,6 +172,7 @@ def _request_check(
     access: dict[tuple[int, int], selectors.Access],
     system_rooms: set[int],
     answered: dict[int, Message],
+    roots: dict[int, Message],
 ) -> None:
     """The rules a send must pass before its transaction (ChatError otherwise)."""
     message_body_clean(request.body, allow_empty=request.attachment is not None)
@@ -177,6 +187,8 @@ def _request_check(
         target = answered.get(request.reply_to)
         if target is None or target.room_id != request.room_id:
             raise ChatError(ErrorCode.BAD_REPLY, BAD_REPLY)
+    if request.thread is not None and request.thread not in roots:
+        raise ChatError(ErrorCode.BAD_THREAD, BAD_THREAD)
 
 
 def _rooms_existing(room_ids: set[int]) -> set[int]:
@@ -185,9 +197,11 @@ def _rooms_existing(room_ids: set[int]) -> set[int]:
     return set(Room.objects.filter(pk__in=room_ids).values_list("pk", flat=True))
 
 
-def _insert_alone(request: SendRequest, mentioned: Mentioned, reply: Message | None) -> Outcome:
+def _insert_alone(
+    request: SendRequest, mentioned: Mentioned, reply: Message | None, roots: dict[int, Message]
+) -> Outcome:
     try:
-        return _insert_many([request], [mentioned], [reply])[0]
+        return _insert_many([request], [mentioned], [reply], roots)[0]
     except IntegrityError:
         existing = message_by_client_id(
             room_id=request.room_id, author=request.author, client_id=request.client_id
@@ -199,60 +213,6 @@ def _insert_alone(request: SendRequest, mentioned: Mentioned, reply: Message | N
         return error
 
 
-def message_by_client_id(*, room_id: int, author: User | None, client_id: str) -> MessageOut | None:
-    """The message this author already saved in the room with this client_id, if any."""
-    if author is None:
-        return None  # the server's own messages are not resent
-    found = (
-        Message.objects.filter(room_id=room_id, author=author, client_id=client_id)
-        .select_related("room", "attachment", "reply_to__author")
-        .first()
-    )
-    if found is None:
-        return None
-    attachment = None
-    with contextlib.suppress(Attachment.DoesNotExist):
-        attachment = found.attachment
-    return message_out(
-        found, room_slug=found.room.slug, author=author.get_username(), attachment=attachment
-    )
-
-
-def _already_saved(requests: list[SendRequest], indexes: list[int]) -> dict[int, MessageOut]:
-    keys = list(
-        dict.fromkeys(
-            (requests[i].room_id, author, requests[i].client_id)
-            for i in indexes
-            if (author := _author_id(requests[i])) is not None
-        )
-    )
-    if not keys:
-        return {}
-    # One join of the keys (a VALUES list) to the (room, author, client_id) unique index:
-    # an OR of a Q per send cost more to build than to run (13.7 % of a batch's time in
-    # the profile). A join, not a row-value IN: SQLite scans the whole index for that.
-    table = connection.ops.quote_name(Message._meta.db_table)
-    values = ", ".join(["(%s, %s, %s)"] * len(keys))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT m.room_id, m.author_id, m.client_id FROM (VALUES {values}) AS v"  # noqa: S608 - table name from the model
-            f" JOIN {table} m ON m.room_id = v.column1 AND m.author_id = v.column2"
-            " AND m.client_id = v.column3",
-            [value for key in keys for value in key],
-        )
-        found = {(int(r), int(a), str(c)) for r, a, c in cursor.fetchall()}
-    out: dict[int, MessageOut] = {}
-    for index in indexes:
-        request = requests[index]
-        if (request.room_id, _author_id(request), request.client_id) in found:
-            existing = message_by_client_id(
-                room_id=request.room_id, author=request.author, client_id=request.client_id
-            )
-            if existing is not None:
-                out[index] = existing
-    return out
-
-
 def notify_needed(block: SeqBlock, mentioned: Mentioned) -> bool:
     """Whether anyone may have to be notified of a new message: someone is mentioned, it
     is a direct conversation, or a member asked for every message of the room."""
@@ -261,7 +221,10 @@ def notify_needed(block: SeqBlock, mentioned: Mentioned) -> bool:
 
 @transaction.atomic
 def _insert_many(
-    requests: list[SendRequest], mentioned: list[Mentioned], replies: list[Message | None]
+    requests: list[SendRequest],
+    mentioned: list[Mentioned],
+    replies: list[Message | None],
+    roots: dict[int, Message],
 ) -> list[MessageOut]:
     # Rendered before the seqs are taken (the rooms' rows stay locked until commit).
     htmls = [
@@ -290,6 +253,8 @@ def _insert_many(
                 group_mention=mentioned[index].group,
                 html=html,
                 reply_to=replies[index],
+                thread_id=request.thread,
+                also_to_room=request.also_to_room and request.thread is not None,
             )
             for index, (request, html) in enumerate(zip(requests, htmls, strict=True))
         ]
@@ -299,7 +264,8 @@ def _insert_many(
     for row, found in zip(rows, mentioned, strict=True):
         if found.names or found.group:
             mention_rows_add(row, found)
-        if notify_needed(blocks[row.room_id], found):
+        # A thread's reply: its followers may need telling (notify/ reads them).
+        if notify_needed(blocks[row.room_id], found) or row.thread_id is not None:
             notify.append({"message_id": row.pk, "users": None})
     payloads = [
         message_out(
@@ -316,6 +282,15 @@ def _insert_many(
         key=lambda item: (item[0], item[1]["seq"]),
     )
     events.publish_on_commit(events.messages_saved(ordered))
+    # Replies: their threads' summaries and followers, in this transaction (their
+    # frames are published after the messages').
+    replies_saved(
+        rows,
+        [p["author"] for p in payloads],
+        mentioned,
+        roots,
+        {room_id: block.slug for room_id, block in blocks.items()},
+    )
     # One notification job for the whole batch (only if someone may need telling).
     events.notify_on_commit(notify)
     return payloads

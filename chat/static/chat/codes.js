@@ -29,6 +29,7 @@ export const ErrorCode = Object.freeze({
   BODY_TOO_LONG: "body_too_long",
   BAD_BODY: "bad_body",
   BAD_REPLY: "bad_reply",
+  BAD_THREAD: "bad_thread",
   BAD_CLIENT_ID: "bad_client_id",
   ROOM_MENTION_FORBIDDEN: "room_mention_forbidden",
   RATE_LIMITED: "rate_limited",
@@ -84,6 +85,9 @@ export const FrameType = Object.freeze({
   NOTIFY_SET: "notify.set",
   NOTIFY_PAUSE: "notify.pause",
   MEMBERS_SEARCH: "members.search",
+  THREAD_FOLLOW: "thread.follow",
+  THREAD_READ: "thread.read",
+  THREADS_FETCH: "threads.fetch",
 });
 
 // The user may no longer read the room.
