@@ -99,7 +99,9 @@ def notify_targets(
     if only_users is not None:
         members = members.filter(user_id__in=only_users)
     if root is not None:
-        return brief, _reply_recipients(message, brief, members, mention, Exists(banned), now)
+        return brief, _reply_recipients(
+            message, brief, members, mention, Exists(banned), now, only_users
+        )
     rows = members.values_list(
         "user_id",
         "user__username",
@@ -137,6 +139,7 @@ def _reply_recipients(
     mention: Exists,
     banned: Exists,
     now: datetime,
+    only_users: list[int] | None,
 ) -> list[Recipient]:
     """Who is told of a reply: the room's members (mentioned, following the thread, or
     at level `all` for a reply also sent to the room) and, in a public room, followers
@@ -185,6 +188,8 @@ def _reply_recipients(
         )
         if message.author_id is not None:
             outsiders = outsiders.exclude(user_id=message.author_id)
+        if only_users is not None:
+            outsiders = outsiders.filter(user_id__in=only_users)
         rows += outsiders.values_list(*columns[:-1], "room_read")
     recipients = []
     for (

@@ -170,11 +170,19 @@ def test_a_public_rooms_follower_who_never_joined_is_told_until_banned(
     reply(room, bob, root, "answer")
     follow(erin, room, root)
     assert not Membership.objects.filter(user=erin).exists()
-    recipients = told(reply(room, bob, root, "a better answer"))
+    better = reply(room, bob, root, "a better answer")
+    recipients = told(better)
     assert set(recipients) == {"alice", "erin"}
     assert recipients["erin"].follower
+    # An edit that names someone new tells only them (erin was told of the reply).
+    dave = team["dave"]
+    services.message_edit(message_id=better, user=bob, body="a better answer, @dave")
+    found = notify_targets(better, [dave.pk])
+    assert found is not None
+    assert [r.username for r in found[1]] == ["dave"]
     Sanction.objects.create(user=erin, kind=Sanction.Kind.BAN, room=room)
-    assert set(told(reply(room, bob, root, "after erin's ban"))) == {"alice"}
+    # dave follows since he was named (auto-follow); erin, banned, is told nothing.
+    assert set(told(reply(room, bob, root, "after erin's ban"))) == {"alice", "dave"}
 
 
 def test_a_reply_read_in_its_thread_is_not_told(room: Room, team: dict[str, User]) -> None:
