@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -183,6 +185,29 @@ def test_a_public_rooms_follower_who_never_joined_is_told_until_banned(
     Sanction.objects.create(user=erin, kind=Sanction.Kind.BAN, room=room)
     # dave follows since he was named (auto-follow); erin, banned, is told nothing.
     assert set(told(reply(room, bob, root, "after erin's ban"))) == {"alice", "dave"}
+
+
+def test_telling_a_reply_costs_the_same_queries_however_many_follow(
+    room: Room, team: dict[str, User], make_user: Callable[..., User]
+) -> None:
+    alice, bob = team["alice"], team["bob"]
+    root = post(room, alice, "popular thread")
+    reply(room, bob, root, "first")
+
+    def queries() -> int:
+        message_id = reply(room, bob, root, "another")
+        with CaptureQueriesContext(connection) as captured:
+            notify_targets(message_id)
+        return len(captured)
+
+    few = queries()
+    for n in range(30):
+        follower = make_user(f"fan{n}")
+        if n % 2:
+            services.room_join(user=follower, slug=room.slug)
+        follow(follower, room, root)
+    assert queries() == few <= 3  # the reply, its members, followers outside the room
+    assert len(told(reply(room, bob, root, "to all fans"))) == 31
 
 
 def test_a_reply_read_in_its_thread_is_not_told(room: Room, team: dict[str, User]) -> None:
