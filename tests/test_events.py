@@ -99,14 +99,18 @@ def test_an_event_round_trips_through_json_and_msgpack_with_its_shape(event: Any
 
 def test_a_frame_is_checked_against_its_declared_shape() -> None:
     assert frame_problems({"type": "message", "room": "general", "message": MESSAGE}) == []
-    assert frame_problems({"type": "typing", "room": "general", "user": "bob", "thread": None}) == []
+    assert (
+        frame_problems({"type": "typing", "room": "general", "user": "bob", "thread": None}) == []
+    )
     assert frame_problems({"type": "typing.v2", "room": "x"}) == [
         "undeclared frame type 'typing.v2' (add it to chat/events/frames.py)"
     ]
-    assert frame_problems({"type": "typing", "room": "general"}) == ["typing: missing 'user'"]
-    assert frame_problems({"type": "typing", "room": "g", "user": "b", "secret": 1}) == [
-        "typing: unexpected 'secret'"
+    assert frame_problems({"type": "typing", "room": "general", "thread": None}) == [
+        "typing: missing 'user'"
     ]
+    assert frame_problems(
+        {"type": "typing", "room": "g", "user": "b", "thread": 1, "secret": 1}
+    ) == ["typing: unexpected 'secret'"]
     wrong = {"type": "message", "room": "general", "message": {**MESSAGE, "seq": "3"}}
     assert frame_problems(wrong) == ["message.message.seq: not an integer"]
     with pytest.raises(AssertionError, match="undeclared frame type"):

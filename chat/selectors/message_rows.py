@@ -250,7 +250,7 @@ def thread_summary(
 def deleted_root(message: "MessageOut") -> "MessageOut":
     """A deleted root kept in the timeline for its thread: nothing of its content."""
     message["author"] = message["author_display_name"] = message["author_avatar"] = None
-    message["body"] = message["html"] = ""
+    message["body"] = message["html"] = message["client_id"] = ""
     message["reply_to"] = None
     message["attachment"] = None
     message["mentions"] = []
