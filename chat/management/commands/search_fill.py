@@ -27,8 +27,7 @@ PLANTED = [f"quokka{n}" for n in range(20)]  # each in exactly --matching messag
 VOCABULARY_SIZE = 5_000
 BATCH = 20_000
 COLUMNS = (
-    "room_id, seq, kind, author_id, body, mentions, group_mention, html, client_id, created_at,"
-    " also_to_room"
+    "room_id, seq, kind, author_id, body, mentions, group_mention, html, client_id, created_at"
 )
 
 
@@ -103,7 +102,6 @@ class Command(BaseCommand):
                         "",
                         f"sb{index}",
                         start + step * index,
-                        False,  # top-level messages (no column default in the database)
                     )
                 )
             self._insert(table, rows)
