@@ -5,6 +5,7 @@ notification per person; nobody who may no longer read the room. Then what they 
 the Web Push payload (a local push service, real encryption) and the missed-messages
 email (a real SMTP server), both saying it is a reply and linking to the thread."""
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,6 +25,7 @@ from notify.missed import missed_items
 from notify.models import MissedEmailState
 from notify.selectors import Recipient, notify_targets
 from notify.tasks import message_notify
+from tests.published import intercept
 from tests.smtp import Inbox, smtp_server
 from tests.test_missed_email import parts, run_due_jobs
 from tests.test_push import Device, PushService, browser, call, push_on, push_service
@@ -325,8 +327,11 @@ def _seq(message_id: int) -> int:
 # --- the setting -------------------------------------------------------------------------
 
 
-def test_the_settings_page_turns_thread_replies_off_and_on(team: dict[str, User]) -> None:
+def test_the_settings_page_turns_thread_replies_off_and_on(
+    team: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
     carol = team["carol"]
+    seen = intercept(monkeypatch)
     client = Client(enforce_csrf_checks=True)
     client.force_login(carol)
 
@@ -346,3 +351,9 @@ def test_the_settings_page_turns_thread_replies_off_and_on(team: dict[str, User]
     )
     save({"action": "threads", "thread_replies": "on"})
     assert selectors.notify_prefs(carol.pk)["thread_replies"] is True
+    # Every open tab and device of hers hears of each change (notify.prefs).
+    frames = [json.loads(p.event["frame"]) for p in seen if p.event["type"] == "chat.user_frame"]
+    assert [(f["type"], f["thread_replies"]) for f in frames] == [
+        ("notify.prefs", False),
+        ("notify.prefs", True),
+    ]
