@@ -223,13 +223,21 @@ def _replies(
     (nor, for one also sent to the room, in the room)."""
     member = Membership.objects.filter(room_id=OuterRef("room_id"), user_id=user_id)
     follow = ThreadFollow.objects.filter(thread_id=OuterRef("thread_id"), user_id=user_id)
+    # Each reason an IN over the user's own rows (their mentions, rooms, follows), so
+    # the database starts from those indexes, never from every reply there is.
+    rooms = Membership.objects.filter(user_id=user_id)
     wanted = (
-        Q(Exists(Mention.objects.filter(message_id=OuterRef("pk"), user_id=user_id)))
-        | Q(Exists(member), group_mention="room")
-        | Q(also_to_room=True, room__is_direct=True)
+        Q(
+            pk__in=Mention.objects.filter(user_id=user_id, message_id__gt=after_id).values(
+                "message_id"
+            )
+        )
+        | Q(room_id__in=rooms.values("room_id"), group_mention="room")
+        | Q(room_id__in=rooms.filter(room__is_direct=True).values("room_id"), also_to_room=True)
     )
     if thread_replies:
-        wanted |= Q(Exists(follow.filter(following=True)))
+        followed = ThreadFollow.objects.filter(user_id=user_id, following=True)
+        wanted |= Q(thread_id__in=followed.values("thread_id"))
     return (
         Message.objects.filter(
             thread__isnull=False,

@@ -314,6 +314,9 @@ def test_what_the_email_lists_of_threads(room: Room, team: dict[str, User]) -> N
     services.notify_prefs_set(user=carol, thread_replies=True)
     services.notify_level_set(user=carol, slug=room.slug, level="nothing")
     assert listed(carol) == []
+    # @room in a reply names every member, follower or not (dave follows nothing).
+    everyone = reply(room, bob, root, "@room heads up")
+    assert listed(team["dave"]) == [everyone]
     items, _ = missed_items(alice.pk, after_id=0)
     assert items[0].thread_excerpt == "topic"
     assert items[0].url.endswith(f"/chat/{room.slug}/?thread={root}")
