@@ -191,7 +191,7 @@ def _own_message(*, message_id: int, user: User) -> Message:
 def thread_summary_of(root_id: int) -> selectors.ThreadSummary | None:
     """A root's summary as saved (None: no reply yet)."""
     thread = Thread.objects.filter(root_id=root_id).first()
-    if thread is None:
+    if thread is None or thread.last_reply_at is None:
         return None
     return thread_summary(
         thread.replies, thread.last_reply_at, thread.participants, thread.last_seq

@@ -63,7 +63,9 @@ def replies_saved(
         if thread is None:
             thread = Thread(root_id=root_id, room_id=replies[0][0].room_id)
             created.append(thread)
-            # The root's author follows from the first reply on.
+        if thread.last_reply_at is None:
+            # The root's author follows from the first reply on (a thread may exist
+            # before it: someone followed the message).
             author_id = roots[root_id].author_id if root_id in roots else None
             if author_id is not None:
                 follows[(root_id, author_id)] = 0
@@ -142,22 +144,27 @@ def states_publish(*, root_ids: list[int], user_ids: list[int] | None = None) ->
     events.publish_on_commit(events.user_frames(dict(frames)))
 
 
-def _thread_of(*, user: User, slug: str, root_id: int) -> tuple[int, Thread]:
+def _thread_of(*, user: User, slug: str, root_id: int) -> Thread:
+    """The thread of a root of a room the user may read, made if it has no reply yet
+    (anyone may follow a message before its first reply). ChatError otherwise."""
     room = selectors.room_get(slug=slug)
     if room is None:
         raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     access_require_read(room_id=room["id"], user=user)
     thread = Thread.objects.filter(root_id=root_id, room_id=room["id"]).first()
-    if thread is None:
-        raise ChatError(ErrorCode.BAD_THREAD, "This message of the room has no thread.")
-    return room["id"], thread
+    if thread is not None:
+        return thread
+    if root_id not in roots_check({root_id: room["id"]}):
+        raise ChatError(ErrorCode.BAD_THREAD, BAD_THREAD)
+    thread, _ = Thread.objects.get_or_create(root_id=root_id, defaults={"room_id": room["id"]})
+    return thread
 
 
 @transaction.atomic
 def thread_follow(*, user: User, slug: str, root_id: int, following: bool) -> ThreadState:
     """Follow or unfollow a thread of a room the user may read; every connection of the
     user gets thread.state."""
-    _, thread = _thread_of(user=user, slug=slug, root_id=root_id)
+    thread = _thread_of(user=user, slug=slug, root_id=root_id)
     follow, _ = ThreadFollow.objects.get_or_create(
         thread=thread, user=user, defaults={"following": following}
     )
@@ -173,7 +180,7 @@ def thread_read(*, user: User, slug: str, root_id: int, seq: int) -> tuple[Threa
     """Move the user's pointer in the thread up to `seq` (never back, never past the
     thread's newest reply). Returns the state and whether it changed; a change reaches
     every connection of the user."""
-    _, thread = _thread_of(user=user, slug=slug, root_id=root_id)
+    thread = _thread_of(user=user, slug=slug, root_id=root_id)
     target = min(seq, thread.last_seq)
     follow, created = ThreadFollow.objects.get_or_create(
         thread=thread, user=user, defaults={"following": False, "last_read_seq": target}
