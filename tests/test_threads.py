@@ -307,3 +307,27 @@ def test_a_message_may_be_followed_before_its_first_reply(
     with pytest.raises(ChatError) as refused:
         services.thread_follow(user=carol, slug=members.slug, root_id=10**9, following=True)
     assert refused.value.code == ErrorCode.BAD_THREAD
+
+
+def test_hello_reads_the_same_queries_for_1_or_30_followed_threads(
+    members: Room, alice: User, bob: User
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.consumers.opening import _rooms_and_backlogs
+
+    def hello_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            _rooms_and_backlogs(user_id=alice.pk, after={}, limit=50)
+        return len(captured.captured_queries)
+
+    first = post(members, alice, "root 0")
+    post(members, bob, "reply 0", thread=first["id"])
+    hello_queries()  # warm: the profile cache
+    one = hello_queries()
+    for n in range(1, 30):
+        root = post(members, alice, f"root {n}")
+        post(members, bob, f"reply {n}", thread=root["id"])
+    assert selectors.thread_totals(user_ids=[alice.pk])[alice.pk]["unread_threads"] == 30
+    assert hello_queries() == one
