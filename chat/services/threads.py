@@ -213,18 +213,15 @@ def thread_history(
     if thread_root(root_id=root_id, room_id=room_id) is None:
         raise ChatError(ErrorCode.BAD_THREAD, "No such message in this room.")
     root = selectors.thread_roots([root_id], reader_id=user.pk)[root_id]
-    if around is not None:
-        replies = selectors.message_around(
-            room_id=room_id, seq=around, limit=limit, reader_id=user.pk, thread=root_id
-        )
-    elif after is not None:
-        replies = selectors.message_list(
-            room_id=room_id, after=after, limit=limit, reader_id=user.pk, thread=root_id
-        )
-    else:
-        replies = selectors.message_list(
-            room_id=room_id, before=before, limit=limit, reader_id=user.pk, thread=root_id
-        )
+    replies = selectors.message_page(
+        room_id=room_id,
+        reader_id=user.pk,
+        before=before,
+        limit=limit,
+        after=after,
+        around=around,
+        thread=root_id,
+    )
     return root, replies
 
 
