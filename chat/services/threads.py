@@ -108,7 +108,7 @@ def _follow_many(follows: dict[tuple[int, int], int]) -> None:
         f" FROM (VALUES {values}) AS v"
         f" WHERE {table}.thread_id = v.column1 AND {table}.user_id = v.column2"
     )
-    params: list[object] = [True]
+    params: list[bool | int] = [True]
     for (root, user), seq in follows.items():
         params += [root, user, seq]
     with connection.cursor() as cursor:
