@@ -25,5 +25,15 @@ def wants(level: Level, *, mentioned: bool) -> bool:
     return level is Level.MENTIONS and mentioned
 
 
+def wants_reply(level: Level, *, mentioned: bool, following: bool, in_room: bool) -> bool:
+    """Whether a reply in a thread is worth a notification. Mentions count as anywhere;
+    following the thread (with "replies in threads I follow" on) counts unless the
+    room is silenced; `all` covers only what the room's timeline shows (a reply also
+    sent to the room), so a reply kept in its thread does not wake the whole room."""
+    if level is Level.NOTHING:
+        return False
+    return mentioned or following or (in_room and level is Level.ALL)
+
+
 def paused(paused_until: datetime | None, now: datetime) -> bool:
     return paused_until is not None and paused_until > now

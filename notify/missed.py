@@ -1,6 +1,6 @@
-"""Missed-messages email: mentions and direct messages still unread
-CHAT_EMAIL_MISSED_DELAY_SECONDS after the first of them, gathered into one email per
-user. Never tells of a message the user has read, cannot read any more, or was told of
+"""Missed-messages email: mentions, direct messages and replies in followed threads
+still unread CHAT_EMAIL_MISSED_DELAY_SECONDS after the first of them, gathered into one
+email per user. Never tells of a message the user has read, cannot read any more, or was told of
 (MissedEmailState.emailed_through); never sends one email twice on purpose (see
 docs/architecture.md, "Background jobs", for the one window left).
 """
@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat.content.rendering import plain_line
-from chat.models import Membership, Mention, Message, Sanction
+from chat.models import Membership, Mention, Message, Sanction, ThreadFollow
 from notify.models import MissedEmailState
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class MissedItem:
     created_at: datetime
     excerpt: str
     url: str
+    thread_excerpt: str | None = None  # a reply in a thread: its root's start ("" deleted)
 
 
 def missed_schedule(user_ids: list[int]) -> None:
@@ -133,14 +134,22 @@ def _send_one(user_id: int, connection: BaseEmailBackend) -> None:
         state.email_due_at = None
         found = (
             User.objects.filter(pk=user_id)
-            .values_list("username", "email", "is_active", "notify_prefs__email_missed")
+            .values_list(
+                "username",
+                "email",
+                "is_active",
+                "notify_prefs__email_missed",
+                "notify_prefs__thread_replies",
+            )
             .first()
         )
         items: list[MissedItem] = []
         more = 0
-        # No prefs row: the default, email on.
+        # No prefs row: the defaults, email on, thread replies on.
         if found is not None and found[1] and found[2] and found[3] is not False:
-            items, more = missed_items(user_id, after_id=state.emailed_through)
+            items, more = missed_items(
+                user_id, after_id=state.emailed_through, thread_replies=found[4] is not False
+            )
         if found is not None and items:
             first, last = state.emailed_through, max(item.id for item in items)
             mail = _message(found[0], found[1], items, more, _message_id(user_id, first, last))
@@ -150,12 +159,15 @@ def _send_one(user_id: int, connection: BaseEmailBackend) -> None:
         state.save(update_fields=["email_due_at", "emailed_through"])
 
 
-def missed_items(user_id: int, *, after_id: int) -> tuple[list[MissedItem], int]:
+def missed_items(
+    user_id: int, *, after_id: int, thread_replies: bool = True
+) -> tuple[list[MissedItem], int]:
     """What the user has left unread and may still read, newer than `after_id`: the
-    messages that mention them (by name, @here, @room) and those of their direct
-    conversations, not deleted or
-    hidden, in rooms where they are a member, not banned, not at level "nothing". The
-    newest MAX_LISTED, and how many more there are (three queries)."""
+    messages that mention them (by name, @here, @room), those of their direct
+    conversations and (`thread_replies`) the replies in threads they follow, not deleted
+    or hidden, in rooms where they are a member, not banned, not at level "nothing" (a
+    followed thread of a public room counts without membership). The newest
+    MAX_LISTED, and how many more there are (four queries)."""
     now = timezone.now()
     banned = Sanction.objects.filter(
         Q(room_id=OuterRef("room_id")) | Q(room__isnull=True),
@@ -163,20 +175,27 @@ def missed_items(user_id: int, *, after_id: int) -> tuple[list[MissedItem], int]
         kind=Sanction.Kind.BAN,
         lifted_at__isnull=True,
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    # A reply kept in its thread is read in the thread, not the room: replies() has it.
+    in_room = Q(message__thread__isnull=True) | Q(message__also_to_room=True)
     # One filter() per relation, so the membership tested is the user's own (one join).
-    mentioned = Mention.objects.filter(
-        user_id=user_id,
-        message_id__gt=after_id,
-        message__deleted_at__isnull=True,
-        room__memberships__user_id=user_id,
-        room__memberships__last_read_seq__lt=F("seq"),
-        room__memberships__notify_level__in=_LISTENING,
-    ).exclude(Q(message__author_id=user_id) | Exists(banned))
+    mentioned = (
+        Mention.objects.filter(
+            user_id=user_id,
+            message_id__gt=after_id,
+            message__deleted_at__isnull=True,
+            room__memberships__user_id=user_id,
+            room__memberships__last_read_seq__lt=F("seq"),
+            room__memberships__notify_level__in=_LISTENING,
+        )
+        .filter(in_room)
+        .exclude(Q(message__author_id=user_id) | Exists(banned))
+    )
     # Direct messages, and @room ones (they mention every member without Mention rows,
     # chat/services/mentioning.py): one filter(), so the membership joined is one.
     direct = (
         Message.objects.filter(
             Q(room__is_direct=True) | Q(group_mention="room"),
+            Q(thread__isnull=True) | Q(also_to_room=True),
             id__gt=after_id,
             deleted_at__isnull=True,
             room__memberships__user_id=user_id,
@@ -186,17 +205,65 @@ def missed_items(user_id: int, *, after_id: int) -> tuple[list[MissedItem], int]
         .exclude(author_id=user_id)
         .exclude(Exists(banned))
     )
+    threaded = _replies(user_id, after_id=after_id, banned=banned, thread_replies=thread_replies)
     newest = MAX_LISTED + 1  # one more than listed tells whether any is left out
     found = set(mentioned.order_by("-message_id").values_list("message_id", flat=True)[:newest])
     found |= set(direct.order_by("-id").values_list("id", flat=True)[:newest])
+    found |= set(threaded.order_by("-id").values_list("id", flat=True)[:newest])
     listed = sorted(found)[-MAX_LISTED:]
-    more = _count(mentioned, direct) - len(listed) if len(found) > MAX_LISTED else 0
+    more = _count(mentioned, direct, threaded) - len(listed) if len(found) > MAX_LISTED else 0
     return _rows(Message.objects.filter(pk__in=listed)), more
 
 
-def _count(mentioned: QuerySet[Mention], direct: QuerySet[Message]) -> int:
+def _replies(
+    user_id: int, *, after_id: int, banned: QuerySet[Sanction], thread_replies: bool
+) -> QuerySet[Message]:
+    """Replies in threads the user may read that are for them (a thread they follow,
+    a mention, or a direct conversation's reply also sent there), unread in the thread
+    (nor, for one also sent to the room, in the room)."""
+    member = Membership.objects.filter(room_id=OuterRef("room_id"), user_id=user_id)
+    follow = ThreadFollow.objects.filter(thread_id=OuterRef("thread_id"), user_id=user_id)
+    # Each reason an IN over the user's own rows (their mentions, rooms, follows), so
+    # the database starts from those indexes, never from every reply there is.
+    rooms = Membership.objects.filter(user_id=user_id)
+    wanted = (
+        Q(
+            pk__in=Mention.objects.filter(user_id=user_id, message_id__gt=after_id).values(
+                "message_id"
+            )
+        )
+        | Q(room_id__in=rooms.values("room_id"), group_mention="room")
+        | Q(room_id__in=rooms.filter(room__is_direct=True).values("room_id"), also_to_room=True)
+    )
+    if thread_replies:
+        followed = ThreadFollow.objects.filter(user_id=user_id, following=True)
+        wanted |= Q(thread_id__in=followed.values("thread_id"))
+    return (
+        Message.objects.filter(
+            thread__isnull=False,
+            id__gt=after_id,
+            deleted_at__isnull=True,
+        )
+        # Readable: a member (at a level that listens), or a public room's reader.
+        .filter(
+            Exists(member.filter(notify_level__in=_LISTENING))
+            | (Q(room__is_private=False) & ~Exists(member))
+        )
+        .filter(wanted)
+        .exclude(author_id=user_id)
+        .exclude(Exists(banned))
+        .exclude(Exists(follow.filter(last_read_seq__gte=OuterRef("seq"))))
+        .exclude(Q(also_to_room=True) & Exists(member.filter(last_read_seq__gte=OuterRef("seq"))))
+    )
+
+
+def _count(
+    mentioned: QuerySet[Mention], direct: QuerySet[Message], threaded: QuerySet[Message]
+) -> int:
     ids = Message.objects.filter(
-        Q(pk__in=mentioned.values("message_id")) | Q(pk__in=direct.values("id"))
+        Q(pk__in=mentioned.values("message_id"))
+        | Q(pk__in=direct.values("id"))
+        | Q(pk__in=threaded.values("id"))
     )
     return ids.count()
 
@@ -212,6 +279,9 @@ def _rows(messages: QuerySet[Message]) -> list[MissedItem]:
         "room__name",
         "room__is_direct",
         "author__username",
+        "thread_id",
+        "thread__body",
+        "thread__deleted_at",
     )
     return [
         MissedItem(
@@ -221,9 +291,26 @@ def _rows(messages: QuerySet[Message]) -> list[MissedItem]:
             author=author or "",
             created_at=created_at,
             excerpt=_excerpt(body),
-            url=f"{site}{reverse('chat:room', args=[slug])}?seq={seq}",
+            # A reply opens its thread; any other message, its place in the room.
+            url=f"{site}{reverse('chat:room', args=[slug])}?"
+            + (f"thread={root}" if root is not None else f"seq={seq}"),
+            thread_excerpt=(
+                None if root is None else _excerpt(root_body) if root_deleted is None else ""
+            ),
         )
-        for pk, seq, body, created_at, slug, name, is_direct, author in found
+        for (
+            pk,
+            seq,
+            body,
+            created_at,
+            slug,
+            name,
+            is_direct,
+            author,
+            root,
+            root_body,
+            root_deleted,
+        ) in found
     ]
 
 

@@ -72,8 +72,10 @@ def notification_tag(room_slug: str) -> str:
 def push_payload(brief: MessageBrief, recipient: Recipient) -> dict[str, Any]:
     """What the service worker shows (notify/static/notify/sw.js); the same for every
     device of the recipient. Well under the 4 kB a push message may carry: the excerpt
-    is at most EXCERPT_CHARS."""
+    is at most EXCERPT_CHARS (the root's too, for a reply in a thread)."""
     room_url = reverse("chat:room", kwargs={"slug": brief.room_slug})
+    # A reply opens its thread (the page's `?thread=`); any other message, its place.
+    where = f"thread={brief.thread}" if brief.thread is not None else f"seq={brief.seq}"
     return {
         "type": "message",
         "room": brief.room_slug,
@@ -85,7 +87,9 @@ def push_payload(brief: MessageBrief, recipient: Recipient) -> dict[str, Any]:
         "body": brief.excerpt,
         "mention": recipient.mentioned,
         "created_at": brief.created_at.isoformat(),
-        "url": f"{room_url}?seq={brief.seq}",
+        "thread": brief.thread,
+        "thread_excerpt": brief.thread_excerpt,
+        "url": f"{room_url}?{where}",
         "tag": notification_tag(brief.room_slug),
         "icon": static("chat/icons/icon-192.png"),
         "badge": static("chat/icons/badge-96.png"),

@@ -10,9 +10,17 @@ from notify import missed, push, selectors
 
 @task()
 def message_notify(items: list[dict[str, Any]]) -> None:
-    """Tell the recipients of each saved message: Web Push now, email later if unread."""
+    """Tell the recipients of each saved message: Web Push now, email later if unread.
+    A message asked for twice (a reply in a thread is asked for by the thread and by its
+    room's levels) is told once: its recipients are one list, one person once."""
+    seen: set[tuple[int, tuple[int, ...] | None]] = set()
     for item in items:
-        found = selectors.notify_targets(item["message_id"], item.get("users"))
+        users = item.get("users")
+        key = (item["message_id"], tuple(sorted(users)) if users is not None else None)
+        if key in seen:
+            continue
+        seen.add(key)
+        found = selectors.notify_targets(item["message_id"], users)
         if found is None:
             continue
         brief, recipients = found
@@ -23,7 +31,7 @@ def message_notify(items: list[dict[str, Any]]) -> None:
             [
                 r.user_id
                 for r in recipients
-                if r.email_missed and r.email and (r.mentioned or brief.is_direct)
+                if r.email_missed and r.email and (r.mentioned or brief.is_direct or r.follower)
             ]
         )
 

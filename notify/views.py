@@ -1,6 +1,7 @@
 """The notification settings page (/notifications/): missed-messages email on or off,
-and do not disturb. Saved through chat.services.notify_prefs_set, so every open tab
-and device of the user hears of the change at once. Per-room levels are set in rooms."""
+replies in followed threads on or off, and do not disturb. Saved through
+chat.services.notify_prefs_set, so every open tab and device of the user hears of the
+change at once. Per-room levels are set in rooms."""
 
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,10 @@ def settings_page(request: HttpRequest) -> HttpResponse:
             on = request.POST.get("email_missed") == "on"
             services.notify_prefs_set(user=user, email_missed=on)
             return redirect(reverse("notify-settings") + "?saved=email")
+        if action == "threads":
+            on = request.POST.get("thread_replies") == "on"
+            services.notify_prefs_set(user=user, thread_replies=on)
+            return redirect(reverse("notify-settings") + "?saved=threads")
         if action == "pause":
             try:
                 end = pause_end(
@@ -85,6 +90,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     paused = paused_until is not None and datetime.fromisoformat(paused_until) > timezone.now()
     context = {
         "email_missed": prefs["email_missed"],
+        "thread_replies": prefs["thread_replies"],
         "paused_until": paused_until if paused else None,
         "has_address": bool(user.email),
         "saved": request.GET.get("saved", ""),

@@ -57,7 +57,7 @@ async def test_a_level_set_on_one_connection_reaches_the_other_and_the_next_hell
     await join(alice, room.slug)
     first, hello = await connect(open_socket, alice)
     assert hello["rooms"][0]["notify_level"] == ""
-    assert hello["notify"] == {"paused_until": None, "email_missed": True}
+    assert hello["notify"] == {"paused_until": None, "email_missed": True, "thread_replies": True}
     second, _ = await connect(open_socket, alice)
     await send(first, {"type": "notify.set", "room": room.slug, "level": "nothing"})
     expected = {"type": "room.notify", "room": room.slug, "level": "nothing"}

@@ -211,6 +211,8 @@ def test_direct_message_arrives_encrypted_and_signed(
         "body": "are you there? 🙂",
         "mention": False,
         "created_at": device.decrypt(pushed.body)["created_at"],
+        "thread": None,  # not a reply in a thread
+        "thread_excerpt": "",
         "url": f"/chat/{dm.slug}/?seq=1",
         "tag": f"chat-room-{dm.slug}",
         "icon": "/static/chat/icons/icon-192.png",

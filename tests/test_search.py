@@ -29,6 +29,20 @@ def post(user: User, room: Room, body: str) -> int:
     return message["id"]
 
 
+def reply(user: User, room: Room, root: int, body: str, *, also_to_room: bool = False) -> int:
+    message = services.message_post_one(
+        services.SendRequest(
+            room_id=room.pk,
+            author=user,
+            body=body,
+            client_id=uuid.uuid4().hex,
+            thread=root,
+            also_to_room=also_to_room,
+        )
+    )
+    return message["id"]
+
+
 def found(user: User, text: str, **options: Any) -> list[int]:
     page = selectors.message_search(user_id=user.pk, query=search_parse(text), **options)
     return [result["id"] for result in page["results"]]
@@ -188,6 +202,36 @@ def test_is_mention_counts_names_here_and_room(
     post(alice, ops, "backup plain")
     assert set(found(bob, "backup is:mention")) == {named, everyone}
     assert found(alice, "backup is:mention") == []  # her own @room is not a mention of her
+
+
+def test_is_thread_finds_replies_only_and_every_hit_says_its_thread(
+    alice: User, bob: User, carol: User, ops: Room, secret: Room
+) -> None:
+    root = post(alice, ops, "rollout plan for the cluster")
+    kept = reply(bob, ops, root, "rollout step one done")
+    shown = reply(bob, ops, root, "rollout step two done", also_to_room=True)
+    plain = post(alice, ops, "rollout later")
+    hidden_root = post(alice, secret, "rollout of the secret")
+    private = reply(bob, secret, hidden_root, "rollout secret reply")
+    assert found(alice, "rollout is:thread") == [private, shown, kept]
+    assert found(alice, "rollout is:thread in:ops") == [shown, kept]
+    assert found(carol, "rollout is:thread") == [shown, kept]  # not a member of secret
+    assert found(carol, "rollout") == [plain, shown, kept, root]
+    page = selectors.message_search(user_id=alice.pk, query=search_parse("rollout"))
+    threads = {result["id"]: result["thread"] for result in page["results"]}
+    assert threads == {
+        private: hidden_root,
+        hidden_root: None,
+        plain: None,
+        shown: root,
+        kept: root,
+        root: None,
+    }
+    answer = session(carol).get("/api/search/", {"q": "step is:thread"}).json()
+    assert [(r["id"], r["thread"], r["also_to_room"]) for r in answer["results"]] == [
+        (shown, root, True),
+        (kept, root, False),
+    ]
 
 
 # --- what may be found ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_words_and_phrases_become_terms() -> None:
 def test_every_filter_is_read() -> None:
     query = search_parse(
         "deploy in:#ops IN:Web from:@alice from:bob before:2024-02-01 after:2024-01-01"
-        " has:file has:link is:mention"
+        " has:file has:link is:mention IS:Thread"
     )
     assert [term.text for term in query.terms] == ["deploy"]
     assert query.rooms == ("ops", "web")
@@ -49,6 +49,8 @@ def test_every_filter_is_read() -> None:
     assert query.has_file
     assert query.has_link
     assert query.is_mention
+    assert query.is_thread
+    assert not search_parse("deploy is:mention").is_thread
 
 
 def test_quoted_filter_value_and_unknown_filter_is_text() -> None:

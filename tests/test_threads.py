@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import override_settings
 
 from chat import selectors, services
 from chat.errors import ChatError
@@ -73,7 +72,8 @@ def test_a_reply_takes_the_rooms_next_seq_and_builds_the_summary(
     second = post(members, carol, "after lunch", thread=root["id"])
     third = post(members, bob, "ok", thread=root["id"])
     assert [first["seq"], second["seq"], third["seq"]] == [root["seq"] + n for n in (1, 2, 3)]
-    assert first["thread"] == root["id"] and first["also_to_room"] is False
+    assert first["thread"] == root["id"]
+    assert first["also_to_room"] is False
     [listed] = [m for m in selectors.message_list(room_id=members.pk) if m["id"] == root["id"]]
     summary = listed["thread_summary"]
     assert summary is not None
@@ -145,8 +145,10 @@ def test_a_batch_refuses_a_bad_thread_alone(members: Room, alice: User, bob: Use
             SendRequest(members.pk, bob, "bad", "b", thread=10**9),
         ]
     )
-    assert not isinstance(outcomes[0], ChatError) and outcomes[0]["thread"] == root["id"]
-    assert isinstance(outcomes[1], ChatError) and outcomes[1].code == ErrorCode.BAD_THREAD
+    assert not isinstance(outcomes[0], ChatError)
+    assert outcomes[0]["thread"] == root["id"]
+    assert isinstance(outcomes[1], ChatError)
+    assert outcomes[1].code == ErrorCode.BAD_THREAD
 
 
 def test_who_follows(members: Room, alice: User, bob: User, carol: User, make_user: Any) -> None:
@@ -210,7 +212,8 @@ def test_replies_publish_thread_updated_and_thread_state(
     kinds = [p.event["type"] for p in seen]
     assert kinds[-3:] == ["chat.messages", "chat.frame", "chat.user_frames"]
     updated = json.loads(seen[-2].event["frame"])  # type: ignore[typeddict-item]
-    assert updated["type"] == "thread.updated" and updated["root"] == root["id"]
+    assert updated["type"] == "thread.updated"
+    assert updated["root"] == root["id"]
     assert updated["summary"]["replies"] == 1
     frames = seen[-1].event["frames"]  # type: ignore[typeddict-item]
     alice_state = json.loads(frames[str(alice.pk)][0])
@@ -242,7 +245,8 @@ def test_a_deleted_root_stays_in_the_timeline_without_its_content(
     assert kept["deleted"] is True
     assert (kept["body"], kept["html"], kept["author"]) == ("", "", None)
     assert "secret plan" not in json.dumps(kept)
-    assert kept["thread_summary"] is not None and kept["thread_summary"]["replies"] == 1
+    assert kept["thread_summary"] is not None
+    assert kept["thread_summary"]["replies"] == 1
 
 
 def test_threads_page_orders_filters_and_pages(
@@ -285,11 +289,45 @@ def test_threads_of_a_room_one_lost_are_not_counted_or_listed(
     Sanction.objects.all().delete()
 
 
-@override_settings(CHAT_HISTORY_LIMIT=50)
-def test_a_thread_of_a_message_without_replies_cannot_be_followed(
-    members: Room, alice: User
+def test_a_message_may_be_followed_before_its_first_reply(
+    members: Room, alice: User, bob: User, carol: User
 ) -> None:
     root = post(members, alice, "root")
+    services.thread_follow(user=carol, slug=members.slug, root_id=root["id"], following=True)
+    assert follows(root["id"]) == {"carol"}
+    # Not a conversation yet: no summary, not in the Threads list.
+    [listed] = [m for m in selectors.message_list(room_id=members.pk) if m["id"] == root["id"]]
+    assert listed["thread_summary"] is None
+    assert (
+        selectors.threads_page(user_id=carol.pk, unread=False, before=None, limit=5)["items"] == []
+    )
+    post(members, bob, "first", thread=root["id"])
+    assert follows(root["id"]) == {"alice", "bob", "carol"}  # the root's author too
+    assert state(carol, root["id"])["unread"] == 1
     with pytest.raises(ChatError) as refused:
-        services.thread_follow(user=alice, slug=members.slug, root_id=root["id"], following=True)
+        services.thread_follow(user=carol, slug=members.slug, root_id=10**9, following=True)
     assert refused.value.code == ErrorCode.BAD_THREAD
+
+
+def test_hello_reads_the_same_queries_for_1_or_30_followed_threads(
+    members: Room, alice: User, bob: User
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.consumers.opening import _rooms_and_backlogs
+
+    def hello_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            _rooms_and_backlogs(user_id=alice.pk, after={}, limit=50)
+        return len(captured.captured_queries)
+
+    first = post(members, alice, "root 0")
+    post(members, bob, "reply 0", thread=first["id"])
+    hello_queries()  # warm: the profile cache
+    one = hello_queries()
+    for n in range(1, 30):
+        root = post(members, alice, f"root {n}")
+        post(members, bob, f"reply {n}", thread=root["id"])
+    assert selectors.thread_totals(user_ids=[alice.pk])[alice.pk]["unread_threads"] == 30
+    assert hello_queries() == one

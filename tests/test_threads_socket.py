@@ -70,14 +70,17 @@ async def test_a_reply_reaches_every_connection_with_its_summary_and_counts(
     frame = {"type": "message.send", "room": room.slug, "body": "yes @alice", "client_id": "r1"}
     await send(bob_ws, {**frame, "thread": root["id"]})
     ack = (await frames_until(bob_ws, "ack"))[-1]
-    assert ack["message"]["thread"] == root["id"] and ack["message"]["also_to_room"] is False
+    assert ack["message"]["thread"] == root["id"]
+    assert ack["message"]["also_to_room"] is False
     got = await frames_until(alice_ws, "thread.state")
     kinds = [f["type"] for f in got]
-    assert "message" in kinds and kinds.index("message") < kinds.index("thread.updated")
+    assert "message" in kinds
+    assert kinds.index("message") < kinds.index("thread.updated")
     message = next(f for f in got if f["type"] == "message")["message"]
     assert message["thread"] == root["id"]
     updated = next(f for f in got if f["type"] == "thread.updated")
-    assert updated["summary"]["replies"] == 1 and updated["summary"]["participants"] == ["bob"]
+    assert updated["summary"]["replies"] == 1
+    assert updated["summary"]["participants"] == ["bob"]
     state = got[-1]
     assert (state["following"], state["unread"], state["mentions"]) == (True, 1, 1)
     assert state["threads"] == {"unread_threads": 1, "mentions": 1}
@@ -106,7 +109,8 @@ async def test_thread_history_follow_and_the_threads_list(
          "limit": 2},
     )  # fmt: skip
     history = (await frames_until(ws, "history"))[-1]
-    assert history["thread"] == root["id"] and history["root"]["id"] == root["id"]
+    assert history["thread"] == root["id"]
+    assert history["root"]["id"] == root["id"]
     assert [m["body"] for m in history["messages"]] == ["reply 1", "reply 2"]
     await send(ws, {"type": "history.fetch", "room": room.slug, "before": 10**6, "limit": 50})
     timeline = (await frames_until(ws, "history"))[-1]
@@ -115,12 +119,14 @@ async def test_thread_history_follow_and_the_threads_list(
     await send(ws, {"type": "threads.fetch", "unread": True, "before": None, "limit": 10})
     page = (await frames_until(ws, "threads"))[-1]
     assert [i["root"]["id"] for i in page["items"]] == [root["id"]]
-    assert page["items"][0]["unread"] == 3 and page["next"] is None
+    assert page["items"][0]["unread"] == 3
+    assert page["next"] is None
     await send(
         ws, {"type": "thread.follow", "room": room.slug, "root": root["id"], "following": False}
     )
     state = (await frames_until(ws, "thread.state"))[-1]
-    assert state["following"] is False and state["threads"]["unread_threads"] == 0
+    assert state["following"] is False
+    assert state["threads"]["unread_threads"] == 0
     await send(ws, {"type": "threads.fetch", "unread": False, "before": None, "limit": 10})
     assert (await frames_until(ws, "threads"))[-1]["items"] == []
     assert replies[-1]["seq"] == root["seq"] + 3

@@ -30,7 +30,8 @@ class SearchQuerySerializer(serializers.Serializer[Any]):
         help_text=(
             'Words (all must match, any order), "quoted phrases", and filters: '
             "in:<room slug>, from:<username>, before:<YYYY-MM-DD>, after:<YYYY-MM-DD>, "
-            "has:file, has:link, is:mention. At least one word. At most "
+            "has:file, has:link, is:mention, is:thread (replies in threads only). At least "
+            "one word. At most "
             f"{MAX_QUERY_CHARS} characters."
         ),
     )

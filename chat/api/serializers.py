@@ -82,6 +82,16 @@ class ReplySerializer(serializers.Serializer[Any]):
     )
 
 
+class ThreadSummarySerializer(serializers.Serializer[Any]):
+    replies = serializers.IntegerField(help_text="Visible replies (0 once all were deleted).")
+    last_reply_at = serializers.DateTimeField(allow_null=True)
+    participants = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Usernames of the latest repliers, most recent first, at most 5.",
+    )
+    last_seq = serializers.IntegerField(help_text="The seq of the thread's newest reply.")
+
+
 class MessageSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     room = serializers.SlugField()
@@ -120,6 +130,19 @@ class MessageSerializer(serializers.Serializer[Any]):
         help_text='"room": @room (every member), "here": @here (members online), or null.',
     )
     reactions = ReactionSerializer(many=True, help_text="Per emoji, first used first.")
+    thread = serializers.IntegerField(
+        allow_null=True, help_text="A reply in a thread: the id of its root; else null."
+    )
+    also_to_room = serializers.BooleanField(
+        help_text="A reply that shows in the room's timeline too (sent with also_to_room)."
+    )
+    thread_summary = ThreadSummarySerializer(
+        allow_null=True, help_text="On a root that has had replies; else null."
+    )
+    deleted = serializers.BooleanField(
+        help_text="A thread's root deleted after its replies came: kept (no content) so its "
+        "thread can still be opened."
+    )
 
 
 class HistorySerializer(serializers.Serializer[Any]):
@@ -149,6 +172,13 @@ class HistoryQuerySerializer(serializers.Serializer[Any]):
     )
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=parsing.MAX_FETCH_LIMIT, default=50
+    )
+    thread = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_DB_INT,
+        help_text="The id of a thread's root: list its replies (not the root) instead of the "
+        "room's timeline, paged the same way (else bad_thread).",
     )
 
 
@@ -189,6 +219,20 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
         min_value=1,
         max_value=MAX_DB_INT,
         help_text="The id of a message of this room that this one answers (else bad_reply).",
+    )
+    thread = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_DB_INT,
+        help_text="Reply in the thread of this root: a top-level message of this room, not "
+        "deleted or hidden (else bad_thread).",
+    )
+    also_to_room = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="With `thread`: show the reply in the room's timeline too.",
     )
 
 

@@ -5,7 +5,7 @@ from csp.decorators import csp_update
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from chat.api import errors, files, people, reactions, search, views
+from chat.api import errors, files, people, reactions, search, threads, views
 
 app_name = "api"
 
@@ -27,6 +27,7 @@ urlpatterns = [
         name="attachment_thumbnail",
     ),
     path("search/", search.SearchView.as_view(), name="search"),
+    path("threads/", threads.ThreadListView.as_view(), name="threads"),
     path("users/", people.UserListView.as_view(), name="users"),
     path("users/<str:username>/", people.UserDetailView.as_view(), name="user"),
     path("users/<str:username>/avatar/", views.UserAvatarView.as_view(), name="user_avatar"),

@@ -26,6 +26,7 @@ from accounts import avatars
 from accounts import selectors as account_selectors
 from chat import selectors, services
 from chat.api import serializers as s
+from chat.api import threads
 from chat.content import images
 from chat.database import group_commit
 from chat.errors import ChatError
@@ -41,7 +42,7 @@ MAX_ID = s.MAX_DB_INT
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     described = {
         400: "Invalid request (`invalid`, `bad_json`, `empty_body`, `body_too_long`, "
-        "`bad_reply`, ...).",
+        "`bad_reply`, `bad_thread`, ...).",
         401: "No valid session or token (`unauthenticated`, `bad_token`).",
         403: "Not allowed (`banned`, `muted`, `room_locked`, `csrf_failed`).",
         404: "No such room, or a private room you are not a member of (`not_found`).",
@@ -127,10 +128,10 @@ class MessageListView(APIView):
             "seq). With `after`: the first `limit` messages above it (page forward with "
             "`after` = the last seq). With `around`: that message and its neighbours "
             "(`has_more`: older ones exist; newer ones exist while the last seq is below "
-            "`last_seq`). The same visibility rules as the WebSocket."
+            "`last_seq`). The same visibility rules as the WebSocket. " + threads.HISTORY_NOTE
         ),
         parameters=[s.HistoryQuerySerializer],
-        responses={200: s.HistorySerializer, **_errors(400, 401, 403, 404)},
+        responses={200: threads.HISTORY_OR_THREAD, **_errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         query = s.HistoryQuerySerializer(data=request.query_params)
@@ -139,6 +140,19 @@ class MessageListView(APIView):
         around = query.validated_data.get("around")
         limit: int = query.validated_data["limit"]
         room = _readable_room(request, slug)
+        root = query.validated_data.get("thread")
+        if root is not None:
+            return Response(
+                threads.thread_replies(
+                    user=_user(request),
+                    room_id=room["id"],
+                    root_id=root,
+                    after=after,
+                    before=before,
+                    around=around,
+                    limit=limit,
+                )
+            )
         if around is not None:
             if after is not None or before is not None:
                 raise ChatError(ErrorCode.INVALID, '"around" goes without "before" and "after".')
@@ -170,7 +184,10 @@ class MessageListView(APIView):
             "The same service as the WebSocket's message.send: validation, moderation "
             "(bans, mutes, locked rooms), the per-user rate limit shared with your "
             "WebSocket sends, and idempotency by `client_id`. Every WebSocket client "
-            "in the room receives the message live."
+            "in the room receives the message live. With `thread`: a reply in that "
+            "thread (`bad_thread` if the root is not a top-level message of this room, "
+            "or is deleted or hidden), shown in the room's timeline too with "
+            "`also_to_room`."
         ),
         request=s.MessageCreateSerializer,
         responses={201: s.MessageSerializer, **_errors(400, 401, 403, 404, 429)},
@@ -189,6 +206,8 @@ class MessageListView(APIView):
                 body=data.validated_data["body"],
                 client_id=client_id,
                 reply_to=data.validated_data["reply_to"],
+                thread=data.validated_data["thread"],
+                also_to_room=data.validated_data["also_to_room"],
             )
         )
         return Response(message, status=status.HTTP_201_CREATED)

@@ -51,46 +51,27 @@ async def fetch_history(
     state: ConnectionState, rooms: RoomChanges, c: parsing.FetchHistory
 ) -> Answer:
     room_id = await state.readable(c.room)
-    if c.thread is not None:
-        return await _thread_history(state, room_id, c)
-    messages = await dbcalls.read(
-        services.history_page,
-        room_id=room_id,
-        user=state.user,
-        before=c.before,
-        limit=c.limit,
-        after=c.after,
-        around=c.around,
-    )
+    page: dict[str, Any] = {
+        "room_id": room_id,
+        "user": state.user,
+        "before": c.before,
+        "limit": c.limit,
+        "after": c.after,
+        "around": c.around,
+    }
     # The answer names the read as it was asked (before, after or around).
-    if c.around is not None:
-        return {"type": "history", "around": c.around, "messages": messages}
-    if c.after is not None:
-        return {"type": "history", "after": c.after, "messages": messages}
-    return {"type": "history", "before": c.before, "messages": messages}
-
-
-async def _thread_history(state: ConnectionState, room_id: int, c: parsing.FetchHistory) -> Answer:
-    assert c.thread is not None  # noqa: S101 - the caller's branch
-    root, replies = await dbcalls.read(
-        services.thread_history,
-        room_id=room_id,
-        root_id=c.thread,
-        user=state.user,
-        before=c.before,
-        limit=c.limit,
-        after=c.after,
-        around=c.around,
+    asked: dict[str, object] = (
+        {"around": c.around}
+        if c.around is not None
+        else {"after": c.after}
+        if c.after is not None
+        else {"before": c.before}
     )
-    answer: dict[str, object] = {"type": "history", "thread": c.thread, "root": root}
-    if c.around is not None:
-        answer["around"] = c.around
-    elif c.after is not None:
-        answer["after"] = c.after
-    else:
-        answer["before"] = c.before
-    answer["messages"] = replies
-    return answer
+    if c.thread is None:
+        messages = await dbcalls.read(services.history_page, **page)
+        return {"type": "history", **asked, "messages": messages}
+    root, replies = await dbcalls.read(services.thread_history, root_id=c.thread, **page)
+    return {"type": "history", "thread": c.thread, "root": root, **asked, "messages": replies}
 
 
 async def edit_message(

@@ -203,6 +203,7 @@ class NotifyPrefsFrame(TypedDict):
     type: Literal["notify.prefs"]
     paused_until: str | None
     email_missed: bool
+    thread_replies: bool
 
 
 SERVER_FRAMES: dict[str, tuple[type, ...]] = {

@@ -22,7 +22,7 @@ MAX_FILTER_VALUES = 10  # per filter (in: a, in: b ... is any of them)
 MAX_TOKEN_CHARS = 100  # longer "words" are not words (both engines skip them)
 
 HAS_VALUES = frozenset({"file", "link"})
-IS_VALUES = frozenset({"mention"})
+IS_VALUES = frozenset({"mention", "thread"})
 FILTERS = frozenset({"in", "from", "before", "after", "has", "is"})
 
 # A filter is `name:value` with a known name; anything else with a colon is words
@@ -53,6 +53,7 @@ class SearchQuery:
     has_file: bool = False
     has_link: bool = False
     is_mention: bool = False
+    is_thread: bool = False  # replies in threads only
     filters: tuple[str, ...] = field(default=(), compare=False)  # as written, for echoing
 
 
@@ -96,9 +97,9 @@ def search_parse(text: str) -> SearchQuery:
                     raise bad(ErrorCode.BAD_FILTER, '"has:" is has:file or has:link.')
                 flags.add(f"has:{value.lower()}")
             elif value.lower() not in IS_VALUES:
-                raise bad(ErrorCode.BAD_FILTER, '"is:" is is:mention.')
+                raise bad(ErrorCode.BAD_FILTER, '"is:" is is:mention or is:thread.')
             else:
-                flags.add("is:mention")
+                flags.add(f"is:{value.lower()}")
             continue
         phrase = chunk.group("phrase")
         raw = phrase if phrase is not None else chunk.group(0)
@@ -123,6 +124,7 @@ def search_parse(text: str) -> SearchQuery:
         has_file="has:file" in flags,
         has_link="has:link" in flags,
         is_mention="is:mention" in flags,
+        is_thread="is:thread" in flags,
         filters=tuple(written),
     )
 

@@ -104,6 +104,25 @@ def sqlite_create(connection: Any, tokenizer: str) -> None:
             cursor.execute(f"DROP TABLE {_STATE_TABLE}")
 
 
+def sqlite_triggers_restore(connection: Any) -> None:
+    """Put back the triggers and index again what changed without them. A migration
+    that remakes chat_message on SQLite (AddField of a foreign key does: SQLite alters
+    a table by copying it) drops the table's triggers with it, so new, edited and
+    deleted messages would stop reaching the index: such a migration must be followed
+    by one calling this (0012 does, after 0011). 'rebuild' reads every row again."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [FTS_TABLE]
+        )
+        if cursor.fetchone() is None:  # never created (or dropped): nothing to restore
+            return
+        with _atomic(connection):
+            _sqlite_drop_triggers(cursor)
+            for statement in _sqlite_triggers(""):
+                cursor.execute(statement)
+            cursor.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")  # noqa: S608
+
+
 def sqlite_drop(connection: Any) -> None:
     with connection.cursor() as cursor, _atomic(connection):
         _sqlite_drop_triggers(cursor)

@@ -16,6 +16,7 @@ from chat.selectors.messages import (
     message_list,
     message_list_by_ids,
     message_out,
+    message_page,
 )
 from chat.selectors.notifying import NotifyPrefsOut, notify_prefs, room_members_matching
 from chat.selectors.reactions import ReactionOut, reaction_count, reactions_for
@@ -95,6 +96,7 @@ __all__ = [
     "message_list",
     "message_list_by_ids",
     "message_out",
+    "message_page",
     "message_search",
     "notify_prefs",
     "reaction_count",

@@ -229,7 +229,8 @@ def _rich(tail: tuple[Any, ...]) -> _Rich:
         "reply_to": reply,
         "thread": thread_id,
         "also_to_room": bool(also_to_room),
-        "thread_summary": thread_summary(*summary) if summary[0] is not None else None,
+        # None until a first reply (a followed message's thread may have none yet).
+        "thread_summary": thread_summary(*summary) if summary[1] is not None else None,
         "deleted": deleted_at is not None,
     }
 

@@ -241,3 +241,28 @@ def message_around(
         )
         older = more + older
     return older + newer
+
+
+def message_page(
+    *,
+    room_id: int,
+    reader_id: int,
+    before: int | None,
+    limit: int,
+    after: int | None,
+    around: int | None,
+    thread: int | None,
+) -> list[MessageOut]:
+    """A page of the room's timeline (or, with `thread`, of that thread's replies):
+    `around` a seq (a search result), `after` one (reading forward) or `before` one."""
+    if around is not None:
+        return message_around(
+            room_id=room_id, seq=around, limit=limit, reader_id=reader_id, thread=thread
+        )
+    if after is not None:
+        return message_list(
+            room_id=room_id, after=after, limit=limit, reader_id=reader_id, thread=thread
+        )
+    return message_list(
+        room_id=room_id, before=before, limit=limit, reader_id=reader_id, thread=thread
+    )

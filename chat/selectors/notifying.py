@@ -12,16 +12,20 @@ from chat.models import Membership, NotifyPrefs
 class NotifyPrefsOut(TypedDict):
     paused_until: str | None  # ISO 8601; do not disturb until then (may be past)
     email_missed: bool
+    thread_replies: bool  # be told of every reply in the threads one follows
 
 
 def notify_prefs(user_id: int) -> NotifyPrefsOut:
-    found = NotifyPrefs.objects.filter(user_id=user_id).values_list("paused_until", "email_missed")
-    for paused_until, email_missed in found:
+    found = NotifyPrefs.objects.filter(user_id=user_id).values_list(
+        "paused_until", "email_missed", "thread_replies"
+    )
+    for paused_until, email_missed, thread_replies in found:
         return {
             "paused_until": paused_until.isoformat() if paused_until is not None else None,
             "email_missed": email_missed,
+            "thread_replies": thread_replies,
         }
-    return {"paused_until": None, "email_missed": True}
+    return {"paused_until": None, "email_missed": True, "thread_replies": True}
 
 
 MEMBER_SUGGESTIONS = 8

@@ -174,6 +174,8 @@ def _filters(user_id: int, query: SearchQuery, tz: tzinfo) -> tuple[list[str], d
             " AND mr.user_id = %(user)s)))"
         )
         params["at_room"] = "room"
+    if query.is_thread:
+        where.append("m.thread_id IS NOT NULL")  # replies in threads (not their roots)
     return where, params
 
 

@@ -220,7 +220,7 @@ def threads_page(*, user_id: int, unread: bool, before: str | None, limit: int) 
     `unread`: only those with an unread reply), `limit` at a time; `before` is the
     previous page's `next`. ChatError bad_cursor for a cursor this did not hand out."""
     params = _params(user=user_id, limit=limit + 1)
-    where = ["s.following"]
+    where = ["s.following", "s.last_reply_at IS NOT NULL"]  # conversations, not bare follows
     if unread:
         where.append("s.unread > 0")
     if before is not None:

@@ -191,7 +191,7 @@ def _own_message(*, message_id: int, user: User) -> Message:
 def thread_summary_of(root_id: int) -> selectors.ThreadSummary | None:
     """A root's summary as saved (None: no reply yet)."""
     thread = Thread.objects.filter(root_id=root_id).first()
-    if thread is None:
+    if thread is None or thread.last_reply_at is None:
         return None
     return thread_summary(
         thread.replies, thread.last_reply_at, thread.participants, thread.last_seq
@@ -210,8 +210,12 @@ def history_page(
     """Scrollback (`before`), reading forward (`after`) or a message with its context
     (`around`), authorized when asked (access may have been lost since connecting)."""
     access_require_read(room_id=room_id, user=user)
-    if around is not None:
-        return selectors.message_around(room_id=room_id, seq=around, limit=limit, reader_id=user.pk)
-    if after is not None:
-        return selectors.message_list(room_id=room_id, after=after, limit=limit, reader_id=user.pk)
-    return selectors.message_list(room_id=room_id, before=before, limit=limit, reader_id=user.pk)
+    return selectors.message_page(
+        room_id=room_id,
+        reader_id=user.pk,
+        before=before,
+        limit=limit,
+        after=after,
+        around=around,
+        thread=None,
+    )

@@ -64,6 +64,7 @@ def notify_prefs_set(
     user: User,
     paused_until: datetime | _Unset | None = UNSET,
     email_missed: bool | _Unset = UNSET,
+    thread_replies: bool | _Unset = UNSET,
 ) -> NotifyPrefsOut:
     """Change the user's global preferences; every connection gets `notify.prefs`."""
     prefs, _ = NotifyPrefs.objects.select_for_update().get_or_create(user=user)
@@ -71,6 +72,8 @@ def notify_prefs_set(
         prefs.paused_until = paused_until
     if not isinstance(email_missed, _Unset):
         prefs.email_missed = email_missed
+    if not isinstance(thread_replies, _Unset):
+        prefs.thread_replies = thread_replies
     prefs.save()
     out = notify_prefs(user.pk)
     frame = {"type": "notify.prefs", **out}

@@ -7,7 +7,7 @@ path."""
 from collections import defaultdict
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 
 from chat import events, selectors
 from chat.content.threads import participants_after, participants_of
@@ -53,7 +53,9 @@ def replies_saved(
             by_root[row.thread_id].append((row, author, found))
     if not by_root:
         return
-    existing = {t.root_id: t for t in Thread.objects.filter(root_id__in=list(by_root))}
+    # Locked: a deletion recounting one of these summaries meanwhile is not overwritten.
+    locked = Thread.objects.select_for_update().filter(root_id__in=list(by_root))
+    existing = {t.root_id: t for t in locked}
     created: list[Thread] = []
     follows: dict[tuple[int, int], int] = {}  # (root, user) -> read up to (0: as it was)
     for root_id, replies in by_root.items():
@@ -61,7 +63,9 @@ def replies_saved(
         if thread is None:
             thread = Thread(root_id=root_id, room_id=replies[0][0].room_id)
             created.append(thread)
-            # The root's author follows from the first reply on.
+        if thread.last_reply_at is None:
+            # The root's author follows from the first reply on (a thread may exist
+            # before it: someone followed the message).
             author_id = roots[root_id].author_id if root_id in roots else None
             if author_id is not None:
                 follows[(root_id, author_id)] = 0
@@ -86,25 +90,29 @@ def replies_saved(
 
 
 def _follow_many(follows: dict[tuple[int, int], int]) -> None:
-    """Make these (root, user) follow, moving pointers up to the given seqs."""
+    """Make these (root, user) follow, moving pointers up to the given seqs: two
+    statements however many (a batch of replies must not cost one per reply)."""
     if not follows:
         return
     ThreadFollow.objects.bulk_create(
         [ThreadFollow(thread_id=root, user_id=user) for root, user in follows],
         ignore_conflicts=True,
     )
-    by_root: dict[int, list[int]] = defaultdict(list)
-    for root, user in follows:
-        by_root[root].append(user)
-    for root, users in by_root.items():
-        ThreadFollow.objects.filter(thread_id=root, user_id__in=users, following=False).update(
-            following=True
-        )
+    table = connection.ops.quote_name(ThreadFollow._meta.db_table)
+    values = ", ".join(["(%s, %s, %s)"] * len(follows))
+    # A VALUES list's columns are column1.. on both PostgreSQL and SQLite (>= 3.33 for
+    # UPDATE … FROM); the pointer only moves forward.
+    sql = (
+        f"UPDATE {table} SET following = %s, last_read_seq = CASE"  # noqa: S608 - table from the model
+        f" WHEN v.column3 > {table}.last_read_seq THEN v.column3 ELSE {table}.last_read_seq END"
+        f" FROM (VALUES {values}) AS v"
+        f" WHERE {table}.thread_id = v.column1 AND {table}.user_id = v.column2"
+    )
+    params: list[bool | int] = [True]
     for (root, user), seq in follows.items():
-        if seq:
-            ThreadFollow.objects.filter(thread_id=root, user_id=user, last_read_seq__lt=seq).update(
-                last_read_seq=seq
-            )
+        params += [root, user, seq]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _updated_publish(thread: Thread, slug: str) -> None:
@@ -140,22 +148,27 @@ def states_publish(*, root_ids: list[int], user_ids: list[int] | None = None) ->
     events.publish_on_commit(events.user_frames(dict(frames)))
 
 
-def _thread_of(*, user: User, slug: str, root_id: int) -> tuple[int, Thread]:
+def _thread_of(*, user: User, slug: str, root_id: int) -> Thread:
+    """The thread of a root of a room the user may read, made if it has no reply yet
+    (anyone may follow a message before its first reply). ChatError otherwise."""
     room = selectors.room_get(slug=slug)
     if room is None:
         raise ChatError(ErrorCode.ROOM_NOT_FOUND, "No such room.")
     access_require_read(room_id=room["id"], user=user)
     thread = Thread.objects.filter(root_id=root_id, room_id=room["id"]).first()
-    if thread is None:
-        raise ChatError(ErrorCode.BAD_THREAD, "This message of the room has no thread.")
-    return room["id"], thread
+    if thread is not None:
+        return thread
+    if root_id not in roots_check({root_id: room["id"]}):
+        raise ChatError(ErrorCode.BAD_THREAD, BAD_THREAD)
+    thread, _ = Thread.objects.get_or_create(root_id=root_id, defaults={"room_id": room["id"]})
+    return thread
 
 
 @transaction.atomic
 def thread_follow(*, user: User, slug: str, root_id: int, following: bool) -> ThreadState:
     """Follow or unfollow a thread of a room the user may read; every connection of the
     user gets thread.state."""
-    _, thread = _thread_of(user=user, slug=slug, root_id=root_id)
+    thread = _thread_of(user=user, slug=slug, root_id=root_id)
     follow, _ = ThreadFollow.objects.get_or_create(
         thread=thread, user=user, defaults={"following": following}
     )
@@ -171,7 +184,7 @@ def thread_read(*, user: User, slug: str, root_id: int, seq: int) -> tuple[Threa
     """Move the user's pointer in the thread up to `seq` (never back, never past the
     thread's newest reply). Returns the state and whether it changed; a change reaches
     every connection of the user."""
-    _, thread = _thread_of(user=user, slug=slug, root_id=root_id)
+    thread = _thread_of(user=user, slug=slug, root_id=root_id)
     target = min(seq, thread.last_seq)
     follow, created = ThreadFollow.objects.get_or_create(
         thread=thread, user=user, defaults={"following": False, "last_read_seq": target}
@@ -204,18 +217,15 @@ def thread_history(
     if thread_root(root_id=root_id, room_id=room_id) is None:
         raise ChatError(ErrorCode.BAD_THREAD, "No such message in this room.")
     root = selectors.thread_roots([root_id], reader_id=user.pk)[root_id]
-    if around is not None:
-        replies = selectors.message_around(
-            room_id=room_id, seq=around, limit=limit, reader_id=user.pk, thread=root_id
-        )
-    elif after is not None:
-        replies = selectors.message_list(
-            room_id=room_id, after=after, limit=limit, reader_id=user.pk, thread=root_id
-        )
-    else:
-        replies = selectors.message_list(
-            room_id=room_id, before=before, limit=limit, reader_id=user.pk, thread=root_id
-        )
+    replies = selectors.message_page(
+        room_id=room_id,
+        reader_id=user.pk,
+        before=before,
+        limit=limit,
+        after=after,
+        around=around,
+        thread=root_id,
+    )
     return root, replies
 
 

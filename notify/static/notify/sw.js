@@ -12,6 +12,7 @@
 "use strict";
 
 const MAX_TITLE_CHARS = 120;
+const MAX_ROOT_CHARS = 60; // of a thread's first message, in a reply's notification
 
 self.addEventListener("install", () => {
   // A new worker takes over at once: it holds no state an old page could depend on.
@@ -52,6 +53,15 @@ function titleOf(data) {
   return title.slice(0, MAX_TITLE_CHARS);
 }
 
+// A reply in a thread says so, with the start of the message it answers.
+function bodyOf(data) {
+  const body = String(data.body || "");
+  if (data.thread === null || data.thread === undefined) return body;
+  const root = String(data.thread_excerpt || "");
+  const shown = root.length > MAX_ROOT_CHARS ? `${root.slice(0, MAX_ROOT_CHARS)}…` : root;
+  return `${shown ? `in thread: ${shown}` : "in a thread"}\n${body}`;
+}
+
 async function onPush(data) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const visible = windows.filter((client) => client.visibilityState === "visible");
@@ -60,7 +70,7 @@ async function onPush(data) {
     return;
   }
   await self.registration.showNotification(titleOf(data), {
-    body: String(data.body || ""),
+    body: bodyOf(data),
     tag: String(data.tag || `chat-room-${data.room || ""}`),
     renotify: true, // a new message in the same room alerts again, not only replaces
     icon: data.icon ? sameOriginPath(data.icon) : undefined,
