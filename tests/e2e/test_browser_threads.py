@@ -346,6 +346,8 @@ def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
             )
             if n == 0 and k == 3:
                 early = saved["seq"]
+            if n == 0 and k == 7:
+                found = saved["seq"]
     with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
         errors: list[str] = []
         page = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
@@ -369,6 +371,18 @@ def test_a_long_thread_pages_back_and_the_threads_list_loads_more(
         expect(page.locator(PANEL)).to_have_attribute("data-loaded", "true")
         shown = page.locator(f'#thread-messages li.message[data-seq="{early}"]')
         expect(shown).to_contain_text("reply 3 to topic 0")
+        expect(shown).to_be_in_viewport()
+        # A search hit in a thread says so, and opens the thread's panel at it.
+        page.locator("#thread-close").click()
+        page.fill("#search-input", '"reply 7 to topic 0"')
+        page.press("#search-input", "Enter")
+        hit = page.locator("#search-list .search-hit")
+        expect(hit).to_have_count(1)
+        expect(hit.locator(".hit-thread")).to_have_text("in a thread")
+        hit.click()
+        expect(page.locator(PANEL)).to_have_attribute("data-loaded", "true")
+        shown = page.locator(f'#thread-messages li.message[data-seq="{found}"]')
+        expect(shown).to_contain_text("reply 7 to topic 0")
         expect(shown).to_be_in_viewport()
 
         page.click("#threads-open")
