@@ -128,6 +128,14 @@ def test_a_thread_beside_the_room_live_in_another_browser_and_the_threads_list(
         expect(bob.locator(PANEL)).to_have_attribute("data-loaded", "true")
         expect(bob.locator(REPLIES).filter(has_text="after the demo")).to_have_count(1)
         expect(bob.locator("#thread-follow")).to_have_text("Follow")
+        # Up in alice's empty thread composer edits her reply; bob's panel follows.
+        alice.locator("#thread-body").press("ArrowUp")
+        editor = alice.locator("#thread-messages textarea.editor")
+        expect(editor).to_be_focused()
+        editor.fill("Friday works, after the demo (edited plan)")
+        editor.press("Enter")
+        edited = bob.locator(REPLIES).filter(has_text="edited plan")
+        expect(edited).to_have_count(1, timeout=LIVE_MS)
         bob.locator("#thread-body").press_sequentially("I will")
         expect(alice.locator("#thread-typing")).to_have_text(
             re.compile("bob is typing"), timeout=LIVE_MS
@@ -237,6 +245,13 @@ def test_phone_width_the_panel_covers_the_room_and_back_returns(
             "() => document.elementFromPoint(195, 422).closest('#thread-panel') !== null"
         )
         assert covered
+        # @ completes members in the thread's composer too. (Here, in the test's only
+        # window: with two, the list closes as the other window takes the focus.)
+        page.locator("#thread-body").press_sequentially("@ca")
+        expect(page.locator("#thread-mention-list")).to_contain_text("@carol")
+        page.locator("#thread-body").press("Enter")
+        expect(page.locator("#thread-body")).to_have_value("@carol ")
+        page.fill("#thread-body", "")
         reply_in_panel(page, "from my phone")
         expect(page.locator(REPLIES).filter(has_text="from my phone")).to_have_count(1)
         back = panel.locator("#thread-close")

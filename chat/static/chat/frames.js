@@ -129,6 +129,7 @@ export function frameRouter(parts) {
         break;
       case "members":
         picker.onMembers(frame);
+        threads.onMembers(frame); // only the picker completing that prefix shows it
         break;
       case "user.updated":
         profiles.put(frame.user);

@@ -1,5 +1,6 @@
 // The thread panel's composer: a reply to the thread shown, with "Also send to #room".
-// Enter sends, Shift+Enter starts a new line; the draft is kept per thread; typing is
+// Enter sends, Shift+Enter starts a new line, Up in an empty one edits one's last reply
+// there; the draft is kept per thread; typing is
 // announced with the thread's id. What is sent goes through the room's Composer
 // (composer.js: the room's outbox, its order, client_id and retries).
 
@@ -9,7 +10,8 @@ import { browserStorage } from "./outbox.js";
 
 export class ThreadComposer {
   // page: composer (the room's Composer), where() -> {slug, root} | null (the thread
-  // shown), canWrite(slug), username(), roomLabel(slug), sent() (a reply was queued).
+  // shown), canWrite(slug), username(), roomLabel(slug), sent() (a reply was queued),
+  // editLast() -> true when an editor opened on one's last reply in the panel.
   // els: form, input, also, alsoRoom.
   constructor(page, els) {
     this.page = page;
@@ -27,6 +29,11 @@ export class ThreadComposer {
     });
     els.input.addEventListener("keydown", (event) => {
       if (event.isComposing || event.defaultPrevented) return;
+      const bare = !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey;
+      if (event.key === "ArrowUp" && bare && els.input.value === "") {
+        if (this.page.editLast()) event.preventDefault();
+        return;
+      }
       if (event.key !== "Enter" || event.shiftKey) return;
       event.preventDefault();
       this.submit();

@@ -5,6 +5,8 @@
 // ThreadStates of threadstate.js; every piece of the DOM belongs to one of the parts.
 
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
+import { EmojiCompletion } from "./emojicomplete.js";
+import { MentionPicker } from "./mentionpicker.js";
 import { deletedRootItem } from "./message.js";
 import { noteSummary, refreshSummaries, setSummaryProfiles, showSummary, summaryOf } from "./threadsummary.js";
 import { applyReaction } from "./reactions.js";
@@ -65,9 +67,20 @@ export class ThreadParts {
         username: page.username,
         roomLabel: (slug) => `#${roomLabel(slug)}`,
         sent: () => this.panel.timeline?.scrollToBottom(),
+        editLast: () => {
+          const timeline = this.panel.timeline;
+          const id = timeline ? timeline.lastOwnId() : null;
+          return id !== null && timeline.edits.startEditing(id);
+        },
       },
       { form: $("thread-composer"), input: $("thread-body"), also: $("thread-also"), alsoRoom: $("thread-also-room") }
     );
+    // The room composer's completions, in the thread's composer too.
+    this.picker = new MentionPicker(
+      { send: (frame, tag) => page.conn.send(frame, tag), current: () => this.panel.slug },
+      { input: $("thread-body"), list: $("thread-mention-list") }
+    );
+    new EmojiCompletion({ input: $("thread-body"), list: $("thread-emoji-list") });
     this.reading = new ThreadReading({
       conn: page.conn,
       states: this.states,
@@ -260,6 +273,11 @@ export class ThreadParts {
 
   onReaction(frame) {
     if (this.panel.timeline) applyReaction(this.panel.timeline.list, frame, this.page.username());
+  }
+
+  // members: the answer to a members.search (the thread composer's @ completion).
+  onMembers(frame) {
+    this.picker.onMembers(frame);
   }
 
   onTyping(slug, frame) {
