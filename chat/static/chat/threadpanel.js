@@ -74,15 +74,20 @@ export class ThreadPanel {
 
   close(options = {}) {
     if (!this.isOpen()) return;
-    const slug = this.slug;
+    const { slug, root } = this;
+    const hadFocus = this.els.panel.contains(document.activeElement);
     this.reset();
     this.els.panel.hidden = true;
     document.body.classList.remove("thread-open");
     if (options.history === "push") history.pushState({ slug }, "", threadUrl(slug, null));
-    this.page.shown(false, false);
-    const back = this.returnFocus;
+    // Focus goes back to what opened it (or its root's summary, drawn again since), else
+    // to the room's composer, unless the panel did not have it.
+    let back = this.returnFocus;
     this.returnFocus = null;
-    if (options.focus !== false && back && back.isConnected) back.focus();
+    if (!back || !back.isConnected) back = document.querySelector(`#messages li[data-id="${root}"] .thread-summary`);
+    if (!back || !back.isConnected) back = document.getElementById("body");
+    if (options.focus !== false && hadFocus && back && !back.disabled) back.focus();
+    this.page.shown(false, false); // (the Threads view it came from takes the focus)
   }
 
   reset() {
