@@ -26,7 +26,7 @@ export class Timeline {
   // seen() (what is in view changed); viewChanged() (the "Jump to latest" count may
   // have); readSeq() -> the room's read pointer; retry(slug, entry) (send a failed
   // message again); username() -> string;
-  // profile(username) -> the cached profile or null; maxBodyChars.
+  // profile(username) -> the cached profile or null; maxBodyChars; inThread, openThread (threads).
   constructor(slug, requests) {
     this.slug = slug;
     this.requests = requests;
@@ -149,8 +149,7 @@ export class Timeline {
       if (this.seqs[mid] < message.seq) lo = mid + 1;
       else hi = mid;
     }
-    const { username, profile, inThread } = this.requests; // inThread: the thread panel's list
-    const item = messageItem(message, username(), profile(message.author), inThread === true);
+    const item = messageItem(message, this.requests.username(), this.requests.profile(message.author), this.requests.inThread === true);
     tabbable(item, false); // reached through the list's arrows (actionbar.js)
     // Saved messages first in seq order; the outbox (pending, failed) stays below.
     const next =
