@@ -99,7 +99,12 @@ class MessageModerationForm(forms.ModelForm[Message]):
 class MessageAdmin(admin.ModelAdmin[Message]):
     form = MessageModerationForm
     list_display = ["room", "seq", "author", "short_body", "created_at", "edited_at", "is_deleted"]
-    list_filter = ["room", "created_at", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "room",
+        "created_at",
+        ("deleted_at", admin.EmptyFieldListFilter),
+        ("thread", admin.EmptyFieldListFilter),  # "not empty": thread replies
+    ]
     search_fields = ["body", "author__username"]
     list_select_related = ["room", "author"]
     date_hierarchy = "created_at"
@@ -109,6 +114,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         "author",
         "body",
         "client_id",
+        "thread",
+        "also_to_room",
         "created_at",
         "edited_at",
         "deleted_at",

@@ -132,7 +132,7 @@ class Message(models.Model):
     thread = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="thread_replies"
     )
-    also_to_room = models.BooleanField(default=False)
+    also_to_room = models.BooleanField(default=False, db_default=False)  # raw COPYs too
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -32,6 +32,7 @@ class ChatClient:
         slug: str,
         *,
         all_rooms: bool = False,
+        thread: int | None = None,
     ):
         self.name, self.cookie, self.servers, self.home, self.slug = (
             name,
@@ -41,6 +42,7 @@ class ChatClient:
             slug,
         )
         self.all_rooms = all_rooms
+        self.thread = thread  # its sends are replies in this thread
         self.seqs: list[int] = []
         self.acked: dict[str, int] = {}  # client_id -> seq the server acknowledged
         self.pending: dict[str, str] = {}  # client_id -> body, sent but not acknowledged
@@ -127,9 +129,11 @@ class ChatClient:
                 self.errors.append(frame)
 
     async def _send_frame(self, client_id: str, body: str) -> None:
-        fields = {"type": "message.send", "body": body, "client_id": client_id}
+        fields: dict[str, object] = {"type": "message.send", "body": body, "client_id": client_id}
         if self.all_rooms:
             fields["room"] = self.slug
+        if self.thread is not None:
+            fields["thread"] = self.thread
         frame = json.dumps(fields)
         with contextlib.suppress(websockets.ConnectionClosed):  # resent on reconnect
             await self._ws.send(frame)

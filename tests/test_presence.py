@@ -142,7 +142,12 @@ async def test_typing_reaches_others_but_never_the_typist(
     a2, _ = await joined(open_socket, alice, room.slug)
     b, _ = await joined(open_socket, bob, room.slug)
     await a1.send_json_to({"type": "typing"})
-    assert await next_of(b, "typing") == {"type": "typing", "room": "general", "user": "alice"}
+    assert await next_of(b, "typing") == {
+        "type": "typing",
+        "room": "general",
+        "user": "alice",
+        "thread": None,
+    }
     await a1.send_json_to({"type": "typing"})  # within the interval: thinned out
     assert await b.receive_nothing(timeout=0.3, skip=("presence",))
     for own in (a1, a2):

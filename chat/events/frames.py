@@ -142,6 +142,7 @@ class ThreadsFrame(TypedDict):
     before: str | None
     items: list[ThreadItem]
     next: str | None
+    room: NotRequired[None]  # on /ws/chat/ every answer names its room: none here
 
 
 class ErrorFrame(TypedDict):

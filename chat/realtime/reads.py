@@ -17,6 +17,7 @@ async def messages(room_id: int, read: Read) -> list[tuple[int, str]]:
         after=read.after,
         before=read.up_to + 1,
         limit=READ_CHUNK,
+        every=True,  # the stream carries thread replies too
     )
     return [(row["seq"], events.message_frame(row)) for row in rows]
 

@@ -76,17 +76,21 @@ def message_list(
     newest: bool = False,
     reader_id: int | None = None,
     thread: int | None = None,
+    every: bool = False,
 ) -> list[MessageOut]:
     """Messages of a room's timeline (or, with `thread`, that thread's replies) with
     after < seq < before, oldest first: the first `limit` of them, or with `newest` (or
     without `after`) the last `limit` of them. Reactions' `me` is for `reader_id` (None:
-    False, for frames every connection shares)."""
+    False, for frames every connection shares). With `every`: all the room's messages,
+    replies included (the live stream's gap fills and resume carry them all)."""
     if limit is None:
         limit = settings.CHAT_HISTORY_LIMIT
     # Read on every connect and every gap fill, on the single database thread: one
     # hand-written query, because building the ORM's four joins cost ~1.5 ms a call,
     # far more than running it. Only fixed SQL fragments are joined; values are params.
-    if thread is not None:
+    if every:
+        where = ["m.room_id = %(room)s", "m.deleted_at IS NULL"]
+    elif thread is not None:
         where = ["m.room_id = %(room)s", "m.thread_id = %(thread)s", "m.deleted_at IS NULL"]
     else:
         # The timeline: top-level messages and replies also sent to the room; a deleted
@@ -132,8 +136,15 @@ def message_history(
         cursor.execute(f"SELECT last_seq FROM {table} WHERE id = %s", [room_id])  # noqa: S608
         row = cursor.fetchone()
     last_seq = int(row[0]) if row is not None else 0
+    # A resume carries every message after `after`, thread replies included (each
+    # seq exactly once); a first connect shows the room's timeline.
     page = message_list(
-        room_id=room_id, after=after, limit=limit + 1, newest=True, reader_id=reader_id
+        room_id=room_id,
+        after=after,
+        limit=limit + 1,
+        newest=True,
+        reader_id=reader_id,
+        every=after is not None,
     )
     complete = after is not None and len(page) <= limit
     return {"messages": page[-limit:] if limit else [], "complete": complete, "last_seq": last_seq}

@@ -53,7 +53,9 @@ def replies_saved(
             by_root[row.thread_id].append((row, author, found))
     if not by_root:
         return
-    existing = {t.root_id: t for t in Thread.objects.filter(root_id__in=list(by_root))}
+    # Locked: a deletion recounting one of these summaries meanwhile is not overwritten.
+    locked = Thread.objects.select_for_update().filter(root_id__in=list(by_root))
+    existing = {t.root_id: t for t in locked}
     created: list[Thread] = []
     follows: dict[tuple[int, int], int] = {}  # (root, user) -> read up to (0: as it was)
     for root_id, replies in by_root.items():
