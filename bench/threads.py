@@ -114,6 +114,10 @@ def reads(repeat: int, show_plans: bool) -> dict[str, Any]:
     calls["  of which thread_states"] = lambda: selectors.thread_states(
         root_ids=[big.root_id], user_ids=[user.pk]
     )
+    # Every history read shares the message SELECT that threads extended (the summary).
+    calls["a room's newest 50 (message_list, the room of the big thread)"] = lambda: (
+        selectors.message_list(room_id=big.room_id, before=None, limit=50)
+    )
     calls[f"thread_totals ({follows} follows)"] = lambda: selectors.thread_totals(
         user_ids=[user.pk]
     )
@@ -124,9 +128,11 @@ def reads(repeat: int, show_plans: bool) -> dict[str, Any]:
     return out
 
 
-def writes(batches: int) -> dict[str, float]:
-    """µs per message of message_post_many, 50 top-level messages against 50 replies (to
-    5 roots, as a busy thread gets them), alternated batch by batch in one room."""
+def writes(batches: int, kinds: tuple[str, ...]) -> dict[str, float]:
+    """µs per message of message_post_many, batches of 50 top-level messages against 50
+    replies (to 5 roots, as busy threads get them), alternated batch by batch in one
+    room: wall time, and this process's CPU time (what a server process spends; the
+    database's own CPU is not in it). Medians."""
     from django.contrib.auth.models import User
 
     from chat import services
@@ -142,26 +148,36 @@ def writes(batches: int) -> dict[str, float]:
         ]
         for n in range(5)
     ]
-    spent: dict[str, list[float]] = {"top-level": [], "reply": []}
-    for b in range(batches + 4):  # the first 2 of each: warm-up
-        for kind in ("top-level", "reply"):
+    wall: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for b in range(batches + 2):  # the first 2 of each: warm-up
+        for kind in kinds:
             requests = [
                 SendRequest(
                     room_id=room.pk,
                     author=authors[n % len(authors)],
                     body=body,
                     client_id=f"{kind}{b}-{n}",
-                    thread=roots[n % len(roots)] if kind == "reply" else None,
+                    # Only replies name a thread: a tree from before threads has no field.
+                    **_thread_of(kind, roots[n % len(roots)]),
                 )
                 for n in range(50)
             ]
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             message_post_many(requests)
             if b >= 2:
-                spent[kind].append((time.perf_counter() - started) * 1e6 / 50)
-    out = {f"{kind}_us": round(statistics.median(v), 1) for kind, v in spent.items()}
+                wall[kind].append((time.perf_counter() - started) * 1e6 / 50)
+                cpu[kind].append((time.process_time() - started_cpu) * 1e6 / 50)
+    out: dict[str, float] = {}
+    for kind in kinds:
+        out[f"{kind}_us"] = round(statistics.median(wall[kind]), 1)
+        out[f"{kind}_cpu_us"] = round(statistics.median(cpu[kind]), 1)
     print(f"  message_post_many, batches of 50 (median of {batches}): {out}", flush=True)
     return out
+
+
+def _thread_of(kind: str, root: int) -> dict[str, Any]:
+    return {"thread": root} if kind == "reply" else {}
 
 
 def main() -> None:
@@ -170,27 +186,39 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="write batches of each kind")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--skip-writes", action="store_true")
+    parser.add_argument(
+        "--writes-only",
+        action="store_true",
+        help="only the write bench, top-level messages only (works on a tree before threads)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     django.setup()
     from django.db import connection
 
-    from chat.models import Message, Thread
+    import chat
 
     report: dict[str, Any] = {
         "engine": connection.vendor,
-        "messages": Message.objects.count(),
-        "replies": Message.objects.filter(thread__isnull=False).count(),
-        "threads": Thread.objects.count(),
+        "code": os.path.dirname(os.path.dirname(chat.__file__)),  # which tree's chat/
         "load_average": os.getloadavg(),
     }
+    if args.writes_only:
+        report["writes"] = writes(args.batches, ("top-level",))
+        print(json.dumps(report, indent=1, default=str))
+        return
+    from chat.models import Message, Thread
+
+    report["messages"] = Message.objects.count()
+    report["replies"] = Message.objects.filter(thread__isnull=False).count()
+    report["threads"] = Thread.objects.count()
     print(
         f"{report['engine']}: {report['messages']:,} messages, {report['replies']:,} replies"
         f" in {report['threads']:,} threads; load {report['load_average']}"
     )
     report["reads"] = reads(args.repeat, args.explain)
     if not args.skip_writes:
-        report["writes"] = writes(args.batches)
+        report["writes"] = writes(args.batches, ("top-level", "reply"))
     report["load_average_at_end"] = os.getloadavg()
     print(json.dumps(report, indent=1, default=str))
 
