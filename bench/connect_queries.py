@@ -6,6 +6,11 @@ consumer) with channels' WebsocketCommunicator.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME DJANGO_SECRET_KEY=x \\
         DJANGO_ALLOWED_HOSTS=127.0.0.1 python -m bench.connect_queries [--rooms 2 20 200]
+        [--threads 500]
+
+With --threads N, a third pass: the user in the most rooms follows N threads of those
+rooms (each with an unread reply, every fifth naming them), and every connect is
+counted again: hello's `threads` totals must cost no query per followed thread.
 
 Run on a migrated database (bench/run.py runs it on its own for the `allrooms`
 scenario). It adds its own users and rooms (`cq-...`); it never deletes anything.
@@ -136,6 +141,79 @@ def add_history(run: str, count: int = HISTORY) -> None:
         Room.objects.filter(pk__in=[r.pk for r in rooms]).update(last_seq=count)
 
 
+def add_threads(run: str, user_rooms: int, count: int) -> None:
+    """`count` threads in the rooms of the user cq-<run>-<user_rooms>, which they follow
+    with nothing read: a root and one reply each by the warm-up user, every fifth reply
+    naming the user. Rows as the write path leaves them (chat/services/threads.py)."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from chat.models import Mention, Message, Room, Thread, ThreadFollow
+
+    author = User.objects.get(username=f"cq-{run}-0")
+    reader = User.objects.get(username=f"cq-{run}-{user_rooms}")
+    with transaction.atomic():
+        rooms = list(
+            Room.objects.filter(slug__startswith=f"cq-{run}-room-").order_by("slug")[:user_rooms]
+        )
+        seqs = {room.pk: room.last_seq for room in rooms}
+
+        def seq_next(room: Room) -> int:
+            seqs[room.pk] += 1
+            return seqs[room.pk]
+
+        picked = [rooms[n % len(rooms)] for n in range(count)]
+        roots = Message.objects.bulk_create(
+            [
+                Message(room=r, seq=seq_next(r), author=author, body="root", client_id=f"t{n}")
+                for n, r in enumerate(picked)
+            ]
+        )
+        replies = Message.objects.bulk_create(
+            [
+                Message(
+                    room=root.room,
+                    seq=seq_next(root.room),
+                    author=author,
+                    body=f"@{reader.username} reply" if n % 5 == 0 else "reply",
+                    mentions=[reader.username] if n % 5 == 0 else [],
+                    client_id=f"tr{n}",
+                    thread=root,
+                )
+                for n, root in enumerate(roots)
+            ]
+        )
+        Thread.objects.bulk_create(
+            [
+                Thread(
+                    root=root,
+                    room_id=root.room_id,
+                    replies=1,
+                    last_reply_at=reply.created_at,
+                    last_seq=reply.seq,
+                    participants=[author.username],
+                )
+                for root, reply in zip(roots, replies, strict=True)
+            ]
+        )
+        ThreadFollow.objects.bulk_create(
+            [
+                ThreadFollow(thread_id=root.pk, user=author, last_read_seq=r.seq)
+                for root, r in zip(roots, replies, strict=True)
+            ]
+            + [ThreadFollow(thread_id=root.pk, user=reader) for root in roots]
+        )
+        Mention.objects.bulk_create(
+            [
+                Mention(message=reply, user=reader, room_id=reply.room_id, seq=reply.seq)
+                for reply in replies
+                if reply.mentions
+            ]
+        )
+        for room in rooms:
+            Room.objects.filter(pk=room.pk).update(last_seq=seqs[room.pk])
+
+
 async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
     from channels.testing import WebsocketCommunicator
 
@@ -162,6 +240,7 @@ async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
         "hello_type": frame.get("type"),
         "hello_bytes": len(text.encode()),
         "hello_rooms": len(frame["rooms"]) if isinstance(frame.get("rooms"), list) else None,
+        "hello_threads": frame.get("threads"),
         "queries_until_hello": len(until_hello),
         "queries_after_hello": len(after_hello),
         "ms_until_hello": round(1000 * elapsed, 1),
@@ -196,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--history", type=int, default=HISTORY, help="messages a room in the second pass"
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="a third pass: the biggest user follows N threads"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args(argv)
     os.environ["CHAT_SYNC_INTERVAL_SECONDS"] = "3600"  # the hub's sync is not a connect's
@@ -213,12 +295,22 @@ def main(argv: list[str] | None = None) -> int:
         # One event loop for both passes: the process's delivery hub is bound to it.
         empty = await measure(log, run, cookies, counts)
         await asyncio.to_thread(add_history, run, args.history)
-        return {"empty": empty, "history": await measure(log, run, cookies, counts)}
+        history = await measure(log, run, cookies, counts)
+        passes = {"empty": empty, "history": history}
+        if args.threads:
+            await asyncio.to_thread(add_threads, run, counts[-1], args.threads)
+            passes["threads"] = await measure(log, run, cookies, counts)
+        return passes
 
     result = asyncio.run(both())
     result["history_per_room"] = args.history
     result["database"] = connections["default"].vendor
-    for label, key in (("empty rooms", "empty"), (f"{args.history} messages a room", "history")):
+    passes = [("empty rooms", "empty"), (f"{args.history} messages a room", "history")]
+    if args.threads:
+        passes.append(
+            (f"and {args.threads} followed threads (user in {counts[-1]} rooms)", "threads")
+        )
+    for label, key in passes:
         print(f"{label}:")
         print("  rooms (or endpoint) | queries to hello | after hello | hello bytes | ms to hello")
         for count in [*counts, "per_room_endpoint"]:
@@ -232,6 +324,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(
             f"  statements at {counts[-1]} rooms: {result[key][str(counts[-1])].get('statements')}"
+        )
+    if args.threads:
+        most = str(counts[-1])
+        before, after = result["history"][most], result["threads"][most]
+        print(
+            f"hello of the user in {most} rooms: {before.get('queries_until_hello')} queries"
+            f" following 0 threads {before.get('hello_threads')},"
+            f" {after.get('queries_until_hello')} following {args.threads}"
+            f" {after.get('hello_threads')}"
         )
     if args.json:
         print(json.dumps(result))

@@ -117,7 +117,7 @@ def writes(count: int, label: str) -> dict[str, float]:
         rows: list[Any] = []
         for _n in range(50):
             seq += 1
-            rows += [room.pk, seq, "user", author.pk, body, "[]", "", "", f"r{seq}", now]
+            rows += [room.pk, seq, "user", author.pk, body, "[]", "", "", f"r{seq}", now, False]
         sql = f"INSERT INTO {table} ({COLUMNS}) VALUES {', '.join([marks] * 50)}"  # noqa: S608
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:

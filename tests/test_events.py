@@ -55,19 +55,17 @@ SAMPLES = [
     events.sessions_end(session_keys=["k1"], code=4401),
     events.session_renamed(old="k1", new="k2"),
     events.user_frame(5, {"type": "notify.prefs", "paused_until": None, "email_missed": True}),
-    events.user_frames(
+    events.thread_states(
         {
             5: [
                 {
-                    "type": "thread.updated",
                     "room": "general",
                     "root": 7,
-                    "summary": {
-                        "replies": 1,
-                        "last_reply_at": None,
-                        "participants": ["bob"],
-                        "last_seq": 4,
-                    },
+                    "following": True,
+                    "last_read_seq": 3,
+                    "unread": 1,
+                    "mentions": 0,
+                    "last_seq": 4,
                 }
             ]
         }

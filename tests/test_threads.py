@@ -210,25 +210,24 @@ def test_replies_publish_thread_updated_and_thread_state(
     root = post(members, alice, "root")
     reply = post(members, bob, "hi @alice", thread=root["id"])
     kinds = [p.event["type"] for p in seen]
-    assert kinds[-3:] == ["chat.messages", "chat.frame", "chat.user_frames"]
+    assert kinds[-3:] == ["chat.messages", "chat.frame", "chat.thread_states"]
     updated = json.loads(seen[-2].event["frame"])  # type: ignore[typeddict-item]
     assert updated["type"] == "thread.updated"
     assert updated["root"] == root["id"]
     assert updated["summary"]["replies"] == 1
-    frames = seen[-1].event["frames"]  # type: ignore[typeddict-item]
-    alice_state = json.loads(frames[str(alice.pk)][0])
-    assert alice_state == {
-        "type": "thread.state",
-        "room": members.slug,
-        "root": root["id"],
-        "following": True,
-        "last_read_seq": 0,
-        "unread": 1,
-        "mentions": 1,
-        "last_seq": reply["seq"],
-        "threads": {"unread_threads": 1, "mentions": 1},
-    }
-    assert json.loads(frames[str(bob.pk)][0])["unread"] == 0
+    states = seen[-1].event["states"]  # type: ignore[typeddict-item]
+    assert states[str(alice.pk)] == [
+        {
+            "room": members.slug,
+            "root": root["id"],
+            "following": True,
+            "last_read_seq": 0,
+            "unread": 1,
+            "mentions": 1,
+            "last_seq": reply["seq"],
+        }
+    ]
+    assert states[str(bob.pk)][0]["unread"] == 0
 
 
 def test_a_deleted_root_stays_in_the_timeline_without_its_content(

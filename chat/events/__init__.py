@@ -28,8 +28,8 @@ from chat.events.types import (
     Publication,
     SessionRenamedEvent,
     SessionsEndEvent,
+    ThreadStatesEvent,
     UserFrameEvent,
-    UserFramesEvent,
     counts,
     encode,
     kick,
@@ -41,8 +41,8 @@ from chat.events.types import (
     room_group,
     session_renamed,
     sessions_end,
+    thread_states,
     user_frame,
-    user_frames,
 )
 
 __all__ = [
@@ -61,8 +61,8 @@ __all__ = [
     "Publication",
     "SessionRenamedEvent",
     "SessionsEndEvent",
+    "ThreadStatesEvent",
     "UserFrameEvent",
-    "UserFramesEvent",
     "counts",
     "encode",
     "kick",
@@ -80,6 +80,6 @@ __all__ = [
     "room_group",
     "session_renamed",
     "sessions_end",
+    "thread_states",
     "user_frame",
-    "user_frames",
 ]

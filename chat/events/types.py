@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict
 
-from chat.selectors import MessageOut, ProfileOut, ReadState
+from chat.selectors import MessageOut, ProfileOut, ReadState, ThreadState
 
 
 class MessageEvent(TypedDict):
@@ -89,9 +89,11 @@ class UserFrameEvent(TypedDict):
     frame: str  # encoded
 
 
-class UserFramesEvent(TypedDict):
-    type: Literal["chat.user_frames"]  # frames for many users at once (thread counts)
-    frames: dict[str, list[str]]  # str(user_id) -> encoded frames, in order
+class ThreadStatesEvent(TypedDict):
+    type: Literal["chat.thread_states"]  # users' places in threads changed (CONTROL_GROUP)
+    # str(user_id) -> their new states, in order. Each process adds the user's totals
+    # (hello's `threads`) and sends thread.state to their connections there.
+    states: dict[str, list[ThreadState]]
 
 
 Event = (
@@ -105,7 +107,7 @@ Event = (
     | SessionsEndEvent
     | SessionRenamedEvent
     | UserFrameEvent
-    | UserFramesEvent
+    | ThreadStatesEvent
 )
 
 # Every event type a hub handles, with its TypedDict: tests/test_events.py round-trips
@@ -121,7 +123,7 @@ EVENT_TYPES: dict[str, type] = {
     "chat.sessions_end": SessionsEndEvent,
     "chat.session_renamed": SessionRenamedEvent,
     "chat.user_frame": UserFrameEvent,
-    "chat.user_frames": UserFramesEvent,
+    "chat.thread_states": ThreadStatesEvent,
 }
 
 CONTROL_GROUP = "chat.control"  # every process's hub listens here
@@ -250,12 +252,12 @@ def user_frame(user_id: int, frame: object) -> Publication:
     return Publication(CONTROL_GROUP, event, "user_frame")
 
 
-def user_frames(frames: dict[int, list[object]]) -> Publication:
-    """Frames for the connections of many users, one publish for all (a reply changes
-    the thread counts of each follower). If it is lost, the next hello and the next
-    thread.state carry the counts again."""
-    event: UserFramesEvent = {
-        "type": "chat.user_frames",
-        "frames": {str(user_id): [encode(f) for f in items] for user_id, items in frames.items()},
+def thread_states(states: dict[int, list[ThreadState]]) -> Publication:
+    """Users' new states in threads, one publish for all (a reply changes the counts of
+    each follower). The totals are read where the users are connected, off the saving
+    transaction. If it is lost, the next hello and the next thread.state carry them."""
+    event: ThreadStatesEvent = {
+        "type": "chat.thread_states",
+        "states": {str(user_id): items for user_id, items in states.items()},
     }
-    return Publication(CONTROL_GROUP, event, "user_frames")
+    return Publication(CONTROL_GROUP, event, "thread_states")

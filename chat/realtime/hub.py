@@ -20,6 +20,7 @@ from chat.realtime import reads, wire
 from chat.realtime.connection import Connection
 from chat.realtime.ordering import Decision, SeqOrder
 from chat.realtime.registry import Registry
+from chat.realtime.thread_states import ThreadStates
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Hub:
         self.channel = channel
         self.presence = tracker
         self.registry = registry
+        self.thread_states = ThreadStates(registry)  # thread.state, with totals read here
         self.rooms: dict[int, RoomOrder] = {}  # the rooms this process is subscribed to
         self._subscribe_lock = asyncio.Lock()  # one change of subscriptions at a time
 
@@ -172,8 +174,8 @@ class Hub:
             self.session_renamed(event)  # type: ignore[arg-type]
         elif kind == "chat.user_frame":
             await self.user_frame(event)  # type: ignore[arg-type]
-        elif kind == "chat.user_frames":
-            await self.user_frames(event)  # type: ignore[arg-type]
+        elif kind == "chat.thread_states":
+            self.thread_states.offer(event)  # type: ignore[arg-type]
 
     async def fan_out_many(self, event: events.MessagesEvent) -> None:
         """A batch's messages, each handed out as fan_out does; rooms without a local
@@ -287,16 +289,6 @@ class Hub:
                 await conn.deliver_frame(None, frame, wire_frame)
             except Exception:
                 logger.exception("user frame to one connection failed")
-
-    async def user_frames(self, event: events.UserFramesEvent) -> None:
-        """Frames for many users: each to every local connection of its user."""
-        for user_id, frames in event["frames"].items():
-            for conn in list(self.registry.by_user.get(int(user_id), ())):
-                for frame in frames:
-                    try:
-                        await conn.deliver_frame(None, frame, wire.text_frame(frame))
-                    except Exception:
-                        logger.exception("user frame to one connection failed")
 
     def membership(self, event: events.MembershipEvent) -> None:
         """A user joined or left a room: their all-rooms connections follow (each reads

@@ -40,3 +40,11 @@ async def sessions_to_close(
     the code to close their sockets with (a few queries per 500 sockets)."""
     found: dict[tuple[str | None, int], int] = await dbcalls.read(sessions_invalid, sockets=sockets)
     return found
+
+
+async def thread_totals(user_ids: list[int]) -> dict[int, selectors.ThreadTotals]:
+    """Each user's totals over the threads they follow (hello's `threads`), one query."""
+    totals: dict[int, selectors.ThreadTotals] = await dbcalls.read(
+        selectors.thread_totals, user_ids=user_ids
+    )
+    return totals

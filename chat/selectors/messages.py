@@ -8,7 +8,7 @@ from django.db import connection
 
 from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
-from chat.models import Attachment, Message, Room
+from chat.models import Attachment, Message, Room, Thread
 from chat.selectors.message_rows import _MESSAGE_SELECT, _message_row
 from chat.selectors.message_rows import REPLY_EXCERPT_CHARS as REPLY_EXCERPT_CHARS
 from chat.selectors.message_rows import AttachmentOut as AttachmentOut
@@ -20,6 +20,8 @@ from chat.selectors.message_rows import excerpt as excerpt
 from chat.selectors.message_rows import reply_out as reply_out
 from chat.selectors.reactions import ReactionOut, reactions_for
 from chat.selectors.rooms import Access, access_for, room_last_seqs
+
+_THREAD = connection.ops.quote_name(Thread._meta.db_table)
 
 
 def message_out(
@@ -91,14 +93,19 @@ def message_list(
     if every:
         where = ["m.room_id = %(room)s", "m.deleted_at IS NULL"]
     elif thread is not None:
-        where = ["m.room_id = %(room)s", "m.thread_id = %(thread)s", "m.deleted_at IS NULL"]
+        # Not also by room: every reply is in its root's room (checked by the caller),
+        # and with both PostgreSQL guessed 3 rows (the columns taken as independent),
+        # read the whole thread and sorted it (14 ms for 1,000 replies) instead of
+        # walking the (thread, seq) index backwards for the page (0.4 ms).
+        where = ["m.thread_id = %(thread)s", "m.deleted_at IS NULL"]
     else:
         # The timeline: top-level messages and replies also sent to the room; a deleted
         # root stays (as "deleted") while its thread has replies.
         where = [
             "m.room_id = %(room)s",
             "(m.thread_id IS NULL OR m.also_to_room)",
-            "(m.deleted_at IS NULL OR t.replies > 0)",
+            f"(m.deleted_at IS NULL OR EXISTS(SELECT 1 FROM {_THREAD} t"  # noqa: S608
+            " WHERE t.root_id = m.id AND t.replies > 0))",
         ]
     if after is not None:
         where.append("m.seq > %(after)s")

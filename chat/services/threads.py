@@ -16,7 +16,7 @@ from chat.models import Message, Thread, ThreadFollow
 from chat.protocol.codes import ErrorCode
 from chat.selectors import MessageOut
 from chat.selectors.message_rows import thread_summary
-from chat.selectors.threads import ThreadState, thread_root, thread_states, thread_totals
+from chat.selectors.threads import ThreadState, thread_root, thread_states
 from chat.services.access import access_require_read
 from chat.services.mentioning import Mentioned
 
@@ -136,16 +136,17 @@ def _summary(thread: Thread) -> selectors.ThreadSummary:
 
 def states_publish(*, root_ids: list[int], user_ids: list[int] | None = None) -> None:
     """Read, in the changing transaction after the change, the state of these users
-    (None: everyone with a place in these threads who may read them) and their totals;
-    after commit, each gets thread.state on every connection."""
+    (None: everyone with a place in these threads who may read them); after commit,
+    each gets thread.state on every connection. Their totals over every thread they
+    follow are added where they are connected (chat/realtime/thread_states.py), not
+    here: this runs with the room's row locked."""
     states = thread_states(root_ids=root_ids, user_ids=user_ids)
     if not states:
         return
-    totals = thread_totals(user_ids=sorted({user_id for user_id, _ in states}))
-    frames: dict[int, list[object]] = defaultdict(list)
+    by_user: dict[int, list[ThreadState]] = defaultdict(list)
     for (user_id, _), state in sorted(states.items()):
-        frames[user_id].append({"type": "thread.state", **state, "threads": totals[user_id]})
-    events.publish_on_commit(events.user_frames(dict(frames)))
+        by_user[user_id].append(state)
+    events.publish_on_commit(events.thread_states(dict(by_user)))
 
 
 def _thread_of(*, user: User, slug: str, root_id: int) -> Thread:

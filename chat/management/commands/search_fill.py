@@ -27,7 +27,8 @@ PLANTED = [f"quokka{n}" for n in range(20)]  # each in exactly --matching messag
 VOCABULARY_SIZE = 5_000
 BATCH = 20_000
 COLUMNS = (
-    "room_id, seq, kind, author_id, body, mentions, group_mention, html, client_id, created_at"
+    "room_id, seq, kind, author_id, body, mentions, group_mention, html, client_id, created_at,"
+    " also_to_room"
 )
 
 
@@ -102,9 +103,10 @@ class Command(BaseCommand):
                         "",
                         f"sb{index}",
                         start + step * index,
+                        False,
                     )
                 )
-            self._insert(table, rows)
+            rows_insert(table, COLUMNS, rows)
             done += len(rows)
             self.stdout.write(f"\r{done:,} messages", ending="")
         self.stdout.write("")
@@ -127,13 +129,15 @@ class Command(BaseCommand):
             f" search index built in {indexed:.1f} s"
         )
 
-    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # COPY: one round trip per batch (psycopg 3's copy protocol).
-                with cursor.cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(COLUMNS.split(",")))
-                cursor.executemany(f"INSERT INTO {table} ({COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
+
+def rows_insert(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert the rows in one transaction: COPY on PostgreSQL (one round trip per batch,
+    psycopg 3's copy protocol), executemany elsewhere."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns.split(",")))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
