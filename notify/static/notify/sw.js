@@ -93,7 +93,9 @@ async function openRoom(url) {
   const client = exact || windows[0];
   if (client) {
     const focused = await client.focus();
-    if (!exact && "navigate" in focused) {
+    // The room already open, but the push asks for a thread or a message in it (the
+    // query): go there; the page keeps drafts and unsent messages across a load.
+    if (focused.url !== target && "navigate" in focused) {
       try {
         await focused.navigate(target);
       } catch {
