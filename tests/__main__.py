@@ -133,12 +133,15 @@ def main() -> int:
         # database of their own (Django names it after the URL's database: test_<name>),
         # joined by the long many-process tests (side_pass) so that the passes end together.
         passes.append(("postgresql", POSTGRES_URL, ["-m", "not browser and not side_pass", *extra]))
-        passes.append(("sqlite", sqlite_url, ["-m", "orm and not browser", *extra]))
+        # The layout test's pages (sqlite_browser) move here from the browser pass.
+        passes.append(
+            ("sqlite", sqlite_url, ["-m", "orm and not browser or sqlite_browser", *extra])
+        )
         passes.append(
             (
                 "postgresql: browser and many-process",
                 browser_database(POSTGRES_URL),
-                ["-m", "browser or side_pass"],
+                ["-m", "browser and not sqlite_browser or side_pass"],
             )
         )
     elif IN_CI:

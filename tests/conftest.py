@@ -30,6 +30,9 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 # Long many-process tests that `python -m tests` runs in the browser tests' pass rather
 # than the first PostgreSQL pass, so that the passes running side by side end together.
 SIDE_PASS_MODULES = {"tests/test_multiprocess.py"}
+# Browser tests that `python -m tests` runs in the SQLite pass (the small install's
+# engine, a real user shape too) instead of the browser pass, for the same reason.
+SQLITE_BROWSER_MODULES = {"tests/e2e/test_browser_layout.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,6 +45,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if item.nodeid.split("::")[0] in SIDE_PASS_MODULES:
             item.add_marker(pytest.mark.side_pass)
+        if item.nodeid.split("::")[0] in SQLITE_BROWSER_MODULES:
+            item.add_marker(pytest.mark.sqlite_browser)
 
 
 def unavailable(what: str) -> None:
