@@ -43,6 +43,30 @@ class Recipient:
     follower: bool = False  # told of a reply because they follow its thread
 
 
+def _recipient(
+    user_id: int,
+    username: str,
+    email: str | None,
+    mentioned: bool,
+    level: levels.Level,
+    paused_until: datetime | None,
+    email_missed: bool | None,
+    now: datetime,
+    *,
+    follower: bool = False,
+) -> Recipient:
+    return Recipient(
+        user_id=user_id,
+        username=username,
+        email=email or "",
+        mentioned=mentioned,
+        level=level,
+        paused=levels.paused(paused_until, now),
+        email_missed=email_missed is not False,  # no prefs row: the default, on
+        follower=follower,
+    )
+
+
 def notify_targets(
     message_id: int, only_users: list[int] | None = None
 ) -> tuple[MessageBrief, list[Recipient]] | None:
@@ -119,15 +143,7 @@ def notify_targets(
         if not levels.wants(level, mentioned=mentioned):
             continue
         recipients.append(
-            Recipient(
-                user_id=user_id,
-                username=username,
-                email=email or "",
-                mentioned=mentioned,
-                level=level,
-                paused=levels.paused(paused_until, now),
-                email_missed=email_missed is not False,  # no prefs row: the default, on
-            )
+            _recipient(user_id, username, email, mentioned, level, paused_until, email_missed, now)
         )
     return brief, recipients
 
@@ -215,14 +231,15 @@ def _reply_recipients(
         ):
             continue
         recipients.append(
-            Recipient(
-                user_id=user_id,
-                username=username,
-                email=email or "",
-                mentioned=mentioned,
-                level=level,
-                paused=levels.paused(paused_until, now),
-                email_missed=email_missed is not False,
+            _recipient(
+                user_id,
+                username,
+                email,
+                mentioned,
+                level,
+                paused_until,
+                email_missed,
+                now,
                 follower=follower,
             )
         )
