@@ -72,8 +72,19 @@ export class ThreadParts {
           const id = timeline ? timeline.lastOwnId() : null;
           return id !== null && timeline.edits.startEditing(id);
         },
+        lines: (slug, root) => (this.panel.shows(slug, root) ? this.panel.timeline : null),
+        showError: page.showError,
       },
-      { form: $("thread-composer"), input: $("thread-body"), also: $("thread-also"), alsoRoom: $("thread-also-room") }
+      {
+        form: $("thread-composer"),
+        input: $("thread-body"),
+        also: $("thread-also"),
+        alsoRoom: $("thread-also-room"),
+        attach: $("thread-attach"),
+        fileInput: $("thread-file-input"),
+        error: $("thread-error"),
+        panel: $("thread-panel"),
+      }
     );
     // The room composer's completions, in the thread's composer too.
     this.picker = new MentionPicker(
