@@ -425,6 +425,20 @@ PASTE_IN_THREAD = """async (b64) => {
   return event.defaultPrevented;
 }"""
 
+# A file dropped on the panel's list: [the panel outlined and not the room, taken].
+DROP_ON_THREAD = """() => {
+  const data = new DataTransfer();
+  data.items.add(new File(["dropped"], "dropped.txt", { type: "text/plain" }));
+  const list = document.getElementById("thread-messages");
+  const init = { dataTransfer: data, bubbles: true, cancelable: true };
+  list.dispatchEvent(new DragEvent("dragover", init));
+  const outlined = document.getElementById("thread-panel").classList.contains("dropping")
+    && !document.getElementById("room").classList.contains("dropping");
+  const drop = new DragEvent("drop", init);
+  list.dispatchEvent(drop);
+  return [outlined, drop.defaultPrevented];
+}"""
+
 
 @pytest.mark.timeout(180)
 def test_files_and_images_in_a_thread_and_jump_to_latest_in_the_panel(
@@ -434,9 +448,10 @@ def test_files_and_images_in_a_thread_and_jump_to_latest_in_the_panel(
     chromium_path: Path,
     tmp_path: Path,
 ) -> None:
-    """Attach a file and paste an image in the panel: both in the thread in both
-    browsers, the file not in the room's list (the image went "also to the room"); then
-    with bob's panel scrolled up, a new reply brings "Jump to latest", which goes there."""
+    """Attach a file, paste an image and drop a file in the panel: each in the thread
+    in both browsers, the files not in the room's list (the image went "also to the
+    room"); then with bob's panel scrolled up, a new reply brings "Jump to latest",
+    which goes there."""
     ids = seed(make_user)
     root = ids["root"]
     room = Room.objects.get(slug="design")
@@ -479,6 +494,11 @@ def test_files_and_images_in_a_thread_and_jump_to_latest_in_the_panel(
             expect(in_room.locator(".thread-mark")).to_be_visible()
             expect(root_item(page, root).locator(".thread-count")).to_have_text("32 replies")
         expect(alice.locator("#thread-also")).not_to_be_checked()
+        # A file dropped on the panel: the thread's (the room is not outlined, nor takes it).
+        assert alice.evaluate(DROP_ON_THREAD) == [True, True]
+        dropped = bob.locator(f"{REPLIES} a.attachment.file .file-name").last
+        expect(dropped).to_have_text("dropped.txt", timeout=LIVE_MS)
+        expect(bob.locator(f"{ROOM_LIST} a.attachment.file")).to_have_count(0)
 
         # Bob scrolls his panel up; a new reply arrives below: "Jump to latest" with 1.
         jump = bob.locator("#thread-jump-latest")
