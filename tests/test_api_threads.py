@@ -1,17 +1,24 @@
 """Threads over the HTTP API: posting a reply (`thread`, `also_to_room`, `bad_thread`),
-a thread's replies through the message list (`?thread=`, paged like the room), the
-followed threads (`/api/threads/`), who may read what (404 / 403 as for the room), and
-the OpenAPI schema saying so."""
+files and images as replies (a refused one stores nothing), a thread's replies through
+the message list (`?thread=`, paged like the room), the followed threads
+(`/api/threads/`), who may read what (404 / 403 as for the room), and the OpenAPI
+schema saying so."""
 
+import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 
 from chat import services
-from chat.models import Message, Room, Sanction, Thread
+from chat.errors import ChatError
+from chat.models import Attachment, Message, Room, Sanction, Thread
+from chat.services.posting import SendRequest, message_post_one
 from tests.test_api import bearer, error_of, post_json, token_for
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +44,32 @@ def api(user: User) -> Client:
 
 def send(client: Client, room: Room, body: str, **extra: Any) -> Any:
     return post_json(client, f"/api/rooms/{room.slug}/messages/", {"body": body, **extra})
+
+
+@pytest.fixture
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (30, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload(client: Client, room: Room, kind: str, name: str, data: bytes, **fields: Any) -> Any:
+    """POST to /files/ or /images/ (multipart): the form's fields are strings."""
+    file = SimpleUploadedFile(name, data, content_type="application/octet-stream")
+    form = {
+        key: str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in fields.items()
+    }
+    return client.post(f"/api/rooms/{room.slug}/{kind}/", {"file": file, **form})
 
 
 def test_a_reply_is_posted_in_its_thread_and_kept_out_of_the_rooms_list(
@@ -90,6 +123,85 @@ def test_bad_roots_are_400_bad_thread_and_save_nothing(
         "invalid"
     )
     assert Message.objects.count() == count
+
+
+def test_files_and_images_are_posted_in_a_thread_and_kept_out_of_the_rooms_list(
+    alice: User, bob: User, room: Room, media_root: Path
+) -> None:
+    a, b = api(alice), api(bob)
+    root = send(a, room, "the specs?").json()
+    pdf = upload(b, room, "files", "spec.pdf", b"%PDF-1.4 spec", thread=root["id"])
+    assert pdf.status_code == 201, pdf.content
+    image = upload(b, room, "images", "shot.png", png(), thread=root["id"], body="the mock")
+    assert image.status_code == 201, image.content
+    # An image through /files/ takes the image path; also_to_room shows it in the room.
+    shown = upload(a, room, "files", "wide.png", png(), thread=root["id"], also_to_room=True)
+    assert shown.status_code == 201, shown.content
+    replies = [pdf.json(), image.json(), shown.json()]
+    assert [(m["thread"], m["also_to_room"]) for m in replies] == [
+        (root["id"], False),
+        (root["id"], False),
+        (root["id"], True),
+    ]
+    assert [m["attachment"]["kind"] for m in replies] == ["file", "image", "image"]
+    listed = a.get(f"/api/rooms/{room.slug}/messages/").json()["messages"]
+    assert [m["id"] for m in listed] == [root["id"], shown.json()["id"]]
+    summary = listed[0]["thread_summary"]
+    assert (summary["replies"], summary["participants"], summary["last_seq"]) == (
+        3,
+        ["alice", "bob"],
+        shown.json()["seq"],
+    )
+    thread = a.get(f"/api/rooms/{room.slug}/messages/", {"thread": root["id"]}).json()
+    assert [m["id"] for m in thread["messages"]] == [m["id"] for m in replies]
+    assert thread["messages"][1]["body"] == "the mock"
+    assert Thread.objects.get(root_id=root["id"]).replies == 3
+    assert Attachment.objects.count() == 3
+    # A resend (same client_id) answers with the saved reply and stores nothing more.
+    files = len(stored_files(media_root))
+    again = upload(b, room, "files", "spec.pdf", b"%PDF", thread=root["id"], client_id="c1")
+    same = upload(b, room, "files", "spec.pdf", b"%PDF", thread=root["id"], client_id="c1")
+    assert same.json()["id"] == again.json()["id"]
+    assert len(stored_files(media_root)) == files + 1
+
+
+def test_an_upload_to_a_bad_thread_is_400_and_leaves_no_file(
+    alice: User, room: Room, secret: Room, media_root: Path
+) -> None:
+    a = api(alice)
+    root = send(a, room, "root").json()
+    reply = send(a, room, "reply", thread=root["id"]).json()
+    elsewhere = send(a, secret, "in another room").json()
+    count = Message.objects.count()
+    for bad in (reply["id"], elsewhere["id"], 10**12):
+        for kind, name, data in (("files", "a.pdf", b"%PDF"), ("images", "a.png", png())):
+            response = upload(a, room, kind, name, data, thread=bad)
+            assert response.status_code == 400, (kind, bad)
+            assert error_of(response)["code"] == "bad_thread"
+    assert error_of(upload(a, room, "files", "a.pdf", b"%PDF", thread="x"))["code"] == "invalid"
+    assert Message.objects.count() == count
+    assert stored_files(media_root) == []
+
+    # The root deleted between the upload's first check and the write path: the write
+    # path refuses it, and what was already stored is removed again.
+    def delete_then_post(request: SendRequest) -> Any:
+        services.message_delete(message_id=root["id"], user=alice)
+        return message_post_one(request)
+
+    file = SimpleUploadedFile("late.png", png(), content_type="image/png")
+    with pytest.raises(ChatError) as refused:
+        services.message_post_file(
+            room_id=room.pk,
+            author=alice,
+            upload=file,
+            body="",
+            client_id="late",
+            thread=root["id"],
+            post=delete_then_post,
+        )
+    assert refused.value.code == "bad_thread"
+    assert stored_files(media_root) == []
+    assert not Attachment.objects.exists()
 
 
 def test_a_threads_replies_are_listed_and_paged_like_the_room(
@@ -202,7 +314,8 @@ def test_the_schema_documents_threads() -> None:
     assert {p["name"] for p in params} >= {"unread", "before", "limit"}
     listing = schema["paths"]["/api/rooms/{slug}/messages/"]["get"]["parameters"]
     assert "thread" in {p["name"] for p in listing}
-    create = schema["components"]["schemas"]["MessageCreateRequest"]["properties"]
-    assert {"thread", "also_to_room"} <= set(create)
+    for request in ("MessageCreateRequest", "FileCreateRequest", "ImageCreateRequest"):
+        create = schema["components"]["schemas"][request]["properties"]
+        assert {"thread", "also_to_room"} <= set(create), request
     message = schema["components"]["schemas"]["Message"]["properties"]
     assert {"thread", "also_to_room", "thread_summary", "deleted"} <= set(message)

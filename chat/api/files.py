@@ -40,10 +40,12 @@ class FileCreateView(APIView):
         summary="Post a file",
         description=(
             "multipart/form-data with `file` (any file, at most CHAT_FILE_MAX_BYTES), an "
-            "optional caption `body` and `client_id`. A JPEG, PNG, GIF or WebP image that "
-            "decodes becomes an image message (as with /images/); anything else is stored "
-            "under a name of the server's and served only as a download. Same rules and "
-            "rate limit as a text message."
+            "optional caption `body`, `client_id`, `thread` and `also_to_room`. A JPEG, PNG, "
+            "GIF or WebP image that decodes becomes an image message (as with /images/); "
+            "anything else is stored under a name of the server's and served only as a "
+            "download. Same rules and rate limit as a text message. With `thread` (and "
+            "`also_to_room`): a reply in that thread, as with /messages/ (`bad_thread` "
+            "stores nothing)."
         ),
         request=s.FileCreateSerializer,
         responses={201: s.MessageSerializer, **_errors(400, 401, 403, 404, 413, 429)},
@@ -65,6 +67,8 @@ class FileCreateView(APIView):
             upload=upload,
             body=data.validated_data["body"],
             client_id=client_id,
+            thread=data.validated_data["thread"],
+            also_to_room=data.validated_data["also_to_room"],
             post=group_commit.post_sync,
         )
         return Response(message, status=status.HTTP_201_CREATED)

@@ -209,6 +209,27 @@ def _client_id_field() -> TextField:
     )
 
 
+# A message, a file or an image may be a reply in a thread: the same two fields for all.
+def _thread_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=MAX_DB_INT,
+        help_text="Reply in the thread of this root: a top-level message of this room, not "
+        "deleted or hidden (else bad_thread).",
+    )
+
+
+def _also_to_room_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="With `thread`: show the reply in the room's timeline too.",
+    )
+
+
 class MessageCreateSerializer(serializers.Serializer[Any]):
     body = TextField(help_text="Plain text, at most CHAT_MAX_BODY_CHARS (4000) characters.")
     client_id = _client_id_field()
@@ -220,20 +241,8 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
         max_value=MAX_DB_INT,
         help_text="The id of a message of this room that this one answers (else bad_reply).",
     )
-    thread = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        default=None,
-        min_value=1,
-        max_value=MAX_DB_INT,
-        help_text="Reply in the thread of this root: a top-level message of this room, not "
-        "deleted or hidden (else bad_thread).",
-    )
-    also_to_room = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="With `thread`: show the reply in the room's timeline too.",
-    )
+    thread = _thread_field()
+    also_to_room = _also_to_room_field()
 
 
 class FileCreateSerializer(serializers.Serializer[Any]):
@@ -242,6 +251,8 @@ class FileCreateSerializer(serializers.Serializer[Any]):
     )
     body = TextField(required=False, default="", help_text="An optional caption.")
     client_id = _client_id_field()
+    thread = _thread_field()
+    also_to_room = _also_to_room_field()
 
 
 class ReactionRequestSerializer(serializers.Serializer[Any]):
@@ -257,6 +268,8 @@ class ImageCreateSerializer(serializers.Serializer[Any]):
     file = serializers.FileField(help_text="A JPEG, PNG, GIF or WebP image.")
     body = TextField(required=False, default="", help_text="An optional caption.")
     client_id = _client_id_field()
+    thread = _thread_field()
+    also_to_room = _also_to_room_field()
 
 
 class TokenSerializer(serializers.Serializer[Any]):

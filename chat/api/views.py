@@ -230,9 +230,11 @@ class ImageCreateView(APIView):
         summary="Post an image",
         description=(
             "multipart/form-data with `file` (JPEG, PNG, GIF or WebP, at most "
-            "CHAT_IMAGE_MAX_BYTES), an optional caption `body` and `client_id`. The image "
-            "is decoded and re-encoded without metadata (EXIF stripped); a thumbnail is "
-            "made. Same rules and rate limit as a text message."
+            "CHAT_IMAGE_MAX_BYTES), an optional caption `body`, `client_id`, `thread` and "
+            "`also_to_room`. The image is decoded and re-encoded without metadata (EXIF "
+            "stripped); a thumbnail is made. Same rules and rate limit as a text message. "
+            "With `thread` (and `also_to_room`): a reply in that thread, as with /messages/ "
+            "(`bad_thread` stores nothing)."
         ),
         request=s.ImageCreateSerializer,
         responses={201: s.MessageSerializer, **_errors(400, 401, 403, 404, 413, 429)},
@@ -254,6 +256,8 @@ class ImageCreateView(APIView):
             name=upload.name or "image",
             body=data.validated_data["body"],
             client_id=client_id,
+            thread=data.validated_data["thread"],
+            also_to_room=data.validated_data["also_to_room"],
             post=group_commit.post_sync,
         )
         return Response(message, status=status.HTTP_201_CREATED)

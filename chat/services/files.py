@@ -31,6 +31,7 @@ from chat.services.posting import (
     message_by_client_id,
     message_post_one,
 )
+from chat.services.threads import BAD_THREAD, roots_check
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +90,18 @@ def message_post_file(
     upload: UploadedFile[bytes],
     body: str,
     client_id: str,
+    thread: int | None = None,
+    also_to_room: bool = False,
     post: Post = message_post_one,
 ) -> MessageOut:
     """Post any file (with an optional caption) as a message, saved through `post` (the
     one write path: directly, or the caller's process's group commit). An image we can
     decode (and within the image limits) becomes an image message; anything else a
-    download. The stored file is removed again if the message is not saved with it."""
-    existing = _resend_or_checked(room_id=room_id, author=author, body=body, client_id=client_id)
+    download; with `thread`, a reply in that thread (shown in the room too with
+    `also_to_room`). The stored file is removed again if the message is not saved with it."""
+    existing = _resend_or_checked(
+        room_id=room_id, author=author, body=body, client_id=client_id, thread=thread
+    )
     if existing is not None:
         return existing  # a resend: not stored again
     size = upload.size or 0
@@ -111,6 +117,8 @@ def message_post_file(
                 name=original,
                 body=body,
                 client_id=client_id,
+                thread=thread,
+                also_to_room=also_to_room,
                 post=post,
             )
         except ChatError as error:
@@ -128,7 +136,16 @@ def message_post_file(
         content_type=content_type_clean(upload.content_type, name),
         size=default_storage.size(stored),
     )
-    return _post_with(post, room_id, author, body, client_id, attachment)
+    request = SendRequest(
+        room_id=room_id,
+        author=author,
+        body=body,
+        client_id=client_id,
+        attachment=attachment,
+        thread=thread,
+        also_to_room=also_to_room,
+    )
+    return _post_with(post, request, attachment)
 
 
 def message_post_image(
@@ -139,12 +156,17 @@ def message_post_image(
     name: str,
     body: str,
     client_id: str,
+    thread: int | None = None,
+    also_to_room: bool = False,
     post: Post = message_post_one,
 ) -> MessageOut:
     """Post an image (with an optional caption) as a message: the one write path's rules
-    plus images.image_process's checks. The files are stored before the transaction and
-    removed again if the message is not saved with them."""
-    existing = _resend_or_checked(room_id=room_id, author=author, body=body, client_id=client_id)
+    plus images.image_process's checks; `thread` and `also_to_room` as for a file. The
+    files are stored before the transaction and removed again if the message is not
+    saved with them."""
+    existing = _resend_or_checked(
+        room_id=room_id, author=author, body=body, client_id=client_id, thread=thread
+    )
     if existing is not None:
         return existing  # a resend: not decoded or stored again
     processed = images.image_process(upload, name=name)
@@ -164,25 +186,34 @@ def message_post_image(
         thumbnail_width=thumbnail.width,
         thumbnail_height=thumbnail.height,
     )
-    return _post_with(post, room_id, author, body, client_id, attachment)
+    request = SendRequest(
+        room_id=room_id,
+        author=author,
+        body=body,
+        client_id=client_id,
+        attachment=attachment,
+        thread=thread,
+        also_to_room=also_to_room,
+    )
+    return _post_with(post, request, attachment)
 
 
 def _resend_or_checked(
-    *, room_id: int, author: User, body: str, client_id: str
+    *, room_id: int, author: User, body: str, client_id: str, thread: int | None
 ) -> MessageOut | None:
     """Before anything is stored: the message of a resend, or None once the send would
-    be allowed (ChatError otherwise), so a refused upload never touches storage."""
+    be allowed (ChatError otherwise), so a refused upload never touches storage. The
+    write path checks the root again (it may be deleted meanwhile): then _post_with's
+    cleanup removes what was stored."""
     message_body_clean(body, allow_empty=True)
     access_require_write(room_id=room_id, user=author)
-    return message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    existing = message_by_client_id(room_id=room_id, author=author, client_id=client_id)
+    if existing is None and thread is not None and not roots_check({thread: room_id}):
+        raise ChatError(ErrorCode.BAD_THREAD, BAD_THREAD)
+    return existing
 
 
-def _post_with(
-    post: Post, room_id: int, author: User, body: str, client_id: str, attachment: NewAttachment
-) -> MessageOut:
-    request = SendRequest(
-        room_id=room_id, author=author, body=body, client_id=client_id, attachment=attachment
-    )
+def _post_with(post: Post, request: SendRequest, attachment: NewAttachment) -> MessageOut:
     try:
         return post(request)
     finally:

@@ -1,14 +1,16 @@
 // Writing: the outbox (localStorage, one list per room and user, written through on every
 // change so a user's tabs share it), sends one at a time per room in the order written
 // (docs/protocol.md, "Order of one user's messages"), spacing after rate_limited, typing
-// frames, and files (images among them) posted over HTTP. It renders through the room's
-// Timeline; the outbox's storage, order and pacing rules are outbox.js's.
+// frames, and files (images among them) posted over HTTP (uploads.js's, for the thread
+// panel too). It renders through the room's Timeline; the outbox's storage, order and
+// pacing rules are outbox.js's.
 
 import { ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { newClientId } from "./dom.js";
 import { Drafts } from "./drafts.js";
 import { emojiPicker } from "./emojipicker.js";
 import { browserStorage, nextEntry, Outbox, queueInOrder, SendPacing, sendFrame } from "./outbox.js";
+import { uploadFile, wireFileSources } from "./uploads.js";
 
 const TYPING_SEND_EVERY_MS = 2000; // a typing frame at most this often per room
 
@@ -197,56 +199,24 @@ export class Composer {
 
   // --- files -----------------------------------------------------------------------------
   // Any file, posted over HTTP with the session (and its CSRF token) to /files/ (images
-  // that decode become image messages there); the saved message comes back in the
-  // response and to everyone through the socket. A client_id makes a retry safe.
+  // that decode become image messages there), by uploads.js. `where` is for the thread
+  // panel's: thread, alsoToRoom, lines() (its list) and showError (its error line).
 
   csrfToken() {
     const field = this.form.querySelector("input[name=csrfmiddlewaretoken]");
     return field ? field.value : "";
   }
 
-  async upload(slug, file) {
-    if (!this.page.canWrite(slug)) return;
-    if (this.maxFileBytes && file.size > this.maxFileBytes) {
-      const mb = Math.floor(this.maxFileBytes / 1048576);
-      this.page.showError(`That file is too large (at most ${mb} MB).`);
-      return;
-    }
-    const timeline = this.page.timeline(slug);
-    const done = timeline ? timeline.showUpload(file.name || "file") : () => {};
-    const data = new FormData();
-    data.append("file", file, file.name || "pasted-file");
-    data.append("client_id", newClientId());
-    try {
-      const response = await fetch(`/api/rooms/${encodeURIComponent(slug)}/files/`, {
-        method: "POST",
-        body: data,
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": this.csrfToken(), Accept: "application/json" },
-      });
-      let payload = null;
-      try {
-        payload = await response.json();
-      } catch {
-        payload = null;
-      }
-      if (!response.ok) {
-        const detail = payload && payload.error && payload.error.detail;
-        this.page.showError(typeof detail === "string" ? detail : `Upload failed (${response.status}).`);
-        return;
-      }
-      this.page.showError("");
-      const shown = this.page.timeline(slug);
-      if (shown) {
-        const keep = shown.nearBottom();
-        shown.insert(payload); // a seq already shown (the broadcast won) is not shown twice
-        if (keep) shown.scrollToBottom();
-      }
-    } catch {
-      this.page.showError("Upload failed: not connected. Try again.");
-    } finally {
-      done();
-    }
+  upload(slug, file, where = {}) {
+    if (!this.page.canWrite(slug)) return Promise.resolve(null);
+    return uploadFile(slug, file, {
+      csrf: this.csrfToken(),
+      maxBytes: this.maxFileBytes,
+      lines: where.lines ?? (() => this.page.timeline(slug)),
+      showError: where.showError ?? ((text) => this.page.showError(text)),
+      thread: where.thread ?? null,
+      alsoToRoom: where.alsoToRoom === true,
+    });
   }
 
   uploadAll(files) {
@@ -337,31 +307,10 @@ export class Composer {
       this.submit();
     });
     if (this.emojiButton) this.emojiButton.addEventListener("click", () => this.openEmoji());
-    this.attachButton.addEventListener("click", () => this.fileInput.click());
-    this.fileInput.addEventListener("change", () => {
-      this.uploadAll(this.fileInput.files);
-      this.fileInput.value = "";
-    });
-    document.addEventListener("paste", (event) => {
-      const files = event.clipboardData && event.clipboardData.files;
-      if (!files || !files.length) return;
-      event.preventDefault(); // plain text pastes as usual
-      this.uploadAll(files);
-    });
-    const zone = this.dropZone;
-    zone.addEventListener("dragover", (event) => {
-      if (!event.dataTransfer || !Array.from(event.dataTransfer.types).includes("Files")) return;
-      event.preventDefault();
-      zone.classList.add("dropping");
-    });
-    zone.addEventListener("dragleave", (event) => {
-      if (event.target === zone) zone.classList.remove("dropping");
-    });
-    zone.addEventListener("drop", (event) => {
-      zone.classList.remove("dropping");
-      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
-      event.preventDefault();
-      this.uploadAll(event.dataTransfer.files);
-    });
+    // Pasted anywhere in the page (the thread panel takes its own first), dropped on the room.
+    wireFileSources(
+      { attach: this.attachButton, input: this.fileInput, paste: document, zone: this.dropZone },
+      (files) => this.uploadAll(files)
+    );
   }
 }

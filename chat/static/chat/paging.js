@@ -163,7 +163,8 @@ export class Paging {
   }
 
   // How many saved messages are new below the view: newer than what is in view and
-  // than the read pointer (released ones counted by seq, a deleted one among them too).
+  // than the read pointer (released ones counted by seq in a room, a deleted one among
+  // them too).
   newerCount() {
     const t = this.t;
     if (!t.loaded) return 0;
@@ -176,7 +177,10 @@ export class Paging {
       else hi = mid;
     }
     let count = t.seqs.length - lo;
-    if (t.newerFrom !== null && t.cursor !== null) count += Math.max(0, t.cursor - Math.max(from, t.newerFrom));
+    // A thread's replies are not consecutive seqs of the room: released ones go uncounted.
+    if (t.newerFrom !== null && t.cursor !== null && !t.requests.inThread) {
+      count += Math.max(0, t.cursor - Math.max(from, t.newerFrom));
+    }
     return count;
   }
 

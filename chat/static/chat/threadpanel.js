@@ -27,7 +27,8 @@ export class ThreadPanel {
   // page: Timeline (the class, from main.js: see roomtimeline.js), conn, states (ThreadStates), username(), profile(name), name(name),
   // roomLabel(slug), roomTimeline(slug), roomLastSeq(slug), change(kind, frame) -> bool,
   // retry(slug, entry), settled(slug, clientId), maxBodyChars, seen() (replies in view
-  // changed), shown(open) (the panel opened or closed: the composer and reading follow).
+  // changed), viewChanged() (its "Jump to latest" may change), shown(open) (the panel
+  // opened or closed: the composer and reading follow).
   // els: panel, title, room, follow, close, main, typing.
   constructor(page, els) {
     this.page = page;
@@ -121,7 +122,7 @@ export class ThreadPanel {
         page.conn.send({ type: "history.fetch", room, thread: root, ...at, limit }, tag(purpose, at, limit)),
       change: (kind, frame) => page.change(kind, frame),
       seen: () => page.seen(),
-      viewChanged: () => {},
+      viewChanged: () => page.viewChanged(),
       readSeq: () => page.states.get(slug, root)?.lastReadSeq ?? 0,
       retry: (room, entry) => page.retry(room, entry),
       settled: (room, clientId) => page.settled(room, clientId),
@@ -222,6 +223,9 @@ export class ThreadPanel {
     const timeline = this.timeline;
     const fresh = timeline.onHistory(Array.isArray(frame.messages) ? frame.messages : [], tag);
     if (fresh) {
+      // Read again from the newest ("Jump to latest" past released replies): the list
+      // was cleared, root and all.
+      if (!timeline.list.querySelector(":scope > li.thread-root")) this.drawRoot();
       const state = this.page.states.get(this.slug, this.root);
       if (!(state && state.unread > 0 && timeline.placeMarker(state.lastReadSeq))) timeline.clearMarker();
       timeline.scrollForOpen();

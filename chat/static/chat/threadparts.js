@@ -6,6 +6,7 @@
 
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
 import { EmojiCompletion } from "./emojicomplete.js";
+import { JumpLatest } from "./jumplatest.js";
 import { MentionPicker } from "./mentionpicker.js";
 import { deletedRootItem } from "./message.js";
 import { noteSummary, refreshSummaries, setSummaryProfiles, showSummary, summaryOf } from "./threadsummary.js";
@@ -47,7 +48,11 @@ export class ThreadParts {
         },
         settled: (slug, clientId) => page.composer.settled(slug, clientId),
         maxBodyChars: page.maxBodyChars,
-        seen: () => this.reading.soon(),
+        seen: () => {
+          this.reading.soon();
+          this.jump.render(); // what is in view moved: the count of newer replies too
+        },
+        viewChanged: () => this.jump.render(),
         shown: (open, focus) => this.panelShown(open, focus),
       },
       {
@@ -59,6 +64,11 @@ export class ThreadParts {
         typing: $("thread-typing"),
       }
     );
+    // The room's "Jump to latest" (jumplatest.js), over the panel's replies.
+    this.jump = new JumpLatest($("thread-jump-latest"), {
+      current: () => this.panel.slug,
+      timeline: () => this.panel.timeline,
+    });
     this.writer = new ThreadComposer(
       {
         composer: page.composer,
@@ -72,8 +82,19 @@ export class ThreadParts {
           const id = timeline ? timeline.lastOwnId() : null;
           return id !== null && timeline.edits.startEditing(id);
         },
+        lines: (slug, root) => (this.panel.shows(slug, root) ? this.panel.timeline : null),
+        showError: page.showError,
       },
-      { form: $("thread-composer"), input: $("thread-body"), also: $("thread-also"), alsoRoom: $("thread-also-room") }
+      {
+        form: $("thread-composer"),
+        input: $("thread-body"),
+        also: $("thread-also"),
+        alsoRoom: $("thread-also-room"),
+        attach: $("thread-attach"),
+        fileInput: $("thread-file-input"),
+        error: $("thread-error"),
+        panel: $("thread-panel"),
+      }
     );
     // The room composer's completions, in the thread's composer too.
     this.picker = new MentionPicker(
@@ -146,6 +167,7 @@ export class ThreadParts {
 
   panelShown(open, focus) {
     this.writer.show();
+    this.jump.render();
     if (open) {
       this.page.composer.restore(this.panel.slug, this.panel.root);
       if (focus) this.writer.focus();
@@ -301,6 +323,7 @@ export class ThreadParts {
         this.states.setTotals(frame.threads);
         this.view.renderEntry();
         this.panel.renderHead();
+        this.jump.render(); // the read pointer moved: fewer replies are new
         this.view.onState(frame);
         return true;
       case "threads":
