@@ -62,6 +62,7 @@ def profile_update(
             default_storage.delete(stored)
         raise
     if old_avatar:
+        # Not an event: the replaced file, removed only once nothing can still name it.
         transaction.on_commit(lambda: default_storage.delete(old_avatar), robust=True)
     return profile
 
