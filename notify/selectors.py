@@ -43,6 +43,18 @@ class Recipient:
     follower: bool = False  # told of a reply because they follow its thread
 
 
+# What every recipient is read with (a reply's recipients, with more after these).
+MEMBER_COLUMNS = (
+    "user_id",
+    "user__username",
+    "user__email",
+    "mentioned",
+    "notify_level",
+    "user__notify_prefs__paused_until",
+    "user__notify_prefs__email_missed",
+)
+
+
 def _recipient(
     user_id: int,
     username: str,
@@ -126,15 +138,7 @@ def notify_targets(
         return brief, _reply_recipients(
             message, brief, members, mention, Exists(banned), now, only_users
         )
-    rows = members.values_list(
-        "user_id",
-        "user__username",
-        "user__email",
-        "mentioned",
-        "notify_level",
-        "user__notify_prefs__paused_until",
-        "user__notify_prefs__email_missed",
-    )
+    rows = members.values_list(*MEMBER_COLUMNS)
     recipients = []
     everyone = message.group_mention == "room"  # @room: no rows, every member mentioned
     for user_id, username, email, named, stored, paused_until, email_missed in rows:
@@ -171,13 +175,7 @@ def _reply_recipients(
     if everyone or message.also_to_room:  # @room names all; `all` hears the room's lines
         wanted = Q()
     columns = (
-        "user_id",
-        "user__username",
-        "user__email",
-        "mentioned",
-        "notify_level",
-        "user__notify_prefs__paused_until",
-        "user__notify_prefs__email_missed",
+        *MEMBER_COLUMNS,
         "user__notify_prefs__thread_replies",
         "following",
         "thread_read",
