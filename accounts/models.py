@@ -76,6 +76,17 @@ class Profile(models.Model):
     # An IANA zone name ("Europe/Paris"), shown as the person's local time on their
     # profile card; blank: not shown.
     timezone = models.CharField(max_length=64, blank=True)
+    # A bot: an account with no password and no page log-in (API tokens only), made by
+    # staff, managed by its owner, shown with a BOT badge (docs/integrations.md).
+    is_bot = models.BooleanField(default=False, db_default=False)
+    bot_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bots_owned",
+        help_text="Who manages this bot (its tokens, its hooks).",
+    )
     # Bumped on every change: part of the avatar's URL, so caches never show an old one.
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

@@ -80,7 +80,9 @@ def _profile_save(
         profile.avatar.name = stored
     profile.version += 1
     profile.save()
-    out = selectors.profile_out(user.get_username(), profile.display_name, profile.version)
+    out = selectors.profile_out(
+        user.get_username(), profile.display_name, profile.version, profile.is_bot
+    )
     user_id = user.pk
     selectors.profile_forget(user_id)
     # Not an event: this process's own profile cache, forgotten once the change is

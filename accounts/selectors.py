@@ -36,6 +36,7 @@ class ProfileOut(TypedDict):
     username: str
     display_name: str  # what to show: the chosen name, or the username when none is set
     avatar: str  # URL of the avatar image (the initials avatar when none was uploaded)
+    author_bot: bool  # a bot account (the page shows a BOT badge): the issue's name for it
 
 
 @functools.lru_cache(maxsize=4096)
@@ -49,11 +50,14 @@ def avatar_url(username: str, version: int) -> str:
     return f"{_avatar_path(username)}?v={version}"
 
 
-def profile_out(username: str, display_name: str | None, version: int | None) -> ProfileOut:
+def profile_out(
+    username: str, display_name: str | None, version: int | None, bot: bool | None = False
+) -> ProfileOut:
     return {
         "username": username,
         "display_name": display_name or username,
         "avatar": avatar_url(username, version or 0),
+        "author_bot": bool(bot),
     }
 
 
@@ -85,9 +89,11 @@ def _profiles_read(user_ids: set[int]) -> dict[int, ProfileOut | None]:
     """One query for these users' profiles (None: no such user), cached."""
     now = time.monotonic()
     rows = User.objects.filter(pk__in=user_ids).values_list(
-        "pk", "username", "profile__display_name", "profile__version"
+        "pk", "username", "profile__display_name", "profile__version", "profile__is_bot"
     )
-    read = {pk: profile_out(username, name, version) for pk, username, name, version in rows}
+    read = {
+        pk: profile_out(username, name, version, bot) for pk, username, name, version, bot in rows
+    }
     found: dict[int, ProfileOut | None] = {pk: read.get(pk) for pk in user_ids}
     with _cache_lock:
         if len(_cache) + len(found) > PROFILE_CACHE_MAX:
@@ -113,7 +119,7 @@ def profiles_by_username(usernames: list[str]) -> list[ProfileOut]:
     rows = (
         User.objects.filter(username__in=wanted, is_active=True)
         .order_by("username")
-        .values_list("username", "profile__display_name", "profile__version")
+        .values_list("username", "profile__display_name", "profile__version", "profile__is_bot")
     )
     return [profile_out(*row) for row in rows]
 
@@ -139,12 +145,18 @@ class PeoplePage(TypedDict):
 
 
 def _person(
-    username: str, display_name: str | None, version: int | None, zone: str | None
+    username: str, display_name: str | None, version: int | None, bot: bool | None, zone: str | None
 ) -> PersonOut:
-    return {**profile_out(username, display_name, version), "timezone": zone or ""}
+    return {**profile_out(username, display_name, version, bot), "timezone": zone or ""}
 
 
-_PERSON_FIELDS = ("username", "profile__display_name", "profile__version", "profile__timezone")
+_PERSON_FIELDS = (
+    "username",
+    "profile__display_name",
+    "profile__version",
+    "profile__is_bot",
+    "profile__timezone",
+)
 
 
 def people_search(*, query: str, page: int = 1, per_page: int = PEOPLE_PER_PAGE) -> PeoplePage:
@@ -204,7 +216,9 @@ def profile_for_edit(*, user: User) -> ProfileEdit:
     return {
         "display_name": display_name,
         "has_avatar": bool(profile is not None and profile.avatar),
-        "profile": profile_out(user.get_username(), display_name, version),
+        "profile": profile_out(
+            user.get_username(), display_name, version, profile is not None and profile.is_bot
+        ),
     }
 
 
@@ -224,13 +238,19 @@ def avatar_file(*, username: str) -> tuple[ProfileOut, str] | None:
     the initials avatar); None when there is no such user."""
     row = (
         User.objects.filter(username=username, is_active=True)
-        .values_list("username", "profile__display_name", "profile__version", "profile__avatar")
+        .values_list(
+            "username",
+            "profile__display_name",
+            "profile__version",
+            "profile__is_bot",
+            "profile__avatar",
+        )
         .first()
     )
     if row is None:
         return None
-    name, display_name, version, avatar = row
-    return profile_out(name, display_name, version), avatar or ""
+    name, display_name, version, bot, avatar = row
+    return profile_out(name, display_name, version, bot), avatar or ""
 
 
 # --- invitations ----------------------------------------------------------------------

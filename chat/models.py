@@ -37,6 +37,10 @@ class Room(models.Model):
     # may run high after a cascade delete, never low): with 0, a message that mentions
     # nobody in a room that is not a DM needs no notification job at all.
     notify_all_members = models.PositiveIntegerField(default=0, editable=False)
+    # How many enabled outgoing webhooks watch this room (integrations/ keeps it; a
+    # direct conversation with a hook's bot counts too): with 0, a saved message queues
+    # no integration job, read for free with the seqs (chat/services/seqs.py).
+    outgoing_hooks = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -133,6 +137,11 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="thread_replies"
     )
     also_to_room = models.BooleanField(default=False, db_default=False)  # raw COPYs too
+    # A bot's message may show another name and avatar (an incoming webhook's `username`
+    # and `icon_url`/`icon_emoji`), always with the BOT badge: never a person's look.
+    as_name = models.CharField(max_length=80, blank=True, default="", db_default="")
+    as_avatar = models.CharField(max_length=500, blank=True, default="", db_default="")
+    as_emoji = models.CharField(max_length=16, blank=True, default="", db_default="")
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True, editable=False)

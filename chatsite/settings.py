@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "chat",
     "accounts",
     "notify",
+    "integrations",
     "chatsite.daphne_adapter",  # its system check only (chat.W101-W107)
 ]
 

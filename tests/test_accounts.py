@@ -660,6 +660,7 @@ def test_display_name_and_avatar_reach_messages_api_and_the_control_group(
         "username": "carol",
         "display_name": "Carol Danvers",
         "avatar": f"/api/users/carol/avatar/?v={profile.version}",
+        "author_bot": False,
     }
     posted = chat_services.message_post(room_id=room.pk, author=carol, body="hi", client_id="c1")
     listed = selectors.message_list(room_id=room.pk)[-1]
@@ -695,6 +696,7 @@ def test_users_without_a_profile_get_good_defaults(make_user: Callable[..., User
         "username": "bob_smith",
         "display_name": "bob_smith",
         "avatar": "/api/users/bob_smith/avatar/?v=0",
+        "author_bot": False,
     }
     client = Client()
     client.force_login(bob)

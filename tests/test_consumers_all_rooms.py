@@ -541,6 +541,7 @@ async def test_profile_change_reaches_open_sockets_as_user_updated(
         "username": "bob",
         "display_name": "Bob B.",
         "avatar": "/api/users/bob/avatar/?v=2",
+        "author_bot": False,
     }
     await events.publish_now(events.profile(profile))
     assert await next_of(comm, "user.updated") == {"type": "user.updated", "user": profile}

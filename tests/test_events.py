@@ -24,6 +24,8 @@ MESSAGE: MessageOut = {
     "author": "alice",
     "author_display_name": "Alice",
     "author_avatar": "/api/users/alice/avatar/",
+    "author_bot": False,
+    "author_icon_emoji": None,
     "body": "hi **all**",
     "html": "<p>hi <strong>all</strong></p>",
     "reply_to": None,
@@ -41,7 +43,7 @@ MESSAGE: MessageOut = {
     "deleted": False,
 }
 STATE = {"last_read_seq": 1, "unread": 2, "mentions": 0, "last_seq": 3}
-PROFILE = {"username": "bob", "display_name": "Bob", "avatar": "/a.png"}
+PROFILE = {"username": "bob", "display_name": "Bob", "avatar": "/a.png", "author_bot": False}
 
 # One of each event a service can publish, built by its constructor.
 SAMPLES = [

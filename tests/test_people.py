@@ -70,6 +70,7 @@ def test_people_search_matches_usernames_and_display_names_best_first(
     assert found["results"][0] == {
         "username": "bob",
         "display_name": "Robert Zimmer",
+        "author_bot": False,
         "avatar": found["results"][0]["avatar"],
         "timezone": "",
         "online": False,
@@ -114,7 +115,7 @@ def test_people_search_needs_either_usernames_or_q(people: dict[str, User]) -> N
     # The lookup by usernames keeps its shape: a list of profiles.
     listed = client.get("/api/users/", {"usernames": "bob,dave"}).json()
     assert [p["username"] for p in listed] == ["bob"]
-    assert set(listed[0]) == {"username", "display_name", "avatar"}
+    assert set(listed[0]) == {"username", "display_name", "avatar", "author_bot"}
 
 
 @override_settings(CHAT_PEOPLE_BURST=2, CHAT_PEOPLE_RATE_PER_SECOND=0.01)
@@ -140,6 +141,7 @@ def test_profile_card_endpoint_shows_the_person_and_nothing_of_their_rooms(
     assert card.json() == {
         "username": "carol",
         "display_name": "Carol Bobbins",
+        "author_bot": False,
         "avatar": card.json()["avatar"],
         "timezone": "Asia/Tokyo",
         "online": False,

@@ -28,6 +28,8 @@ def test_messages_get_consecutive_seqs_and_are_saved(room: Room, alice: User) ->
         "author": "alice",
         "author_display_name": "alice",  # no display name set: the username
         "author_avatar": "/api/users/alice/avatar/?v=0",
+        "author_bot": False,
+        "author_icon_emoji": None,
         "body": "two",
         "html": "<p>two</p>",
         "reply_to": None,

@@ -107,6 +107,14 @@ class MessageSerializer(serializers.Serializer[Any]):
         help_text="URL of the author's avatar image (an initials avatar when none was "
         "uploaded); null for system messages.",
     )
+    author_bot = serializers.BooleanField(
+        help_text="A bot's message (shown with a BOT badge). A bot's message may carry the "
+        "name and avatar it was posted with (an incoming webhook's `username`, `icon_url`)."
+    )
+    author_icon_emoji = serializers.CharField(
+        allow_null=True,
+        help_text="An emoji shown as the avatar of a bot's message (a hook's `icon_emoji`).",
+    )
     body = serializers.CharField(allow_blank=True, help_text="The source, plain text.")
     html = serializers.CharField(
         allow_blank=True,
@@ -289,6 +297,7 @@ class UserSerializer(serializers.Serializer[Any]):
         help_text="URL of the avatar image (the initials avatar when none was uploaded); it "
         "changes whenever the profile does, so it may be cached."
     )
+    author_bot = serializers.BooleanField(help_text="A bot account (shown with a BOT badge).")
 
 
 class UserQuerySerializer(serializers.Serializer[Any]):

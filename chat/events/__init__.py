@@ -6,6 +6,8 @@ one publish verb (publish.py). Services build an event here and call
 
 from chat.events.publish import (
     NotifyItem,
+    hooks_request,
+    hooks_requested,
     layer_send,
     notify_on_commit,
     notify_requested,
@@ -65,6 +67,8 @@ __all__ = [
     "UserFrameEvent",
     "counts",
     "encode",
+    "hooks_request",
+    "hooks_requested",
     "kick",
     "layer_send",
     "membership",

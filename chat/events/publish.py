@@ -69,6 +69,19 @@ def notify_on_commit(items: list[NotifyItem]) -> None:
         transaction.on_commit(lambda: notify_requested.send(None, items=items), robust=True)
 
 
+# Sent INSIDE the saving transaction with `message_ids`: messages saved in rooms that an
+# outgoing webhook watches (Room.outgoing_hooks). The integrations app queues its job in
+# that same transaction, so a committed message always has its deliveries queued: a
+# process killed right after the commit loses none. (chat does not import integrations.)
+hooks_requested = Signal()
+
+
+def hooks_request(message_ids: list[int]) -> None:
+    """Hand saved messages to the outgoing webhooks, in the current transaction."""
+    if message_ids:
+        hooks_requested.send(None, message_ids=message_ids)
+
+
 async def layer_send(publication: Publication) -> None:
     """The one place an event leaves for the channel layer (the fault tests make it fail
     here, or make Redis fail under it)."""

@@ -62,6 +62,9 @@ class MessageOut(TypedDict):
     author: str | None  # None only for kind "system"
     author_display_name: str | None  # the author's display name (or username); None: system
     author_avatar: str | None  # URL of the author's avatar; None: system
+    author_bot: bool  # a bot's message (the page shows a BOT badge)
+    # A bot's message shown with an emoji for its avatar (a hook's icon_emoji), else None.
+    author_icon_emoji: str | None
     body: str
     html: str  # the body rendered (chat/content/rendering.py's allow-list); "" for an empty body
     reply_to: ReplyOut | None
@@ -158,7 +161,7 @@ def _message_select() -> str:
         "SELECT m.id, r.slug, m.seq, u.username, m.body, m.created_at, m.client_id,"  # noqa: S608
         " m.edited_at, m.kind, a.id, a.name, a.content_type, a.size, a.width, a.height,"
         " a.thumbnail_width, a.thumbnail_height, m.mentions, p.display_name, p.version,"
-        " m.group_mention, a.kind"
+        " m.group_mention, a.kind, p.is_bot, m.as_name, m.as_avatar, m.as_emoji"
         # Last, read from the end of the row (_rich): the html, what a reply answers, and
         # the thread's fields.
         f", m.html, o.id, o.seq, ou.username, SUBSTR(o.body, 1, {REPLY_EXCERPT_CHARS * 4}),"
@@ -187,13 +190,14 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
     pk, slug, seq, author, body, created_at, client_id, edited_at, kind = row[:9]
     attachment_id, *attachment_rest = row[9:17]
     mentions, display_name, profile_version, group_mention = row[17:21]
+    bot, as_name, as_avatar, as_emoji = row[22:26]
     message: MessageOut = {
         "id": pk,
         "room": slug,
         "seq": seq,
         "author": author,
-        "author_display_name": (display_name or author) if author is not None else None,
-        "author_avatar": avatar_url(author, profile_version or 0) if author is not None else None,
+        **author_look(author, display_name, profile_version, bool(bot), as_name, as_avatar),
+        "author_icon_emoji": as_emoji or None,
         "body": body,
         **_rich(row[-_RICH_COLUMNS:]),
         "created_at": _aware(created_at).isoformat(),
@@ -212,6 +216,38 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
 
 
 _RICH_COLUMNS = 13
+
+
+class AuthorLook(TypedDict):
+    author_display_name: str | None
+    author_avatar: str | None
+    author_bot: bool
+
+
+def author_look(
+    author: str | None,
+    display_name: str | None,
+    version: int | None,
+    bot: bool,
+    as_name: str | None,
+    as_avatar: str | None,
+) -> AuthorLook:
+    """How a message's author shows: the profile, or for a bot's message the name and
+    avatar it was posted with (a hook's `username`/`icon_url`), the badge kept."""
+    if author is None:
+        return {"author_display_name": None, "author_avatar": None, "author_bot": False}
+    own_avatar = avatar_url(author, version or 0)
+    if not bot:
+        return {
+            "author_display_name": display_name or author,
+            "author_avatar": own_avatar,
+            "author_bot": False,
+        }
+    return {
+        "author_display_name": as_name or display_name or author,
+        "author_avatar": as_avatar or own_avatar,
+        "author_bot": True,
+    }
 
 
 class _Rich(TypedDict):
@@ -256,6 +292,8 @@ def thread_summary(
 def deleted_root(message: "MessageOut") -> "MessageOut":
     """A deleted root kept in the timeline for its thread: nothing of its content."""
     message["author"] = message["author_display_name"] = message["author_avatar"] = None
+    message["author_bot"] = False
+    message["author_icon_emoji"] = None
     message["body"] = message["html"] = message["client_id"] = ""
     message["reply_to"] = None
     message["attachment"] = None

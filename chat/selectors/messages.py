@@ -9,7 +9,7 @@ from django.db import connection
 from accounts.selectors import ProfileOut as ProfileOut  # re-exported: events, consumers
 from accounts.selectors import user_profile as user_profile  # re-exported: hello.user
 from chat.models import Attachment, Message, Room, Thread
-from chat.selectors.message_rows import _MESSAGE_SELECT, _message_row
+from chat.selectors.message_rows import _MESSAGE_SELECT, AuthorLook, _message_row
 from chat.selectors.message_rows import REPLY_EXCERPT_CHARS as REPLY_EXCERPT_CHARS
 from chat.selectors.message_rows import AttachmentOut as AttachmentOut
 from chat.selectors.message_rows import MessageOut as MessageOut
@@ -41,8 +41,8 @@ def message_out(
         "room": room_slug,
         "seq": message.seq,
         "author": author,
-        "author_display_name": profile["display_name"] if profile is not None else None,
-        "author_avatar": profile["avatar"] if profile is not None else None,
+        **_look(message, profile),
+        "author_icon_emoji": message.as_emoji or None,
         "body": message.body,
         "html": message.html,
         # The caller loaded reply_to with the message (select_related, or the object it
@@ -60,6 +60,17 @@ def message_out(
         "also_to_room": message.also_to_room,
         "thread_summary": summary,
         "deleted": False,
+    }
+
+
+def _look(message: Message, profile: ProfileOut | None) -> AuthorLook:
+    if profile is None:
+        return {"author_display_name": None, "author_avatar": None, "author_bot": False}
+    bot = profile["author_bot"]
+    return {
+        "author_display_name": (bot and message.as_name) or profile["display_name"],
+        "author_avatar": (bot and message.as_avatar) or profile["avatar"],
+        "author_bot": bot,
     }
 
 

@@ -41,9 +41,12 @@ def room_members_matching(*, room_id: int, prefix: str) -> list[ProfileOut]:
             Q(user__username__istartswith=prefix) | Q(user__profile__display_name__icontains=prefix)
         )
     rows = members.order_by("user__username").values_list(
-        "user__username", "user__profile__display_name", "user__profile__version"
+        "user__username",
+        "user__profile__display_name",
+        "user__profile__version",
+        "user__profile__is_bot",
     )[: MEMBER_SUGGESTIONS * 2]
-    found = [profile_out(username, name, version) for username, name, version in rows]
+    found = [profile_out(*row) for row in rows]
     # Names that start with what was typed come before the ones that merely contain it.
     lowered = prefix.lower()
     found.sort(key=lambda p: not p["username"].lower().startswith(lowered))

@@ -27,6 +27,8 @@ from chat.services.notifying import notify_level_set, notify_prefs_set
 from chat.services.posting import (
     NewAttachment,
     Outcome,
+    PostedAs,
+    RichContent,
     SendRequest,
     message_post,
     message_post_async,
@@ -53,6 +55,8 @@ __all__ = [
     "NewAttachment",
     "NewToken",
     "Outcome",
+    "PostedAs",
+    "RichContent",
     "SendRequest",
     "access_require_read",
     "access_require_write",

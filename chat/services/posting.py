@@ -53,6 +53,27 @@ class NewAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class RichContent:
+    """A message whose look is richer than its body (a Slack payload's attachments and
+    blocks, chat/content/slack): `markdown` is rendered as any body is, `card_html`
+    (already cleaned by its own allow-list) follows it; the body is the plain-text
+    fallback that search, notifications and mentions read."""
+
+    markdown: str
+    card_html: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostedAs:
+    """The name and avatar a bot's message shows (a hook's `username`, `icon_url` or
+    `icon_emoji`); ignored for a person's message: only a bot may wear another look."""
+
+    name: str = ""
+    avatar: str = ""  # a URL the page's CSP allows (the hook checked it)
+    emoji: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SendRequest:
     room_id: int
     author: User | None  # None: the server's own message (kind "system", no access rules)
@@ -62,6 +83,8 @@ class SendRequest:
     attachment: NewAttachment | None = None  # a file message (its caption may be empty)
     thread: int | None = None  # a reply in the thread of this root (a message of the room)
     also_to_room: bool = False  # the reply shows in the room's timeline too
+    rich: RichContent | None = None
+    posted_as: PostedAs | None = None
 
     @property
     def kind(self) -> str:
@@ -227,10 +250,7 @@ def _insert_many(
     roots: dict[int, Message],
 ) -> list[MessageOut]:
     # Rendered before the seqs are taken (the rooms' rows stay locked until commit).
-    htmls = [
-        rendering.render(r.body, mentions=m.names, group_mention=m.group)
-        for r, m in zip(requests, mentioned, strict=True)
-    ]
+    htmls = [_html(r, m) for r, m in zip(requests, mentioned, strict=True)]
     by_room: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
@@ -255,6 +275,7 @@ def _insert_many(
                 reply_to=replies[index],
                 thread_id=request.thread,
                 also_to_room=request.also_to_room and request.thread is not None,
+                **_posted_as(request),
             )
             for index, (request, html) in enumerate(zip(requests, htmls, strict=True))
         ]
@@ -293,7 +314,22 @@ def _insert_many(
     )
     # One notification job for the whole batch (only if someone may need telling).
     events.notify_on_commit(notify)
+    # Outgoing webhooks' job, queued in this transaction (only where one watches).
+    events.hooks_request([row.pk for row in rows if blocks[row.room_id].hooks])
     return payloads
+
+
+def _html(request: SendRequest, mentioned: Mentioned) -> str:
+    source = request.rich.markdown if request.rich is not None else request.body
+    html = rendering.render(source, mentions=mentioned.names, group_mention=mentioned.group)
+    return html + request.rich.card_html if request.rich is not None else html
+
+
+def _posted_as(request: SendRequest) -> dict[str, str]:
+    look = request.posted_as
+    if look is None or request.author is None:
+        return {}
+    return {"as_name": look.name, "as_avatar": look.avatar, "as_emoji": look.emoji}
 
 
 def _attachments_add(rows: list[Message], requests: list[SendRequest]) -> dict[int, Attachment]:

@@ -15,6 +15,7 @@ class SeqBlock(NamedTuple):
     last: int  # the last seq of the block taken (the block is last - count + 1 … last)
     slug: str
     notify_all: bool  # a direct conversation, or a member with the level "all"
+    hooks: bool = False  # an outgoing webhook watches the room (Room.outgoing_hooks)
 
 
 def room_seq_block(room_id: int, count: int = 1) -> SeqBlock:
@@ -45,11 +46,15 @@ def room_seq_blocks(counts: dict[int, int]) -> dict[int, SeqBlock]:
             f"WITH v(room, n) AS (VALUES {values}){lock}"  # noqa: S608 - table name from the model
             f" UPDATE {table} SET last_seq = last_seq + v.n FROM v{', locked' if locking else ''}"
             f" WHERE {table}.id = v.room{' AND locked.room = v.room' if locking else ''}"
-            f" RETURNING {table}.id, last_seq, slug, is_direct, notify_all_members",
+            f" RETURNING {table}.id, last_seq, slug, is_direct, notify_all_members,"
+            " outgoing_hooks",
             [value for room in rooms for value in (room, counts[room])],
         )
         rows = cursor.fetchall()
-    blocks = {int(r[0]): SeqBlock(int(r[1]), str(r[2]), bool(r[3]) or int(r[4]) > 0) for r in rows}
+    blocks = {
+        int(r[0]): SeqBlock(int(r[1]), str(r[2]), bool(r[3]) or int(r[4]) > 0, int(r[5]) > 0)
+        for r in rows
+    }
     if len(blocks) != len(rooms):
         raise ChatError(ErrorCode.ROOM_NOT_FOUND, "This room does not exist any more.")
     return blocks

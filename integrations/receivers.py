@@ -1,0 +1,1 @@
+"""Connects the integrations app to chat's signals (chat never imports integrations)."""
