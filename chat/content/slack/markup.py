@@ -94,7 +94,14 @@ class Budget:
         self.chars = RENDER_BUDGET_CHARS
         self.blocks = blocks
 
+    def _may_take(self, mrkdwn: str) -> bool:
+        # Judged on the input before converting it: no conversion is spent on a text
+        # that cannot fit (the budget then counts the longer of input and Markdown).
+        return len(mrkdwn.strip()) + RENDER_CALL_CHARS <= self.chars
+
     def _take(self, markdown: str) -> bool:
+        if not markdown.strip():
+            return False
         cost = len(markdown) + RENDER_CALL_CHARS
         if cost > self.chars:
             return False
@@ -104,23 +111,22 @@ class Budget:
     def block(self, mrkdwn: str) -> str:
         """mrkdwn as rendered HTML (paragraphs, quotes, code blocks)."""
         mrkdwn = mrkdwn[:MAX_RENDER_CHARS]
-        markdown = mrkdwn_to_markdown(mrkdwn)
-        if not markdown.strip():
-            return ""
+        markdown = mrkdwn_to_markdown(mrkdwn) if self._may_take(mrkdwn) else ""
         if self._take(markdown):
             return render(markdown)
-        return "<p>" + escape_lines(mrkdwn_to_plain(mrkdwn)) + "</p>"
+        plain = mrkdwn_to_plain(mrkdwn)
+        return f"<p>{escape_lines(plain)}</p>" if plain else ""
 
     def inline(self, mrkdwn: str) -> str:
         """mrkdwn as phrasing HTML for a `<p>`, `<dt>` or `<dd>`: new lines as `<br>`."""
         mrkdwn = mrkdwn[:MAX_RENDER_CHARS]
-        markdown = convert(mrkdwn, INLINE)
-        if not markdown.strip():
-            return ""
+        markdown = convert(mrkdwn, INLINE) if self._may_take(mrkdwn) else ""
         if self._take(markdown):
             out = render(markdown)
             if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
                 return out[3:-4]
+            if not out:
+                return ""
         return escape_lines(mrkdwn_to_plain(mrkdwn))
 
 
