@@ -291,6 +291,9 @@ def test_attachment_colours(color: str, attribute: str) -> None:
         (1714550400.75, "2024-05-01 08:00 UTC"),
         ("1714550400", "2024-05-01 08:00 UTC"),
         (1714550400000, ""),  # milliseconds: out of range, left out
+        (10**400, ""),
+        (float("nan"), ""),
+        ("-1", "1969-12-31 23:59 UTC"),
     ],
 )
 def test_attachment_ts_as_utc_text(ts: object, text: str) -> None:
