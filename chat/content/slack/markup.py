@@ -1,6 +1,32 @@
 """The card HTML's second wall (an nh3 allow-list built from rendering.ALLOWED plus the
 card elements and classes) and the budgeted rendering of the texts inside cards. Pure:
-no Django, no I/O; it never loosens rendering.ALLOWED itself."""
+no Django, no I/O; it never loosens rendering.ALLOWED itself.
+
+Card HTML (SlackMessage.card_html): blocks first, then one card per attachment.
+
+    <div class="blocks">                        top-level blocks, or an attachment's
+      <div class="block-section">               rendered text (<p>, <blockquote>, <pre>…)
+        <dl class="card-fields">                section fields, two columns
+          <div class="card-field card-field-short"><dd>…</dd></div>
+      <p class="block-header">                  <hr> (divider)
+      <p class="block-context">                 its texts, space-separated
+      <p class="block-image"><a href>alt_text</a></p>
+      <div class="block-rich">                  <p>, <ul>/<ol><li>, <pre><code>, <blockquote>
+    <div class="card" data-color="#rrggbb">     data-color only for a valid colour
+      <p class="card-pretext">  <p class="card-author">  <p class="card-title">
+      <div class="card-text">                   rendered text
+      <dl class="card-fields">
+        <div class="card-field"> or <div class="card-field card-field-short">
+          <dt>title</dt><dd>value</dd>
+      <div class="blocks">…</div>               the attachment's own blocks
+      <p class="card-image"><a href>file name or "image"</a></p>
+      <p class="card-footer">footer · 2024-05-01 08:00 UTC</p>
+
+Inside them, what a message body may hold (rendering.ALLOWED): strong, em, s, code, pre,
+br, blockquote, ul/ol/li, a (http, https, mailto; rel and target always set) and
+span.mention. No style attribute, ever: the page reads data-color (CSP forbids inline
+styles). Elements: CARD_ALLOWED; classes: exactly CARD_CLASSES.
+"""
 
 import html
 import re
