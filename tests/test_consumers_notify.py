@@ -100,7 +100,7 @@ async def test_member_search_lists_members_of_a_readable_room_only(
     assert found["room"] == room.slug
     assert found["prefix"] == "B"
     assert [m["username"] for m in found["members"]] == ["bob"]
-    assert set(found["members"][0]) == {"username", "display_name", "avatar"}
+    assert set(found["members"][0]) == {"username", "display_name", "avatar", "author_bot"}
     await send(comm, {"type": "members.search", "room": secret.slug, "prefix": ""})
     error = await next_of(comm, "error")
     assert error["code"] == "forbidden"

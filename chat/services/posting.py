@@ -320,9 +320,15 @@ def _insert_many(
 
 
 def _html(request: SendRequest, mentioned: Mentioned) -> str:
-    source = request.rich.markdown if request.rich is not None else request.body
-    html = rendering.render(source, mentions=mentioned.names, group_mention=mentioned.group)
-    return html + request.rich.card_html if request.rich is not None else html
+    rich = request.rich
+    # A rich message with nothing of its own to show (a Slack attachment with only its
+    # `fallback`) shows its body, as any message does.
+    if rich is None or not (rich.markdown or rich.card_html):
+        return rendering.render(
+            request.body, mentions=mentioned.names, group_mention=mentioned.group
+        )
+    html = rendering.render(rich.markdown, mentions=mentioned.names, group_mention=mentioned.group)
+    return html + rich.card_html
 
 
 def _posted_as(request: SendRequest) -> dict[str, str]:
