@@ -47,7 +47,7 @@ def address_check(host: str, port: int) -> str:
     for info in infos:
         address = str(info[4][0])
         ip = ipaddress.ip_address(address.split("%")[0])
-        if allowed or ip.is_global and not (ip.is_multicast or ip.is_reserved):
+        if allowed or (ip.is_global and not (ip.is_multicast or ip.is_reserved)):
             return address
     raise CommandFailed(f"{host} is not a public address")
 
@@ -102,7 +102,9 @@ def form_post(url: str, form: dict[str, str], *, timeout: float) -> HttpAnswer:
     except TimeoutError:
         raise CommandFailed(f"{parts.hostname} did not answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as error:
-        raise CommandFailed(f"{parts.hostname} could not be reached ({type(error).__name__})") from None
+        raise CommandFailed(
+            f"{parts.hostname} could not be reached ({type(error).__name__})"
+        ) from None
     finally:
         conn.close()
     if len(body) > MAX_ANSWER_BYTES:

@@ -210,7 +210,7 @@ def response_take(secret: str) -> CommandResponse:
     """Count one post on a response_url, or ResponseRefused. The row is locked, so two
     posts racing for the fifth use cannot both take it."""
     found = (
-        CommandResponse.objects.select_for_update()
+        CommandResponse.objects.select_for_update(of=("self",))
         .select_related("command", "user", "room")
         .filter(digest=response_digest(secret))
         .first()

@@ -28,7 +28,11 @@ async def run(state: ConnectionState, rooms: RoomChanges, c: RunCommand) -> Answ
     stream = state.joined(c.room)
     if c.command not in BUILTIN_NAMES:
         return await custom.command_run(
-            user=state.user, room_id=stream.room_id, slug=stream.slug, name=c.command, text=c.text,
+            user=state.user,
+            room_id=stream.room_id,
+            slug=stream.slug,
+            name=c.command,
+            text=c.text,
             answer_room=_slug(state, stream),
         )
     try:
@@ -96,4 +100,3 @@ async def _builtin(
     # /help
     listed = await dbcalls.read(custom.commands_list)
     return builtin.help_markdown(listed)
-

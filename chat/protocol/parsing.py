@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 
 from chat.errors import ChatError
 from chat.protocol import fields
+from chat.protocol.codes import ErrorCode, FrameType
 from chat.protocol.command_frames import RunCommand as RunCommand
 from chat.protocol.command_frames import parse_run
-from chat.protocol.codes import ErrorCode, FrameType
 from chat.protocol.fields import MAX_SLUG_CHARS as MAX_SLUG_CHARS  # re-exported
 from chat.protocol.thread_frames import (
     FetchThreads as FetchThreads,

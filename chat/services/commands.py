@@ -31,7 +31,9 @@ def me_content(action: str) -> tuple[str, RichContent]:
     if not action:
         raise ChatError(ErrorCode.EMPTY_BODY, "Usage: /me <action>")
     # Underscores inside would end Markdown's emphasis early; a star pair does not.
-    return action, RichContent(markdown=f"*{action}*" if "*" not in action else action, card_html="")
+    return action, RichContent(
+        markdown=f"*{action}*" if "*" not in action else action, card_html=""
+    )
 
 
 def shrug_content(text: str) -> tuple[str, RichContent]:
