@@ -25,6 +25,10 @@ class CommandFailed(Exception):
     is shown to the caller (no internals: a host and what went wrong)."""
 
 
+class CommandTimedOut(CommandFailed):
+    """No answer within the time limit."""
+
+
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     status: int
@@ -100,7 +104,7 @@ def form_post(url: str, form: dict[str, str], *, timeout: float) -> HttpAnswer:
         response = conn.getresponse()
         body = response.read(MAX_ANSWER_BYTES + 1)
     except TimeoutError:
-        raise CommandFailed(f"{parts.hostname} did not answer within {timeout:g} s") from None
+        raise CommandTimedOut(f"{parts.hostname} did not answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as error:
         raise CommandFailed(
             f"{parts.hostname} could not be reached ({type(error).__name__})"

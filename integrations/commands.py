@@ -175,10 +175,10 @@ async def command_run(
             asyncio.to_thread(command_http.form_post, command.url, form, timeout=timeout),
             timeout + 0.5,
         )
+    except (TimeoutError, command_http.CommandTimedOut):
+        return ephemeral_frame(answer_room, f"/{name} did not answer within {timeout:g} s.")
     except command_http.CommandFailed as error:
         return ephemeral_frame(answer_room, f"/{name} failed: {error}.")
-    except TimeoutError:
-        return ephemeral_frame(answer_room, f"/{name} did not answer within {timeout:g} s.")
     found = answer_read(answer, name)
     if found is None:
         return None
