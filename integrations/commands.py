@@ -164,6 +164,9 @@ async def command_run(
     command = await dbcalls.read(_command_get, name=name)
     if command is None:
         raise ChatError(ErrorCode.UNKNOWN_COMMAND, f"There is no command /{name}.")
+    # Each run costs an outgoing request (and may post): it draws from the caller's
+    # message budget, so a flood of runs is refused like a flood of messages.
+    await policy.current().message_check(user.pk)
     secret = await dbcalls.write(
         response_url_create, command_id=command.pk, user=user, room_id=room_id
     )
@@ -186,7 +189,6 @@ async def command_run(
         return ephemeral_frame(answer_room, found)
     if found.response_type != "in_channel":
         return ephemeral_of(found, answer_room)
-    await policy.current().message_check(user.pk)
     await group_commit.current().post(
         in_channel_request(found, user=user, room_id=room_id, name=name, text=text)
     )
