@@ -523,6 +523,11 @@ CHAT_VAPID_SUBJECT: str = env.str("CHAT_VAPID_SUBJECT", default="mailto:" + DEFA
 # local addresses allowed): a push service on the local network, the tests' stand-in.
 CHAT_PUSH_ALLOW_HOSTS: list[str] = env.list("CHAT_PUSH_ALLOW_HOSTS", default=[])
 
+# --- integrations: commands ---
+# How long a custom slash command's server has to answer (Slack's 3 s); past it the
+# caller sees an ephemeral explanation. Its response_url stays good for 30 minutes.
+CHAT_COMMAND_TIMEOUT_SECONDS: float = env.float("CHAT_COMMAND_TIMEOUT_SECONDS", default=3.0)
+
 # Background jobs: Django's tasks API (django-tasks backport) on its database backend.
 # CHAT_JOB_WORKER "inprocess" (default): every daphne process also runs due jobs in a
 # thread, so `daphne chatsite.asgi:application` alone is enough; "separate": only

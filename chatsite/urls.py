@@ -51,6 +51,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/push/", include("notify.push_api_urls")),
     path("api/", include("chat.api.urls")),
+    path("", include("integrations.command_urls")),
     path("", include("notify.urls")),
     path("", include("chat.urls")),
 ]

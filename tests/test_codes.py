@@ -116,6 +116,7 @@ FRAMES: dict[FrameType, dict[str, Any]] = {
     FrameType.THREAD_FOLLOW: {"room": "r", "root": 1, "following": True},
     FrameType.THREAD_READ: {"room": "r", "root": 1, "seq": 3},
     FrameType.THREADS_FETCH: {"unread": True, "before": None, "limit": 20},
+    FrameType.COMMAND_RUN: {"room": "r", "command": "/shrug", "text": ""},
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 
 from chat import selectors, services
+from chat.consumers import commands
 from chat.consumers.rooms import RoomChanges
 from chat.consumers.state import NOT_JOINED, ConnectionState
 from chat.database import dbcalls, group_commit
@@ -255,6 +256,7 @@ HANDLERS: dict[type[parsing.Command], Handler] = {
     parsing.FollowThread: follow_thread,
     parsing.ReadThread: read_thread,
     parsing.FetchThreads: fetch_threads,
+    parsing.RunCommand: commands.run,
 }
 
 

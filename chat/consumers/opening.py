@@ -16,8 +16,10 @@ from chat.limits import policy
 from chat.ops import observability
 from chat.protocol import parsing
 from chat.protocol.codes import CloseCode
+from chat.protocol.command_frames import CommandInfo
 from chat.realtime.connection import State
 from chat.selectors import HistoryOut, NotifyPrefsOut, ProfileOut, RoomState, ThreadTotals
+from integrations.commands import commands_list
 
 # Accepts the socket; the argument names the endpoint for the logs ("*": all rooms).
 Accept = Callable[[str], Awaitable[None]]
@@ -39,6 +41,7 @@ class _AllRooms(NamedTuple):
     profile: ProfileOut | None
     prefs: NotifyPrefsOut
     threads: ThreadTotals
+    commands: list[CommandInfo]
 
 
 def _rooms_and_backlogs(*, user_id: int, after: dict[str, int], limit: int) -> _AllRooms:
@@ -54,18 +57,19 @@ def _rooms_and_backlogs(*, user_id: int, after: dict[str, int], limit: int) -> _
         selectors.user_profile(user_id),
         selectors.notify_prefs(user_id),
         selectors.thread_totals(user_ids=[user_id])[user_id],
+        commands_list(),
     )
 
 
 def _history_and_profile(
     *, room_id: int, after: int | None, limit: int, user_id: int
-) -> tuple[HistoryOut, ProfileOut | None]:
-    """Read after joining the hub: the room's history (or resume backlog) and the
-    user's profile for hello."""
+) -> tuple[HistoryOut, ProfileOut | None, list[CommandInfo]]:
+    """Read after joining the hub: the room's history (or resume backlog), the
+    user's profile and the slash commands for hello."""
     history = selectors.message_history(
         room_id=room_id, after=after, limit=limit, reader_id=user_id
     )
-    return history, selectors.user_profile(user_id)
+    return history, selectors.user_profile(user_id), commands_list()
 
 
 class Opening:
@@ -139,7 +143,7 @@ class Opening:
         hub = await state.runtime.hub()
         await hub.join(conn, [room["id"]], online={room["id"]: room["slug"]})
         limit = settings.CHAT_HISTORY_LIMIT if after is None else settings.CHAT_RESUME_LIMIT
-        history, profile = await dbcalls.read(
+        history, profile, commands = await dbcalls.read(
             _history_and_profile, room_id=room["id"], after=after, limit=limit, user_id=conn.user_id
         )
         messages = history["messages"]
@@ -162,6 +166,7 @@ class Opening:
             "online": online,
             "online_count": online_count,
             "history": messages,
+            "commands": commands,
         }
         if after is not None:
             hello["resumed"] = {"after": after, "complete": history["complete"]}
@@ -180,7 +185,7 @@ class Opening:
             conn, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
         )
         # Read again now that events flow: the streams start after these last seqs.
-        rooms, backlogs, profile, prefs, threads = await dbcalls.read(
+        rooms, backlogs, profile, prefs, threads, commands = await dbcalls.read(
             _rooms_and_backlogs,
             user_id=conn.user_id,
             after=after,
@@ -197,7 +202,14 @@ class Opening:
         await self.accept("*")
         user = profile or {"username": conn.username}
         await state.send(
-            {"type": "hello", "user": user, "rooms": entries, "notify": prefs, "threads": threads}
+            {
+                "type": "hello",
+                "user": user,
+                "rooms": entries,
+                "notify": prefs,
+                "threads": threads,
+                "commands": commands,
+            }
         )
         for room in rooms:
             stream = conn.streams[room["id"]]

@@ -10,6 +10,7 @@ import typing
 from typing import Literal, NotRequired, TypedDict, Union
 
 from accounts.selectors import ProfileOut
+from chat.protocol.command_frames import CommandInfo
 from chat.selectors.message_rows import ThreadSummary
 from chat.selectors.messages import MessageOut
 from chat.selectors.notifying import NotifyPrefsOut
@@ -38,6 +39,7 @@ class RoomHello(TypedDict):
     online_count: int
     history: list[MessageOut]
     resumed: NotRequired[Resumed]
+    commands: list[CommandInfo]  # the slash commands the composer offers
 
 
 class AllRoomsHello(TypedDict):
@@ -48,6 +50,7 @@ class AllRoomsHello(TypedDict):
     rooms: list[Json]  # hello.rooms entries (docs/protocol.md)
     notify: NotifyPrefsOut
     threads: ThreadTotals
+    commands: list[CommandInfo]  # the slash commands the composer offers
 
 
 class MessageFrame(TypedDict):
@@ -206,6 +209,15 @@ class NotifyPrefsFrame(TypedDict):
     thread_replies: bool
 
 
+class EphemeralFrame(TypedDict):
+    """A slash command's answer for its caller alone: never stored, gone on reload."""
+
+    type: Literal["ephemeral"]
+    room: str | None  # None only on the per-room endpoint
+    html: str  # rendered like a message's html (the same allow-list)
+    text: str  # the plain text of it
+
+
 SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "hello": (RoomHello, AllRoomsHello),
     "message": (MessageFrame,),
@@ -229,6 +241,7 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "thread.updated": (ThreadUpdatedFrame,),
     "thread.state": (ThreadStateFrame,),
     "threads": (ThreadsFrame,),
+    "ephemeral": (EphemeralFrame,),
 }
 
 # ThreadState is thread.state's body (services spread it into the frame).

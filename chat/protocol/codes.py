@@ -65,6 +65,8 @@ class ErrorCode(enum.StrEnum):
     CANNOT_LEAVE = "cannot_leave"
     SLUG_TAKEN = "slug_taken"
     BAD_LEVEL = "bad_level"
+    # slash commands
+    UNKNOWN_COMMAND = "unknown_command"
     # reactions, files, images
     BAD_EMOJI = "bad_emoji"
     TOO_MANY_REACTIONS = "too_many_reactions"
@@ -159,6 +161,7 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     _E.CANNOT_LEAVE: _S,
     _E.SLUG_TAKEN: ErrorSpec(HTTPStatus.CONFLICT, http=True),
     _E.BAD_LEVEL: _S,
+    _E.UNKNOWN_COMMAND: _S,
     _E.BAD_EMOJI: _SH,
     _E.TOO_MANY_REACTIONS: _SH,
     _E.FILE_TOO_LARGE: ErrorSpec(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, http=True),
@@ -220,6 +223,7 @@ class FrameType(enum.StrEnum):
     THREAD_FOLLOW = "thread.follow"
     THREAD_READ = "thread.read"
     THREADS_FETCH = "threads.fetch"
+    COMMAND_RUN = "command.run"
 
 
 # --- the page's copy ----------------------------------------------------------------

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs
 from chat.errors import ChatError
 from chat.protocol import fields
 from chat.protocol.codes import ErrorCode, FrameType
+from chat.protocol.command_frames import RunCommand as RunCommand
+from chat.protocol.command_frames import parse_run
 from chat.protocol.fields import MAX_SLUG_CHARS as MAX_SLUG_CHARS  # re-exported
 from chat.protocol.thread_frames import (
     FetchThreads as FetchThreads,
@@ -145,6 +147,7 @@ Command = (
     | FollowThread
     | ReadThread
     | FetchThreads
+    | RunCommand
 )
 
 
@@ -165,6 +168,7 @@ _FRAME_TYPES: dict[type[Command], FrameType] = {
     FollowThread: FrameType.THREAD_FOLLOW,
     ReadThread: FrameType.THREAD_READ,
     FetchThreads: FrameType.THREADS_FETCH,
+    RunCommand: FrameType.COMMAND_RUN,
 }
 
 
@@ -206,6 +210,8 @@ def parse_frame(text: str, *, all_rooms: bool = False) -> Command:
         return DeleteMessage(id=_message_id(data))
     if kind in (FrameType.REACTION_ADD, FrameType.REACTION_REMOVE):
         return _parse_react(data, added=kind == FrameType.REACTION_ADD)
+    if kind == FrameType.COMMAND_RUN:
+        return parse_run(data, all_rooms=all_rooms)
     raise ChatError(ErrorCode.UNKNOWN_TYPE, f"Unknown frame type {kind[:40]!r}.")
 
 

@@ -43,6 +43,7 @@ export const ErrorCode = Object.freeze({
   CANNOT_LEAVE: "cannot_leave",
   SLUG_TAKEN: "slug_taken",
   BAD_LEVEL: "bad_level",
+  UNKNOWN_COMMAND: "unknown_command",
   BAD_EMOJI: "bad_emoji",
   TOO_MANY_REACTIONS: "too_many_reactions",
   FILE_TOO_LARGE: "file_too_large",
@@ -88,6 +89,7 @@ export const FrameType = Object.freeze({
   THREAD_FOLLOW: "thread.follow",
   THREAD_READ: "thread.read",
   THREADS_FETCH: "threads.fetch",
+  COMMAND_RUN: "command.run",
 });
 
 // The user may no longer read the room.

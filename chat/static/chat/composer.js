@@ -6,6 +6,7 @@
 // pacing rules are outbox.js's.
 
 import { ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
+import { commandFrame, commandNames, parseLine } from "./commands.js";
 import { newClientId } from "./dom.js";
 import { Drafts } from "./drafts.js";
 import { emojiPicker } from "./emojipicker.js";
@@ -36,6 +37,7 @@ export class Composer {
     this.pacing = new SendPacing(); // after rate_limited or internal_error: hold, then space
     this.timer = null;
     this.typingSentAt = new Map(); // slug -> performance.now() of the last typing frame
+    this.commands = []; // hello.commands: the slash commands the composer recognises
     this.listen();
   }
 
@@ -158,11 +160,28 @@ export class Composer {
     this.queue(slug, clientId);
   }
 
+  setCommands(commands) {
+    this.commands = Array.isArray(commands) ? commands : [];
+  }
+
+  // A listed `/name args` runs the command (never queued in the outbox: a command is not
+  // idempotent, so it is sent only on an open socket; untagged, as its answer is an
+  // ephemeral line or a broadcast); `//` sends a line starting with "/".
   submit() {
     const slug = this.page.current();
-    const body = this.input.value;
-    if (!slug || !body.trim() || !this.page.canWrite(slug)) return;
+    if (!slug || !this.input.value.trim() || !this.page.canWrite(slug)) return;
     this.page.showError("");
+    const parsed = parseLine(this.input.value, commandNames(this.commands));
+    if (parsed.command) {
+      if (!this.page.conn.send(commandFrame(slug, parsed))) {
+        this.page.showError("Not connected: the command was not run. Try again once connected.");
+        return;
+      }
+      this.input.value = "";
+      this.drafts.clear(slug, this.username());
+      return;
+    }
+    const body = parsed.body;
     const entry = { client_id: newClientId(), body, created_at: new Date().toISOString() };
     const replyTo = this.page.replyTo ? this.page.replyTo(slug) : null; // kept in the outbox
     if (Number.isInteger(replyTo)) entry.reply_to = replyTo;

@@ -2,6 +2,7 @@
 // the store's counts, presence, the composer, navigation and the error line.
 
 import { DROPS_ROOM_ERRORS, ErrorCode, RETRYABLE_ERRORS } from "./codes.js";
+import { showEphemeral } from "./ephemeral.js";
 import { applyReaction } from "./reactions.js";
 import { LEFT_NOTICES, NO_ACCESS_TEXT } from "./roomview.js";
 import { routeOf } from "./threadstate.js";
@@ -142,6 +143,9 @@ export function frameRouter(parts) {
         break;
       case "room.left":
         nav.onLeft(slug, typeof frame.reason === "string" ? frame.reason : "left");
+        break;
+      case "ephemeral": // a slash command's answer, for this user alone
+        if (timeline) showEphemeral(timeline, frame); // a room not drawn here has no place for it
         break;
       case "error":
         onError(frame, tag, slug);

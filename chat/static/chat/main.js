@@ -4,6 +4,7 @@
 // others together and handles hello (frames.js routes the rest); it holds no message.
 
 import { Composer } from "./composer.js";
+import { CommandCompletion } from "./commandcomplete.js";
 import { EmojiCompletion } from "./emojicomplete.js";
 import { frameRouter } from "./frames.js";
 import { helloRooms } from "./hello.js";
@@ -316,6 +317,7 @@ const picker = new MentionPicker(
   { input: $("body"), list: $("mention-list") }
 );
 new EmojiCompletion({ input: $("body"), list: $("emoji-complete-list") });
+new CommandCompletion({ input: $("body"), list: $("command-list") }, () => composer.commands);
 
 store.onChange(() => {
   renderSidebar();
@@ -373,6 +375,7 @@ function onHello(frame) {
   profileViews.renderMe();
   notifier.setPrefs(frame.notify);
   const joined = helloRooms(frame, { store, timelines, current: nav.current });
+  composer.setCommands(frame.commands);
   composer.onHello(joined);
   profileViews.wantDirect();
   nav.open();
