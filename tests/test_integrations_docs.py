@@ -1,24 +1,29 @@
 """docs/integrations.md's examples work as written: the outgoing-webhook bot (its
 Python block, run as is in a real process on loopback) answers a request signed the
 way the issue specifies, and refuses a wrong, stale or missing signature; the bot is at
-most 20 lines; the YAML examples parse."""
+most 20 lines; the YAML examples parse; the GitHub Actions step, run by bash with real
+jq and curl against a receiver on loopback, posts a payload the hook reads into a card."""
 
 import hashlib
 import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 
+from chat.content.slack import payload_parse
 from tests.servers import ROOT, free_port
 
 DOC = ROOT / "docs" / "integrations.md"
@@ -134,3 +139,58 @@ def test_the_yaml_examples_parse() -> None:
     assert grafana["contactPoints"][0]["receivers"][0]["type"] == "slack"
     steps = next(e for e in examples if isinstance(e, dict) and "notify" in e)
     assert "curl" in steps["notify"]["steps"][0]["run"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.skipif(not (shutil.which("jq") and shutil.which("curl")), reason="needs jq and curl")
+def test_the_github_actions_step_posts_a_payload_the_hook_reads() -> None:
+    steps = next(
+        e for e in map(yaml.safe_load, _blocks("yaml")) if isinstance(e, dict) and "notify" in e
+    )
+    step = steps["notify"]["steps"][0]
+    _Receiver.bodies = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {
+            "PATH": os.environ["PATH"],
+            "CHAT_WEBHOOK_URL": f"http://127.0.0.1:{server.server_address[1]}/hooks/key",
+            "RESULT": "failure",
+            "RUN_URL": "https://github.com/acme/api/actions/runs/7",
+            "COMMIT": 'Fix "quotes" and `ticks` $(not run)',
+            "GITHUB_REPOSITORY": "acme/api",
+            "GITHUB_REF_NAME": "main",
+            "GITHUB_ACTOR": "alice",
+        }
+        assert set(step["env"]) <= set(env)
+        done = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", step["run"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr
+    (body,) = _Receiver.bodies
+    slack = payload_parse(json.loads(body))
+    assert slack.username == "GitHub Actions"
+    assert 'data-color="#a30200"' in slack.card_html  # "danger": the run failed
+    assert "Fix &quot;quotes&quot;" in slack.card_html or 'Fix "quotes"' in slack.card_html
+    assert "By: alice" in slack.fallback
