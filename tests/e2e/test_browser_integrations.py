@@ -3,8 +3,8 @@
 posted with and a BOT badge, its attachment as a card with its colour bar (data-color,
 applied through the CSSOM under the page's CSP), short fields side by side (stacked on
 a phone), a live one (a message frame) the same way; the bot's profile card says BOT;
-and the card passes axe's colour-contrast check in the dark theme as in the light one.
-One real daphne."""
+mention completion and the people directory badge the bot too; and the card passes
+axe's colour-contrast check in the dark theme as in the light one. One real daphne."""
 
 import re
 from collections.abc import Callable
@@ -203,5 +203,17 @@ def test_a_hooks_message_shows_its_card_and_bot_badge_in_both_themes(
         page.locator(f"{SAVED}[data-author=alice] .head .author").click()
         expect(page.locator("#profile-card-handle")).to_have_text("@alice")
         expect(page.locator("#profile-card-bot")).to_be_hidden()
+        page.keyboard.press("Escape")
+
+        # Mention completion and the people directory badge the bot too.
+        page.focus("#body")
+        page.keyboard.type("@alert")
+        option = page.locator("#mention-list li", has_text="@alerts-bot")
+        expect(option.locator(".bot-badge")).to_have_text("BOT")
+        page.keyboard.press("Escape")
+        page.fill("#body", "")
+        page.goto("/people/")
+        expect(page.locator(".person[data-username=alerts-bot] .bot-badge")).to_have_text("BOT")
+        expect(page.locator(".person[data-username=alice] .bot-badge")).to_have_count(0)
         context.close()
         assert errors == []
