@@ -23,6 +23,7 @@ class PersonRow(TypedDict):
     online: bool
     local_time: str  # "14:05" in their zone, "" when they set none
     is_me: bool
+    author_bot: bool  # a bot account: the row shows the BOT badge
 
 
 def local_time(zone_name: str, now: datetime) -> str:
@@ -59,6 +60,7 @@ def people(request: HttpRequest) -> HttpResponse:
             "online": person["username"] in online,
             "local_time": local_time(person["timezone"], now),
             "is_me": person["username"] == me,
+            "author_bot": person["author_bot"],
         }
         for person in page["results"]
     ]

@@ -7,7 +7,8 @@
 import { dayLabel, groupInfo, msToNextMidnight, startsDay, startsGroup } from "./grouping.js";
 
 function infoOf(item) {
-  return groupInfo(item.dataset.author, item.classList.contains("system"), Number(item.dataset.time));
+  // A bot's message groups by its look (botlook.js): one hook may speak as several names.
+  return groupInfo(item.dataset.look || item.dataset.author, item.classList.contains("system"), Number(item.dataset.time));
 }
 
 function isMessage(el) {

@@ -4,6 +4,7 @@
 // (completionlist.js).
 
 import { CompletionList } from "./completionlist.js";
+import { botBadge } from "./profiles.js";
 
 const ASK_AFTER_MS = 120;
 const TOKEN_BEFORE_CARET = /(?:^|[^\w@.+-])@([\w.@+-]{0,150})$/;
@@ -26,6 +27,7 @@ export class MentionPicker {
         item.append(name);
         const display = typeof option.display_name === "string" ? option.display_name : "";
         if (display && display !== option.username) item.append(` ${display}`);
+        if (option.author_bot === true) item.append(" ", botBadge());
       },
       choose: (option) => this.choose(option),
       closed: () => {

@@ -4,6 +4,7 @@
 // and upload lines. Builds and updates elements only; it knows no list order (grouping
 // and day separators are listdecor.js's) and sends nothing.
 
+import { cardColor, messageLook } from "./botlook.js";
 import { span } from "./dom.js";
 import { fileLink } from "./files.js";
 import { fullTime, shortTime } from "./grouping.js";
@@ -12,7 +13,8 @@ import { avatarImage, nameParts, setAvatar } from "./profiles.js";
 import { reactionBar } from "./reactions.js";
 import { noteSummary, showSummary, threadMark } from "./threadsummary.js";
 
-// `profile`: the author's cached profile or null; `username`: the page's user.
+// `profile`: the author's cached profile or null (a bot's message shows its own look
+// instead: botlook.js); `username`: the page's user.
 // `inThread`: drawn in the thread panel (no thread summary, mark or "Reply in thread").
 export function messageItem(message, username, profile, inThread = false) {
   if (message.deleted === true) return deletedRootItem(message, inThread);
@@ -37,9 +39,14 @@ export function messageItem(message, username, profile, inThread = false) {
     item.append(head(span("author system-label", "announcement"), timeEl(message.created_at)));
   } else {
     item.dataset.author = message.author;
+    const look = messageLook(message);
+    if (look) {
+      item.classList.add("bot");
+      item.dataset.look = look.key; // grouping (listdecor.js); never redrawn from the profile
+    }
     item.append(
-      avatarButton(message.author, profile),
-      head(authorButton(message.author, profile), timeEl(message.created_at))
+      avatarButton(message.author, look || profile),
+      head(authorButton(message.author, look || profile), timeEl(message.created_at))
     );
   }
   item.append(messageBody(message, username));
@@ -92,7 +99,14 @@ function avatarButton(username, profile) {
   el.tabIndex = -1; // the name button is the Tab stop for the same person
   const name = profile ? profile.displayName : username;
   el.setAttribute("aria-label", name); // named even while no picture is known
-  el.append(avatarImage(profile, name));
+  el.append(profile && profile.emoji ? emojiAvatar(profile.emoji) : avatarImage(profile, name));
+  return el;
+}
+
+// A hook's icon_emoji in the avatar's place (text, the button carries the name).
+function emojiAvatar(emoji) {
+  const el = span("avatar avatar-emoji", emoji);
+  el.setAttribute("aria-hidden", "true");
   return el;
 }
 
@@ -235,6 +249,12 @@ export function fillBody(body, message, username) {
   // The server's html is the only HTML the page inserts; without one, the text.
   if (typeof message.html === "string") body.innerHTML = message.html;
   else body.textContent = source;
+  // A Slack card's colour bar (data-color, checked again here): through the CSSOM, as
+  // the CSP refuses style attributes in HTML.
+  for (const card of body.querySelectorAll("div.card[data-color]")) {
+    const color = cardColor(card.dataset.color);
+    if (color) card.style.setProperty("--card-color", color);
+  }
   const me = (username || "").toLowerCase();
   for (const chip of body.querySelectorAll("span.mention")) {
     const user = (chip.dataset.user || "").toLowerCase();
@@ -246,7 +266,7 @@ export function fillBody(body, message, username) {
 export function refreshAuthors(list, usernames, profileOf) {
   for (const item of list.querySelectorAll(":scope > li.message[data-author]")) {
     const name = item.dataset.author;
-    if (!usernames.has(name)) continue;
+    if (!usernames.has(name) || item.dataset.look) continue; // a bot's message keeps its look
     const profile = profileOf(name);
     const shown = profile ? profile.displayName : name;
     const avatar = item.querySelector(":scope > .avatar-button > img.avatar");

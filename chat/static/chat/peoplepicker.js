@@ -5,7 +5,7 @@
 // answer (GET /api/users/?q=, docs/api.md) replaces them once typing pauses. Only the
 // server's answers are shown, so only active users are ever offered.
 
-import { avatarImage } from "./profiles.js";
+import { avatarImage, botBadge } from "./profiles.js";
 import { matchPeople } from "./peoplesearch.js";
 import { dialogListKeydown } from "./dom.js";
 
@@ -92,6 +92,7 @@ export class PeoplePicker {
         username: raw.username,
         displayName: raw.display_name || raw.username,
         avatar: raw.avatar,
+        bot: raw.author_bot === true,
         online: raw.online === true,
       }));
       if (this.seen.size > SEEN_MAX) this.seen.clear();
@@ -147,6 +148,7 @@ export class PeoplePicker {
         handle.textContent = `@${person.username}`;
         li.append(" ", handle);
       }
+      if (person.bot) li.append(" ", botBadge());
       if (person.online) {
         const dot = document.createElement("span");
         dot.className = "presence-text";

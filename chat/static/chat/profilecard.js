@@ -11,7 +11,7 @@ const CARD_GAP_PX = 6; // between the card and what opened it
 const VIEW_MARGIN_PX = 8; // the card never touches the viewport's edge
 
 export class ProfileCard {
-  // elements: dialog, avatar, name, handle, presence, time, error, message (a), close.
+  // elements: dialog, avatar, name, handle, bot (its BOT badge), presence, time, error, message (a), close.
   // options: me() -> the viewer's username; profiles (optional: the page's Profiles,
   // shown at once while the card's own request runs); online(username) -> true | false |
   // null, the page's live presence where it knows it better than the request did;
@@ -73,6 +73,7 @@ export class ProfileCard {
       username,
       display_name: known ? known.displayName : username,
       avatar: known ? known.avatar : "",
+      author_bot: known ? known.bot : false,
       timezone: "",
       online: null,
     });
@@ -121,6 +122,7 @@ export class ProfileCard {
     const display = person.display_name || username;
     this.el.name.textContent = display;
     this.el.handle.textContent = `@${username}`;
+    if (this.el.bot) this.el.bot.hidden = person.author_bot !== true;
     if (typeof person.avatar === "string" && person.avatar.startsWith("/api/users/")) {
       this.el.avatar.src = person.avatar;
       this.el.avatar.hidden = false;
@@ -169,6 +171,7 @@ export function profileCardElements() {
     avatar: $("profile-card-avatar"),
     name: $("profile-card-name"),
     handle: $("profile-card-handle"),
+    bot: $("profile-card-bot"),
     presence: $("profile-card-presence"),
     time: $("profile-card-time"),
     error: $("profile-card-error"),

@@ -20,12 +20,12 @@ function clean(raw) {
   if (!raw || typeof raw.username !== "string" || !raw.username) return null;
   const display = typeof raw.display_name === "string" && raw.display_name.trim() ? raw.display_name : raw.username;
   const avatar = typeof raw.avatar === "string" && raw.avatar.startsWith(AVATAR_PREFIX) ? raw.avatar : "";
-  return { username: raw.username, displayName: display, avatar };
+  return { username: raw.username, displayName: display, avatar, bot: raw.author_bot === true };
 }
 
 export class Profiles {
   constructor() {
-    this.known = new Map(); // username -> {username, displayName, avatar}
+    this.known = new Map(); // username -> {username, displayName, avatar, bot}
     this.absent = new Set(); // asked for, not returned (unknown or deactivated)
     this.wanted = new Set(); // to ask for in the next batch
     this.asking = new Set(); // in a request now
@@ -58,7 +58,9 @@ export class Profiles {
     const held = this.known.get(profile.username);
     if (held && versionOf(held.avatar) > versionOf(profile.avatar)) return false;
     this.absent.delete(profile.username);
-    if (held && held.displayName === profile.displayName && held.avatar === profile.avatar) return false;
+    if (held && held.displayName === profile.displayName && held.avatar === profile.avatar && held.bot === profile.bot) {
+      return false;
+    }
     this.known.set(profile.username, profile);
     this.changed([profile.username]);
     return true;
@@ -66,8 +68,14 @@ export class Profiles {
 
   // A message carries its author's profile as of when it was read: learned, unless the
   // page already holds a newer one (a change missed while offline shows everywhere).
+  // A bot's message is the exception: its name and avatar may be the ones a hook posted
+  // it with (botlook.js), not the bot's profile, which is asked for instead.
   fromMessage(message) {
     if (!message || message.kind === "system" || typeof message.author !== "string") return;
+    if (message.author_bot === true) {
+      this.want([message.author]);
+      return;
+    }
     this.put({ username: message.author, display_name: message.author_display_name, avatar: message.author_avatar });
   }
 
@@ -150,6 +158,8 @@ export function avatarImage(profile, alt) {
 
 export function setAvatar(img, profile, alt) {
   if (profile && profile.avatar) {
+    // A hook's icon_url is on another host: it learns nothing of the page it is seen on.
+    if (!profile.avatar.startsWith(AVATAR_PREFIX)) img.referrerPolicy = "no-referrer";
     if (img.getAttribute("src") !== profile.avatar) img.src = profile.avatar;
     img.hidden = false;
   } else {
@@ -160,10 +170,19 @@ export function setAvatar(img, profile, alt) {
 }
 
 // "Alice Liddell @alice": the display name, and the username when it differs (two people
-// may choose the same name; the username tells them apart).
+// may choose the same name; the username tells them apart); a bot's with its BOT badge.
 export function nameParts(el, username, profile) {
   const display = profile ? profile.displayName : username;
   const parts = [span("display-name", display)];
   if (display !== username) parts.push(" ", span("handle", `@${username}`));
+  if (profile && profile.bot) parts.push(" ", botBadge());
   el.replaceChildren(...parts);
+}
+
+// The badge beside every name of a bot account, so an app never passes for a person
+// (whatever name a hook posts with). Its title says what it means on hover.
+export function botBadge() {
+  const badge = span("bot-badge", "BOT");
+  badge.title = "An app (bot account), not a person";
+  return badge;
 }

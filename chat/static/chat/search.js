@@ -6,6 +6,9 @@
 // (escaped text and <mark> only, docs/api.md); nothing else from a result is inserted
 // as HTML.
 
+import { messageLook } from "./botlook.js";
+import { botBadge } from "./profiles.js";
+
 const MORE_MARGIN_PX = 200;
 const PAGE = 20;
 
@@ -107,7 +110,9 @@ export class SearchPanel {
     room.textContent = this.page.roomName(result.room) || result.room_name || result.room;
     const author = document.createElement("span");
     author.className = "hit-author";
-    author.textContent = result.author ? this.page.name(result.author) : "system";
+    const look = messageLook(result); // a bot's hit: the name it posted with, and BOT
+    author.textContent = look ? look.displayName : result.author ? this.page.name(result.author) : "system";
+    if (look) author.append(" ", botBadge());
     const time = document.createElement("time");
     time.dateTime = result.created_at;
     time.textContent = new Date(result.created_at).toLocaleString();

@@ -5,7 +5,9 @@
 // counts and Follow/Unfollow. thread.state and thread.updated keep the items live. A
 // click opens the thread in its room (the page's `open`).
 
+import { messageLook } from "./botlook.js";
 import { span } from "./dom.js";
+import { botBadge } from "./profiles.js";
 import { cleanSummary, lastReplyText, repliesText, threadKey } from "./threadstate.js";
 import { noteSummary } from "./threadsummary.js";
 
@@ -184,10 +186,13 @@ export class ThreadsView {
     // Named by its text: the badges say in words what they count.
     if (mentions) head.append(" ", badge("mention", `@${mentions}`, mentions === 1 ? " mention" : " mentions"));
     if (unread) head.append(" ", badge("count", String(unread), " unread"));
-    const author = root.kind === "system" ? "Announcement" : this.page.name(root.author);
+    const look = messageLook(root); // a bot's root: the name it posted with, and BOT
+    const author = root.kind === "system" ? "Announcement" : look ? look.displayName : this.page.name(root.author);
     const text = document.createElement("span");
     text.className = "thread-item-text";
-    text.append(span("thread-item-author", `${author}: `), excerptOf(root));
+    const who = span("thread-item-author", look ? `${author} ` : `${author}: `);
+    if (look) who.append(botBadge(), ": ");
+    text.append(who, excerptOf(root));
     const meta = document.createElement("span");
     meta.className = "thread-item-meta";
     if (summary) meta.textContent = [repliesText(summary.replies), lastReplyText(summary.lastReplyAt, Date.now())].filter(Boolean).join(" · ");
