@@ -203,6 +203,30 @@ def test_egress_connects_to_the_address_it_checked(
     assert receiver.requests[0].headers["Host"] == f"hooks.example:{receiver.port}"
 
 
+def test_web_push_uses_the_same_rule_when_it_sends(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push endpoint on a public-looking name that now resolves inside is not sent to."""
+    from notify import push
+    from notify.management.commands.vapid_keys import vapid_key_pair
+
+    _, settings.CHAT_VAPID_PRIVATE_KEY = vapid_key_pair()
+    settings.CHAT_PUSH_ALLOW_HOSTS = []
+    real = socket.getaddrinfo
+    connected: list[str] = []
+
+    def inside(host: str, *args: Any, **kwargs: Any) -> Any:
+        connected.append(host)
+        if host == "push.example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", inside)
+    target = push.Target(7, "https://push.example.com/device", "k", "a", b"{}")
+    assert push.push_send([target], {}) == {7: push.Outcome.FAILED}
+    assert connected == ["push.example.com"]  # looked up once, by the check; never sent
+
+
 def test_a_hook_on_a_refused_address_cannot_be_created(owner: User, room: Room) -> None:
     from chat.errors import ChatError
 
@@ -490,3 +514,46 @@ def test_a_sigkilled_workers_delivery_is_retried_with_the_same_delivery_id(
     assert requests[0].body == requests[1].body
     assert Message.objects.filter(body="got it").count() == 1
     assert Delivery.objects.get().attempts == 2
+
+
+# --- the integrations page's outgoing section ------------------------------------------
+
+
+def test_the_owner_creates_a_hook_and_sees_its_deliveries_on_the_page(
+    receiver: Receiver, make_user: Callable[..., User], alice: User, room: Room
+) -> None:
+    from django.test import Client
+
+    owner = make_user("olga", password="pw-olga-1234")
+    room.is_private, room.created_by = True, owner
+    room.save(update_fields=["is_private", "created_by"])
+    services.membership_add(room=room, user=owner, actor=owner)
+    services.membership_add(room=room, user=alice, actor=owner)
+    page = Client()
+    page.force_login(owner)
+    url = "/chat/general/integrations/outgoing/"
+    created = page.post(
+        url,
+        {"action": "create", "name": "Deploy", "url": receiver.url, "triggers": "!deploy !ship"},
+    )
+    hook = OutgoingWebhook.objects.get()
+    assert created.status_code == 200
+    assert hook.secret in created.content.decode()  # shown once, on this response
+    assert hook.triggers == ["!deploy", "!ship"]
+    receiver.replies = [Reply(500), Reply(200)]
+    say(room, alice, "!ship it")
+    run_due_jobs()
+    run_due_jobs()
+    listed = page.get(url).content.decode()
+    assert hook.secret not in listed
+    assert "ok (200), 2 tries" in listed
+    assert " ms</td>" in listed
+    refused = page.post(url, {"action": "create", "name": "x", "url": "http://10.0.0.1/x"})
+    assert "private address" in refused.content.decode()
+    page.post(url, {"action": "disable", "hook": hook.pk})
+    assert not OutgoingWebhook.objects.get().enabled
+    assert "switched off by olga" in page.get(url).content.decode()
+    # A member who does not own the private room sees nothing of it.
+    other = Client()
+    other.force_login(alice)
+    assert other.get(url).status_code == 404
