@@ -5,7 +5,7 @@ transaction, and every change of a hook or of its bot's direct conversations rec
 
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from chat.events import hooks_requested
@@ -28,6 +28,12 @@ def _hook_before(sender: Any, instance: OutgoingWebhook, **kwargs: Any) -> None:
     # The room it watched until now (the admin may move a hook to another room).
     previous = OutgoingWebhook.objects.filter(pk=instance.pk).values_list("room_id", flat=True)
     instance._rooms_before = {*previous} if instance.pk else set()  # type: ignore[attr-defined]
+
+
+@receiver(pre_delete, sender=OutgoingWebhook, dispatch_uid="integrations.hook_deleting")
+def _hook_deleting(sender: Any, instance: OutgoingWebhook, **kwargs: Any) -> None:
+    # Before a cascade (its bot's deletion) removes the bot's direct conversations.
+    instance._rooms_before = hook_rooms(instance)  # type: ignore[attr-defined]
 
 
 @receiver(post_save, sender=OutgoingWebhook, dispatch_uid="integrations.hook_saved")

@@ -260,6 +260,17 @@ def test_room_count_follows_hooks_and_direct_conversations_with_their_bots(
     assert not User.objects.get(pk=first.bot_id).is_active
 
 
+def test_deleting_a_hooks_bot_recounts_its_room_and_direct_conversations(
+    receiver: Receiver, owner: User, alice: User, room: Room
+) -> None:
+    hook, _ = hook_make(room, owner, receiver.url, on_all=True)
+    dm = services.dm_open(user=alice, other=hook.bot)
+    assert (hooks_of(room), hooks_of(dm)) == (1, 1)
+    User.objects.filter(pk=hook.bot_id).delete()  # cascades to the hook
+    assert not OutgoingWebhook.objects.exists()
+    assert (hooks_of(room), hooks_of(dm)) == (0, 0)
+
+
 # --- deliveries ------------------------------------------------------------------------
 
 
@@ -297,6 +308,19 @@ def test_a_trigger_word_sends_a_signed_request_and_the_answer_is_posted_in_the_t
     # The bot's answer triggers nothing (the hook answers only people).
     run_due_jobs()
     assert len(receiver.requests) == 1
+
+
+def test_planning_the_same_messages_twice_delivers_once(
+    receiver: Receiver, owner: User, alice: User, room: Room
+) -> None:
+    hook_make(room, owner, receiver.url, on_all=True)
+    message = say(room, alice, "once")
+    # The queued job's work, run by hand before it and again: made once, queued once.
+    assert deliveries.deliveries_plan([message.pk]) == 1
+    assert deliveries.deliveries_plan([message.pk]) == 0
+    run_due_jobs()
+    assert Delivery.objects.count() == 1
+    assert len(receiver.wait(1)) == 1
 
 
 def test_mentions_and_direct_messages_trigger_and_bots_never_do(
