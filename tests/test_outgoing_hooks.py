@@ -323,6 +323,27 @@ def test_planning_the_same_messages_twice_delivers_once(
     assert len(receiver.wait(1)) == 1
 
 
+def test_slack_fields_in_an_answer_are_posted_and_bad_answers_are_recorded(
+    receiver: Receiver, owner: User, alice: User, room: Room
+) -> None:
+    hook, _ = hook_make(room, owner, receiver.url, on_all=True)
+    receiver.replies = [
+        Reply(200, {"attachments": [{"fallback": "build 7", "title": "Build 7", "color": "good"}]}),
+        Reply(200, {"text": 5}),
+        Reply(200),  # an empty acknowledgement
+    ]
+    for body in ("one", "two", "three"):
+        say(room, alice, body)
+        run_due_jobs()
+    (card,) = Message.objects.filter(author=hook.bot)
+    assert '<div class="card"' in card.html
+    assert "Build 7" in card.body  # the plain-text fallback search reads
+    by_body = {d.message.body: d for d in Delivery.objects.select_related("message") if d.message}
+    assert by_body["two"].state == "ok"
+    assert by_body["two"].error.startswith("answer not posted")
+    assert (by_body["three"].state, by_body["three"].error) == ("ok", "")
+
+
 def test_mentions_and_direct_messages_trigger_and_bots_never_do(
     receiver: Receiver, owner: User, alice: User, room: Room
 ) -> None:
