@@ -26,7 +26,9 @@ def answer_post(
     message's room — in the message's thread with `"thread": true`. Returns why nothing
     was posted when the answer asked for something that cannot be (None: posted, or
     nothing asked: an empty or non-JSON answer is a plain acknowledgement)."""
-    if not answer.body.strip() or "json" not in answer.content_type.lower():
+    # JSON by its type, or by its look (many small receivers answer JSON as text/plain).
+    is_json = "json" in answer.content_type.lower() or answer.body.lstrip().startswith(b"{")
+    if not answer.body.strip() or not is_json:
         return None
     try:
         data = json.loads(answer.body)
