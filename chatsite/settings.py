@@ -528,6 +528,19 @@ CHAT_PUSH_ALLOW_HOSTS: list[str] = env.list("CHAT_PUSH_ALLOW_HOSTS", default=[])
 # caller sees an ephemeral explanation. Its response_url stays good for 30 minutes.
 CHAT_COMMAND_TIMEOUT_SECONDS: float = env.float("CHAT_COMMAND_TIMEOUT_SECONDS", default=3.0)
 
+# --- integrations: outgoing webhooks ---
+# Deliveries go only to public addresses (chat/ops/egress.py: no loopback, private,
+# link-local/metadata ranges); hosts listed here are exempt (a receiver on the local
+# network, the tests' 127.0.0.1).
+CHAT_WEBHOOK_ALLOW_HOSTS: list[str] = env.list("CHAT_WEBHOOK_ALLOW_HOSTS", default=[])
+# Seconds before each of the 3 retries of a delivery that met a 5xx, a timeout or a
+# connection error (through the job queue, so a restart keeps them).
+CHAT_WEBHOOK_RETRY_SECONDS: list[float] = [
+    float(s) for s in env.list("CHAT_WEBHOOK_RETRY_SECONDS", default=["10", "60", "300"])
+]
+if len(CHAT_WEBHOOK_RETRY_SECONDS) != 3 or min(CHAT_WEBHOOK_RETRY_SECONDS) < 0:
+    raise ImproperlyConfigured("CHAT_WEBHOOK_RETRY_SECONDS must be 3 non-negative numbers.")
+
 # Background jobs: Django's tasks API (django-tasks backport) on its database backend.
 # CHAT_JOB_WORKER "inprocess" (default): every daphne process also runs due jobs in a
 # thread, so `daphne chatsite.asgi:application` alone is enough; "separate": only

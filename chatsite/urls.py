@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
+from integrations import pages_outgoing
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -54,4 +55,9 @@ urlpatterns = [
     path("", include("integrations.command_urls")),
     path("", include("notify.urls")),
     path("", include("chat.urls")),
+    path(
+        "chat/<slug:slug>/integrations/outgoing/",
+        pages_outgoing.outgoing_page,
+        name="integrations_outgoing",
+    ),
 ]

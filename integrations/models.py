@@ -100,6 +100,10 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["hook", "-created_at"], name="delivery_hook_recent")]
+        constraints = [
+            # One delivery per message and hook, even if the planning job runs twice.
+            models.UniqueConstraint(fields=["hook", "message"], name="delivery_once_per_message")
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.delivery_id} ({self.state})"

@@ -23,8 +23,10 @@ from django.utils import timezone
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
 
+from chat.ops import egress
 from notify.models import PushSubscription
 from notify.selectors import MessageBrief, Recipient
+from notify.subscriptions import push_allowed_hosts
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +147,15 @@ def push_send(targets: list[Target], headers: dict[str, str]) -> dict[int, Outco
 def _send_one(
     target: Target, headers: dict[str, str], vapid: Vapid, session: requests.Session
 ) -> Outcome:
+    # The egress rule of every request to a user-given URL (chat/ops/egress.py), at send
+    # time: a public name registered as an endpoint may resolve to an inside address
+    # later. (The connection itself is requests'; a rebinding between this check and
+    # its lookup would still need a certificate for the endpoint's name, https only.)
+    try:
+        egress.url_target(target.endpoint, push_allowed_hosts())
+    except egress.EgressRefused as refused:
+        _log_failure(target, f"refused: {refused.reason}")
+        return Outcome.FAILED
     try:
         response = webpush(
             {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}},
