@@ -385,7 +385,7 @@ async def test_a_command_on_a_private_address_is_refused_without_a_connection(
     with override_settings(CHAT_WEBHOOK_ALLOW_HOSTS=[]):
         await run(comm, room.slug, "/local")
         shown = await next_of(comm, "ephemeral")
-    assert "not a public address" in shown["text"]
+    assert "127.0.0.1 is a loopback address" in shown["text"]
     assert receiver.forms == []
 
 
