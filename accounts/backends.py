@@ -4,14 +4,16 @@ never authenticates anyone, so no session ever names it."""
 
 from typing import Any
 
-from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from accounts.models import Profile
 
 
-class NoBotsBackend(BaseBackend):
+class NoBotsBackend:
+    # No get_user (and not a BaseBackend, which has one): force_login and sessions must
+    # never pick this backend, which authenticates nobody.
+
     def authenticate(
         self,
         request: HttpRequest | None,
