@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from chat import services
 from chat.errors import ChatError
 from integrations import bots, incoming
 from integrations.models import (
@@ -86,7 +87,10 @@ class BotAdmin(admin.ModelAdmin[BotAccount]):
 
     def save_model(self, request: HttpRequest, obj: BotAccount, form: Any, change: bool) -> None:
         if change:
+            deactivated = "is_active" in form.changed_data and not obj.is_active
             super().save_model(request, obj, form, change)
+            if deactivated:  # audited and its sockets closed, as for people
+                services.user_deactivated(user=obj, actor=_actor(request))
             return
         try:
             bot, secret = bots.bot_create(

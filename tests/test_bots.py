@@ -226,3 +226,18 @@ def test_hook_bots_are_named_after_their_hooks(room: Room) -> None:
     assert first.profile.display_name == "Uptime Kuma"
     assert first.profile.is_bot
     assert not first.has_usable_password()
+
+
+def test_unticking_active_on_the_bots_admin_page_revokes(
+    room: Room, make_user: Callable[..., User]
+) -> None:
+    staff = make_user("root", password=TEST_PASSWORD, is_staff=True, is_superuser=True)
+    bot, secret = make_bot()
+    admin = Client()
+    admin.force_login(staff)
+    response = admin.post(f"/admin/integrations/botaccount/{bot.pk}/change/", {})
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert not bot.is_active
+    assert bearer(secret).get("/api/rooms/").status_code == 401
+    assert not ApiToken.objects.filter(user=bot).exists()

@@ -5,7 +5,10 @@ per-hook rate limit shared by two real daphne processes through Redis."""
 import asyncio
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -159,9 +162,25 @@ def test_an_icon_url_on_an_allowed_host_becomes_the_avatar(
 
 
 def test_the_csp_lets_the_page_show_the_allowed_avatar_hosts() -> None:
-    from chatsite import settings as site
-
-    assert site.CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"][:2] == ["'self'", "data:"]
+    # Settings are read once at start: a fresh interpreter, as a server would start.
+    script = (
+        "import chatsite.settings as s, json;"
+        "print(json.dumps(s.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src']))"
+    )
+    env = {
+        **os.environ,
+        "CHAT_AVATAR_HOSTS": "Avatars.GitHubUserContent.com, *.grafana.com",
+        "DJANGO_SECRET_KEY": "csp",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [
+        "'self'",
+        "data:",
+        "https://avatars.githubusercontent.com",
+        "https://*.grafana.com",
+    ]
 
 
 def test_a_grafana_alert_as_a_form_payload_is_posted(hook: incoming.NewHook) -> None:
