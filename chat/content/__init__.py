@@ -1,2 +1,2 @@
 """What a message holds, as pure rules: Markdown rendering, mentions, emoji, images,
-upload size checks. No models, no publishing."""
+upload size checks, Slack payloads (slack/). No models, no publishing."""

@@ -58,6 +58,8 @@ def ts_text(value: object, where: str) -> str:
         raise invalid(f"{where}.ts must be unix seconds (a number or a numeric string)")
     if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
         raise invalid(f"{where}.ts must be unix seconds (a number or a numeric string)")
+    if isinstance(value, int) and not _TS_MIN <= value <= _TS_MAX:
+        return ""  # before float(): 10**400 is a valid JSON number and no float
     seconds = float(value)
     if not _TS_MIN <= seconds <= _TS_MAX:  # also false for NaN
         return ""

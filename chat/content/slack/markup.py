@@ -1,6 +1,32 @@
 """The card HTML's second wall (an nh3 allow-list built from rendering.ALLOWED plus the
 card elements and classes) and the budgeted rendering of the texts inside cards. Pure:
-no Django, no I/O; it never loosens rendering.ALLOWED itself."""
+no Django, no I/O; it never loosens rendering.ALLOWED itself.
+
+Card HTML (SlackMessage.card_html): blocks first, then one card per attachment.
+
+    <div class="blocks">                        top-level blocks, or an attachment's
+      <div class="block-section">               rendered text (<p>, <blockquote>, <pre>…)
+        <dl class="card-fields">                section fields, two columns
+          <div class="card-field card-field-short"><dd>…</dd></div>
+      <p class="block-header">                  <hr> (divider)
+      <p class="block-context">                 its texts, space-separated
+      <p class="block-image"><a href>alt_text</a></p>
+      <div class="block-rich">                  <p>, <ul>/<ol><li>, <pre><code>, <blockquote>
+    <div class="card" data-color="#rrggbb">     data-color only for a valid colour
+      <p class="card-pretext">  <p class="card-author">  <p class="card-title">
+      <div class="card-text">                   rendered text
+      <dl class="card-fields">
+        <div class="card-field"> or <div class="card-field card-field-short">
+          <dt>title</dt><dd>value</dd>
+      <div class="blocks">…</div>               the attachment's own blocks
+      <p class="card-image"><a href>file name or "image"</a></p>
+      <p class="card-footer">footer · 2024-05-01 08:00 UTC</p>
+
+Inside them, what a message body may hold (rendering.ALLOWED): strong, em, s, code, pre,
+br, blockquote, ul/ol/li, a (http, https, mailto; rel and target always set) and
+span.mention. No style attribute, ever: the page reads data-color (CSP forbids inline
+styles). Elements: CARD_ALLOWED; classes: exactly CARD_CLASSES.
+"""
 
 import html
 import re
@@ -94,7 +120,14 @@ class Budget:
         self.chars = RENDER_BUDGET_CHARS
         self.blocks = blocks
 
+    def _may_take(self, mrkdwn: str) -> bool:
+        # Judged on the input before converting it: no conversion is spent on a text
+        # that cannot fit (the budget then counts the longer of input and Markdown).
+        return len(mrkdwn.strip()) + RENDER_CALL_CHARS <= self.chars
+
     def _take(self, markdown: str) -> bool:
+        if not markdown.strip():
+            return False
         cost = len(markdown) + RENDER_CALL_CHARS
         if cost > self.chars:
             return False
@@ -104,23 +137,22 @@ class Budget:
     def block(self, mrkdwn: str) -> str:
         """mrkdwn as rendered HTML (paragraphs, quotes, code blocks)."""
         mrkdwn = mrkdwn[:MAX_RENDER_CHARS]
-        markdown = mrkdwn_to_markdown(mrkdwn)
-        if not markdown.strip():
-            return ""
+        markdown = mrkdwn_to_markdown(mrkdwn) if self._may_take(mrkdwn) else ""
         if self._take(markdown):
             return render(markdown)
-        return "<p>" + escape_lines(mrkdwn_to_plain(mrkdwn)) + "</p>"
+        plain = mrkdwn_to_plain(mrkdwn)
+        return f"<p>{escape_lines(plain)}</p>" if plain else ""
 
     def inline(self, mrkdwn: str) -> str:
         """mrkdwn as phrasing HTML for a `<p>`, `<dt>` or `<dd>`: new lines as `<br>`."""
         mrkdwn = mrkdwn[:MAX_RENDER_CHARS]
-        markdown = convert(mrkdwn, INLINE)
-        if not markdown.strip():
-            return ""
+        markdown = convert(mrkdwn, INLINE) if self._may_take(mrkdwn) else ""
         if self._take(markdown):
             out = render(markdown)
             if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
                 return out[3:-4]
+            if not out:
+                return ""
         return escape_lines(mrkdwn_to_plain(mrkdwn))
 
 

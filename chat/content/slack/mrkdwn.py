@@ -27,17 +27,24 @@ _ENTITIES = {"lt": "<", "gt": ">", "amp": "&"}
 # One Slack token on a line: inline code, an angle-bracket entity, or a bare address.
 _TOKEN = re.compile(r"`([^`\n]+)`|<([^<>\n]*)>|((?:https?://|www\.)[^\s<>`]+)", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_~"
+
+
 # Slack's emphasis: the mark stands apart from words on the outside and touches the
 # text on the inside; one line at most ("snake_case_name" and "2*3*4" are not marks).
-_EMPHASIS = {
-    mark: re.compile(
-        rf"(?<![\w{re.escape(mark)}]){re.escape(mark)}(?!\s)([^{re.escape(mark)}]+?)"
-        rf"(?<!\s){re.escape(mark)}(?![\w{re.escape(mark)}])"
-    )
-    for mark in "*_~"
-}
-_MARKDOWN = {"*": "**", "_": "_", "~": "~~"}
-_ESCAPE = re.compile(r"([\\`*_~\[\]<>|])")
+# Markdown's "**bold**" (Grafana's default template) is read as bold too.
+def _emphasis(mark: str, char: str) -> re.Pattern[str]:
+    m, c = re.escape(mark), re.escape(char)
+    return re.compile(rf"(?<![\w{c}]){m}(?![\s{c}])([^{c}]+?)(?<![\s{c}]){m}(?![\w{c}])")
+
+
+_EMPHASIS = [
+    (_emphasis("**", "*"), "**"),
+    (_emphasis("*", "*"), "**"),
+    (_emphasis("_", "_"), "_"),
+    (_emphasis("~", "~"), "~~"),
+]
+# str.translate: several times faster than a regex with a replacement template.
+_ESCAPE = str.maketrans({char: "\\" + char for char in "\\`*_~[]<>|"})
 _LIST_START = re.compile(r"^([-+])(?=\s|$)|^(\d{1,9})([.)])(?=\s|$)")
 _QUOTE = re.compile(r"^(?:>|&gt;)(>>|&gt;&gt;)? ?")
 
@@ -171,12 +178,11 @@ def _inline(line: str, mode: str) -> str:
         parts.extend((keep(piece), rest))  # a bare address's trailing marks stay text
         last = match.end()
     line = "".join(parts) + line[last:]
-    for mark, markdown in _MARKDOWN.items():
-        if mark in line:
-            line = _EMPHASIS[mark].sub(emphasis("" if mode == PLAIN else markdown), line)
+    for pattern, markdown in _EMPHASIS:
+        line = pattern.sub(emphasis("" if mode == PLAIN else markdown), line)
     line = decode_entities(line)
     if mode != PLAIN:
-        line = _ESCAPE.sub(r"\\\1", line)
+        line = line.translate(_ESCAPE)
     return _SENTINEL.sub(lambda m: pieces[ord(m.group(0)) - _SENTINEL_BASE], line)
 
 
@@ -230,7 +236,7 @@ def _quote_url(url: str) -> str:
 
 
 def _escape_text(text: str) -> str:
-    return _ESCAPE.sub(r"\\\1", text)
+    return text.translate(_ESCAPE)
 
 
 def _token_text(inner: str) -> str:
@@ -238,7 +244,10 @@ def _token_text(inner: str) -> str:
     label = decode_entities(label).strip()
     if target.startswith(("!", "@", "#")):
         return _special(target, label)
-    return label or decode_entities(target)
+    href = safe_url(target)
+    if href is None:
+        return "<" + decode_entities(inner) + ">"
+    return label or href
 
 
 _GROUPS = {"here": "@here", "channel": "@room", "everyone": "@room"}

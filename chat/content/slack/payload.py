@@ -1,6 +1,11 @@
 """Slack's incoming-webhook payload (and the answers of outgoing webhooks and slash
 commands) read into one typed SlackMessage. Pure: no Django, no I/O, no database; the
-caller checks the room, the thread and the sender's rights, and renders `markdown`."""
+caller checks the room, the thread and the sender's rights, and renders `markdown`.
+
+Readings where Slack's documentation leaves a choice: a JSON null counts as an absent
+field; unknown keys (mrkdwn_in, actions, thread_ts, …) are ignored; with top-level
+`blocks` that show something, `text` is not shown (Slack's rule: it becomes the
+notification's words) but stays in the body."""
 
 import re
 import unicodedata
