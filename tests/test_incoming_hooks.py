@@ -21,9 +21,13 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django.test.utils import override_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis import strategies as st
 
 from chat import services
 from chat.models import Message, Room, Sanction
+from chat.protocol.codes import HOOK_STATUS, HookAnswer
 from integrations import incoming
 from integrations.models import IncomingWebhook
 from tests.conftest import session_cookie
@@ -501,3 +505,31 @@ def test_docs_list_every_hook_answer_with_its_status() -> None:
         for status, body in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", section, re.MULTILINE)
     }
     assert rows == {(int(status), str(code)) for code, status in HOOK_STATUS.items()}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_slack_keys = st.sampled_from(
+    ["text", "attachments", "blocks", "username", "icon_url", "icon_emoji", "channel", "thread"]
+)
+
+
+@fuzz_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(payload=_json | st.dictionaries(_slack_keys, _json, max_size=5))
+def test_any_json_gets_one_of_slacks_answers_never_a_500(
+    hook: incoming.NewHook, payload: object
+) -> None:
+    response = post_json(hook.key, payload)
+    body = response.content.decode()
+    assert body in set(HookAnswer)
+    assert response.status_code == HOOK_STATUS[HookAnswer(body)]
+    assert body in {"ok", "invalid_payload", "no_text", "channel_not_found"}
