@@ -16,14 +16,13 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
-from django.utils.text import slugify
 
-from accounts.models import Profile
 from chat import services as chat_services
 from chat.errors import ChatError
 from chat.models import Membership, Room
 from chat.ops import egress
 from chat.protocol.codes import ErrorCode
+from integrations import bots
 from integrations.models import OutgoingWebhook
 from integrations.triggers import triggers_clean
 
@@ -59,22 +58,6 @@ def _settings_check(wanted: HookSettings) -> list[str]:
         raise ChatError(ErrorCode.INVALID, f"Triggers: {error}.") from None
 
 
-def _bot_make(name: str, owner: User) -> User:
-    """The hook's own bot account: no password, no page log-in, owned by the creator.
-    (integrations/bots.py's bot_create, when merged, makes bots the same way.)"""
-    base = (slugify(name) or "hook")[:24]
-    username = f"{base}-bot"
-    while User.objects.filter(username__iexact=username).exists():
-        username = f"{base}-bot-{secrets.token_hex(2)}"
-    bot = User(username=username)
-    bot.set_unusable_password()
-    bot.save()
-    Profile.objects.update_or_create(
-        user=bot, defaults={"is_bot": True, "bot_owner": owner, "display_name": name[:50]}
-    )
-    return bot
-
-
 @transaction.atomic
 def outgoing_create(
     *, room: Room, name: str, wanted: HookSettings, actor: User
@@ -88,7 +71,7 @@ def outgoing_create(
         )
     triggers = _settings_check(wanted)
     name = name.strip()[:80] or "Outgoing webhook"
-    bot = _bot_make(name, actor)
+    bot = bots.hook_bot_create(hook_name=name, owner=actor)
     if room.is_private:
         chat_services.membership_add(room=room, user=bot, actor=actor)
     else:

@@ -9,7 +9,6 @@ its forms post."""
 
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,8 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from chat.errors import ChatError
-from chat.models import Membership, Room
+from chat.models import Room
 from chat.protocol.codes import ErrorCode
+from integrations import incoming
 from integrations.deliveries import KEEP_DELIVERIES
 from integrations.models import Delivery, OutgoingWebhook
 from integrations.outgoing import (
@@ -37,18 +37,8 @@ class HookRow:
 
 
 def outgoing_may_manage(room: Room, user: User) -> bool:
-    """Staff; a private room's owner; any member of a public room where staff allow it
-    (CHAT_WEBHOOKS_MEMBERS_MAY_CREATE). Direct conversations have no hooks."""
-    if room.is_direct or not user.is_active:
-        return False
-    if user.is_staff or (room.is_private and room.created_by_id == user.pk):
-        return True
-    members_may = getattr(settings, "CHAT_WEBHOOKS_MEMBERS_MAY_CREATE", False)
-    return bool(
-        members_may
-        and not room.is_private
-        and Membership.objects.filter(room=room, user=user).exists()
-    )
+    """The same people as incoming hooks (integrations/incoming.py hooks_may_manage)."""
+    return incoming.hooks_may_manage(room=room, user=user)
 
 
 def outgoing_context(room: Room, user: User) -> dict[str, object]:

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('chat', '0013_integrations'),
-        ('integrations', '0001_initial'),
+        ('integrations', '0002_incoming'),
     ]
 
     operations = [
