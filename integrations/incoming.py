@@ -17,12 +17,9 @@ from django.utils import timezone
 
 from chat import services
 from chat.content.slack import PayloadError, SlackMessage, payload_parse
-from chat.database import group_commit
 from chat.errors import ChatError
-from chat.limits import blocking
 from chat.models import Membership, Room
 from chat.protocol.codes import ErrorCode, HookAnswer
-from chat.selectors import MessageOut
 from chat.services.posting import PostedAs, RichContent, SendRequest
 from integrations import bots
 from integrations.models import IncomingWebhook
@@ -181,13 +178,6 @@ def hook_find(*, key: str) -> IncomingWebhook:
     return hook
 
 
-def hook_rate_check(*, hook: IncomingWebhook) -> None:
-    try:
-        blocking.hook_check_sync(hook.pk)
-    except blocking.HookRateLimited as error:
-        raise HookRefused(HookAnswer.RATE_LIMITED, error.detail, error.retry_after) from None
-
-
 def avatar_url_allowed(url: str) -> bool:
     """Whether the page's CSP lets it show this image: https on a host (or under a
     "*.domain") listed in CHAT_AVATAR_HOSTS, on the default port."""
@@ -225,16 +215,17 @@ def _posted_as(message: SlackMessage) -> PostedAs | None:
     return PostedAs(name=message.username, avatar=avatar, emoji=message.icon_emoji)
 
 
-def hook_post(*, hook: IncomingWebhook, data: object) -> MessageOut:
-    """Post the Slack payload `data` as the hook's bot (HookRefused otherwise), through
-    group commit under daphne (as the API's posts), directly elsewhere."""
+def hook_request(*, hook: IncomingWebhook, data: object) -> SendRequest:
+    """The send a Slack payload `data` asks for, as the hook's bot (HookRefused when it
+    cannot be shown or names a room the hook may not post to). Parsing a large payload
+    costs CPU: the view runs this on a read thread, never on the event loop."""
     try:
         message = payload_parse(data, max_body_chars=settings.CHAT_MAX_BODY_CHARS)
     except PayloadError as error:
         answer = HookAnswer(error.code) if error.code in set(HookAnswer) else None
         raise HookRefused(answer or HookAnswer.INVALID_PAYLOAD, error.detail) from None
     room = _target_room(hook, message.channel)
-    request = SendRequest(
+    return SendRequest(
         room_id=room.pk,
         author=hook.bot,
         body=message.fallback,
@@ -244,13 +235,16 @@ def hook_post(*, hook: IncomingWebhook, data: object) -> MessageOut:
         rich=RichContent(markdown=message.markdown, card_html=message.card_html),
         posted_as=_posted_as(message),
     )
-    try:
-        saved = group_commit.post_sync(request)
-    except ChatError as error:
-        answer = _REFUSALS.get(error.code, HookAnswer.ACTION_PROHIBITED)
-        raise HookRefused(answer, error.detail) from None
+
+
+def hook_refused(error: ChatError) -> HookRefused:
+    """What a refusal of the write path means to a Slack tool."""
+    return HookRefused(_REFUSALS.get(error.code, HookAnswer.ACTION_PROHIBITED), error.detail)
+
+
+def hook_used(*, hook: IncomingWebhook) -> None:
+    """Note the hook's use (last_used_at, written at most once a minute)."""
     _touch(hook)
-    return saved
 
 
 def _touch(hook: IncomingWebhook) -> None:

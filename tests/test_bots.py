@@ -17,7 +17,9 @@ from integrations import bots, incoming
 from integrations.models import IncomingWebhook, OutgoingWebhook
 from tests.conftest import TEST_PASSWORD
 
-pytestmark = pytest.mark.django_db
+# transaction=True: the hook view is async (read threads, the database thread), and
+# sees only committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def bearer(secret: str) -> Client:

@@ -33,7 +33,9 @@ from integrations.models import IncomingWebhook
 from tests.conftest import session_cookie
 from tests.servers import daphnes, recv_until, ws_connect
 
-pytestmark = pytest.mark.django_db
+# transaction=True: the hook view is async; its reads run on the read threads and its
+# save on the database thread, which see only committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # Alertmanager's slack_configs with its default templates (alertmanager/template/
 # default.tmpl): the text is in one attachment, coloured by status.
