@@ -80,10 +80,12 @@ class ProfileForm(forms.ModelForm[Profile]):
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin[Profile]):
     form = ProfileForm
-    list_display = ["user", "display_name", "updated_at"]
+    list_display = ["user", "display_name", "is_bot", "bot_owner", "updated_at"]
+    list_filter = ["is_bot"]
     search_fields = ["user__username", "display_name"]
-    fields = ["user", "display_name", "avatar", "version"]
-    readonly_fields = ["user", "avatar", "version"]
+    # is_bot is set only by integrations.bots (a bot is made one, with no password).
+    fields = ["user", "display_name", "avatar", "is_bot", "bot_owner", "version"]
+    readonly_fields = ["user", "avatar", "is_bot", "version"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a profile is made when its user first edits it
@@ -91,3 +93,5 @@ class ProfileAdmin(admin.ModelAdmin[Profile]):
     def save_model(self, request: HttpRequest, obj: Profile, form: Any, change: bool) -> None:
         # Through the service: validated, versioned, and live for everyone.
         profiles.profile_update(user=obj.user, display_name=obj.display_name)
+        if "bot_owner" in form.changed_data:
+            Profile.objects.filter(pk=obj.pk).update(bot_owner=obj.bot_owner)

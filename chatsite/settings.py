@@ -197,6 +197,8 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 3  # a reset link works for three hours
 # within the cool-off time; successful log-ins are never counted and never erase them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses bots before the password is checked: they never log in (tokens only).
+    "accounts.backends.NoBotsBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT: int = env.int("CHAT_LOGIN_FAILURE_LIMIT", default=10)
@@ -522,6 +524,24 @@ CHAT_VAPID_SUBJECT: str = env.str("CHAT_VAPID_SUBJECT", default="mailto:" + DEFA
 # name is accepted (notify/subscriptions.py). Hosts listed here are exempt (http and
 # local addresses allowed): a push service on the local network, the tests' stand-in.
 CHAT_PUSH_ALLOW_HOSTS: list[str] = env.list("CHAT_PUSH_ALLOW_HOSTS", default=[])
+
+# --- integrations: incoming webhooks and bots (integrations/incoming.py) ---
+# A hook's request body larger than this is answered 413 before it is read.
+CHAT_WEBHOOK_MAX_BYTES: int = env.int("CHAT_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# Each incoming hook's token bucket (shared by all processes through Redis): this many
+# posts at once, refilled at this rate; past it, 429 with Retry-After. Burst 0: no limit.
+CHAT_WEBHOOK_BURST: int = env.int("CHAT_WEBHOOK_BURST", default=30)
+CHAT_WEBHOOK_RATE_PER_SECOND: float = env.float("CHAT_WEBHOOK_RATE_PER_SECOND", default=1.0)
+# Members of a public room may add its incoming hooks on its integrations page (staff
+# and a private room's owner always may).
+CHAT_WEBHOOKS_MEMBERS_MAY_CREATE: bool = env.bool("CHAT_WEBHOOKS_MEMBERS_MAY_CREATE", default=False)
+# Host names (or "*.example.com") whose https images the page may show: a hook's
+# `icon_url` on one of them is its message's avatar; any other falls back to the
+# hook's own. Each is added to the CSP's img-src.
+CHAT_AVATAR_HOSTS: list[str] = [
+    host.strip().lower() for host in env.list("CHAT_AVATAR_HOSTS", default=[]) if host.strip()
+]
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] += [f"https://{h}" for h in CHAT_AVATAR_HOSTS]
 
 # Background jobs: Django's tasks API (django-tasks backport) on its database backend.
 # CHAT_JOB_WORKER "inprocess" (default): every daphne process also runs due jobs in a

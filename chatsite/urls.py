@@ -1,5 +1,5 @@
-"""Top-level URLs: the chat app, its JSON API, accounts (sign-up, Django's auth views
-with the site's templates, settings, invitations) and the admin."""
+"""Top-level URLs: the chat app, its JSON API, integrations (hooks), accounts (sign-up,
+Django's auth views with the site's templates, settings, invitations) and the admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -51,6 +51,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/push/", include("notify.push_api_urls")),
     path("api/", include("chat.api.urls")),
+    path("", include("integrations.urls")),
     path("", include("notify.urls")),
     path("", include("chat.urls")),
 ]

@@ -6,4 +6,7 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
 
     def ready(self) -> None:
-        from integrations import receivers  # noqa: F401 - connects the receivers
+        from integrations import (
+            receivers,  # noqa: F401 - connects the receivers
+            signals,  # noqa: F401 - bot deactivation revokes
+        )

@@ -4,6 +4,7 @@ constraints only; integrations/services write them. Bots themselves are accounts
 (accounts.Profile.is_bot)."""
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -142,3 +143,13 @@ class CommandResponse(models.Model):
 
     def __str__(self) -> str:
         return f"response url of {self.command_id}"
+
+
+class BotAccount(User):
+    """Bot accounts in the admin (a proxy of User: no table of its own): made through
+    integrations.bots (unusable password, first API token), listed apart from people."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "bot"
+        verbose_name_plural = "bots"

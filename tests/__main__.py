@@ -38,7 +38,20 @@ BIN = Path(sys.executable).parent
 CHECK_STEPS: list[tuple[str, list[str]]] = [
     ("ruff check", [sys.executable, "-m", "ruff", "check", "."]),
     ("ruff format", [sys.executable, "-m", "ruff", "format", "--check", "."]),
-    ("mypy", [sys.executable, "-m", "mypy", "chat", "chatsite", "tests", "accounts", "notify", "integrations"]),
+    (
+        "mypy",
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "chat",
+            "chatsite",
+            "tests",
+            "accounts",
+            "notify",
+            "integrations",
+        ],
+    ),
     # The layers of docs/architecture.md, on every import (.importlinter).
     ("import contracts", [str(BIN / "lint-imports")]),
     # The page's JavaScript: ESLint and the unit tests of its pure modules (tests/js/),

@@ -99,6 +99,25 @@ def people_check_sync(user_id: int) -> None:
     )
 
 
+class HookRateLimited(RateLimited):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.detail = f"Too many posts to this hook; try again in {self.retry_after:g} s."
+
+
+def hook_check_sync(hook_id: int) -> None:
+    """A post's token from an incoming webhook's own bucket (CHAT_WEBHOOK_BURST at once,
+    refilled at CHAT_WEBHOOK_RATE_PER_SECOND), or HookRateLimited. Per hook, not per
+    bot or address: a noisy alert source slows only itself, on every process."""
+    _per_user_check(
+        "hook",
+        hook_id,
+        settings.CHAT_WEBHOOK_BURST,
+        settings.CHAT_WEBHOOK_RATE_PER_SECOND,
+        HookRateLimited,
+    )
+
+
 def _per_user_check(
     kind: str, user_id: int, burst: int, rate: float, refused: type[RateLimited]
 ) -> None:

@@ -198,6 +198,33 @@ LOST_ACCESS = frozenset(code for code, spec in ERRORS.items() if spec.lost_acces
 HTTP_STATUS = {code: spec.status for code, spec in ERRORS.items() if spec.http}
 
 
+class HookAnswer(enum.StrEnum):
+    """The plain-text body of an incoming webhook's answer (`POST /hooks/<key>`), as
+    Slack answers them: tools that post to Slack read these words, not our JSON errors
+    (docs/api.md "Incoming webhooks"). HOOK_STATUS gives each one's HTTP status."""
+
+    OK = "ok"
+    INVALID_PAYLOAD = "invalid_payload"  # not JSON, not an object, wrong types
+    NO_TEXT = "no_text"  # nothing to show
+    NO_SERVICE = "no_service"  # unknown or revoked key
+    ACTION_PROHIBITED = "action_prohibited"  # room locked, bot banned/muted/deactivated
+    CHANNEL_NOT_FOUND = "channel_not_found"  # a `channel` the hook may not post to
+    PAYLOAD_TOO_LARGE = "payload_too_large"  # over CHAT_WEBHOOK_MAX_BYTES
+    RATE_LIMITED = "rate_limited"  # past the hook's rate; see Retry-After
+
+
+HOOK_STATUS: dict[HookAnswer, HTTPStatus] = {
+    HookAnswer.OK: HTTPStatus.OK,
+    HookAnswer.INVALID_PAYLOAD: HTTPStatus.BAD_REQUEST,
+    HookAnswer.NO_TEXT: HTTPStatus.BAD_REQUEST,
+    HookAnswer.NO_SERVICE: HTTPStatus.NOT_FOUND,
+    HookAnswer.ACTION_PROHIBITED: HTTPStatus.FORBIDDEN,
+    HookAnswer.CHANNEL_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    HookAnswer.PAYLOAD_TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    HookAnswer.RATE_LIMITED: HTTPStatus.TOO_MANY_REQUESTS,
+}
+
+
 class FrameType(enum.StrEnum):
     """The `type` of every frame a client may send (chat/protocol/parsing.py parses them)."""
 

@@ -42,6 +42,7 @@ from chat.services.reading import room_read
 from chat.services.rooms import (
     dm_open,
     membership_add,
+    membership_ensure,
     membership_remove,
     room_create,
     room_join,
@@ -64,6 +65,7 @@ __all__ = [
     "dm_open",
     "history_page",
     "membership_add",
+    "membership_ensure",
     "membership_remove",
     "message_body_clean",
     "message_delete",

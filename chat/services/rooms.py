@@ -32,6 +32,13 @@ def _membership_ensure(room: Room, user: User) -> bool:
     return created
 
 
+def membership_ensure(*, room: Room, user: User) -> bool:
+    """Join `user` to `room` whoever may manage it: the server's own joins (an
+    integration's bot joins the rooms staff gave it). True when newly joined."""
+    with transaction.atomic():
+        return _membership_ensure(room, user)
+
+
 def _left_publish(user: User, room: Room, reason: str) -> None:
     user_id, room_id, slug = user.pk, room.pk, room.slug
     events.publish_on_commit(
