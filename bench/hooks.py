@@ -26,6 +26,7 @@ insert ceiling (bench/ceiling.py). Prints a table; writes JSON to --out.
 """
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import io
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench import hookload
+from bench import hookload, hooks_report
 from bench.config import RESULTS_DIR, ROOT
 from bench.daphnes import Server, log_problems, start_server
 from bench.meter import Meter, load_average, pg_pid_reader, proc_cpu_s, redis_cpu_reader
@@ -56,11 +57,9 @@ from bench.preparing import (
 )
 
 ROOM = "hooks-bench"
-PROCESSES = 2
-P99_LIMIT_MS = 100.0
-UNCHANGED = 1.25  # "socket latency unchanged": the loaded p99 within 25 % (or +5 ms)
-UNCHANGED_SLACK_MS = 5.0
+PROCESSES = hooks_report.PROCESSES
 WARMUP_S = 2.0
+BASE_URL = "http://127.0.0.1"  # the printed URL's path is used, on each process's port
 
 
 def make_hooks(out: Path, room: str, count: int) -> None:
@@ -75,7 +74,15 @@ def make_hooks(out: Path, room: str, count: int) -> None:
     for index in range(len(urls), count):
         printed = io.StringIO()
         call_command(
-            "webhook", "create", "--room", room, "--name", f"bench-{index:04d}", stdout=printed
+            "webhook",
+            "create",
+            "--room",
+            room,
+            "--name",
+            f"bench-{index:04d}",
+            "--base-url",
+            BASE_URL,
+            stdout=printed,
         )
         urls.append(printed.getvalue().strip().splitlines()[-1])
     out.write_text(json.dumps(urls))
@@ -120,7 +127,18 @@ def prepare(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[Prepa
     sessions: list[str] = json.loads((tmp / "users.json").read_text())["sessions"]
     say(f"{args.hooks} hooks (manage.py webhook create)")
     first = run_quiet(
-        [sys.executable, "manage.py", "webhook", "create", "--room", ROOM, "--name", "bench-0000"],
+        [
+            sys.executable,
+            "manage.py",
+            "webhook",
+            "create",
+            "--room",
+            ROOM,
+            "--name",
+            "bench-0000",
+            "--base-url",
+            BASE_URL,
+        ],
         env,
         "manage.py webhook create",
         tmp / "src",
@@ -157,12 +175,24 @@ def server_env(prepared: Prepared, redis_url: str, prefix: str) -> dict[str, str
     }
 
 
+async def backends_peak(backends: Callable[[], list[int]]) -> int:
+    """The most backends the bench database had at once, sampled every 0.5 s until
+    cancelled (a sync view's per-request thread opens a connection of its own)."""
+    peak = 0
+    with contextlib.suppress(asyncio.CancelledError):
+        for _ in range(100_000):  # bounded; cancelled at the phase's end
+            peak = max(peak, len(await asyncio.to_thread(backends)))
+            await asyncio.sleep(0.5)
+    return peak
+
+
 async def load(
     args: argparse.Namespace,
     servers: list[Server],
     hook_paths: list[str],
     sessions: list[str],
     meter: Callable[[], Meter],
+    backends: Callable[[], list[int]],
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     import aiohttp
@@ -200,123 +230,21 @@ async def load(
                 )
                 cpu = meter()
                 cpu.start()
+                peak = asyncio.create_task(backends_peak(backends))
                 traffic = await hookload.phase(
                     http, room, secrets.token_hex(3), hook_urls=urls if with_hooks else None,
                     rate=args.rate, seconds=args.seconds, **common,
                 )  # fmt: skip
-                results[name] = {**hookload.outcome(traffic, room), "cpu": cpu.stop()}
+                peak.cancel()
+                results[name] = {
+                    **hookload.outcome(traffic, room),
+                    "cpu": cpu.stop(),
+                    "postgres_backends_max": await peak,
+                }
                 results[name]["socket_errors"] = dict(room.errors)
         finally:
             await room.close()
     return results
-
-
-def verdict(results: dict[str, Any]) -> dict[str, Any]:
-    loaded, alone = results["people_and_hooks"], results["people_alone"]
-    hooks = loaded["hooks"]
-    p99 = hooks["request_to_delivery_ms"]["p99"]
-    before, after = alone["person"]["latency_ms"]["p99"], loaded["person"]["latency_ms"]["p99"]
-    ratio = round(after / before, 2) if before and after is not None else None
-    return {
-        "p99_request_to_delivery_ms": p99,
-        "p99_under_100ms": p99 is not None and p99 < P99_LIMIT_MS,
-        "zero_loss": hooks["lost"] == 0 and hooks["ok_200"] == hooks["sent"],
-        "person_p99_ratio": ratio,
-        "person_latency_unchanged": (
-            before is not None
-            and after is not None
-            and after <= max(before * UNCHANGED, before + UNCHANGED_SLACK_MS)
-        ),
-    }
-
-
-def table(report: dict[str, Any]) -> str:
-    res = report["results"]
-    loaded, alone = res["people_and_hooks"], res["people_alone"]
-    hooks, v = loaded["hooks"], report["verdict"]
-    met = {True: "MET", False: "MISSED"}
-
-    def ms(figures: dict[str, Any], keys: dict[str, float]) -> str:
-        return " / ".join("-" if figures[k] is None else f"{figures[k]:.1f}" for k in keys)
-
-    def cpu(phase: dict[str, Any]) -> str:
-        c = phase["cpu"]
-        return (
-            f"servers {c['server_cpu_s']:.1f} s ({'+'.join(map(str, c['server_cpu_pct']))} %),"
-            f" redis {c['redis_cpu_pct']} %, postgres {c['postgres_cpu_pct']} %,"
-            f" generator {c['generator_cpu_pct']} %, machine busy {c['machine_busy_pct']} %"
-        )
-
-    people = [alone["person"], loaded["person"]]
-    rows = [
-        (
-            "hook requests sent / answered / 200",
-            f"{hooks['sent']} / {hooks['answered']} / {hooks['ok_200']} (other:"
-            f" {hooks['other_answers'] or 'none'}; no answer: {hooks['no_answer'] or 'none'})",
-        ),
-        ("HTTP answer ms p50 / p95 / p99 / max", ms(hooks["http_answer_ms"], hookload.FULL)),
-        (
-            f"request → delivery on a socket ms p50 / p95 / p99 / max (p99 < {P99_LIMIT_MS:g})",
-            f"{ms(hooks['request_to_delivery_ms'], hookload.FULL)} {met[v['p99_under_100ms']]}",
-        ),
-        (
-            "… on the room's last listener ms p50 / p95 / p99 / max",
-            ms(hooks["request_to_last_listener_ms"], hookload.FULL),
-        ),
-        (
-            "deliveries expected / seen / lost / duplicates (0 loss, every request a 200)",
-            f"{hooks['deliveries_expected']} / {hooks['deliveries_seen']} / {hooks['lost']}"
-            f" / {hooks['duplicates']} {met[v['zero_loss']]}",
-        ),
-        (
-            "hook messages delivered to every listener",
-            f"{hooks['delivered_to_every_listener']} of {hooks['ok_200']}",
-        ),
-        (
-            "person send → delivery ms p50 / p99, no hooks",
-            ms(alone["person"]["latency_ms"], hookload.P50_P99),
-        ),
-        (
-            "person send → delivery ms p50 / p99, with hooks",
-            ms(loaded["person"]["latency_ms"], hookload.P50_P99),
-        ),
-        (
-            f"person p99 with / without (unchanged: ≤ x{UNCHANGED} or +{UNCHANGED_SLACK_MS:g} ms)",
-            f"{v['person_p99_ratio']} {met[v['person_latency_unchanged']]}",
-        ),
-        (
-            "person deliveries lost / duplicates (both phases)",
-            f"{sum(p['lost'] for p in people)} / {sum(p['duplicates'] for p in people)}",
-        ),
-        ("CPU, no hooks", cpu(alone)),
-        ("CPU, with hooks", cpu(loaded)),
-        (
-            "server CPU ms per hook request (phases' difference)",
-            report["server_cpu_ms_per_request"],
-        ),
-        ("generator behind its schedule, max ms", loaded["generator_late_ms_max"]),
-    ]
-    ceil = report.get("ceiling") or {}
-    if "single_1" in ceil:
-        rows.append(
-            (
-                "the database's own ceiling, messages/s (1 conn / 4 conns / batches of 50)",
-                " / ".join(
-                    str(ceil.get(shape, {}).get("messages_per_s"))
-                    for shape in ("single_1", "single_4", "batched_50")
-                ),
-            )
-        )
-    rows.append(("server log lines that look like trouble", report["server_log_problems"]["count"]))
-    head = (
-        f"Incoming hooks: {report['hooks']} hooks x {report['rate'] / report['hooks']:g}/s ="
-        f" {report['rate']:g} req/s for {report['seconds']:g} s; {report['listeners']} sockets"
-        f" over {PROCESSES} daphne processes (PostgreSQL, Redis);"
-        f" load {report['load_average']} -> {report['load_average_at_end']}"
-    )
-    return "\n".join([head, "", "| measure | result |", "|---|---|"]) + "".join(
-        f"\n| {label} | {value} |" for label, value in rows
-    )
 
 
 def forget_redis_keys(url: str, prefix: str) -> None:
@@ -355,6 +283,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of the daphne processes (repeatable), e.g. DJANGO_CONN_MAX_AGE=0",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (daphne logs)")
     parser.add_argument("--make-hooks", type=Path, help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)
@@ -405,12 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             urlsplit(u).path for u in json.loads((prepared.tmp / "hooks.json").read_text())
         ]
         (prepared.tmp / "logs").mkdir()
+        extra_env = dict(item.split("=", 1) for item in args.server_env)
+        report["server_env"] = extra_env
         for index in range(PROCESSES):
             servers.append(
                 start_server(
                     f"hooks-{index}",
                     "chatsite.asgi:application",
-                    server_env(prepared, args.redis_url, prefix),
+                    {**server_env(prepared, args.redis_url, prefix), **extra_env},
                     "/accounts/login/",
                     prepared.tmp / "logs",
                     prepared.src,
@@ -418,19 +355,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         say(f"daphne on ports {[s.port for s in servers]}")
 
+        read_pids = pg_pid_reader(args.postgres_admin_url, args.pg_db)
+        known: list[int] = []
+
+        def pids() -> list[int]:
+            """This database's backends; the last list read when PostgreSQL refuses a
+            connection (all max_connections taken: a finding, not a reason to stop)."""
+            import psycopg
+
+            with contextlib.suppress(psycopg.OperationalError):
+                known[:] = read_pids()
+            return known
+
         def meter() -> Meter:
             return Meter(
                 [s.proc.pid for s in servers],
                 [os.getpid()],
                 redis_cpu_reader(args.redis_url),
-                pg_pid_reader(args.postgres_admin_url, args.pg_db),
+                pids,
             )
 
         import uvloop
 
-        results = uvloop.run(load(args, servers, hook_paths, sessions, meter, say))
+        results = uvloop.run(load(args, servers, hook_paths, sessions, meter, pids, say))
         report["results"] = results
-        report["verdict"] = verdict(results)
+        report["verdict"] = hooks_report.verdict(results)
         extra_cpu = (
             results["people_and_hooks"]["cpu"]["server_cpu_s"]
             - results["people_alone"]["cpu"]["server_cpu_s"]
@@ -456,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(prepared.tmp, ignore_errors=True)
         say(f"wrote {path}")
     print()
-    print(table(report))
+    print(hooks_report.table(report))
     verdict_ok = all(report["verdict"][k] for k in ("p99_under_100ms", "zero_loss"))
     return 0 if verdict_ok else 1
 
