@@ -1,12 +1,12 @@
-"""The integrations' URLs: Slack-style incoming hooks and each room's integrations page."""
+"""The integrations' page URLs: each room's integrations page. (`POST /hooks/<key>` is an
+ASGI app routed before Django: integrations/http.py.)"""
 
 from django.urls import path
 
-from integrations import pages, views
+from integrations import pages
 
 app_name = "integrations"
 
 urlpatterns = [
-    path("hooks/<str:key>", views.hook_receive, name="hook"),
     path("chat/<slug:slug>/integrations/", pages.room_integrations, name="room"),
 ]

@@ -16,6 +16,7 @@ from chat.models import ApiToken, Room
 from integrations import bots, incoming
 from integrations.models import IncomingWebhook, OutgoingWebhook
 from tests.conftest import TEST_PASSWORD
+from tests.hooks_client import hook_post
 
 # transaction=True: the hook view is async (read threads, the database thread), and
 # sees only committed rows.
@@ -163,10 +164,8 @@ def test_deactivating_a_bot_revokes_its_tokens_and_hooks_at_once(
     assert not outgoing.enabled
     assert outgoing.disabled_reason
     assert Room.objects.get(slug="ops").outgoing_hooks == 0
-    response = Client().post(
-        f"/hooks/{made.key}", data='{"text": "hi"}', content_type="application/json"
-    )
-    assert (response.status_code, response.content) == (403, b"action_prohibited")
+    refused = hook_post(made.key, '{"text": "hi"}')
+    assert (refused.status_code, refused.content) == (403, b"action_prohibited")
 
 
 def test_a_person_deactivated_keeps_nothing_of_a_bots_rules(
@@ -212,9 +211,7 @@ def test_staff_make_a_bot_and_a_hook_in_the_admin(
     hook = IncomingWebhook.objects.get(name="Sentry")
     assert list(hook.other_rooms.all()) == [ops]
     key = url.rsplit("/", 1)[1]
-    response = Client().post(
-        f"/hooks/{key}", data='{"text": "boom", "channel": "#ops"}', content_type="application/json"
-    )
+    response = hook_post(key, '{"text": "boom", "channel": "#ops"}')
     assert response.content == b"ok"  # its bot was made a member of the private room
     for name in ("outgoingwebhook", "delivery", "slashcommand", "commandresponse"):
         assert admin.get(f"/admin/integrations/{name}/").status_code == 200

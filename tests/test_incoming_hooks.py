@@ -31,6 +31,7 @@ from chat.protocol.codes import HOOK_STATUS, HookAnswer
 from integrations import incoming
 from integrations.models import IncomingWebhook
 from tests.conftest import session_cookie
+from tests.hooks_client import HookResponse, hook_call, hook_post
 from tests.servers import daphnes, recv_until, ws_connect
 
 # transaction=True: the hook view is async; its reads run on the read threads and its
@@ -118,12 +119,11 @@ def hook(room: Room) -> incoming.NewHook:
     return incoming.hook_create(room=room, name="Alerts", actor=None)
 
 
-def post(key: str, body: bytes | str, content_type: str = "application/json", **extra: Any) -> Any:
-    data = body.encode() if isinstance(body, str) else body
-    return Client().post(f"/hooks/{key}", data=data, content_type=content_type, **extra)
+def post(key: str, body: bytes | str, content_type: str = "application/json") -> HookResponse:
+    return hook_post(key, body, content_type)
 
 
-def post_json(key: str, payload: object) -> Any:
+def post_json(key: str, payload: object) -> HookResponse:
     return post(key, json.dumps(payload))
 
 
@@ -350,7 +350,18 @@ def test_past_the_burst_a_hook_is_answered_429_with_retry_after(
 
 
 def test_only_post_is_answered(hook: incoming.NewHook) -> None:
-    assert Client().get(f"/hooks/{hook.key}").status_code == 405
+    response = hook_call("GET", f"/hooks/{hook.key}")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
+def test_a_host_outside_allowed_hosts_is_refused(hook: incoming.NewHook) -> None:
+    # As Django refuses any request whose Host is not in ALLOWED_HOSTS.
+    refused = hook_call("POST", f"/hooks/{hook.key}", b'{"text": "hi"}', host="evil.example")
+    assert (refused.status_code, refused.content) == (400, b"bad_host")
+    assert not Message.objects.exists()
+    allowed = hook_call("POST", f"/hooks/{hook.key}", b'{"text": "hi"}')
+    assert (allowed.status_code, allowed.content) == (200, b"ok")
 
 
 # --- who manages hooks: the page and the command ---------------------------------
