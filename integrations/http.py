@@ -30,7 +30,6 @@ from chat.protocol.codes import HOOK_STATUS, HookAnswer
 from chat.services.posting import SendRequest
 from integrations import incoming
 from integrations.incoming import HookRefused
-from integrations.models import IncomingWebhook
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -120,28 +119,32 @@ def _payload(content_type: str, body: bytes) -> object:
     return json.loads(body)
 
 
-def _send_of(hook: IncomingWebhook, content_type: str, body: bytes) -> SendRequest:
+def _prepared(key: str, content_type: str, body: bytes) -> SendRequest:
+    """Everything before the save, in one trip to a read thread (each trip is a thread
+    hop): the hook (no_service, action_prohibited), its rate token (Redis's script
+    through the sync client), the payload parsed and rendered, the use noted."""
+    hook = incoming.hook_find(key=key)
+    try:
+        blocking.hook_check_sync(hook.id)
+    except blocking.HookRateLimited as error:
+        raise HookRefused(HookAnswer.RATE_LIMITED, error.detail, error.retry_after) from None
     try:
         data = _payload(content_type, body)
     except NOT_JSON:
         raise HookRefused(HookAnswer.INVALID_PAYLOAD, "The body is not JSON.") from None
-    return incoming.hook_request(hook=hook, data=data)
+    send = incoming.hook_request(hook=hook, data=data)
+    incoming.hook_used(hook=hook)
+    return send
 
 
 async def _post(scope: Scope, key: str, body: bytes) -> None:
     """Save the hook's post; HookRefused for any answer but `ok`."""
-    hook = await dbcalls.read(incoming.hook_find, key=key)
-    try:
-        await blocking.hook_check(hook.pk)
-    except blocking.HookRateLimited as error:
-        raise HookRefused(HookAnswer.RATE_LIMITED, error.detail, error.retry_after) from None
     content_type = _header(scope, b"content-type")
-    send = await dbcalls.read(_send_of, hook=hook, content_type=content_type, body=body)
+    send = await dbcalls.read(_prepared, key=key, content_type=content_type, body=body)
     try:
         await group_commit.current().post(send)
     except ChatError as error:
         raise incoming.hook_refused(error) from None
-    await dbcalls.read(incoming.hook_used, hook=hook)
 
 
 async def hook_receive(scope: Scope, receive: Receive, send: Send) -> None:

@@ -105,27 +105,17 @@ class HookRateLimited(RateLimited):
         self.detail = f"Too many posts to this hook; try again in {self.retry_after:g} s."
 
 
-async def hook_check(hook_id: int) -> None:
+def hook_check_sync(hook_id: int) -> None:
     """A post's token from an incoming webhook's own bucket (CHAT_WEBHOOK_BURST at once,
     refilled at CHAT_WEBHOOK_RATE_PER_SECOND), or HookRateLimited. Per hook, not per bot
-    or address: a noisy alert source slows only itself, on every process. For the async
-    hook view: with Redis through this loop's batched bucket store (the same key and
-    script as the sync checks), without it this process's memory store."""
-    burst = settings.CHAT_WEBHOOK_BURST
-    if burst <= 0:
-        return
-    bucket, rate = f"hook:{hook_id}", settings.CHAT_WEBHOOK_RATE_PER_SECOND
-    try:
-        if settings.REDIS_URL:
-            wait = await current().store.take_token(bucket, burst, rate)
-        else:
-            wait = await _memory_take(bucket, burst, rate)
-    except Exception as error:
-        logger.warning("hook rate limit unavailable; allowing (%r)", error)
-        return
-    if wait > 0:
-        observability.rate_limited("hook")
-        raise HookRateLimited(wait)
+    or address: a noisy alert source slows only itself, on every process."""
+    _per_user_check(
+        "hook",
+        hook_id,
+        settings.CHAT_WEBHOOK_BURST,
+        settings.CHAT_WEBHOOK_RATE_PER_SECOND,
+        HookRateLimited,
+    )
 
 
 def _per_user_check(
