@@ -40,14 +40,6 @@ FORM = "application/x-www-form-urlencoded"
 NOT_JSON = (ValueError, RecursionError)  # UnicodeDecodeError is a ValueError
 
 
-class _Answer(Exception):
-    """A plain-text answer other than a HookAnswer (405, 400 for a bad Host)."""
-
-    def __init__(self, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
-        super().__init__(text)
-        self.status, self.text, self.headers = status, text, headers
-
-
 async def _respond(
     send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -65,6 +57,8 @@ async def _hook_answer(send: Send, answer: HookAnswer, retry_after: float = 0.0)
     headers = []
     if answer is HookAnswer.RATE_LIMITED:
         headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+    if answer is HookAnswer.METHOD_NOT_ALLOWED:
+        headers.append((b"allow", b"POST"))
     await _respond(send, HOOK_STATUS[answer], answer.value, headers)
 
 
@@ -75,13 +69,14 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def _check_request(scope: Scope) -> None:
+def _request_problem(scope: Scope) -> HookAnswer | None:
     """POST only, to a host of ALLOWED_HOSTS (as Django checks every request's Host)."""
     if scope.get("method") != "POST":
-        raise _Answer(405, "method_not_allowed", [(b"allow", b"POST")])
+        return HookAnswer.METHOD_NOT_ALLOWED
     domain, _ = split_domain_port(_header(scope, b"host"))
     if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-        raise _Answer(400, "bad_host", [])
+        return HookAnswer.BAD_HOST
+    return None
 
 
 async def _body(scope: Scope, receive: Receive) -> bytes | None:
@@ -149,10 +144,9 @@ async def _post(scope: Scope, key: str, body: bytes) -> None:
 
 async def hook_receive(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app of `POST /hooks/<key>`."""
-    try:
-        _check_request(scope)
-    except _Answer as answer:
-        await _respond(send, answer.status, answer.text, answer.headers)
+    problem = _request_problem(scope)
+    if problem is not None:
+        await _hook_answer(send, problem)
         return
     body = await _body(scope, receive)
     if body is None:

@@ -214,6 +214,9 @@ class HookAnswer(enum.StrEnum):
     CHANNEL_NOT_FOUND = "channel_not_found"  # a `channel` the hook may not post to
     PAYLOAD_TOO_LARGE = "payload_too_large"  # over CHAT_WEBHOOK_MAX_BYTES
     RATE_LIMITED = "rate_limited"  # past the hook's rate; see Retry-After
+    # The transport's own, before any hook is looked at:
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # not a POST; see Allow
+    BAD_HOST = "bad_host"  # a Host header not in ALLOWED_HOSTS (as Django refuses it)
 
 
 HOOK_STATUS: dict[HookAnswer, HTTPStatus] = {
@@ -225,6 +228,8 @@ HOOK_STATUS: dict[HookAnswer, HTTPStatus] = {
     HookAnswer.CHANNEL_NOT_FOUND: HTTPStatus.NOT_FOUND,
     HookAnswer.PAYLOAD_TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     HookAnswer.RATE_LIMITED: HTTPStatus.TOO_MANY_REQUESTS,
+    HookAnswer.METHOD_NOT_ALLOWED: HTTPStatus.METHOD_NOT_ALLOWED,
+    HookAnswer.BAD_HOST: HTTPStatus.BAD_REQUEST,
 }
 
 
