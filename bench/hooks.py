@@ -96,7 +96,7 @@ def prepare(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[Prepa
         tmp, tmp / "src", tmp / "static", f"bench-{secrets.token_urlsafe(32)}", pg_db=args.pg_db
     )
     prepared.admin_url = args.postgres_admin_url
-    prepared.code_hash = snapshot(prepared.src, ROOT)
+    prepared.code_hash = snapshot(prepared.src, args.code)
     say(f"code snapshot {prepared.code_hash} in {prepared.src}; collectstatic")
     collectstatic(prepared)
     import psycopg
@@ -291,6 +291,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="extra environment of the daphne processes (repeatable), e.g. DJANGO_CONN_MAX_AGE=0",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (daphne logs)")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=ROOT,
+        help="the server code to measure (a checkout of another commit: before -> after)",
+    )
     parser.add_argument("--make-hooks", type=Path, help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)
     if args.seconds is None:
