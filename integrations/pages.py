@@ -3,7 +3,6 @@ and revoked by those hooks_may_manage allows; the outgoing section is its own in
 (templates/integrations/_outgoing.html). Thin: selectors read, services write."""
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -12,19 +11,14 @@ from django.views.decorators.http import require_http_methods
 from chat import selectors
 from chat.errors import ChatError
 from integrations import incoming
-from integrations.pages_outgoing import outgoing_context
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
-    return request.user
+from integrations.pages_outgoing import outgoing_context, page_user
 
 
 @never_cache  # the page shows a new hook's URL (its secret) once
 @login_required
 @require_http_methods(["GET", "POST"])
 def room_integrations(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _user(request)
+    user = page_user(request)
     found, access = selectors.room_with_access(slug=slug, user_id=user.pk)
     if found is None or not access["read"]:
         raise Http404("No such room.")  # a private room one may not read: as a missing one

@@ -53,7 +53,7 @@ def outgoing_context(room: Room, user: User) -> dict[str, object]:
     return {"outgoing_allowed": True, "outgoing_room": room, "outgoing_hooks": rows}
 
 
-def _user(request: HttpRequest) -> User:
+def page_user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
     return request.user
 
@@ -62,7 +62,7 @@ def _user(request: HttpRequest) -> User:
 @login_required
 @require_http_methods(["GET", "POST"])
 def outgoing_page(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _user(request)
+    user = page_user(request)
     room = Room.objects.filter(slug=slug, is_direct=False).first()
     if room is None or not outgoing_may_manage(room, user):
         raise Http404("No such room, or not yours to manage.")

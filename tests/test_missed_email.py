@@ -19,7 +19,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from chat import services
@@ -27,6 +26,7 @@ from chat.models import Membership, Message, NotifyPrefs, Room
 from notify.missed import missed_schedule
 from notify.models import MissedEmailState
 from tests.conftest import database_url
+from tests.jobs import run_due_jobs
 from tests.servers import ROOT, free_port
 from tests.smtp import Inbox, smtp_server
 
@@ -65,20 +65,6 @@ def post(room: Room, author: User, body: str) -> Message:
     # here the email is scheduled by the test itself, as that job would.
     DBTaskResult.objects.exclude(task_path=MISSED_JOB).delete()
     return Message.objects.get(pk=out["id"])
-
-
-def run_due_jobs() -> None:
-    """What a runner does, in this thread: every due job, then return."""
-    Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test",
-        excluded_queue_names=[],
-    ).run()
 
 
 def parts(mail: Email) -> dict[str, str]:

@@ -25,9 +25,10 @@ from notify.missed import missed_items
 from notify.models import MissedEmailState
 from notify.selectors import Recipient, notify_targets
 from notify.tasks import message_notify
+from tests.jobs import run_due_jobs
 from tests.published import intercept
 from tests.smtp import Inbox, smtp_server
-from tests.test_missed_email import parts, run_due_jobs
+from tests.test_missed_email import parts
 from tests.test_push import Device, PushService, browser, call, push_on, push_service
 
 __all__ = ["push_on", "push_service"]  # test_push's fixtures, used here by name

@@ -21,7 +21,6 @@ from django.db import IntegrityError, transaction
 
 from accounts.selectors import profiles_warm
 from chat import events, selectors
-from chat.content import rendering
 from chat.errors import ChatError
 from chat.models import Attachment, Message, Room
 from chat.protocol.codes import ErrorCode
@@ -30,6 +29,9 @@ from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import BAD_REPLY, message_body_clean, replies_check
 from chat.services.resends import already_saved as _already_saved
 from chat.services.resends import message_by_client_id as message_by_client_id  # re-exported
+from chat.services.rich import PostedAs as PostedAs  # re-exported: SendRequest's parts
+from chat.services.rich import RichContent as RichContent
+from chat.services.rich import posted_as_columns, rich_html
 from chat.services.seqs import SeqBlock, room_seq_blocks
 from chat.services.threads import BAD_THREAD, replies_saved, roots_check
 
@@ -50,27 +52,6 @@ class NewAttachment:
     height: int = 0
     thumbnail_width: int = 0
     thumbnail_height: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RichContent:
-    """A message whose look is richer than its body (a Slack payload's attachments and
-    blocks, chat/content/slack): `markdown` is rendered as any body is, `card_html`
-    (already cleaned by its own allow-list) follows it; the body is the plain-text
-    fallback that search, notifications and mentions read."""
-
-    markdown: str
-    card_html: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PostedAs:
-    """The name and avatar a bot's message shows (a hook's `username`, `icon_url` or
-    `icon_emoji`); ignored for a person's message: only a bot may wear another look."""
-
-    name: str = ""
-    avatar: str = ""  # a URL the page's CSP allows (the hook checked it)
-    emoji: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +231,10 @@ def _insert_many(
     roots: dict[int, Message],
 ) -> list[MessageOut]:
     # Rendered before the seqs are taken (the rooms' rows stay locked until commit).
-    htmls = [_html(r, m) for r, m in zip(requests, mentioned, strict=True)]
+    htmls = [
+        rich_html(r.body, r.rich, m.names, m.group)
+        for r, m in zip(requests, mentioned, strict=True)
+    ]
     by_room: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
@@ -275,7 +259,7 @@ def _insert_many(
                 reply_to=replies[index],
                 thread_id=request.thread,
                 also_to_room=request.also_to_room and request.thread is not None,
-                **_posted_as(request),
+                **posted_as_columns(request.posted_as, request.author),
             )
             for index, (request, html) in enumerate(zip(requests, htmls, strict=True))
         ]
@@ -317,25 +301,6 @@ def _insert_many(
     # Outgoing webhooks' job, queued in this transaction (only where one watches).
     events.hooks_request([row.pk for row in rows if blocks[row.room_id].hooks])
     return payloads
-
-
-def _html(request: SendRequest, mentioned: Mentioned) -> str:
-    rich = request.rich
-    # A rich message with nothing of its own to show (a Slack attachment with only its
-    # `fallback`) shows its body, as any message does.
-    if rich is None or not (rich.markdown or rich.card_html):
-        return rendering.render(
-            request.body, mentions=mentioned.names, group_mention=mentioned.group
-        )
-    html = rendering.render(rich.markdown, mentions=mentioned.names, group_mention=mentioned.group)
-    return html + rich.card_html
-
-
-def _posted_as(request: SendRequest) -> dict[str, str]:
-    look = request.posted_as
-    if look is None or request.author is None:
-        return {}
-    return {"as_name": look.name, "as_avatar": look.avatar, "as_emoji": look.emoji}
 
 
 def _attachments_add(rows: list[Message], requests: list[SendRequest]) -> dict[int, Attachment]:
