@@ -425,6 +425,28 @@ def test_a_private_room_hides_its_page_from_non_members(
     assert client.get("/chat/ops/integrations/").status_code == 404
 
 
+def test_the_room_page_links_its_integrations_for_those_who_may_manage(
+    room: Room, alice: User, make_user: Callable[..., User], settings: Any
+) -> None:
+    services.room_join(user=alice, slug=room.slug)
+    member = Client()
+    member.force_login(alice)
+    link = 'href="/chat/general/integrations/"'
+    page = member.get("/chat/general/").content.decode()
+    assert link not in page
+    assert 'data-hooks-open=""' in page  # the script hides the link on room switches too
+    settings.CHAT_WEBHOOKS_MEMBERS_MAY_CREATE = True
+    page = member.get("/chat/general/").content.decode()
+    assert link in page
+    assert 'data-hooks-open="members"' in page
+    settings.CHAT_WEBHOOKS_MEMBERS_MAY_CREATE = False
+    staff = Client()
+    staff.force_login(make_user("sam", is_staff=True))
+    page = staff.get("/chat/general/").content.decode()
+    assert link in page
+    assert 'data-hooks-open="staff"' in page
+
+
 def test_the_page_leaves_a_slot_for_outgoing_hooks(room: Room) -> None:
     client = Client()
     client.force_login(User.objects.create_user("root", is_staff=True))

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from chat.content.slack import payload_parse
+from integrations import deliveries
 from tests.servers import ROOT, free_port
 
 DOC = ROOT / "docs" / "integrations.md"
@@ -37,10 +38,13 @@ def _blocks(language: str) -> list[str]:
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """X-Chat-Signature as the issue defines it: sha256=<hex HMAC-SHA256(secret,
-    timestamp + "." + body)>."""
+    """X-Chat-Signature as the server makes it (integrations/deliveries.py), checked
+    against the issue's definition: sha256=<hex HMAC-SHA256(secret, timestamp + "." +
+    body)>."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + digest.hexdigest()
+    made = deliveries.signature(secret, timestamp, body)
+    assert made == "sha256=" + digest.hexdigest()
+    return made
 
 
 @pytest.fixture

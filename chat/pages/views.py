@@ -98,13 +98,28 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         found = _readable_room(request, slug)
     except _Banned as banned:
         return render(request, "chat/forbidden.html", {"detail": banned.detail}, status=403)
+    can_manage = (
+        found["is_private"]
+        and not found["is_direct"]
+        and (request.user.is_staff or found["owner_id"] == _user(request).pk)
+    )
+    # Who may open a room's integrations page (integrations/incoming.py hooks_may_manage):
+    # the page's own rooms switch without a reload, so it tells the script the rule.
+    hooks_open = (
+        "staff"
+        if request.user.is_staff
+        else "members"
+        if settings.CHAT_WEBHOOKS_MEMBERS_MAY_CREATE
+        else ""
+    )
     context = {
         "room": found,
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
         "max_file_bytes": settings.CHAT_FILE_MAX_BYTES,
-        "can_manage": found["is_private"]
-        and not found["is_direct"]
-        and (request.user.is_staff or found["owner_id"] == _user(request).pk),
+        "can_manage": can_manage,
+        "hooks_open": hooks_open,
+        "can_hook": not found["is_direct"]
+        and (can_manage or (not found["is_private"] and hooks_open != "")),
     }
     return render(request, "chat/room.html", context)
 

@@ -1,4 +1,5 @@
-// The frame around the room shown: its header (name, tags, topic, Members link), the
+// The frame around the room shown: its header (name, tags, topic, Members and
+// Integrations links), the
 // error line, Join/Leave, the notice and whether the composer may write. Renders only.
 
 import { span } from "./dom.js";
@@ -56,13 +57,13 @@ export class RoomView {
       p.textContent = room.topic;
       head.insertBefore(p, before);
     }
-    if (room.kind === "private" && room.canManage) {
-      const link = document.createElement("a");
-      link.className = "manage";
-      link.href = `/chat/${encodeURIComponent(room.slug)}/members/`;
-      link.textContent = "Members";
-      head.insertBefore(link, before);
-    }
+    const base = `/chat/${encodeURIComponent(room.slug)}`;
+    if (room.kind === "private" && room.canManage) head.insertBefore(manageLink(`${base}/members/`, "Members"), before);
+    // Its webhooks: staff anywhere, a private room's owner, members of public rooms
+    // where the server lets them (data-hooks-open: "staff", "members" or "").
+    const hooksOpen = this.el.name.closest("[data-hooks-open]")?.dataset.hooksOpen || "";
+    const mayHook = room.kind === "private" ? room.canManage : room.kind === "public" && hooksOpen !== "";
+    if (mayHook) head.insertBefore(manageLink(`${base}/integrations/`, "Integrations"), before);
   }
 
   // Everything about the room shown that depends on its state: header, Join/Leave,
@@ -92,4 +93,12 @@ export class RoomView {
     );
     this.page.renderSidebar();
   }
+}
+
+function manageLink(href, text) {
+  const link = document.createElement("a");
+  link.className = "manage";
+  link.href = href;
+  link.textContent = text;
+  return link;
 }
