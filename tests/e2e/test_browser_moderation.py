@@ -171,6 +171,8 @@ def test_authors_edit_and_delete_inline_and_sanctions_show_on_the_page(
         open_room(bob, "lobby")
         send(alice, "first draft")
         send(alice, "to be removed")
+        # Saved before bob sends: the order asserted below is the order of the sends.
+        expect(alice.locator(SAVED)).to_have_count(2)
         send(bob, "bob was here")
         for page in (alice, bob):
             expect(page.locator(SAVED)).to_have_count(3)
@@ -312,15 +314,15 @@ def test_room_tags_members_link_and_an_idle_page_waiting_for_the_user(
         # Tags by the room's name; the owner of a private room gets its Members page.
         alice.goto("/chat/team/")
         expect(alice.locator(".room-head .tag")).to_have_text(["private", "locked"])
-        expect(alice.locator(".room-head a.manage")).to_have_text("Members")
+        expect(alice.locator(".room-head a.manage-members")).to_have_text("Members")
         alice.screenshot(path=str(log_dir / "private-locked-room.png"))
-        alice.click(".room-head a.manage")
+        alice.click(".room-head a.manage-members")
         expect(alice).to_have_url(f"{server.http}/chat/team/members/")
         expect(alice.locator("ul.members li")).to_contain_text(["alice"])
         alice.goto("/dm/bob/")  # opens (creates) the direct room
         expect(alice).to_have_url(re.compile(r"/chat/dm-\d+-\d+/$"))
         expect(alice.locator(".room-head .tag")).to_have_text(["direct"])
-        expect(alice.locator(".room-head a.manage")).to_have_count(0)
+        expect(alice.locator(".room-head a.manage-members")).to_have_count(0)
         # The browse page tags the rooms by kind (a direct room is in the sidebar, not
         # there); the room page's sidebar lists the direct room by the other person.
         alice.goto("/")
@@ -336,7 +338,7 @@ def test_room_tags_members_link_and_an_idle_page_waiting_for_the_user(
         open_room(alice, "lobby")
         expect(alice.locator("#dm-list a.room-link")).to_have_text(["bob"])
         expect(alice.locator("#room-list a.room-link")).to_have_text(["Lobby", "Team"])
-        expect(alice.locator(".room-head .tag, .room-head a.manage")).to_have_count(0)
+        expect(alice.locator(".room-head .tag, .room-head a.manage-members")).to_have_count(0)
         status = alice.locator("#status")
         expect(status).to_have_attribute("data-state", "idle", timeout=6_000)
         expect(status).to_have_text("paused — type or click to reconnect")

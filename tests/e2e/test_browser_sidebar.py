@@ -278,7 +278,7 @@ def test_members_link_follows_the_room_shown(
         errors: list[str] = []
         owner = log_in(browser, server.http, "alice", errors, report_csp_and_dialogs=True)
         member = log_in(browser, server.http, "bob", errors, report_csp_and_dialogs=True)
-        members = owner.locator(".room-head a.manage")
+        members = owner.locator(".room-head a.manage-members")
 
         # Loaded on a public room, the owner switches in place to her private room: the
         # link to its members appears, and goes again with the room.
@@ -299,10 +299,10 @@ def test_members_link_follows_the_room_shown(
 
         # A member who does not own it gets no link, loaded there or switched to.
         open_room(member, "team")
-        expect(member.locator(".room-head a.manage")).to_have_count(0)
+        expect(member.locator(".room-head a.manage-members")).to_have_count(0)
         room_link(member, "lobby").click()
         room_link(member, "team").click()
         expect(member.locator("#room-name")).to_have_text("Team")
-        expect(member.locator(".room-head a.manage")).to_have_count(0)
+        expect(member.locator(".room-head a.manage-members")).to_have_count(0)
         assert errors == []
     assert "Traceback" not in server.log(), server.log()

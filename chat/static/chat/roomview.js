@@ -58,12 +58,12 @@ export class RoomView {
       head.insertBefore(p, before);
     }
     const base = `/chat/${encodeURIComponent(room.slug)}`;
-    if (room.kind === "private" && room.canManage) head.insertBefore(manageLink(`${base}/members/`, "Members"), before);
+    if (room.kind === "private" && room.canManage) head.insertBefore(manageLink(`${base}/members/`, "Members", "members"), before);
     // Its webhooks: staff anywhere, a private room's owner, members of public rooms
     // where the server lets them (data-hooks-open: "staff", "members" or "").
     const hooksOpen = this.el.name.closest("[data-hooks-open]")?.dataset.hooksOpen || "";
     const mayHook = room.kind === "private" ? room.canManage : room.kind === "public" && hooksOpen !== "";
-    if (mayHook) head.insertBefore(manageLink(`${base}/integrations/`, "Integrations"), before);
+    if (mayHook) head.insertBefore(manageLink(`${base}/integrations/`, "Integrations", "integrations"), before);
   }
 
   // Everything about the room shown that depends on its state: header, Join/Leave,
@@ -95,9 +95,9 @@ export class RoomView {
   }
 }
 
-function manageLink(href, text) {
+function manageLink(href, text, what) {
   const link = document.createElement("a");
-  link.className = "manage";
+  link.className = `manage manage-${what}`;
   link.href = href;
   link.textContent = text;
   return link;
