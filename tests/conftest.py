@@ -35,9 +35,26 @@ SIDE_PASS_MODULES = {"tests/test_multiprocess.py"}
 SQLITE_BROWSER_MODULES = {"tests/e2e/test_browser_layout.py"}
 
 
+# Many-process tests on Redis: the production shape, which runs on PostgreSQL. SQLite is
+# the one-process install (the in-memory layer): `python -m tests` runs these once, in
+# the PostgreSQL pass, not again on SQLite (node ids, or a prefix of them).
+POSTGRESQL_ONLY = (
+    "tests/test_presence.py::test_connect_disconnect_soak_leaks_no_presence_or_redis_keys",
+    "tests/test_presence.py::test_users_on_two_processes_see_each_other_and_tabs_count_once",
+    "tests/test_delivery_faults.py::test_redis_restart_mid_run_recovers_by_itself",
+    "tests/test_limits.py::test_address_cap_and_attempts_hold_across_processes",
+    "tests/test_limits.py::test_rate_limit_holds_across_two_connections_on_two_processes",
+    "tests/test_access.py::test_ban_closes_sockets_on_a_second_process_within_a_second",
+    "tests/test_announce.py::test_announce_from_its_own_process_reaches_clients_on_two_daphnes",
+    "tests/test_load_smoke.py::test_concurrent_senders_on_two_processes",
+    "tests/test_incoming_hooks.py::test_the_rate_limit_is_shared_by_two_processes",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("django_db") is not None:
+        one_engine = item.nodeid.replace("\\", "/").startswith(POSTGRESQL_ONLY)
+        if item.get_closest_marker("django_db") is not None and not one_engine:
             item.add_marker(pytest.mark.orm)
         # Everything under tests/e2e/ drives Chromium: `python -m tests` runs them as a
         # pass of their own, so none may be missed by a forgotten marker.
