@@ -7,16 +7,19 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from accounts.models import Profile
 from chat import services
 from chat.models import ApiToken, Room
 from integrations import bots, incoming
 from integrations.models import IncomingWebhook, OutgoingWebhook
 from tests.conftest import TEST_PASSWORD
 from tests.hooks_client import hook_post
+from tests.test_accounts import png
 
 # transaction=True: the hook view is async (read threads, the database thread), and
 # sees only committed rows.
@@ -239,4 +242,51 @@ def test_unticking_active_on_the_bots_admin_page_revokes(
     bot.refresh_from_db()
     assert not bot.is_active
     assert bearer(secret).get("/api/rooms/").status_code == 401
+    assert not ApiToken.objects.filter(user=bot).exists()
+
+
+def test_the_owner_manages_a_bots_name_tokens_and_life_on_its_page(
+    make_user: Callable[..., User],
+) -> None:
+    owner, other = make_user("olga"), make_user("pete")
+    bot, first = bots.bot_create(username="deploybot", display_name="Deploy", owner=owner)
+    bots.bot_create(username="otherbot", display_name="Other", owner=other)
+    page = Client()
+    page.force_login(owner)
+    listing = page.get("/settings/bots/")
+    assert listing.status_code == 200
+    html = listing.content.decode()
+    assert "@deploybot" in html
+    assert "@otherbot" not in html  # only the bots one owns (staff see every bot)
+
+    renamed = page.post("/settings/bots/", {"bot": bot.pk, "action": "look", "display_name": "CI"})
+    assert renamed.status_code == 302
+    assert Profile.objects.get(user=bot).display_name == "CI"
+    upload = SimpleUploadedFile("ci.png", png(), content_type="image/png")
+    page.post(
+        "/settings/bots/", {"bot": bot.pk, "action": "look", "display_name": "CI", "avatar": upload}
+    )
+    assert Profile.objects.get(user=bot).avatar.name  # the bot's own avatar now
+
+    made = page.post("/settings/bots/", {"bot": bot.pk, "action": "token", "name": "ci"})
+    secret = made.context["created"].secret
+    assert secret in made.content.decode()
+    assert bearer(secret).get("/api/rooms/").status_code == 200
+    token = ApiToken.objects.get(user=bot, name="ci")
+    page.post("/settings/bots/", {"bot": bot.pk, "action": "revoke", "token": token.pk})
+    assert bearer(secret).get("/api/rooms/").status_code == 401
+
+    # Someone else's bot is not found, whatever the form says.
+    stranger = Client()
+    stranger.force_login(other)
+    assert (
+        stranger.post("/settings/bots/", {"bot": bot.pk, "action": "deactivate"}).status_code == 404
+    )
+    bot.refresh_from_db()
+    assert bot.is_active
+
+    page.post("/settings/bots/", {"bot": bot.pk, "action": "deactivate"})
+    bot.refresh_from_db()
+    assert not bot.is_active
+    assert bearer(first).get("/api/rooms/").status_code == 401
     assert not ApiToken.objects.filter(user=bot).exists()
