@@ -6,7 +6,9 @@ a phone), a live one (a message frame) the same way; the bot's profile card says
 mention completion and the people directory badge the bot too; and the card passes
 axe's colour-contrast check in the dark theme as in the light one. One real daphne."""
 
+import json
 import re
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from chat import services
 from chat.content.slack import payload_parse
 from chat.models import Room
 from chat.services import PostedAs, RichContent, SendRequest
+from integrations import incoming
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import TIMEOUT_MS, in_thread, launch_chromium, open_room
+from tests.e2e.browser import TIMEOUT_MS, launch_chromium, open_room
 from tests.servers import ROOT, daphnes, http_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -132,6 +135,7 @@ def test_a_hooks_message_shows_its_card_and_bot_badge_in_both_themes(
         services.room_join(user=user, slug="ops")
     post_payload(room, bot, ALERT, "alert-1")
     services.message_post(room_id=room.pk, author=alice, body="looking", client_id="a1")
+    deploys = incoming.hook_create(room=room, name="Deploys", actor=None)
 
     with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
         errors: list[str] = []
@@ -183,13 +187,21 @@ def test_a_hooks_message_shows_its_card_and_bot_badge_in_both_themes(
         assert phone["fits"], phone
         page.set_viewport_size(DESKTOP)
 
-        # Live (a message frame), Block Kit, no look of its own: the bot's profile
-        # name, still BOT, in a group of its own (another look of the same account).
-        in_thread(lambda: post_payload(room, bot, DEPLOY, "deploy-1"))
+        # Live, through the real endpoint (POST /hooks/<key> on the daphne serving the
+        # page), Block Kit, no look of its own: the hook's bot's name, still BOT.
+        answer = urllib.request.urlopen(
+            urllib.request.Request(
+                server.http + incoming.hook_path(deploys.key),
+                data=json.dumps(DEPLOY).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=10,
+        )
+        assert (answer.status, answer.read()) == (200, b"ok")
         live = page.locator(f"{SAVED}.bot").nth(1)
         expect(live.locator(".body .blocks .block-header")).to_have_text("Deployed v1.4.2")
         expect(live.locator(".body .blocks hr")).to_have_count(1)
-        expect(live.locator(".head .author .display-name")).to_have_text("Alerts")
+        expect(live.locator(".head .author .display-name")).to_have_text("Deploys")
         expect(live.locator(".head .author .bot-badge")).to_be_visible()
         expect(live).not_to_have_class(re.compile(r"\bfollow\b"))
         assert colour_contrast_violations(page) == []
