@@ -24,6 +24,7 @@ from integrations.models import (
     OutgoingWebhook,
     SlashCommand,
 )
+from integrations.outgoing import HookSettings, hook_settings_check, outgoing_create
 
 CREATED_TEMPLATE = "admin/integrations/created.html"
 
@@ -175,17 +176,77 @@ class IncomingWebhookAdmin(admin.ModelAdmin[IncomingWebhook]):
         self.message_user(request, f"Revoked {count} hook(s).")
 
 
+class OutgoingCreateForm(forms.ModelForm[OutgoingWebhook]):
+    """What making a hook asks; the service makes its bot and secret and checks the URL."""
+
+    trigger_words = forms.CharField(
+        required=False, help_text="Words a message may start with, separated by spaces."
+    )
+
+    class Meta:
+        model = OutgoingWebhook
+        fields = ["name", "room", "url", "on_mention", "on_all"]
+
+    def settings(self) -> HookSettings:
+        data = self.cleaned_data
+        return HookSettings(
+            url=data.get("url", ""),
+            triggers=tuple(data.get("trigger_words", "").split()),
+            on_mention=bool(data.get("on_mention")),
+            on_all=bool(data.get("on_all")),
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            hook_settings_check(self.settings())  # the URL's egress rule, the triggers
+        except ChatError as error:
+            raise forms.ValidationError(error.detail) from None
+        return cleaned
+
+
 @admin.register(OutgoingWebhook)
 class OutgoingWebhookAdmin(admin.ModelAdmin[OutgoingWebhook]):
-    # Made by integrations/outgoing.py (its room's counter must stay exact): no add here.
+    # Made by integrations/outgoing.py (its bot, its secret, the URL's egress check);
+    # saving a hook recounts Room.outgoing_hooks (integrations/receivers.py).
     list_display = ["name", "room", "bot", "url", "enabled", "failures_in_row", "created_at"]
     list_filter = ["enabled"]
     search_fields = ["name", "room__slug", "url"]
     readonly_fields = ["bot", "room", "secret", "failures_in_row", "created_by", "created_at"]
     exclude = ["enabled"]  # switched through the service, which keeps Room.outgoing_hooks
+    _secrets: "WeakKeyDictionary[HttpRequest, str]" = WeakKeyDictionary()
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):  # type: ignore[no-untyped-def]
+        if obj is None:
+            kwargs["form"] = OutgoingCreateForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "room", "url", "trigger_words", "on_mention", "on_all"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(
+        self, request: HttpRequest, obj: OutgoingWebhook, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        hook, secret = outgoing_create(
+            room=obj.room, name=obj.name, wanted=form.settings(), actor=_actor(request)
+        )
+        obj.pk, obj._state.adding = hook.pk, False
+        self._secrets[request] = secret
+
+    def response_add(
+        self, request: HttpRequest, obj: OutgoingWebhook, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        secret = self._secrets.pop(request, "")
+        what = f"Outgoing webhook {obj.name} for #{obj.room.slug}: its signing secret."
+        return _created(self.admin_site, request, "Outgoing webhook created", what, secret)
 
 
 @admin.register(Delivery)

@@ -42,7 +42,7 @@ def outgoing_allowed_hosts() -> set[str]:
     return {host.lower() for host in settings.CHAT_WEBHOOK_ALLOW_HOSTS}
 
 
-def _settings_check(wanted: HookSettings) -> list[str]:
+def hook_settings_check(wanted: HookSettings) -> list[str]:
     """The trigger words as stored; ChatError(INVALID) for a bad URL or trigger. The URL
     is checked against the egress rule now (the owner hears why at once) and again at
     every delivery (DNS may change)."""
@@ -69,7 +69,7 @@ def outgoing_create(
         raise ChatError(
             ErrorCode.INVALID, "Outgoing webhooks watch rooms, not direct conversations."
         )
-    triggers = _settings_check(wanted)
+    triggers = hook_settings_check(wanted)
     name = name.strip()[:80] or "Outgoing webhook"
     bot = bots.hook_bot_create(hook_name=name, owner=actor)
     if room.is_private:
@@ -93,7 +93,7 @@ def outgoing_create(
 
 @transaction.atomic
 def outgoing_update(*, hook: OutgoingWebhook, wanted: HookSettings) -> OutgoingWebhook:
-    hook.triggers = _settings_check(wanted)
+    hook.triggers = hook_settings_check(wanted)
     hook.url, hook.on_mention, hook.on_all = wanted.url, wanted.on_mention, wanted.on_all
     hook.save(update_fields=["url", "triggers", "on_mention", "on_all"])
     return hook

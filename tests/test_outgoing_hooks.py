@@ -458,3 +458,25 @@ def test_the_owner_creates_a_hook_and_sees_its_deliveries_on_the_page(
     other = Client()
     other.force_login(alice)
     assert other.get(url).status_code == 404
+
+
+def test_staff_make_an_outgoing_hook_in_the_admin(
+    receiver: Receiver, make_user: Callable[..., User], room: Room
+) -> None:
+    from django.test import Client
+
+    admin = Client()
+    admin.force_login(make_user("sam", is_staff=True, is_superuser=True))
+    add = "/admin/integrations/outgoingwebhook/add/"
+    form = {"name": "Deploys", "room": room.pk, "trigger_words": "!deploy !status"}
+    refused = admin.post(add, {**form, "url": "http://10.0.0.1/hook"})
+    assert refused.status_code == 200  # the form again, with why
+    assert "10.0.0.1 is a private address" in refused.content.decode()
+    assert not OutgoingWebhook.objects.exists()
+
+    made = admin.post(add, {**form, "url": receiver.url, "on_mention": "on"})
+    hook = OutgoingWebhook.objects.get()
+    assert hook.secret in made.content.decode()  # shown once, on this answer
+    assert (hook.triggers, hook.on_mention, hook.on_all) == (["!deploy", "!status"], True, False)
+    assert hook.bot.profile.is_bot
+    assert Room.objects.get(pk=room.pk).outgoing_hooks == 1
