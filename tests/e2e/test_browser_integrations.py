@@ -2,9 +2,10 @@
 (chat/content/slack) and saved through the write path shows the name and emoji it was
 posted with and a BOT badge, its attachment as a card with its colour bar (data-color,
 applied through the CSSOM under the page's CSP), short fields side by side (stacked on
-a phone), and a live one posted to the real `POST /hooks/<key>` the same way; the bot's profile card says BOT;
-mention completion and the people directory badge the bot too; and the card passes
-axe's colour-contrast check in the dark theme as in the light one. One real daphne."""
+a phone), and a live one posted to the real `POST /hooks/<key>` the same way; the bot's
+profile card says BOT; mention completion and the people directory badge the bot too;
+and the card passes axe's colour-contrast check in the dark theme as in the light one.
+One real daphne."""
 
 import json
 import re
