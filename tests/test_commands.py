@@ -209,6 +209,9 @@ async def test_topic_is_set_by_the_owner_and_refused_to_others_ephemerally(
     await run(owner, owned.slug, "/topic", "Deploys and alerts")
     told = await next_of(other, "message")
     assert told["message"]["body"] == "@alice set the topic: Deploys and alerts"
+    # The header redraws live, on every connection of the room.
+    updated = await next_of(other, "room.updated")
+    assert updated == {"type": "room.updated", "room": "ops", "topic": "Deploys and alerts"}
     await database_sync_to_async(owned.refresh_from_db)()
     assert owned.topic == "Deploys and alerts"
 

@@ -120,6 +120,14 @@ class TypingFrame(TypedDict):
     thread: int | None  # typing in this thread's composer
 
 
+class RoomUpdatedFrame(TypedDict):
+    """A room's topic changed (`/topic`): every connection of the room redraws it."""
+
+    type: Literal["room.updated"]
+    room: str
+    topic: str
+
+
 class ThreadUpdatedFrame(TypedDict):
     type: Literal["thread.updated"]
     room: str
@@ -234,6 +242,7 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "room.joined": (RoomJoinedFrame,),
     "room.left": (RoomLeftFrame,),
     "room.watching": (RoomWatchingFrame,),
+    "room.updated": (RoomUpdatedFrame,),
     "online": (OnlineFrame,),
     "members": (MembersFrame,),
     "room.notify": (RoomNotifyFrame,),

@@ -11,8 +11,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from chat import events
 from chat.content.rendering import plain_text, render
 from chat.errors import ChatError
+from chat.events.frames import RoomUpdatedFrame
 from chat.models import Room
 from chat.protocol.codes import ErrorCode
 from chat.protocol.command_frames import CommandInfo
@@ -64,6 +66,9 @@ def room_topic_set(*, user: User, room_id: int, topic: str) -> str:
     room.save(update_fields=["topic"])
     name = user.get_username()
     message_post_system(room_id=room.pk, body=f"@{name} set the topic: {topic}")
+    # Every connection of the room redraws its header (the message says who set it).
+    updated: RoomUpdatedFrame = {"type": "room.updated", "room": room.slug, "topic": topic}
+    events.publish_on_commit(events.room_frame(room.pk, updated))
     return topic
 
 

@@ -31,7 +31,7 @@ def test_slash_commands_in_the_composer(
 ) -> None:
     alice = make_user("alice", password=TEST_PASSWORD)
     bob = make_user("bob", password=TEST_PASSWORD)
-    room = Room.objects.create(slug="design", name="Design")
+    room = Room.objects.create(slug="design", name="Design", created_by=alice)
     for user in (alice, bob):
         services.room_join(user=user, slug="design")
     with daphnes(server_env, log_dir, 1) as (server,), launch_chromium(chromium_path) as browser:
@@ -66,6 +66,14 @@ def test_slash_commands_in_the_composer(
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
         expect(page.locator(f"{SAVED} .body").last).to_have_text("/help is what you type")
         expect(page.locator(EPHEMERAL)).to_have_count(0)
+
+        # /topic by the room's owner: bob's header shows it live (room.updated).
+        send(page, "/topic Deploys and alerts")
+        expect(other.locator(".room-head .topic")).to_have_text("Deploys and alerts")
         assert errors == []
     bodies = list(Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True))
-    assert bodies == ["fine ¯\\_(ツ)_/¯", "/help is what you type"]
+    assert bodies == [
+        "fine ¯\\_(ツ)_/¯",
+        "/help is what you type",
+        "@alice set the topic: Deploys and alerts",
+    ]

@@ -141,6 +141,12 @@ export function frameRouter(parts) {
       case "room.watching":
         nav.onWatching(frame.room);
         break;
+      case "room.updated": // a new topic (/topic): the header shows it at once
+        if (room && typeof frame.topic === "string") {
+          room.topic = frame.topic;
+          view.render();
+        }
+        break;
       case "room.left":
         nav.onLeft(slug, typeof frame.reason === "string" ? frame.reason : "left");
         break;
