@@ -3,11 +3,9 @@ email for what is still unread when it is due, nothing for what was read, delete
 may not be read any more, nothing for whom email is off; and a job claimed by a real
 `manage.py chat_worker` that is killed before sending is sent once by another worker."""
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,9 +23,8 @@ from chat import services
 from chat.models import Membership, Message, NotifyPrefs, Room
 from notify.missed import missed_schedule
 from notify.models import MissedEmailState
-from tests.conftest import database_url
-from tests.jobs import run_due_jobs
-from tests.servers import ROOT, free_port
+from tests.jobs import run_due_jobs, start_worker, worker_env
+from tests.servers import free_port
 from tests.smtp import Inbox, smtp_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -285,17 +282,6 @@ class GreetingGate:
             sock.close()
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "chat_worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def wait_for(check: Callable[[], bool], what: str, log: Path, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -314,21 +300,12 @@ def test_a_job_of_a_killed_worker_is_sent_once_by_another_after_the_lease(
     job = DBTaskResult.objects.get(task_path=MISSED_JOB)
     gate = GreetingGate(settings.EMAIL_PORT)
     log = tmp_path / "workers.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": "",
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_DEBUG": "0",
-        "EMAIL_URL": f"smtp://127.0.0.1:{gate.port}",
-        "DEFAULT_FROM_EMAIL": "chat@example.com",
-        "CHAT_SITE_URL": SITE,
-        "CHAT_JOB_WORKER": "separate",
-        "CHAT_JOB_LEASE_SECONDS": "1.5",
-        "CHAT_JOB_POLL_SECONDS": "0.1",
-    }
+    env = worker_env(
+        settings.SECRET_KEY,
+        EMAIL_URL=f"smtp://127.0.0.1:{gate.port}",
+        DEFAULT_FROM_EMAIL="chat@example.com",
+        CHAT_SITE_URL=SITE,
+    )
     workers: list[subprocess.Popen[bytes]] = []
     try:
         first = start_worker(env, log)

@@ -7,10 +7,8 @@ and a SIGKILLed `manage.py chat_worker` whose delivery another worker retries.""
 import hashlib
 import hmac
 import io
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,10 +29,8 @@ from integrations.outgoing import (
     outgoing_delete,
     outgoing_enable,
 )
-from tests.conftest import database_url
 from tests.hook_receiver import Receiver, Reply, hook_receiver
-from tests.jobs import run_due_jobs
-from tests.servers import ROOT
+from tests.jobs import run_due_jobs, start_worker, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -355,17 +351,6 @@ def test_the_command_prints_the_secret_alone(receiver: Receiver, owner: User, ro
 # --- a killed worker -------------------------------------------------------------------
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "manage.py", "chat_worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_sigkilled_workers_delivery_is_retried_with_the_same_delivery_id(
@@ -375,20 +360,11 @@ def test_a_sigkilled_workers_delivery_is_retried_with_the_same_delivery_id(
     receiver.replies = [Reply(hold=True), Reply(200, {"text": "got it"})]
     say(room, alice, "deliver me")
     log = tmp_path / "workers.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": "",
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_DEBUG": "0",
-        "CHAT_JOB_WORKER": "separate",
-        "CHAT_JOB_LEASE_SECONDS": "1.5",
-        "CHAT_JOB_POLL_SECONDS": "0.1",
-        "CHAT_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
-        "CHAT_WEBHOOK_RETRY_SECONDS": "0,0,0",
-    }
+    env = worker_env(
+        settings.SECRET_KEY,
+        CHAT_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+        CHAT_WEBHOOK_RETRY_SECONDS="0,0,0",
+    )
     workers: list[subprocess.Popen[bytes]] = []
     try:
         first = start_worker(env, log)
