@@ -182,7 +182,8 @@ async def command_run(
         return ephemeral_frame(answer_room, f"/{name} did not answer within {timeout:g} s.")
     except command_http.CommandFailed as error:
         return ephemeral_frame(answer_room, f"/{name} failed: {error}.")
-    found = answer_read(answer, name)
+    # Off the event loop: a 256 KiB answer's parsing and rendering take a CPU moment.
+    found = await asyncio.to_thread(answer_read, answer, name)
     if found is None:
         return None
     if isinstance(found, str):
