@@ -102,9 +102,23 @@ class SessionRecord(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="session_records"
     )
+
+    class Method(models.TextChoices):
+        PASSWORD = "password", "Password"
+        LDAP = "ldap", "Directory password"
+        SSO = "sso", "Single sign-on"
+        LINK = "link", "Sign-up link"
+
     session_key = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     user_agent = models.CharField(max_length=200, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.PASSWORD)
+    provider = models.CharField(max_length=50, blank=True)  # the SSO provider's id
+    # The second factor was passed (ours, or the SSO provider's own `amr`).
+    second_factor = models.BooleanField(default=False)
+    # Bumped at most every few minutes by requests and by the sockets' session check.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"

@@ -253,10 +253,27 @@ def sessions_ended(session_keys: list[str], code: int = CloseCode.UNAUTHENTICATE
         events.publish_on_commit(events.sessions_end(session_keys=keys, code=code))
 
 
-def session_started(*, user: User, session_key: str, user_agent: str = "") -> None:
+def session_started(
+    *, user: User, session_key: str, user_agent: str = "", ip: str | None = None
+) -> None:
     """Remember which user holds this session (on every log-in)."""
     SessionRecord.objects.update_or_create(
-        session_key=session_key, defaults={"user": user, "user_agent": user_agent[:200]}
+        session_key=session_key,
+        defaults={
+            "user": user,
+            "user_agent": user_agent[:200],
+            "ip": ip,
+            "last_seen_at": timezone.now(),
+        },
+    )
+
+
+def session_describe(
+    *, session_key: str, method: str, provider: str = "", second_factor: bool = False
+) -> None:
+    """How a session signed in (accounts/identity/login_flow.py, after the log-in)."""
+    SessionRecord.objects.filter(session_key=session_key).update(
+        method=method, provider=provider[:50], second_factor=second_factor
     )
 
 

@@ -9,7 +9,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from accounts import selectors, services
+from accounts import limits, selectors, services
 from accounts.models import Profile
 
 
@@ -18,7 +18,10 @@ def logged_in(sender: Any, request: HttpRequest | None, user: User, **kwargs: An
     session = getattr(request, "session", None)
     if session is not None and session.session_key:
         agent = request.META.get("HTTP_USER_AGENT", "") if request is not None else ""
-        services.session_started(user=user, session_key=session.session_key, user_agent=agent)
+        ip = limits.request_ip(request) if request is not None else None
+        services.session_started(
+            user=user, session_key=session.session_key, user_agent=agent, ip=ip
+        )
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.session_closed")

@@ -293,14 +293,27 @@ class Sanction(models.Model):
 
 
 class AuditLog(models.Model):
-    """Append-only record of every moderation action. Never edited or deleted."""
+    """Append-only record of every moderation action and security event (log-ins, second
+    factors, sessions, tokens, staff changes: accounts/identity/audit.py). Never edited
+    or deleted."""
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    action = models.CharField(max_length=40)
+    action = models.CharField(max_length=40, db_index=True)
     target = models.CharField(max_length=200)
+    # The account the action was about, when it is one (security events, deactivation):
+    # the admin filters by it; the text above stays if the account is deleted.
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=True,
+    )
     reason = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)  # the client, for log-ins
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

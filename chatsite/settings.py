@@ -20,6 +20,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.identity import config as identity_config
+
 # Lets generic admin/form classes be subscripted at run time, as the type checker wants.
 django_stubs_ext.monkeypatch()
 
@@ -210,6 +212,20 @@ AXES_CLIENT_IP_CALLABLE = "accounts.limits.request_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+
+# --- Identity (accounts/identity/, docs/identity.md) -----------------------------------
+# OpenID Connect providers: a JSON list of {"id", "name", "issuer", "client_id",
+# "client_secret", "scopes"}; each is a "Log in with <name>" button.
+CHAT_OIDC_PROVIDERS = identity_config.oidc_providers(env.str("CHAT_OIDC_PROVIDERS", default=""))
+# off: no password log-in or sign-up, except for the staff accounts named here.
+CHAT_PASSWORD_LOGIN: bool = identity_config.on_off(
+    "CHAT_PASSWORD_LOGIN", env.str("CHAT_PASSWORD_LOGIN", default="on")
+)
+CHAT_BREAK_GLASS_USERS: list[str] = env.list("CHAT_BREAK_GLASS_USERS", default=[])
+# Who must have a second factor: none, staff or all.
+CHAT_2FA_REQUIRED: str = identity_config.second_factor_rule(
+    env.str("CHAT_2FA_REQUIRED", default="none" if DEBUG else "staff")
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -50,6 +50,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("accounts.identity.urls")),
     path("api/push/", include("notify.push_api_urls")),
     path("api/", include("chat.api.urls")),
     path("", include("integrations.command_urls")),

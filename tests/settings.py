@@ -12,6 +12,8 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault("REDIS_URL", "")  # in-process tests use the in-memory layer
+# A second factor is required only by the tests that say so (tests/identity/).
+os.environ.setdefault("CHAT_2FA_REQUIRED", "none")
 
 from chatsite.settings import *  # noqa: F403
 from chatsite.settings import DATABASES

@@ -389,8 +389,13 @@ def layer_failed(operation: str) -> None:
     LAYER_FAILURES.labels(operation=operation).inc()
 
 
-def moderation_recorded(*, actor: str | None, action: str, target: str) -> None:
-    """A staff action was written to the audit log. The reason is left to the audit log:
-    staff may quote the message they hid."""
+def moderation_recorded(
+    *, actor: str | None, action: str, target: str, ip: str | None = None, security: bool = False
+) -> None:
+    """An audit log entry was written. Moderation actions log as event "moderation";
+    security events (accounts/identity/audit.py) log under their own name as the JSON
+    line's `event` ("login.failure", "mfa.enrol", ...), so a log search finds each kind.
+    The reason is left to the audit log: staff may quote the message they hid."""
     MODERATION_ACTIONS.labels(action=action).inc()
-    _event(logging.INFO, "moderation", user=actor, action=action, target=target)
+    event = action if security else "moderation"
+    _event(logging.INFO, event, user=actor, action=action, target=target, ip=ip)

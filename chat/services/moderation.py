@@ -17,12 +17,32 @@ from chat.ops import observability
 from chat.protocol.codes import CloseCode
 
 
-def audit_record(*, actor: User | None, action: str, target: str, reason: str = "") -> None:
-    AuditLog.objects.create(actor=actor, action=action, target=target[:200], reason=reason[:500])
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: str,
+    reason: str = "",
+    target_user: User | None = None,
+    ip: str | None = None,
+    security: bool = False,
+) -> None:
+    """Write one audit log entry; `security`: a security event (accounts/identity/audit.py),
+    logged under its own name rather than as "moderation"."""
+    AuditLog.objects.create(
+        actor=actor,
+        action=action,
+        target=target[:200],
+        reason=reason[:500],
+        target_user=target_user,
+        ip=ip,
+    )
     # Logged and counted once committed: a rolled-back action never happened.
     who = actor.get_username() if actor is not None else None
     transaction.on_commit(
-        lambda: observability.moderation_recorded(actor=who, action=action, target=target[:200])
+        lambda: observability.moderation_recorded(
+            actor=who, action=action, target=target[:200], ip=ip, security=security
+        )
     )
 
 
