@@ -4,7 +4,8 @@ its own process on a free loopback port, with a test directory loaded with ldapa
 The directory: people ada (in the staff group), bert, cleo (disabled the way Active
 Directory marks it: userAccountControl with bit 2) and dora; the staff group
 cn=chat-staff; a service account cn=chat that the site binds as (anonymous clients read
-nothing). userAccountControl is declared under Active Directory's own OID, so the tests
+nothing; it is also the group's placeholder member, since a groupOfNames is never
+empty). userAccountControl is declared under Active Directory's own OID, so the tests
 use AD's filter for disabled accounts verbatim."""
 
 import shutil
@@ -103,6 +104,7 @@ userPassword: {SERVICE_PASSWORD}
 dn: {STAFF_GROUP}
 objectClass: groupOfNames
 cn: chat-staff
+member: {SERVICE_DN}
 member: uid=ada,{PEOPLE}
 """,
     ]
@@ -149,6 +151,16 @@ class Slapd:
 
     def delete(self, dn: str) -> None:
         self._tool("ldapdelete", "", dn)
+
+    def can_bind(self, uid: str) -> bool:
+        """Whether the directory itself accepts this person's password."""
+        done = subprocess.run(
+            ["ldapwhoami", "-x", "-H", self.url, "-D", f"uid={uid},{PEOPLE}", "-w", PASSWORDS[uid]],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        return done.returncode == 0
 
     def disable(self, uid: str) -> None:
         self.modify(
