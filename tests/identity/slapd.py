@@ -8,13 +8,16 @@ nothing; it is also the group's placeholder member, since a groupOfNames is neve
 empty). userAccountControl is declared under Active Directory's own OID, so the tests
 use AD's filter for disabled accounts verbatim."""
 
+import ipaddress
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.servers import free_port
 
@@ -49,7 +52,7 @@ suffix "{base}"
 rootdn "{admin}"
 rootpw {admin_password}
 directory {dir}/data
-access to attrs=userPassword by anonymous auth by self read by * none
+{tls}access to attrs=userPassword by anonymous auth by self read by * none
 access to * by users read by * none
 """
 
@@ -194,13 +197,72 @@ def available() -> str | None:
     return f"{', '.join(missing)} (apt-get install slapd ldap-utils)" if missing else None
 
 
+def certificates(workdir: Path, name: str = "ca") -> tuple[Path, Path, Path]:
+    """A CA (its certificate at <name>.pem) and a certificate it signed for 127.0.0.1:
+    (CA file, server certificate, server key), for StartTLS."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(
+        subject: str, key: Any, issuer: Any, signer: Any, ca: bool
+    ) -> tuple[x509.Certificate, x509.Name]:
+        subject_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject_name)
+            .issuer_name(issuer or subject_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256()), subject_name
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert, ca_name = issue(f"chat test {name}", ca_key, None, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert, _ = issue("127.0.0.1", key, ca_name, ca_key, False)
+    paths = (workdir / f"{name}.pem", workdir / "server.pem", workdir / "server.key")
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
 @contextmanager
-def slapd(workdir: Path) -> Iterator[Slapd]:
-    """slapd with the test directory loaded, stopped afterwards."""
+def slapd(workdir: Path, *, tls: bool = False) -> Iterator[Slapd]:
+    """slapd with the test directory loaded, stopped afterwards; `tls`: it offers
+    StartTLS with a certificate signed by workdir/ca.pem."""
     (workdir / "data").mkdir(parents=True)
+    tls_lines = ""
+    if tls:
+        ca, cert, key = certificates(workdir)
+        tls_lines = (
+            f"TLSCACertificateFile {ca}\nTLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n"
+        )
     config = workdir / "slapd.conf"
     config.write_text(
-        _CONFIG.format(dir=workdir, base=BASE, admin=ADMIN_DN, admin_password=ADMIN_PASSWORD)
+        _CONFIG.format(
+            dir=workdir, base=BASE, admin=ADMIN_DN, admin_password=ADMIN_PASSWORD, tls=tls_lines
+        )
     )
     port = free_port()
     log_path = workdir / "slapd.log"

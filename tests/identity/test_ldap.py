@@ -197,3 +197,58 @@ def test_the_periodic_job_is_queued_once_and_runs_the_sync(ldap_on: Slapd, setti
     configure(settings, ldap_on.env(CHAT_LDAP_SYNC_MINUTES="0"))
     DBTaskResult.objects.all().delete()
     assert not ldap_jobs.ldap_sync_ensure(now)  # off: nothing queued
+
+
+def test_start_tls_is_used_and_the_directory_certificate_verified(
+    tmp_path: Any, settings: Any
+) -> None:
+    from tests.identity.slapd import certificates, slapd
+
+    ldap_fixtures.require_slapd()
+    with slapd(tmp_path / "tls", tls=True) as server:
+        configure(
+            settings,
+            server.env(
+                CHAT_LDAP_START_TLS="on", CHAT_LDAP_TLS_CA_FILE=str(tmp_path / "tls" / "ca.pem")
+            ),
+        )
+        for name in ("ada", "bert"):
+            assert logged_in(log_in(name, PASSWORDS[name]))
+        server.delete(f"uid=bert,{PEOPLE}")
+        call_command("ldap_sync")  # the sync's own connection does StartTLS too
+        assert not User.objects.get(username="bert").is_active
+
+        # A certificate from another CA is refused: the log-in fails, the sync changes nothing.
+        other_ca, _, _ = certificates(tmp_path, "other-ca")
+        configure(
+            settings, server.env(CHAT_LDAP_START_TLS="on", CHAT_LDAP_TLS_CA_FILE=str(other_ca))
+        )
+        assert not logged_in(log_in("ada", PASSWORDS["ada"]))
+        with pytest.raises(CommandError, match="nothing changed"):
+            call_command("ldap_sync")
+        assert User.objects.get(username="ada").is_active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_runner_queues_the_periodic_sync(ldap_on: Slapd, settings: Any) -> None:
+    import threading
+    import time
+
+    from django_tasks_db.models import DBTaskResult
+
+    from notify import runner
+
+    settings.CHAT_JOB_LEASE_SECONDS = 0.6  # the keeper beats every 0.2 s
+    started = runner.Runner(startup_delay=False)
+    thread = threading.Thread(target=started.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not DBTaskResult.objects.filter(task_path=ldap_jobs.TASK_PATH).exists():
+            assert time.monotonic() < deadline, "no ldap_sync job was queued"
+            time.sleep(0.05)
+        time.sleep(0.5)  # more beats: still one job
+        assert DBTaskResult.objects.filter(task_path=ldap_jobs.TASK_PATH).count() == 1
+    finally:
+        started.stop()
+        thread.join(10)
