@@ -143,8 +143,14 @@ def ldap_config(environ: Mapping[str, str]) -> LdapConfig | None:
 
 def auth_ldap_settings(config: LdapConfig) -> dict[str, Any]:
     """django-auth-ldap's settings (AUTH_LDAP_*) for `config`."""
-    import ldap
-    from django_auth_ldap import config as ldap_lib
+    try:
+        import ldap
+        from django_auth_ldap import config as ldap_lib
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"CHAT_LDAP_URL is set but the `ldap` extra is not installed ({error}): "
+            "pip install -e '.[ldap]' (docs/deployment.md, LDAP / Active Directory)."
+        ) from None
 
     options: dict[int, Any] = {
         ldap.OPT_REFERRALS: 0,  # Active Directory's referrals would need other credentials

@@ -56,14 +56,17 @@ def ldap_sync_ensure(now: datetime | None = None) -> bool:
     config = settings.CHAT_LDAP
     if config is None or config.sync_minutes <= 0:
         return False
+    pending = DBTaskResult.objects.filter(
+        task_path=TASK_PATH, status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
+    )
+    if pending.exists():  # the common case, every beat: one query
+        return False
     with transaction.atomic():
         # The directory group's row is the lock: two runners checking at once queue one
         # job (SQLite serializes the transactions anyway: IMMEDIATE).
         Group.objects.get_or_create(name=DIRECTORY_GROUP)
         Group.objects.select_for_update().filter(name=DIRECTORY_GROUP).first()
-        if DBTaskResult.objects.filter(
-            task_path=TASK_PATH, status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
-        ).exists():
+        if pending.exists():
             return False
         when = next_run(now or timezone.now(), config.sync_minutes)
         ldap_sync_job.using(run_after=when).enqueue()

@@ -105,3 +105,13 @@ def test_a_wrong_value_stops_the_start_naming_it(extra: dict[str, str], named: s
 )
 def test_method_for_backend(backend: str, method: str) -> None:
     assert ldap_config.method_for_backend(backend) == method
+
+
+def test_a_missing_ldap_extra_stops_the_start_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    config = ldap_config.ldap_config(BASE)
+    assert config is not None
+    monkeypatch.setitem(sys.modules, "ldap", None)  # as if python-ldap were not installed
+    with pytest.raises(ImproperlyConfigured, match=r"the `ldap` extra is not installed"):
+        ldap_config.auth_ldap_settings(config)
