@@ -181,6 +181,9 @@ def auth_ldap_settings(config: LdapConfig) -> dict[str, Any]:
         )
         result["AUTH_LDAP_GROUP_TYPE"] = group_type()
         result["AUTH_LDAP_USER_FLAGS_BY_GROUP"] = {"is_staff": config.staff_group}
+        # What directory staff may do in the admin: the permissions of the Django groups
+        # named as their directory groups (e.g. "chat-staff"), looked up on admin pages.
+        result["AUTH_LDAP_FIND_GROUP_PERMS"] = True
     return result
 
 

@@ -117,6 +117,24 @@ def test_staff_comes_from_the_directory_group_and_is_audited(ldap_on: Slapd) -> 
     assert len(events("staff.grant")) == len(events("staff.remove")) == 2
 
 
+def test_directory_staff_get_the_admin_permissions_of_their_directory_groups(
+    ldap_on: Slapd,
+) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    ada = log_in("ada", PASSWORDS["ada"])  # in cn=chat-staff
+    assert ada.get("/admin/").status_code == 200  # staff: the admin opens
+    assert ada.get("/admin/chat/room/").status_code == 403  # but no permission yet
+    # Staff give the Django group named as the directory group its permissions, once.
+    group = Group.objects.create(name="chat-staff")
+    group.permissions.add(Permission.objects.get(codename="view_room"))
+    assert ada.get("/admin/chat/room/").status_code == 200
+    assert not User.objects.get(username="ada").groups.filter(name="chat-staff").exists()
+
+    bert = log_in("bert", PASSWORDS["bert"])  # not in the group: not staff
+    assert bert.get("/admin/chat/room/").status_code == 302
+
+
 def test_ldap_sync_deactivates_accounts_gone_or_disabled_and_only_those(
     ldap_on: Slapd, make_user: Callable[..., User]
 ) -> None:
