@@ -10,6 +10,7 @@ it (STYLE.md: one settings module); split by topic it would be found in several 
 """
 
 import ipaddress
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.identity import config as identity_config
+from accounts.identity import ldap_config
 
 # Lets generic admin/form classes be subscripted at run time, as the type checker wants.
 django_stubs_ext.monkeypatch()
@@ -226,6 +228,16 @@ CHAT_BREAK_GLASS_USERS: list[str] = env.list("CHAT_BREAK_GLASS_USERS", default=[
 CHAT_2FA_REQUIRED: str = identity_config.second_factor_rule(
     env.str("CHAT_2FA_REQUIRED", default="none" if DEBUG else "staff")
 )
+# LDAP / Active Directory log-in (accounts/identity/ldap_config.py), only when
+# CHAT_LDAP_URL is set: django-auth-ldap's AUTH_LDAP_* settings, and its backend after
+# NoBotsBackend (bots never log in) and before ModelBackend (local accounts still do).
+CHAT_LDAP: ldap_config.LdapConfig | None = ldap_config.ldap_config(os.environ)
+if CHAT_LDAP is not None:
+    globals().update(ldap_config.auth_ldap_settings(CHAT_LDAP))
+    AUTHENTICATION_BACKENDS.insert(
+        AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"),
+        ldap_config.BACKEND,
+    )
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -22,6 +22,7 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker, validate_worker_id
 from django_tasks_db.models import DBTaskResult
 
+from accounts.identity import ldap_jobs
 from notify.models import WorkerBeat
 
 logger = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ class Runner:
                 try:
                     beat(self.worker_id)
                     jobs_reap(lease_seconds=self.lease_seconds)
+                    # Periodic jobs queue their next run here (no query when they are off).
+                    ldap_jobs.ldap_sync_ensure()
                     if time.monotonic() >= prune_at:
                         jobs_prune()
                         prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
