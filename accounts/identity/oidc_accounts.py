@@ -9,7 +9,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -75,7 +75,7 @@ def _linked(provider: OidcProvider, claims: Claims, request: HttpRequest | None)
         return None
     user = matches[0]
     if Profile.objects.filter(user=user, is_bot=True).exists():
-        raise SsoRefused("bot", "This address belongs to a bot account, which never logs in.")
+        raise SsoRefused("sso_error", "This address belongs to a bot account, which never logs in.")
     if SsoIdentity.objects.filter(provider=provider.id, user=user).exists():
         raise SsoRefused(
             "sso_error",
@@ -103,18 +103,16 @@ def _created(
             ip=limits.request_ip(request) if request is not None else None,
         )
     except services.InvitationInvalid as problem:
-        raise SsoRefused("invitation", problem.detail) from None
+        raise SsoRefused("sso_no_account", problem.detail) from None
     except ChatError:
         raise SsoRefused(
-            "signup_closed",
+            "sso_no_account",
             f"There is no account here for your {provider.name} identity, and sign-up needs"
             " an invitation: ask for an invitation link and open it before logging in.",
         ) from None
-    try:
-        with transaction.atomic():
-            SsoIdentity.objects.create(provider=provider.id, sub=claims.sub, user=user)
-    except IntegrityError:  # the same person's log-in in another tab won the race
-        raise SsoRefused("sso_error", "You were logged in meanwhile: try again.") from None
+    # A race with the same person's log-in in another tab ends in IntegrityError, and the
+    # whole transaction (the new account included) rolls back.
+    SsoIdentity.objects.create(provider=provider.id, sub=claims.sub, user=user)
     if invitation_secret:
         audit.record(
             audit.SecurityEvent.INVITATION_USE,

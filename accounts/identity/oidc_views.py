@@ -8,6 +8,7 @@ import secrets
 from typing import TypedDict
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
@@ -145,12 +146,17 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         return _down(request, provider, error)
     except oidc.ProviderRefused as error:
         logger.warning("SSO answer from %s refused: %s", provider.id, error)
+        said = request.GET.get("error", "")[:100]  # e.g. access_denied: the person said no
+        detail = (
+            f"{provider.name} did not log you in ({said})."
+            if said
+            else f"The answer from {provider.name} could not be verified, so you are not logged in."
+        )
         return _failed(
             request,
             provider,
             reason="sso_error",
-            detail=f"The answer from {provider.name} could not be verified, so you are not"
-            " logged in. Start again from the log-in page.",
+            detail=f"{detail} Start again from the log-in page.",
             status=400,
         )
     if pending is None or pending["provider"] != provider.id:  # Authlib checked the state
@@ -161,6 +167,15 @@ def sso_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
             claims=claims,
             invitation_secret=pending["invitation"],
             request=request,
+        )
+    except IntegrityError:  # the same identity linked by a log-in in another tab meanwhile
+        return _failed(
+            request,
+            provider,
+            reason="sso_error",
+            detail="Another log-in of yours finished meanwhile. Start again from the log-in page.",
+            status=409,
+            target=f"{provider.id}:{claims.sub}",
         )
     except oidc_accounts.SsoRefused as refused:
         return _failed(

@@ -187,3 +187,27 @@ def test_an_sso_session_is_described_as_such(settings: Any, op: OpenIdProvider) 
     record = SessionRecord.objects.get(session_key=client.session.session_key)
     assert (record.method, record.provider, record.second_factor) == ("sso", "test", False)
     assert SsoIdentity.objects.get(user=record.user).sub
+
+
+@pytest.mark.django_db
+def test_a_provider_that_says_no_is_reported_as_such(settings: Any, op: OpenIdProvider) -> None:
+    settings.CHAT_OIDC_PROVIDERS = configured(op)
+    client = Client()
+    start = client.get("/accounts/sso/test/login/")
+    state = urllib.parse.parse_qs(urllib.parse.urlsplit(start["Location"]).query)["state"][0]
+    answer = client.get(f"/accounts/sso/test/callback/?error=access_denied&state={state}")
+    assert answer.status_code == 400
+    assert b"Test ID did not log you in (access_denied)" in answer.content
+    assert AuditLog.objects.get(action="login.failure").reason == "sso_error"
+
+
+@pytest.mark.django_db
+def test_a_new_sso_account_gets_a_free_username(make_user: Callable[..., User]) -> None:
+    from accounts.identity import oidc_accounts
+
+    make_user("Paula")
+    make_user("paula2")
+    claims = oidc._claims({"sub": "x", "preferred_username": "paula", "email": "p@corp.example"})
+    assert oidc_accounts._free_username(claims) == "paula3"
+    odd = oidc._claims({"sub": "y", "preferred_username": "", "name": "Zoë Ann <z>"})
+    assert oidc_accounts._free_username(odd) == "Zoë.Ann.z"
