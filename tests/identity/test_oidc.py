@@ -211,3 +211,21 @@ def test_a_new_sso_account_gets_a_free_username(make_user: Callable[..., User]) 
     assert oidc_accounts._free_username(claims) == "paula3"
     odd = oidc._claims({"sub": "y", "preferred_username": "", "name": "Zoë Ann <z>"})
     assert oidc_accounts._free_username(odd) == "Zoë.Ann.z"
+
+
+@pytest.mark.django_db
+def test_staff_see_and_remove_sso_links_in_the_admin(make_user: Callable[..., User]) -> None:
+    staff = make_user("root", is_staff=True, is_superuser=True)
+    linked = make_user("linked")
+    identity = SsoIdentity.objects.create(provider="corp", sub="abc-123", user=linked)
+    client = Client()
+    client.force_login(staff)
+    listing = client.get("/admin/accounts/ssoidentity/?q=abc-123")
+    assert listing.status_code == 200
+    assert b"abc-123" in listing.content
+    gone = client.post(
+        f"/admin/accounts/ssoidentity/{identity.pk}/delete/", {"post": "yes"}, follow=False
+    )
+    assert gone.status_code == 302
+    assert not SsoIdentity.objects.exists()
+    assert User.objects.filter(pk=linked.pk).exists()  # only the link went
