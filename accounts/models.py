@@ -122,3 +122,27 @@ class SessionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class SsoIdentity(models.Model):
+    """A person at an OpenID Provider (its `sub`, stable and never reused there) linked to
+    an account here: the provider's returning users are matched by it, never by email."""
+
+    provider = models.CharField(max_length=50)  # OidcProvider.id (CHAT_OIDC_PROVIDERS)
+    sub = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    linked_at = models.DateTimeField(auto_now_add=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "sub"], name="sso_identity_sub_unique"),
+            # One identity per provider and account: a second person at the same provider
+            # never takes over an account already linked there.
+            models.UniqueConstraint(fields=["provider", "user"], name="sso_identity_user_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.sub} -> {self.user_id}"

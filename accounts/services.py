@@ -188,7 +188,7 @@ def email_domain_allowed(email: str) -> bool:
 def user_signup(
     *,
     username: str,
-    password: str,
+    password: str | None,  # None: no usable password (an SSO sign-up)
     email: str = "",
     invitation_secret: str = "",
     verified_email: str = "",

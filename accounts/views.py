@@ -68,7 +68,9 @@ def _signup_form_page(
 ) -> HttpResponse:
     form = SignupForm(request.POST or None, verified_email=verified_email)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    # CHAT_PASSWORD_LOGIN=off: accounts come through single sign-on only (the page shows
+    # its "Sign up with ..." buttons and no form).
+    if request.method == "POST" and settings.CHAT_PASSWORD_LOGIN and form.is_valid():
         try:
             user = services.user_signup(
                 username=form.cleaned_data["username"],

@@ -203,6 +203,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     # Refuses bots before the password is checked: they never log in (tokens only).
     "accounts.backends.NoBotsBackend",
+    # CHAT_PASSWORD_LOGIN=off: refuses passwords but the break-glass accounts' (SSO only).
+    "accounts.identity.oidc_policy.PasswordLoginPolicyBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT: int = env.int("CHAT_LOGIN_FAILURE_LIMIT", default=10)
