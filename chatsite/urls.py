@@ -11,7 +11,7 @@ from integrations import pages_outgoing
 
 urlpatterns = [
     # Ours, before the admin's own: the admin logs in with the second factor too.
-    path("admin/login/", login_views.admin_login),
+    path("admin/login/", login_views.PasswordLoginView.as_view(next_page="admin:index")),
     path("admin/", admin.site.urls),
     path("accounts/login/", login_views.PasswordLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,16 +1,14 @@
 """The password (or directory) log-in form, ending in login_flow.complete like every
-log-in, and the admin's log-in sent to it (so the admin asks for the second factor the
-same way). Checking the password stays Django's (its form, the backends, axes)."""
+log-in. It is the admin's log-in page too (chatsite/urls.py), so the admin asks for the
+second factor the same way. Checking the password stays Django's (its form, the
+backends, axes)."""
 
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.urls import reverse
-from django.utils.http import urlencode
+from django.http import HttpResponse
 
 from accounts.identity import audit, login_flow
 
@@ -52,8 +50,3 @@ class PasswordLoginView(auth_views.LoginView):
             )
         return super().form_invalid(form)
 
-
-def admin_login(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-    """The admin's log-in page is ours: the password, then the second factor."""
-    next_url = request.GET.get("next") or reverse("admin:index")
-    return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
