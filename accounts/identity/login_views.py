@@ -49,4 +49,3 @@ class PasswordLoginView(auth_views.LoginView):
                 request=self.request,
             )
         return super().form_invalid(form)
-
