@@ -15,7 +15,7 @@ from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 
-from accounts.identity import login_flow, mfa, mfa_rule
+from accounts.identity import login_flow, login_views, mfa, mfa_rule
 from accounts.identity.login_flow import FirstFactor, Step
 from accounts.models import SessionRecord
 from chat.models import AuditLog, Room
@@ -356,3 +356,39 @@ async def test_a_socket_never_opens_for_a_session_without_its_second_factor(
         assert hello["type"] == "hello"
     finally:
         await comm.disconnect()
+
+
+def test_a_sign_up_under_rule_all_enrols_before_it_is_logged_in(settings: Any) -> None:
+    settings.CHAT_2FA_REQUIRED = "all"
+    settings.CHAT_SIGNUP = "open"
+    client = fresh_client()
+    form = {"username": "newbie", "password1": TEST_PASSWORD, "password2": TEST_PASSWORD}
+    answer = client.post("/accounts/signup/", form)
+    assert answer["Location"] == ENROL
+    assert not logged_in(client)
+    assert User.objects.filter(username="newbie").exists()
+
+
+@pytest.mark.parametrize(
+    ("backend", "method"),
+    [
+        ("django.contrib.auth.backends.ModelBackend", "password"),
+        ("django_auth_ldap.backend.LDAPBackend", "ldap"),
+        ("accounts.identity.ldap_backend.ChatLDAPBackend", "ldap"),
+    ],
+)
+def test_the_session_method_follows_the_backend(backend: str, method: str) -> None:
+    assert login_views.method_for_backend(backend) == method
+
+
+def test_password_log_in_off_leaves_only_break_glass_staff(
+    settings: Any, make_user: Callable[..., User]
+) -> None:
+    settings.CHAT_PASSWORD_LOGIN = False
+    settings.CHAT_BREAK_GLASS_USERS = ["root", "carol"]
+    make_user("carol", password=TEST_PASSWORD)  # named, but not staff
+    make_user("root", password=TEST_PASSWORD, is_staff=True)
+    refused = password_step(fresh_client(), "carol")
+    assert refused.status_code == 200
+    assert "single sign-on" in refused.content.decode()
+    assert password_step(fresh_client(), "root")["Location"] == "/"
