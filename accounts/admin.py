@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import profiles, services
+from accounts.identity import mfa_admin  # noqa: F401 - the second factor's devices, registered
 from accounts.models import Invitation, InvitationUse, Profile
 from chat.errors import ChatError
 

@@ -89,13 +89,14 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     if not mfa.enrolled(user):
         return redirect("identity:mfa_enrol")
     if _locked(request, user):
-        audit.record(
-            audit.SecurityEvent.LOGIN_FAILURE,
-            actor=None,
-            target=user,
-            reason="locked",
-            request=request,
-        )
+        if request.method == "POST":  # an attempt refused (not a page reload)
+            audit.record(
+                audit.SecurityEvent.LOGIN_FAILURE,
+                actor=None,
+                target=user,
+                reason="locked",
+                request=request,
+            )
         return login_locked_out(request)
     form = CodeForm(request.POST or None)
     status = 200
