@@ -92,6 +92,9 @@ def test_an_enrolled_user_is_logged_in_only_once_the_code_passes(
     assert answer["Location"] == VERIFY
     assert not logged_in(client)
     assert client.get("/rooms/")["Location"].startswith(LOGIN)  # nothing reachable yet
+    assert client.get("/accounts/2fa/")["Location"].startswith(LOGIN)
+    # the password alone cannot replace the authenticator
+    assert client.get(ENROL)["Location"] == VERIFY
     assert events("login.success") == []
 
     page = client.get(VERIFY)
