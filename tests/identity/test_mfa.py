@@ -3,8 +3,10 @@ pending step (never logged in before the code), codes accepted once, recovery co
 the axes lockout, CHAT_2FA_REQUIRED's gate (the admin included), re-authentication,
 an SSO log-in whose provider asserted MFA, and the socket rule."""
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.db import connections
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -417,3 +420,22 @@ def test_staff_remove_a_lost_second_factor_in_the_admin_and_it_is_audited(
     removed = events("mfa.remove", "admin")
     assert [(row.actor, row.target_user) for row in removed] == [(root, carol)]
     assert password_step(fresh_client(), "carol")["Location"] == "/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_racing_with_one_code_pass_once(make_user: Callable[..., User]) -> None:
+    carol = make_user("carol", password=TEST_PASSWORD)
+    app, codes = enrol(carol)
+    barrier = threading.Barrier(6)
+
+    def attempt(code: str) -> str | None:
+        try:
+            barrier.wait(timeout=10)
+            return mfa.second_factor_check(carol, code)
+        finally:
+            connections.close_all()
+
+    for code in (code_in(app, 1), codes[0]):
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(attempt, [code] * 6))
+        assert sum(result is not None for result in results) == 1, results
