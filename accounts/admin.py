@@ -13,7 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import profiles, services
-from accounts.identity import oidc_admin  # noqa: F401 - registers single sign-on links
+from accounts.identity import (
+    mfa_admin,  # noqa: F401 - the second factor's devices, registered
+    oidc_admin,  # noqa: F401 - registers single sign-on links
+)
 from accounts.models import Invitation, InvitationUse, Profile
 from chat.errors import ChatError
 

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
@@ -30,6 +29,7 @@ from accounts.forms import (
     ProfileForm,
     SignupForm,
 )
+from accounts.identity import login_flow
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
 
@@ -86,8 +86,13 @@ def _signup_form_page(
             form.add_error(None, error.detail)
             status = 403
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("chat:index")  # the browse page, with the rooms joined
+            # Like every log-in, through login_flow (a second factor may be required).
+            first = login_flow.FirstFactor(
+                method="link" if secret or verified_email else "password",
+                backend="django.contrib.auth.backends.ModelBackend",
+            )
+            # the browse page, with the rooms joined
+            return login_flow.complete(request, user, first, next_url=reverse("chat:index"))
     context = {"form": form, "rooms": rooms, "verified_email": verified_email}
     return render(request, "registration/signup.html", context, status=status)
 

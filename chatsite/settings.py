@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks",
     "django_tasks_db",
     "chat",
@@ -84,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session that must pass a second factor and has not reaches only its pages.
+    "accounts.identity.mfa_gate.SecondFactorGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -240,6 +245,14 @@ if CHAT_LDAP is not None:
         AUTHENTICATION_BACKENDS.index("django.contrib.auth.backends.ModelBackend"),
         ldap_config.BACKEND,
     )
+# django-otp (accounts/identity/mfa.py): the name authenticator apps show; its own
+# throttles off, because wrong codes count in django-axes' lockout like passwords, one
+# rule for both; the admin never shows a device's secret.
+OTP_TOTP_ISSUER: str = env.str("CHAT_2FA_ISSUER", default="Chat")
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

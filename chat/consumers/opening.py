@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
+from accounts.identity import mfa_rule
 from chat import events, selectors
 from chat.consumers.state import ConnectionState, public
 from chat.database import dbcalls
@@ -90,6 +91,10 @@ class Opening:
         if not await guard.attempt_allowed(state.ip):
             return CloseCode.TOO_MANY
         if not user.is_authenticated:
+            return CloseCode.UNAUTHENTICATED
+        # A session the second-factor rule applies to and that has not passed it: as if
+        # not logged in (the session's data was loaded to find the user: no query).
+        if not mfa_rule.session_allowed(user, scope.get("session")):
             return CloseCode.UNAUTHENTICATED
         state.user = user
         conn.user_id, conn.username = user.pk, user.get_username()
