@@ -5,6 +5,7 @@ backends, axes)."""
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.models import User
 from django.http import HttpResponse
@@ -15,7 +16,21 @@ from accounts.identity.ldap_config import method_for_backend
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
+# CHAT_PASSWORD_LOGIN=off: the same answer for every name and password, so it tells
+# nothing about which accounts are the break-glass ones.
+OFF_MESSAGE = (
+    "Password log-in is off here: log in with single sign-on. Only the break-glass "
+    "accounts use a password."
+)
+
+
 class PasswordLoginView(auth_views.LoginView):
+    def get_form(self, form_class: Any = None) -> Any:
+        form = super().get_form(form_class)
+        if not settings.CHAT_PASSWORD_LOGIN:
+            form.error_messages = {**form.error_messages, "invalid_login": OFF_MESSAGE}
+        return form
+
     def form_valid(self, form: Any) -> HttpResponse:
         # CHAT_PASSWORD_LOGIN=off was enforced by the backends (oidc_policy.py).
         user = form.get_user()

@@ -32,8 +32,10 @@ def sso_buttons(verb: str = "Log in", next_url: str = "", invitation: str = "") 
 def password_form_shown(request: HttpRequest) -> bool:
     """The password form is shown when password log-in is on, or when asked for by the
     break-glass link (the backend still refuses anyone CHAT_BREAK_GLASS_USERS does not
-    name)."""
-    return bool(settings.CHAT_PASSWORD_LOGIN or "break_glass" in request.GET)
+    name), and on the answer to a password attempt, so its error is seen."""
+    return bool(
+        settings.CHAT_PASSWORD_LOGIN or "break_glass" in request.GET or request.method == "POST"
+    )
 
 
 @register.simple_tag
