@@ -22,6 +22,8 @@ from chat.services.moderation import (
     sanction_lift,
     user_deactivate,
     user_deactivated,
+    user_reactivated,
+    user_staff_changed,
 )
 from chat.services.notifying import notify_level_set, notify_prefs_set
 from chat.services.posting import (
@@ -98,5 +100,7 @@ __all__ = [
     "token_used",
     "user_deactivate",
     "user_deactivated",
+    "user_reactivated",
+    "user_staff_changed",
     "user_join_defaults",
 ]
