@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
@@ -30,6 +29,7 @@ from accounts.forms import (
     ProfileForm,
     SignupForm,
 )
+from accounts.identity import audit, login_flow, sessions
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
 
@@ -84,8 +84,11 @@ def _signup_form_page(
             form.add_error(None, error.detail)
             status = 403
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            return redirect("chat:index")  # the browse page, with the rooms joined
+            # The one end of every log-in; the browse page shows the rooms joined.
+            first = login_flow.FirstFactor(
+                method="link", backend="django.contrib.auth.backends.ModelBackend"
+            )
+            return login_flow.complete(request, user, first, next_url=reverse("chat:index"))
     context = {"form": form, "rooms": rooms, "verified_email": verified_email}
     return render(request, "registration/signup.html", context, status=status)
 
@@ -280,10 +283,10 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         else:
             return redirect(reverse("accounts:settings") + "?saved=profile")
     elif action == "email" and email_form.is_valid():
-        profiles.email_change(user=user, email=email_form.cleaned_data["email"])
+        profiles.email_change(user=user, email=email_form.cleaned_data["email"], request=request)
         return redirect(reverse("accounts:settings") + "?saved=email")
     elif action == "sessions":
-        ended = services.sessions_end_others(user=user, keep=request.session.session_key)
+        ended = sessions.sessions_sign_out_others(user=user, request=request)
         return redirect(reverse("accounts:settings") + f"?ended={ended}")
     elif action:
         status = 400
@@ -327,6 +330,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
                 user=user, session_key=key, user_agent=self.request.META.get("HTTP_USER_AGENT", "")
             )
         services.sessions_end_others(user=user, keep=key)
+        audit.record(
+            audit.SecurityEvent.PASSWORD_CHANGE, actor=user, target=user, request=self.request
+        )
         return response
 
 
@@ -385,6 +391,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         services.sessions_end_others(user=form.user, keep=None)
+        # The actor is the account: whoever held its mailbox's link acted as it.
+        audit.record(
+            audit.SecurityEvent.PASSWORD_RESET,
+            actor=form.user,
+            target=form.user,
+            request=self.request,
+        )
         return response
 
 

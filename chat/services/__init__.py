@@ -100,7 +100,7 @@ __all__ = [
     "token_used",
     "user_deactivate",
     "user_deactivated",
+    "user_join_defaults",
     "user_reactivated",
     "user_staff_changed",
-    "user_join_defaults",
 ]
