@@ -72,12 +72,17 @@ def test_the_page_lists_each_session_and_token_with_device_address_and_how_it_si
     listed = rows(page)
     assert len(listed) == 3
     current, other, token = listed
-    assert "Firefox 128 on Windows" in current and "This device" in current
-    assert "198.51.100.7" in current and "Password" in current
+    assert "Firefox 128 on Windows" in current
+    assert "This device" in current
+    assert "198.51.100.7" in current
+    assert "Password" in current
     assert 'action="/accounts/logout/"' in current  # the current one signs out as a logout
-    assert "Chrome Mobile 131 on Android" in other and "This device" not in other
-    assert "203.0.113.9" in other and "Single sign-on (Acme SSO) + second factor" in other
-    assert "ci (chat_" in token and "API token" in token
+    assert "Chrome Mobile 131 on Android" in other
+    assert "This device" not in other
+    assert "203.0.113.9" in other
+    assert "Single sign-on (Acme SSO) + second factor" in other
+    assert "ci (chat_" in token
+    assert "API token" in token
     assert 'href="/accounts/sessions/"' in laptop.get("/accounts/settings/").content.decode()
 
 
@@ -162,7 +167,8 @@ def test_staff_sign_a_users_sessions_out_from_the_admin(
     assert phone.get("/accounts/sessions/").status_code == 302
     entries = AuditLog.objects.filter(action="session.sign_out")
     assert {(e.actor, e.target_user) for e in entries} == {(staff, alice_pw)}
-    assert entries.count() == 2 and all(e.reason.startswith("by staff") for e in entries)
+    assert entries.count() == 2
+    assert all(e.reason.startswith("by staff") for e in entries)
 
 
 @pytest.mark.django_db
@@ -219,7 +225,8 @@ def test_signing_out_another_device_closes_its_socket_on_the_other_process(
     page = laptop.get("/accounts/sessions/")
     (phone_row,) = [row for row in rows(page) if "Android" in row]
     phone_id = re.search(r'data-id="(\d+)"', phone_row)
-    assert phone_id is not None and "This device" in page
+    assert phone_id is not None
+    assert "This device" in page
 
     async def scenario() -> None:
         phones = await open_all_rooms(two, phone.session)
@@ -253,4 +260,5 @@ def test_open_sockets_bump_last_seen_with_the_session_check(
 
     asyncio.run(scenario())
     seen = SessionRecord.objects.get(user=alice_pw).last_seen_at
-    assert seen is not None and seen > long_ago + timedelta(minutes=59)
+    assert seen is not None
+    assert seen > long_ago + timedelta(minutes=59)
