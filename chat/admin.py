@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from chat import services
 from chat.models import ApiToken, AuditLog, Membership, Message, MessageEdit, Room, Sanction
@@ -272,6 +273,30 @@ class ChatUserAdmin(BaseUserAdmin[User]):
                 services.user_deactivated(user=obj, actor=_actor(request))
         if "is_staff" in changed:
             services.user_staff_changed(user=obj, actor=_actor(request))
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        # Django's view answers a saved password with a redirect to the user's change
+        # page (and a refused form with the form or a redirect to itself).
+        user = User.objects.filter(pk=id).first() if id.isdigit() else None
+        done = user is not None and reverse("admin:auth_user_change", args=[user.pk])
+        if (
+            request.method == "POST"
+            and response.status_code == 302
+            and response["Location"] == done
+        ):
+            assert user is not None  # noqa: S101 - `done` needs it
+            services.audit_record(
+                actor=_actor(request),
+                action="password.change",
+                target=str(user),
+                target_user=user,
+                reason="by staff in the admin",
+                security=True,
+            )
+        return response
 
     @admin.action(description="Deactivate selected users (closes their connections)")
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -93,6 +93,15 @@ def password_change(w: World) -> Expected:
     return w.alice, w.alice
 
 
+def password_set_by_staff(w: World) -> Expected:
+    form = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"}
+    response = w.admin().post(f"/admin/auth/user/{w.alice.pk}/password/", form)
+    assert response.status_code == 302
+    w.alice.refresh_from_db()
+    assert w.alice.check_password(NEW_PASSWORD)
+    return w.root, w.alice
+
+
 def password_reset(w: World) -> Expected:
     uid = urlsafe_base64_encode(force_bytes(w.alice.pk))
     token = default_token_generator.make_token(w.alice)
@@ -214,6 +223,7 @@ CASES = [
     Case(SecurityEvent.LOGIN_FAILURE, login_inactive, "^inactive$"),
     Case(SecurityEvent.LOGOUT, logout),
     Case(SecurityEvent.PASSWORD_CHANGE, password_change),
+    Case(SecurityEvent.PASSWORD_CHANGE, password_set_by_staff, "by staff"),
     Case(SecurityEvent.PASSWORD_RESET, password_reset),
     Case(SecurityEvent.EMAIL_CHANGE, email_change, "alice@new.example"),
     Case(SecurityEvent.SESSION_SIGN_OUT, session_sign_out_by_owner, "^by owner: "),
