@@ -1,5 +1,6 @@
-"""Invitations and profiles in the Django admin. Invitations get their secret from the
-service when added (shown once, in the confirmation message); revoking is audited."""
+"""Invitations, profiles and signed-in sessions in the Django admin. Invitations get
+their secret from the service when added (shown once, in the confirmation message);
+revoking is audited, and so is staff signing out a user's sessions."""
 
 from datetime import timedelta
 from typing import Any
@@ -16,8 +17,9 @@ from accounts import profiles, services
 from accounts.identity import (
     mfa_admin,  # noqa: F401 - the second factor's devices, registered
     oidc_admin,  # noqa: F401 - registers single sign-on links
+    sessions,
 )
-from accounts.models import Invitation, InvitationUse, Profile
+from accounts.models import Invitation, InvitationUse, Profile, SessionRecord
 from chat.errors import ChatError
 
 
@@ -99,3 +101,47 @@ class ProfileAdmin(admin.ModelAdmin[Profile]):
         profiles.profile_update(user=obj.user, display_name=obj.display_name)
         if "bot_owner" in form.changed_data:
             Profile.objects.filter(pk=obj.pk).update(bot_owner=obj.bot_owner)
+
+
+@admin.register(SessionRecord)
+class SessionRecordAdmin(admin.ModelAdmin[SessionRecord]):
+    """Staff see who is signed in where and end a user's sessions (search by username,
+    select, "Sign out"): their sockets close on every process, each audited with the
+    staff member as actor. Records are written only by log-ins."""
+
+    list_display = ["user", "device", "ip", "method", "provider", "created_at", "last_seen_at"]
+    list_filter = ["method", "provider", "second_factor"]
+    search_fields = ["user__username", "ip"]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "user",
+        "user_agent",
+        "ip",
+        "method",
+        "provider",
+        "second_factor",
+        "created_at",
+        "last_seen_at",
+    ]
+    exclude = ["session_key"]  # a credential: never shown
+    actions = ["sign_out"]
+
+    @admin.display(description="device")
+    def device(self, obj: SessionRecord) -> str:
+        return sessions.device_describe(obj.user_agent)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # "Sign out" ends the session itself, not only its record
+
+    @admin.action(description="Sign out the selected sessions (closes their connections)")
+    def sign_out(self, request: HttpRequest, queryset: QuerySet[SessionRecord]) -> None:
+        ended = sessions.sessions_sign_out_by_staff(
+            records=list(queryset), actor=_actor(request), request=request
+        )
+        self.message_user(request, f"Signed out {ended} session(s).")

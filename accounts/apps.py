@@ -7,3 +7,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import signals  # noqa: F401 - connects the receivers
+        from accounts.identity import audit_signals  # noqa: F401 - the same

@@ -13,8 +13,10 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts import avatars, selectors
+from accounts.identity import audit
 from accounts.models import Profile
 from chat import events
 from chat.errors import ChatError
@@ -124,7 +126,20 @@ def profile_preferences_set(*, user: User, theme: str, timezone_name: str) -> No
         profile.save(update_fields=["theme", "timezone", "updated_at"])
 
 
-def email_change(*, user: User, email: str) -> None:
-    """Set the account's email address (validated by the form; "" removes it)."""
-    user.email = User.objects.normalize_email(email.strip())
+@transaction.atomic
+def email_change(*, user: User, email: str, request: HttpRequest | None = None) -> None:
+    """Set the account's email address (validated by the form; "" removes it). A change
+    is audited (email.change: the address recovers the account)."""
+    new = User.objects.normalize_email(email.strip())
+    if new == user.email:
+        return
+    old = user.email
+    user.email = new
     user.save(update_fields=["email"])
+    audit.record(
+        audit.SecurityEvent.EMAIL_CHANGE,
+        actor=user,
+        target=user,
+        reason=f"{old or '(none)'} -> {new or '(none)'}",
+        request=request,
+    )

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import selectors
+from accounts.identity import audit
 from accounts.models import Invitation, InvitationUse, SessionRecord
 from chat import events
 from chat import services as chat_services
@@ -98,9 +99,9 @@ def invitation_create(
         max_uses=max_uses,
     )
     invitation.rooms.set(rooms)
-    chat_services.audit_record(
+    audit.record(
+        audit.SecurityEvent.INVITATION_CREATE,
         actor=creator,
-        action="invitation.create",
         target=f"{prefix}… x{max_uses}, {days:g} d, rooms: "
         + (", ".join(room.slug for room in rooms) or "-"),
     )
@@ -112,8 +113,8 @@ def invitation_created_in_admin(*, invitation: Invitation, actor: User) -> str:
     returned to show once. The admin's form has set everything else."""
     secret, invitation.digest, invitation.prefix = invitation_secret()
     invitation.created_by = actor
-    chat_services.audit_record(
-        actor=actor, action="invitation.create", target=f"{invitation.prefix}… (admin)"
+    audit.record(
+        audit.SecurityEvent.INVITATION_CREATE, actor=actor, target=f"{invitation.prefix}… (admin)"
     )
     return secret
 
@@ -220,6 +221,13 @@ def user_signup(
             raise InvitationInvalid("used")
         InvitationUse.objects.create(
             invitation=invitation, user=user, username=user.get_username(), ip=ip
+        )
+        # Here, once, whichever page signed up through it (the password form today).
+        audit.record(
+            audit.SecurityEvent.INVITATION_USE,
+            actor=user,
+            target=user,
+            reason=f"{invitation.prefix}…",
         )
         _invitation_rooms_join(invitation, user)
     return user

@@ -29,7 +29,7 @@ from accounts.forms import (
     ProfileForm,
     SignupForm,
 )
-from accounts.identity import login_flow
+from accounts.identity import audit, login_flow, sessions
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
 
@@ -287,10 +287,10 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         else:
             return redirect(reverse("accounts:settings") + "?saved=profile")
     elif action == "email" and email_form.is_valid():
-        profiles.email_change(user=user, email=email_form.cleaned_data["email"])
+        profiles.email_change(user=user, email=email_form.cleaned_data["email"], request=request)
         return redirect(reverse("accounts:settings") + "?saved=email")
     elif action == "sessions":
-        ended = services.sessions_end_others(user=user, keep=request.session.session_key)
+        ended = sessions.sessions_sign_out_others(user=user, request=request)
         return redirect(reverse("accounts:settings") + f"?ended={ended}")
     elif action:
         status = 400
@@ -334,6 +334,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
                 user=user, session_key=key, user_agent=self.request.META.get("HTTP_USER_AGENT", "")
             )
         services.sessions_end_others(user=user, keep=key)
+        audit.record(
+            audit.SecurityEvent.PASSWORD_CHANGE, actor=user, target=user, request=self.request
+        )
         return response
 
 
@@ -392,6 +395,13 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         services.sessions_end_others(user=form.user, keep=None)
+        # The actor is the account: whoever held its mailbox's link acted as it.
+        audit.record(
+            audit.SecurityEvent.PASSWORD_RESET,
+            actor=form.user,
+            target=form.user,
+            request=self.request,
+        )
         return response
 
 

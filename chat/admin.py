@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from chat import services
 from chat.models import ApiToken, AuditLog, Membership, Message, MessageEdit, Room, Sanction
@@ -188,9 +189,17 @@ class SanctionAdmin(admin.ModelAdmin[Sanction]):
 class AuditLogAdmin(admin.ModelAdmin[AuditLog]):
     """Append-only: readable by staff, never added, changed or deleted here."""
 
-    list_display = ["created_at", "actor", "action", "target", "reason"]
-    list_filter = ["action", "created_at"]
-    search_fields = ["actor__username", "target", "reason"]
+    list_display = ["created_at", "actor", "action", "target", "target_user", "reason", "ip"]
+    # By event, who did it, whom it was about, when, and from where (security events).
+    list_filter = [
+        "action",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        ("target_user", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        "ip",
+    ]
+    search_fields = ["actor__username", "target_user__username", "target", "reason", "ip"]
+    list_select_related = ["actor", "target_user"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -224,11 +233,8 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
         return obj is None  # a token is revoked and made anew, not edited
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
-        created = services.token_create(user=obj.user, name=obj.name)
+        created = services.token_create(user=obj.user, name=obj.name, actor=_actor(request))
         obj.pk, obj.prefix = created.token.pk, created.token.prefix
-        services.audit_record(
-            actor=_actor(request), action="token.create", target=str(created.token)
-        )
         # Shown by response_add on this response only: never stored, not even in a
         # message cookie.
         self._secrets[request] = created.secret
@@ -241,8 +247,8 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
         return TemplateResponse(request, "admin/chat/apitoken/created.html", context)
 
     def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
-        services.audit_record(actor=_actor(request), action="token.revoke", target=str(obj))
-        super().delete_model(request, obj)
+        # Through the service: revoked and audited once (token.revoke, actor: staff).
+        services.token_revoke(token_id=obj.pk, user=obj.user, actor=_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
@@ -257,10 +263,40 @@ class ChatUserAdmin(BaseUserAdmin[User]):
     actions = ["deactivate_users"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        deactivated = change and "is_active" in form.changed_data and not obj.is_active
+        # Each change of access is a security event, with the staff member who made it.
+        changed = form.changed_data if change else []
         super().save_model(request, obj, form, change)
-        if deactivated:
-            services.user_deactivated(user=obj, actor=_actor(request))
+        if "is_active" in changed:
+            if obj.is_active:
+                services.user_reactivated(user=obj, actor=_actor(request))
+            else:
+                services.user_deactivated(user=obj, actor=_actor(request))
+        if "is_staff" in changed:
+            services.user_staff_changed(user=obj, actor=_actor(request))
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        # Django's view answers a saved password with a redirect to the user's change
+        # page (and a refused form with the form or a redirect to itself).
+        user = User.objects.filter(pk=id).first() if id.isdigit() else None
+        done = user is not None and reverse("admin:auth_user_change", args=[user.pk])
+        if (
+            request.method == "POST"
+            and response.status_code == 302
+            and response["Location"] == done
+        ):
+            assert user is not None  # noqa: S101 - `done` needs it
+            services.audit_record(
+                actor=_actor(request),
+                action="password.change",
+                target=str(user),
+                target_user=user,
+                reason="by staff in the admin",
+                security=True,
+            )
+        return response
 
     @admin.action(description="Deactivate selected users (closes their connections)")
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A session that must pass a second factor and has not reaches only its pages.
     "accounts.identity.mfa_gate.SecondFactorGate",
+    # Sessions' "last seen" (accounts/identity/sessions_seen.py): no read, a write per 5 min.
+    "accounts.identity.sessions_seen.LastSeenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

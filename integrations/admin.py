@@ -88,10 +88,12 @@ class BotAdmin(admin.ModelAdmin[BotAccount]):
 
     def save_model(self, request: HttpRequest, obj: BotAccount, form: Any, change: bool) -> None:
         if change:
-            deactivated = "is_active" in form.changed_data and not obj.is_active
+            active_changed = "is_active" in form.changed_data
             super().save_model(request, obj, form, change)
-            if deactivated:  # audited and its sockets closed, as for people
+            if active_changed and not obj.is_active:  # audited, sockets closed, as for people
                 services.user_deactivated(user=obj, actor=_actor(request))
+            elif active_changed:
+                services.user_reactivated(user=obj, actor=_actor(request))
             return
         try:
             bot, secret = bots.bot_create(

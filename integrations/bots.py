@@ -47,7 +47,7 @@ def _account_create(*, username: str, display_name: str, owner: User | None) -> 
 def bot_create(*, username: str, display_name: str, owner: User | None) -> tuple[User, str]:
     """A bot account and its first API token: (the bot, the token's secret, shown once)."""
     bot = _account_create(username=username, display_name=display_name, owner=owner)
-    created = services.token_create(user=bot, name="bot")
+    created = services.token_create(user=bot, name="bot", actor=owner)
     services.audit_record(actor=owner, action="bot.create", target=username)
     return bot, created.secret
 

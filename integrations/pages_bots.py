@@ -63,13 +63,15 @@ def _act(request: HttpRequest, user: User, bot: User) -> services.NewToken | Non
             avatar_remove=request.POST.get("avatar_remove") == "on",
         )
     elif action == "token":
-        return services.token_create(user=bot, name=request.POST.get("name", "") or "bot")
+        return services.token_create(
+            user=bot, name=request.POST.get("name", "") or "bot", actor=user
+        )
     elif action == "revoke":
         try:
             token_id = int(request.POST.get("token", "0"))
         except ValueError:
             token_id = 0
-        services.token_revoke(token_id=token_id, user=bot)
+        services.token_revoke(token_id=token_id, user=bot, actor=user)
     elif action == "deactivate":
         bots.bot_deactivate(bot=bot, actor=user)
     return None

@@ -112,15 +112,8 @@ def _created(
         ) from None
     # A race with the same person's log-in in another tab ends in IntegrityError, and the
     # whole transaction (the new account included) rolls back.
+    # invitation.use was audited by user_signup, as for every sign-up.
     SsoIdentity.objects.create(provider=provider.id, sub=claims.sub, user=user)
-    if invitation_secret:
-        audit.record(
-            audit.SecurityEvent.INVITATION_USE,
-            actor=user,
-            target=user,
-            reason=f"sso:{provider.id}",
-            request=request,
-        )
     return user
 
 

@@ -1,8 +1,10 @@
 """The realtime package's only door to the database: selectors called on the read
 threads (chat/database/dbcalls.py), their rows turned into ready frames, and the profile
-cache the selectors keep. Reads only; never imports chat.models itself (the contracts in
+cache the selectors keep. Reads only, but for one bookkeeping UPDATE (when the open
+sessions were last seen); never imports chat.models itself (the contracts in
 .importlinter check the package)."""
 
+from accounts.identity.sessions_seen import sessions_seen
 from accounts.selectors import profile_forget, sessions_invalid
 from chat import events, selectors
 from chat.database import dbcalls
@@ -40,6 +42,12 @@ async def sessions_to_close(
     the code to close their sockets with (a few queries per 500 sockets)."""
     found: dict[tuple[str | None, int], int] = await dbcalls.read(sessions_invalid, sockets=sockets)
     return found
+
+
+async def sessions_mark_seen(session_keys: list[str]) -> None:
+    """Bump the last seen time of the sessions behind open sockets (one UPDATE, on a
+    read thread: it publishes nothing and orders with nothing)."""
+    await dbcalls.read(sessions_seen, session_keys=session_keys)
 
 
 async def thread_totals(user_ids: list[int]) -> dict[int, selectors.ThreadTotals]:

@@ -98,6 +98,16 @@ class Sync:
         self.ended_before = {key for key, code in ended.items() if code != CloseCode.FORBIDDEN}
         for conn in closing:
             self.registry.spawn(conn.shut_down(ended[(conn.session_key, conn.user_id)]))
+        # The sessions still in use were seen now (the sessions page's "last seen"): one
+        # UPDATE per check for all of them, never a query per connect.
+        live = sorted(
+            {
+                c.session_key
+                for c in open_
+                if c.session_key and (c.session_key, c.user_id) not in ended
+            }
+        )
+        await reads.sessions_mark_seen(live)
         return len(closing)
 
     async def check_sessions_forever(self) -> None:

@@ -22,6 +22,8 @@ from chat.services.moderation import (
     sanction_lift,
     user_deactivate,
     user_deactivated,
+    user_reactivated,
+    user_staff_changed,
 )
 from chat.services.notifying import notify_level_set, notify_prefs_set
 from chat.services.posting import (
@@ -99,4 +101,6 @@ __all__ = [
     "user_deactivate",
     "user_deactivated",
     "user_join_defaults",
+    "user_reactivated",
+    "user_staff_changed",
 ]

@@ -128,6 +128,38 @@ def user_deactivate(*, user: User, actor: User, reason: str = "") -> None:
 
 
 def user_deactivated(*, user: User, actor: User | None, reason: str = "") -> None:
-    audit_record(actor=actor, action="user.deactivate", target=str(user), reason=reason)
+    # A security event (accounts/identity/audit.py's name; chat does not import accounts).
+    audit_record(
+        actor=actor,
+        action="user.deactivate",
+        target=str(user),
+        target_user=user,
+        reason=reason,
+        security=True,
+    )
     username = user.get_username()
     events.publish_on_commit(events.kick(username=username, room_id=None, code=CloseCode.FORBIDDEN))
+
+
+def user_reactivated(*, user: User, actor: User | None, reason: str = "") -> None:
+    """Audit an account made active again (the caller saved it)."""
+    audit_record(
+        actor=actor,
+        action="user.reactivate",
+        target=str(user),
+        target_user=user,
+        reason=reason,
+        security=True,
+    )
+
+
+def user_staff_changed(*, user: User, actor: User | None, reason: str = "") -> None:
+    """Audit staff status granted or removed (the caller saved `user.is_staff`)."""
+    audit_record(
+        actor=actor,
+        action="staff.grant" if user.is_staff else "staff.remove",
+        target=str(user),
+        target_user=user,
+        reason=reason,
+        security=True,
+    )

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
 from chat.errors import ChatError
@@ -12,6 +13,7 @@ from chat.models import (
     ApiToken,
 )
 from chat.protocol.codes import ErrorCode
+from chat.services.moderation import audit_record
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,13 @@ def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def token_create(*, user: User, name: str) -> NewToken:
-    """A personal API token for `user`. The secret is random (256 bits), so a plain
-    SHA-256 suffices to store it (no salt or slow hash needed, unlike passwords)."""
+@transaction.atomic
+def token_create(*, user: User, name: str, actor: User | None = None) -> NewToken:
+    """A personal API token for `user`, made by `actor` (default: the user; staff in the
+    admin, the owner for a bot). The secret is random (256 bits), so a plain SHA-256
+    suffices to store it (no salt or slow hash needed, unlike passwords). Audited as the
+    security event token.create (the name accounts/identity/audit.py registers: chat
+    does not import accounts)."""
     name = name.strip()[:80] or "token"
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -38,14 +44,32 @@ def token_create(*, user: User, name: str) -> NewToken:
         prefix=secret[: len(TOKEN_PREFIX) + 6],
         digest=token_digest(secret),
     )
+    audit_record(
+        actor=actor or user,
+        action="token.create",
+        target=str(token),
+        target_user=user,
+        security=True,
+    )
     return NewToken(token=token, secret=secret)
 
 
-def token_revoke(*, token_id: int, user: User) -> None:
-    """Revoke one of the user's tokens (staff revoke any in the admin)."""
-    deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
-    if not deleted:
+@transaction.atomic
+def token_revoke(*, token_id: int, user: User, actor: User | None = None) -> None:
+    """Revoke one of the user's tokens, by `actor` (default: the user; staff revoke any
+    in the admin). Audited as token.revoke."""
+    token = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if token is None:
         raise ChatError(ErrorCode.NOT_FOUND, "No such token of yours.")
+    described = str(token)
+    token.delete()
+    audit_record(
+        actor=actor or user,
+        action="token.revoke",
+        target=described,
+        target_user=user,
+        security=True,
+    )
 
 
 def token_used(*, token: ApiToken) -> None:
