@@ -19,7 +19,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.identity import login_flow, login_views, mfa, mfa_rule
+from accounts.identity import login_flow, mfa, mfa_rule
 from accounts.identity.login_flow import FirstFactor, Step
 from accounts.models import SessionRecord
 from chat.models import AuditLog, Room
@@ -375,18 +375,6 @@ def test_a_sign_up_under_rule_all_enrols_before_it_is_logged_in(settings: Any) -
     assert answer["Location"] == ENROL
     assert not logged_in(client)
     assert User.objects.filter(username="newbie").exists()
-
-
-@pytest.mark.parametrize(
-    ("backend", "method"),
-    [
-        ("django.contrib.auth.backends.ModelBackend", "password"),
-        ("django_auth_ldap.backend.LDAPBackend", "ldap"),
-        ("accounts.identity.ldap_backend.ChatLDAPBackend", "ldap"),
-    ],
-)
-def test_the_session_method_follows_the_backend(backend: str, method: str) -> None:
-    assert login_views.method_for_backend(backend) == method
 
 
 def test_password_log_in_off_leaves_only_break_glass_staff(
