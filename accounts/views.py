@@ -1,26 +1,18 @@
 """Account pages: sign-up under the policy (CHAT_SIGNUP), invitations, the settings
-page (profile, email, other devices), password change and reset, and the lockout page.
+page (profile, email, other devices); the password pages are password_views.py.
 Thin: read through selectors, write through services."""
 
-import logging
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import User
 from django.core import signing
-from django.core.mail import send_mail
-from django.db import connections
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts import limits, profiles, selectors, services
+from accounts import limits, mailing, profiles, selectors, services
 from accounts.forms import (
     EmailForm,
     EmailSignupForm,
@@ -29,35 +21,17 @@ from accounts.forms import (
     ProfileForm,
     SignupForm,
 )
-from accounts.identity import audit, login_flow, sessions
+from accounts.identity import login_flow, sessions
 from chat.errors import ChatError
 from chat.protocol.codes import ErrorCode
 
-logger = logging.getLogger(__name__)
-
 SIGNUP_EMAIL_SALT = "accounts.signup-email"
 SIGNUP_EMAIL_MAX_AGE_SECONDS = 2 * 24 * 3600
-
-# Mail is sent off the request thread, so a response takes as long whether or not an
-# account has the address (a reset never reveals that, not even by its timing).
-_mailer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mail")
 
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
     return request.user
-
-
-def _send_later(subject: str, body: str, to: str) -> None:
-    def send() -> None:
-        try:
-            send_mail(subject, body, None, [to])
-        except Exception:
-            logger.exception("mail to a user could not be sent")
-        finally:
-            connections.close_all()
-
-    _mailer.submit(send)
 
 
 # --- sign-up --------------------------------------------------------------------------
@@ -141,7 +115,7 @@ def _invitation_needed(request: HttpRequest) -> HttpResponse:
         link = request.build_absolute_uri(
             reverse("signup_email", args=[signing.dumps(email, salt=SIGNUP_EMAIL_SALT)])
         )
-        _send_later(
+        mailing.send_later(
             "Your sign-up link",
             f"Sign up for the chat with this link (valid for two days):\n\n{link}\n\n"
             "If you did not ask for it, ignore this email.",
@@ -310,106 +284,3 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         "max_image_bytes": settings.CHAT_IMAGE_MAX_BYTES,
     }
     return render(request, "accounts/settings.html", context, status=status)
-
-
-# --- passwords ------------------------------------------------------------------------
-
-
-class PasswordChangeView(auth_views.PasswordChangeView):
-    """Django's view; afterwards every other session of the user is ended (Django only
-    makes them invalid), so their sockets close too."""
-
-    template_name = "accounts/password_change_form.html"
-    success_url = reverse_lazy("password_change_done")
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        old_key = self.request.session.session_key
-        response = super().form_valid(form)  # update_session_auth_hash: a new session key
-        user = form.user
-        key = self.request.session.session_key
-        if old_key and key and old_key != key:  # this device, under its new key: not ended
-            services.session_forget(session_key=old_key, new_key=key)
-        if key:
-            services.session_started(
-                user=user, session_key=key, user_agent=self.request.META.get("HTTP_USER_AGENT", "")
-            )
-        services.sessions_end_others(user=user, keep=key)
-        audit.record(
-            audit.SecurityEvent.PASSWORD_CHANGE, actor=user, target=user, request=self.request
-        )
-        return response
-
-
-class QuietPasswordResetForm(PasswordResetForm):
-    """Sends off the request thread: the answer takes as long with or without an account."""
-
-    def send_mail(
-        self,
-        subject_template_name: str,
-        email_template_name: str,
-        context: dict[str, Any],
-        from_email: str | None,
-        to_email: str,
-        html_email_template_name: str | None = None,
-    ) -> None:
-        parent = super().send_mail
-
-        def send() -> None:
-            try:
-                parent(
-                    subject_template_name,
-                    email_template_name,
-                    context,
-                    from_email,
-                    to_email,
-                    html_email_template_name,
-                )
-            except Exception:
-                logger.exception("password reset email could not be sent")
-            finally:
-                connections.close_all()
-
-        _mailer.submit(send)
-
-
-class PasswordResetView(auth_views.PasswordResetView):
-    template_name = "accounts/password_reset_form.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
-    form_class = QuietPasswordResetForm
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return {**super().get_context_data(**kwargs), "configured": settings.CHAT_EMAIL_CONFIGURED}
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not settings.CHAT_EMAIL_CONFIGURED:
-            return self.get(request, *args, **kwargs)
-        return super().post(request, *args, **kwargs)
-
-
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    """Django's view; a reset ends every session of the user (they may be someone else's)."""
-
-    template_name = "accounts/password_reset_confirm.html"
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        services.sessions_end_others(user=form.user, keep=None)
-        # The actor is the account: whoever held its mailbox's link acted as it.
-        audit.record(
-            audit.SecurityEvent.PASSWORD_RESET,
-            actor=form.user,
-            target=form.user,
-            request=self.request,
-        )
-        return response
-
-
-def login_locked_out(
-    request: HttpRequest,
-    original_response: HttpResponseBase | None = None,
-    credentials: dict[str, Any] | None = None,
-) -> HttpResponse:
-    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): a page, status 429."""
-    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)

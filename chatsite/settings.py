@@ -220,7 +220,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # only failures are kept
 AXES_CLIENT_IP_CALLABLE = "accounts.limits.request_ip"
-AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "accounts.password_views.login_locked_out"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts import password_views
 from accounts import views as account_views
 from accounts.identity import login_views
 from integrations import pages_outgoing
@@ -20,7 +21,7 @@ urlpatterns = [
     path("accounts/signup/<str:token>/", account_views.signup, name="signup_invited"),
     path(
         "accounts/password_change/",
-        account_views.PasswordChangeView.as_view(),
+        password_views.PasswordChangeView.as_view(),
         name="password_change",
     ),
     path(
@@ -32,7 +33,7 @@ urlpatterns = [
     ),
     path(
         "accounts/password_reset/",
-        account_views.PasswordResetView.as_view(),
+        password_views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(
@@ -42,7 +43,7 @@ urlpatterns = [
     ),
     path(
         "accounts/reset/<uidb64>/<token>/",
-        account_views.PasswordResetConfirmView.as_view(),
+        password_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.identity import audit, login_flow, mfa, mfa_rule
-from accounts.views import login_locked_out
+from accounts.password_views import login_locked_out
 
 ENROL_DEVICE_KEY = "identity.enrol_device"
 CODES_KEY = "identity.recovery_codes"  # shown once by mfa_codes, then gone
