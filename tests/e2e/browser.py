@@ -51,6 +51,16 @@ def launch_chromium(executable: Path) -> Iterator[Browser]:
             browser.close()
 
 
+def fresh_page(browser: Browser, base_url: str, errors: list[str]) -> Page:
+    """A page in a context of its own (no cookies shared), with the page's uncaught
+    errors collected in `errors`."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
 def log_in(
     browser: Browser,
     base_url: str,

@@ -9,27 +9,19 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from accounts import services
 from chat import services as chat_services
 from chat.models import Membership, Room
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import TIMEOUT_MS, launch_chromium, log_in, open_room, send
+from tests.e2e.browser import fresh_page, launch_chromium, log_in, open_room, send
 from tests.servers import daphnes
 from tests.smtp import smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NEW_PASSWORD = "a-brand-new-passphrase-91"
-
-
-def fresh_page(browser: Browser, base_url: str, errors: list[str]) -> Page:
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
 
 
 @pytest.mark.timeout(120)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from chat.models import Room
 from chat.protocol.codes import CloseCode
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.browser import TIMEOUT_MS, launch_chromium, open_room
+from tests.e2e.browser import fresh_page, launch_chromium, open_room
 from tests.identity.mfa_helpers import app_for_secret, code_in, enrol
 from tests.servers import daphnes
 
@@ -26,14 +26,6 @@ SOCKET_CLOSE_CODE = """() => new Promise((resolve) => {
   ws.onclose = (event) => resolve(event.code);
   setTimeout(() => resolve(-1), 5000);
 })"""
-
-
-def fresh_page(browser: Browser, base_url: str, errors: list[str]) -> Page:
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
 
 
 def password_step(page: Page, username: str, path: str = "/accounts/login/") -> None:

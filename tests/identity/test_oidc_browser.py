@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 
 from accounts import services
 from accounts.models import InvitationUse, SessionRecord, SsoIdentity
 from chat.models import AuditLog, Membership, Room
 from tests.e2e import conftest as e2e_conftest
-from tests.e2e.browser import TIMEOUT_MS, launch_chromium
+from tests.e2e.browser import fresh_page, launch_chromium
 from tests.identity.op.server import OpenIdProvider, openid_provider
 from tests.servers import Daphne, free_port, start_daphne
 
@@ -86,14 +86,6 @@ def chat(
         yield server
     finally:
         server.stop()
-
-
-def fresh_page(browser: Browser, base_url: str, errors: list[str]) -> Page:
-    context = browser.new_context(base_url=base_url)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
 
 
 def sso(page: Page, op: OpenIdProvider, username: str, *, start: str = "/accounts/login/") -> None:
