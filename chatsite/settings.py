@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "accounts",
     "notify",
     "integrations",
+    "dataport",
     "chatsite.daphne_adapter",  # its system check only (chat.W101-W107)
 ]
 

@@ -50,6 +50,7 @@ CHECK_STEPS: list[tuple[str, list[str]]] = [
             "accounts",
             "notify",
             "integrations",
+            "dataport",
         ],
     ),
     # The layers of docs/architecture.md, on every import (.importlinter).
