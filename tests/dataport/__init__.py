@@ -1,0 +1,1 @@
+"""Your data in and out (#27)."""
