@@ -146,3 +146,32 @@ class SsoIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.sub} -> {self.user_id}"
+
+
+class DataExport(models.Model):
+    """A person's request for a copy of their own data (/accounts/export/, built by a job
+    in dataport/). The zip lives in a private folder under MEDIA_ROOT and is handed out
+    only by a view that checks the owner; `key` names it in the link, unguessable."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being prepared"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"  # its file deleted by the periodic purge
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="data_exports"
+    )
+    key = models.CharField(max_length=43, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Ready exports only: after this the link answers 404 and the purge deletes the file.
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    size = models.PositiveBigIntegerField(default=0)  # bytes of the zip
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"export of {self.user_id} ({self.status})"

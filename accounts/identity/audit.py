@@ -33,6 +33,8 @@ class SecurityEvent(StrEnum):
     STAFF_REMOVE = "staff.remove"
     USER_DEACTIVATE = "user.deactivate"
     USER_REACTIVATE = "user.reactivate"
+    # reason: "requested" (/accounts/export/) or "downloaded"
+    DATA_EXPORT = "data.export"
 
 
 def record(
