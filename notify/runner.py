@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -39,6 +40,11 @@ PRUNE_BATCH = 1000
 STOP_WAIT_SECONDS = 10.0
 # After the Worker's loop failed (the database went away), try again this much later.
 RESTART_DELAY_SECONDS = 5.0
+
+# Periodic jobs of the apps above notify (dataport/), which notify may not import: their
+# AppConfig.ready() adds an "ensure the next run is queued" callable here, called at
+# every beat like ldap_sync_ensure (one cheap query when the next run is queued).
+periodic: list[Callable[[], object]] = []
 
 
 def worker_id_new() -> str:
@@ -163,6 +169,8 @@ class Runner:
                     jobs_reap(lease_seconds=self.lease_seconds)
                     # Periodic jobs queue their next run here (no query when they are off).
                     ldap_jobs.ldap_sync_ensure()
+                    for ensure in periodic:
+                        ensure()
                     if time.monotonic() >= prune_at:
                         jobs_prune()
                         prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
