@@ -53,6 +53,7 @@ urlpatterns = [
         ),
         name="password_reset_complete",
     ),
+    path("", include("dataport.urls")),  # /accounts/export/ (a person's own data)
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("accounts.identity.urls")),
     path("api/push/", include("notify.push_api_urls")),
