@@ -120,7 +120,11 @@ def export_build(export_id: int) -> None:
         expires_at=expires_at,
         size=final.stat().st_size,
     ):
-        return  # another run finished first: the file at `final` is its (same content)
+        # Another run finished first (the file at `final` is as good as ours), or the
+        # export was deleted meanwhile (exports_delete): then no file may stay.
+        if not DataExport.objects.filter(pk=export_id, status=DataExport.Status.READY).exists():
+            final.unlink(missing_ok=True)
+        return
     logger.info("data export %d ready: %s", export_id, counts)
     export.expires_at = expires_at
     _email(export)
@@ -215,3 +219,19 @@ def _partials_remove(now: datetime) -> None:
     for partial in folder.glob("*.part"):
         if partial.stat().st_mtime < stale:
             partial.unlink(missing_ok=True)
+
+
+def exports_delete(user: User) -> int:
+    """Delete every export file of this person now and mark them expired (for erasing a
+    person: their data must not wait for the purge). Returns how many files there were."""
+    found = list(
+        DataExport.objects.filter(user=user)
+        .exclude(status=DataExport.Status.EXPIRED)
+        .values_list("pk", "key")
+    )
+    for _, key in found:
+        (exports_dir() / f"{key}.zip").unlink(missing_ok=True)
+    DataExport.objects.filter(pk__in=[pk for pk, _ in found]).update(
+        status=DataExport.Status.EXPIRED, size=0
+    )
+    return len(found)

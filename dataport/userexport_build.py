@@ -67,8 +67,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _room_of(room_id: int, rooms: dict[int, Room]) -> Room:
+    """From the rooms read at the start; one the person joined since (each query checks
+    visibility again as it runs) is read when first met."""
+    if room_id not in rooms:
+        rooms[room_id] = Room.objects.only("pk", "slug", "name").get(pk=room_id)
+    return rooms[room_id]
+
+
 def _room(room_id: int, rooms: dict[int, Room]) -> dict[str, Any]:
-    room = rooms[room_id]
+    room = _room_of(room_id, rooms)
     return {"slug": room.slug, "name": room.name}
 
 
@@ -146,7 +154,9 @@ def _memberships(zf: zipfile.ZipFile, user: User) -> None:
 
 
 def _mine(user: User, rooms: dict[int, Room]) -> QuerySet[Message]:
-    return Message.objects.filter(author=user, deleted_at__isnull=True, room_id__in=list(rooms))
+    return Message.objects.filter(
+        author=user, deleted_at__isnull=True, room_id__in=rooms_visible(user).values("pk")
+    )
 
 
 def _file_path(room: Room, message: Message, attachment: Attachment) -> str:
@@ -182,7 +192,7 @@ def _messages(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
                     "content_type": attachment.content_type,
                     "size": attachment.size,
                     "path": (
-                        _file_path(rooms[message.room_id], message, attachment)
+                        _file_path(_room_of(message.room_id, rooms), message, attachment)
                         if stored and default_storage.exists(stored)
                         else None
                     ),
@@ -216,7 +226,7 @@ def _files(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
     copied = 0
     for attachment in attachments:
         message = attachment.message
-        path = _file_path(rooms[message.room_id], message, attachment)
+        path = _file_path(_room_of(message.room_id, rooms), message, attachment)
         copied += _copy_file(zf, attachment.file.name, path)
     return copied
 
@@ -224,7 +234,9 @@ def _files(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
 def _reactions(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
     found = (
         Reaction.objects.filter(
-            user=user, message__room_id__in=list(rooms), message__deleted_at__isnull=True
+            user=user,
+            message__room_id__in=rooms_visible(user).values("pk"),
+            message__deleted_at__isnull=True,
         )
         .order_by("created_at", "pk")
         .values_list("emoji", "created_at", "message__room_id", "message__seq")
@@ -242,7 +254,7 @@ def _reactions(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
 
 def _threads(zf: zipfile.ZipFile, user: User, rooms: dict[int, Room]) -> int:
     found = (
-        ThreadFollow.objects.filter(user=user, thread__room_id__in=list(rooms))
+        ThreadFollow.objects.filter(user=user, thread__room_id__in=rooms_visible(user).values("pk"))
         .order_by("pk")
         .values_list("thread__room_id", "thread__root__seq", "following", "last_read_seq")
         .iterator(chunk_size=CHUNK_ROWS)

@@ -262,3 +262,14 @@ def test_every_runner_keeps_one_purge_queued() -> None:
     assert job.status == TaskResultStatus.READY
     assert job.run_after is not None
     assert job.run_after > timezone.now()
+
+
+def test_erasing_a_person_can_delete_their_exports_at_once(
+    world: dict[str, User], inbox: Inbox
+) -> None:
+    alice = world["alice"]
+    export_zip(alice, inbox)
+    path = userexport.export_path(DataExport.objects.get(user=alice))
+    assert userexport.exports_delete(alice) == 1
+    assert not path.exists()
+    assert DataExport.objects.get(user=alice).status == DataExport.Status.EXPIRED
