@@ -7,6 +7,9 @@ purge; each request and download in the audit log as data.export."""
 import io
 import json
 import re
+import signal
+import subprocess
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -28,7 +31,7 @@ from chat.models import Attachment, AuditLog, Membership, NotifyPrefs, Room
 from chat.services.posting import SendRequest, message_post_one
 from dataport import userexport, userexport_jobs
 from notify import runner
-from tests.jobs import run_due_jobs
+from tests.jobs import run_due_jobs, start_worker, worker_env
 from tests.smtp import Inbox, smtp_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -273,3 +276,60 @@ def test_erasing_a_person_can_delete_their_exports_at_once(
     assert userexport.exports_delete(alice) == 1
     assert not path.exists()
     assert DataExport.objects.get(user=alice).status == DataExport.Status.EXPIRED
+
+
+def test_a_failed_build_says_so_and_does_not_count_against_the_day(
+    world: dict[str, User], inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(userexport, "export_write", broken)
+    client = client_of(world["alice"])
+    assert client.post("/accounts/export/").status_code == 302
+    run_due_jobs()
+    assert DataExport.objects.get().status == DataExport.Status.FAILED
+    assert "export-failed" in client.get("/accounts/export/").content.decode()
+    assert list(userexport.exports_dir().glob("*")) == []  # no half-written file left
+    assert client.post("/accounts/export/").status_code == 302  # may ask again at once
+    assert inbox.messages == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_real_runner_builds_and_emails_it_and_keeps_the_purge_queued(
+    world: dict[str, User], inbox: Inbox, settings: Any, tmp_path: Path
+) -> None:
+    alice = world["alice"]
+    log = tmp_path / "worker.log"
+    env = worker_env(
+        settings.SECRET_KEY,
+        EMAIL_URL=f"smtp://127.0.0.1:{settings.EMAIL_PORT}",
+        DEFAULT_FROM_EMAIL="chat@example.com",
+        CHAT_SITE_URL=SITE,
+        DJANGO_MEDIA_ROOT=settings.MEDIA_ROOT,
+    )
+    assert client_of(alice).post("/accounts/export/").status_code == 302
+    worker = start_worker(env, log)
+    try:
+        deadline = time.monotonic() + 60
+        while not (
+            inbox.arrived.is_set()
+            and DBTaskResult.objects.filter(task_path=userexport_jobs.PURGE_TASK_PATH).exists()
+        ):
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            assert worker.poll() is None, log.read_text(errors="replace")
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+    export = DataExport.objects.get(user=alice)
+    assert export.status == DataExport.Status.READY
+    body = inbox.messages[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert f"{SITE}/accounts/export/{export.key}/download/" in body
+    with zipfile.ZipFile(userexport.export_path(export)) as zf:
+        assert json.loads(zf.read("manifest.json"))["messages"] == 4
