@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,6 +27,10 @@ from accounts.identity import ldap_jobs
 from notify.models import WorkerBeat
 
 logger = logging.getLogger(__name__)
+
+# Periodic jobs of the apps above notify (dataport: retention) keep themselves queued
+# through these, registered from their AppConfig.ready: notify may not import them.
+PERIODIC_ENSURES: list[Callable[[], object]] = []
 
 # Jobs looked at per reaping: the query stays bounded whatever piled up.
 REAP_BATCH = 100
@@ -163,6 +168,8 @@ class Runner:
                     jobs_reap(lease_seconds=self.lease_seconds)
                     # Periodic jobs queue their next run here (no query when they are off).
                     ldap_jobs.ldap_sync_ensure()
+                    for ensure in PERIODIC_ENSURES:
+                        ensure()
                     if time.monotonic() >= prune_at:
                         jobs_prune()
                         prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
