@@ -120,7 +120,8 @@ def test_run_deletes_old_messages_with_everything_hanging_from_them(
     assert [m["id"] for m in page if not m.get("deleted")] == [kept["id"]]
     # One audit entry with the counts.
     entry = AuditLog.objects.get(action=retention.AUDIT_ACTION)
-    assert "messages=5" in entry.reason and "files=1" in entry.reason
+    assert "messages=5" in entry.reason
+    assert "files=1" in entry.reason
 
     # A second run finds nothing more to do (idempotent), and records that it ran.
     again = retention.retention_run()
