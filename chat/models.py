@@ -41,6 +41,14 @@ class Room(models.Model):
     # direct conversation with a hook's bot counts too): with 0, a saved message queues
     # no integration job, read for free with the seqs (chat/services/seqs.py).
     outgoing_hooks = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # Days this room's messages are kept (dataport/retention.py deletes older ones daily);
+    # empty: the site's CHAT_RETENTION_DAYS. Staff set any value (the admin); the owner
+    # only a shorter one than the site's (the room's settings page).
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete messages older than this many days. Empty: the site's setting.",
+    )
 
     class Meta:
         ordering = ["name"]

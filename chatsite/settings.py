@@ -405,6 +405,12 @@ CHAT_HISTORY_LIMIT: int = env.int("CHAT_HISTORY_LIMIT", default=50)
 CHAT_SEARCH_CONFIG: str = env.str("CHAT_SEARCH_CONFIG", default="english")
 if not re.fullmatch(r"[a-z_]{1,63}", CHAT_SEARCH_CONFIG):
     raise ImproperlyConfigured("CHAT_SEARCH_CONFIG must be a text search configuration name.")
+# Retention (dataport/retention.py): messages older than this many days are deleted by
+# a daily job, with their files, reactions, edits and mentions. Empty: kept forever.
+# A room may keep less (its owner) or any other span (staff): Room.retention_days.
+CHAT_RETENTION_DAYS: int | None = env.int("CHAT_RETENTION_DAYS", default=None)
+if CHAT_RETENTION_DAYS is not None and CHAT_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("CHAT_RETENTION_DAYS must be at least 1 (empty: keep forever).")
 # Most messages a resuming client (?after=) gets in `hello`; past it, it pages.
 CHAT_RESUME_LIMIT: int = env.int("CHAT_RESUME_LIMIT", default=500)
 # How often each process checks its rooms' committed seq to catch up connections

@@ -8,6 +8,7 @@ from django.urls import include, path
 from accounts import password_views
 from accounts import views as account_views
 from accounts.identity import login_views
+from dataport import retention_views
 from integrations import pages_outgoing
 
 urlpatterns = [
@@ -62,6 +63,7 @@ urlpatterns = [
     path("", include("integrations.urls")),
     path("", include("notify.urls")),
     path("", include("chat.urls")),
+    path("chat/<slug:slug>/settings/", retention_views.room_settings, name="room_settings"),
     path(
         "chat/<slug:slug>/integrations/outgoing/",
         pages_outgoing.outgoing_page,

@@ -90,6 +90,15 @@ class MessageDeletedFrame(TypedDict):
     room: str
 
 
+class RoomTrimmedFrame(TypedDict):
+    """Retention removed the room's older messages: every message with seq < before is
+    gone (a thread root whose replies live on stays as a deleted root)."""
+
+    type: Literal["room.trimmed"]
+    room: str
+    before: int
+
+
 class ReactionFrame(TypedDict):
     type: Literal["reaction"]
     room: str
@@ -233,6 +242,7 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "history": (HistoryFrame,),
     "message.updated": (MessageUpdatedFrame,),
     "message.deleted": (MessageDeletedFrame,),
+    "room.trimmed": (RoomTrimmedFrame,),
     "reaction": (ReactionFrame,),
     "user.updated": (UserUpdatedFrame,),
     "presence": (PresenceFrame,),

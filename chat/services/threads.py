@@ -243,6 +243,18 @@ def reply_changed(message: Message, *, user_ids: list[int] | None = None) -> Non
     states_publish(root_ids=[root_id], user_ids=user_ids)
 
 
+def threads_recount(*, root_ids: list[int], slug: str) -> None:
+    """Replies of these threads were removed outright (retention, dataport/retention.py):
+    count their summaries again and tell the room and their followers. Inside the
+    removing transaction."""
+    for root_id in root_ids:
+        thread = _summary_recount(root_id)
+        if thread is not None:
+            _updated_publish(thread, slug)
+    if root_ids:
+        states_publish(root_ids=root_ids)
+
+
 def _summary_recount(root_id: int) -> Thread | None:
     """Count a thread's summary again from its visible replies."""
     thread = Thread.objects.select_for_update().filter(root_id=root_id).first()

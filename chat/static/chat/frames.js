@@ -105,6 +105,9 @@ export function frameRouter(parts) {
         else timelines.forEach((t) => t.remove(frame.id, frame.seq));
         store.uncountDeleted(slug, frame.id);
         break;
+      case "room.trimmed": // retention: the room's history now begins at `before`
+        if (timeline && Number.isInteger(frame.before)) timeline.trim(frame.before);
+        break;
       case "reaction":
         if (timeline) applyReaction(timeline.list, frame, username());
         threads.onReaction(frame);

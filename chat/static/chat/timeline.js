@@ -261,6 +261,15 @@ export class Timeline {
     this.viewChanged();
   }
 
+  // Retention deleted every message below `before` (room.trimmed): drop them as if deleted.
+  // A thread root kept for its replies comes back as a deleted root with the next page.
+  trim(before) {
+    for (const [id, item] of [...this.byId]) {
+      const seq = Number(item.dataset.seq);
+      if (seq < before) this.remove(id, seq);
+    }
+  }
+
   // The outbox's lines (outboxlines.js): settled by the saved message, however it came.
   settle(message) {
     this.outbox.settle(message);
