@@ -33,6 +33,8 @@ class SecurityEvent(StrEnum):
     STAFF_REMOVE = "staff.remove"
     USER_DEACTIVATE = "user.deactivate"
     USER_REACTIVATE = "user.reactivate"
+    # A person erased (dataport/erase.py): reason says whether their messages went too.
+    USER_ERASE = "user.erase"
 
 
 def record(
