@@ -4,6 +4,7 @@ under the anonymous name or go through chat's own deletion. Called by `manage.py
 erase_user` and the admin's "Erase user" action; never by anything below dataport."""
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import partial
 
@@ -137,9 +138,11 @@ def _audit_anonymise(user: User, old_name: str, old_email: str, new_name: str) -
     named = AuditLog.objects.filter(reason__contains=old_name)
     if old_email:
         named = named | AuditLog.objects.filter(reason__icontains=old_email)
+    # Whole words only: a short name ("al") must not turn "already" into nonsense.
+    spelled = re.compile(rf"(?<![\w.@+-]){re.escape(old_name)}(?![\w.@+-])")
     for entry in named.filter(Q(target_user=user) | Q(actor=user)):
-        reason = entry.reason.replace(old_name, new_name)
-        entry.reason = reason.replace(old_email, "") if old_email else reason
+        reason = entry.reason.replace(old_email, "") if old_email else entry.reason
+        entry.reason = spelled.sub(new_name, reason)
         entry.save(update_fields=["reason"])
 
 
