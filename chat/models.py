@@ -302,8 +302,8 @@ class Sanction(models.Model):
 
 class AuditLog(models.Model):
     """Append-only record of every moderation action and security event (log-ins, second
-    factors, sessions, tokens, staff changes: accounts/identity/audit.py). Never edited
-    or deleted."""
+    factors, sessions, tokens, staff changes: accounts/identity/audit.py). Never deleted;
+    edited only to take an erased person's name out (dataport/erase.py)."""
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -35,6 +35,8 @@ class SecurityEvent(StrEnum):
     USER_REACTIVATE = "user.reactivate"
     # reason: "requested" (/accounts/export/) or "downloaded"
     DATA_EXPORT = "data.export"
+    # A person erased (dataport/erase.py): reason says whether their messages went too.
+    USER_ERASE = "user.erase"
 
 
 def record(

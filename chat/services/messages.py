@@ -154,8 +154,16 @@ def message_delete(*, message_id: int, user: User, reason: str = "") -> None:
             target=f"{message.room.slug}#{message.seq}",
             reason=reason,
         )
+    message_mark_deleted(message=message, by=user)
+
+
+def message_mark_deleted(*, message: Message, by: User | None) -> None:
+    """Hide `message` (its room selected with it), the caller having checked who may:
+    message_delete's author or staff, or the erasure of a person (dataport/erase.py,
+    by=None for the system). Clients see it go (message.deleted), its thread's summary
+    and the unread counts follow, as for any deletion."""
     message.deleted_at = timezone.now()
-    message.deleted_by = user
+    message.deleted_by = by
     message.save(update_fields=["deleted_at", "deleted_by"])
     frame = {
         "type": "message.deleted",

@@ -280,6 +280,8 @@ def test_every_event_this_part_owns_has_a_row() -> None:
         SecurityEvent.MFA_RECOVERY_USE,
         SecurityEvent.SSO_LINK,
         SecurityEvent.DATA_EXPORT,  # #27's, tested in tests/dataport/
+        # Written by dataport's erasure (#27), tested in tests/dataport/test_erase.py.
+        SecurityEvent.USER_ERASE,
     }
     assert owned == {case.event for case in CASES}
 
