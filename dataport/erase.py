@@ -23,6 +23,7 @@ from chat.errors import ChatError
 from chat.models import ApiToken, Attachment, AuditLog, Message, MessageEdit, Thread
 from chat.protocol.codes import ErrorCode
 from chat.services.messages import message_mark_deleted
+from dataport.userexport import exports_delete
 from integrations.models import CommandResponse
 from notify.models import MissedEmailState, PushSubscription
 
@@ -98,6 +99,7 @@ def _account_erase(*, user: User, actor: User | None, delete_messages: bool, cou
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()  # its recovery codes cascade
     CommandResponse.objects.filter(user=user).delete()
+    exports_delete(user)  # their own exports hold the data being erased
     InvitationUse.objects.filter(user=user).update(username=new_name)
     _threads_rename(user, old_name, new_name)
     _audit_anonymise(user, old_name, old_email, new_name)
