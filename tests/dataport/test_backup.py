@@ -43,6 +43,20 @@ def manage(db: Path, media: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+def insert_row(conn: sqlite3.Connection, table: str, **given: object) -> int:
+    """A row with the given columns and a zero or empty value in every other required one
+    (the caller gives the foreign keys: `migrate` checks them when it remakes a table)."""
+    values = dict(given)
+    for _cid, name, kind, notnull, default, pk in conn.execute(f"PRAGMA table_info({table})"):
+        if notnull and default is None and not pk and name not in values:
+            lower = kind.lower()
+            values[name] = 0 if "int" in lower or "real" in lower else ""
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+    return int(conn.execute(sql, list(values.values())).lastrowid or 0)
+
+
 def applied(db: Path) -> set[tuple[str, str]]:
     with sqlite3.connect(db) as conn:
         return set(conn.execute("SELECT app, name FROM django_migrations").fetchall())
@@ -58,9 +72,24 @@ def test_an_older_backup_restores_refuses_damage_and_data_and_migrate_brings_it_
     assert manage(old_db, old_media, "migrate", "-v0", "chat", "0013").returncode == 0
     with sqlite3.connect(old_db) as conn:
         conn.execute("UPDATE chat_room SET last_seq = 7 WHERE slug = 'lobby'")
+        (room,) = conn.execute("SELECT id FROM chat_room WHERE slug = 'lobby'").fetchone()
+        user = insert_row(conn, "auth_user", username="ann", password="!")
+        message = insert_row(
+            conn, "chat_message", room_id=room, author_id=user, seq=7, mentions="[]"
+        )
+        insert_row(conn, "chat_attachment", message_id=message, file="attachments/1/gone")
     archive = tmp_path / "old.tar"
     made = manage(old_db, old_media, "backup", str(archive))
     assert made.returncode == 0, made.stderr
+    # A row names a file the media directory lacks: counted, named, and warned about.
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        manifest = Manifest.from_json(handle.read())
+    assert (manifest.media_missing, manifest.media_missing_count) == (["attachments/1/gone"], 1)
+    assert set(manifest.checksums) == {"database.sqlite3", "media/avatars/a.png"}
+    assert manifest.counts["chat_attachment"] == 1
+    assert "1 files named by the database are not in the media directory" in made.stderr
     assert archive.stat().st_mode & 0o077 == 0  # password hashes inside: owner only
 
     db, media = tmp_path / "new.sqlite3", tmp_path / "media"

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tarfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from django.db import connection
 from django.test import Client
 
 from chat.models import Room
+from dataport.backup.manifest import Manifest
 from tests.chat_client import ChatClient
 from tests.conftest import database_url, session_cookie
 from tests.servers import ROOT, Daphne, daphnes
@@ -191,6 +193,12 @@ def test_backup_during_traffic_restores_every_acknowledged_message_and_seqs_go_o
     with daphnes(env, log_dir, 2) as servers:
         log, began, ended = asyncio.run(traffic_with_backup(servers, cookies, env, archive))
 
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile("manifest.json")
+        assert handle is not None
+        manifest = Manifest.from_json(handle.read())
+    assert manifest.media_missing_count == 0
+    assert manifest.media_files == 1
     during = [s for s in log if began < s.acked < ended]
     assert during, "no message was acknowledged while the backup ran"
     restored_media = tmp_path / "restored-media"
