@@ -9,6 +9,7 @@ was taken; copying the files afterwards therefore misses only files deleted in b
 snapshot are copied too, unreferenced and harmless."""
 
 import importlib.metadata
+import io
 import os
 import platform
 import tarfile
@@ -84,10 +85,23 @@ def archive_path(target: Path) -> Path:
 
 def backup_write(target: Path, *, pg_bin: str | None, warn: Warn) -> tuple[Path, Manifest]:
     """Write the archive to `<path>.partial` and rename it at the end: a failed or
-    killed backup never leaves a file that looks like a good one."""
-    engine, module = _engine()
+    killed backup never leaves a file that looks like a good one (and a failed one
+    removes its partial file)."""
     path = archive_path(target)
     partial = path.with_name(path.name + ".partial")
+    try:
+        manifest = _write(path, partial, pg_bin, warn)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    with partial.open("rb") as done:
+        os.fsync(done.fileno())
+    partial.rename(path)
+    return path, manifest
+
+
+def _write(path: Path, partial: Path, pg_bin: str | None, warn: Warn) -> Manifest:
+    engine, module = _engine()
     media_root = _media_root(warn)
     checksums: dict[str, str] = {}
     media_files = media_bytes = 0
@@ -127,7 +141,7 @@ def backup_write(target: Path, *, pg_bin: str | None, warn: Warn) -> tuple[Path,
                     media_bytes += size
             if media_root is not None:
                 for name in snap.referenced_files():
-                    if not (media_root / name).is_file():
+                    if MEDIA_PREFIX + name not in checksums:
                         missing_count += 1
                         if len(missing) < MISSING_LISTED:
                             missing.append(name)
@@ -144,11 +158,8 @@ def backup_write(target: Path, *, pg_bin: str | None, warn: Warn) -> tuple[Path,
                 media_missing_count=missing_count,
             )
             data = manifest.to_json()
-            tar.addfile(_info(MANIFEST_NAME, len(data)), _BytesReader(data))
-    with partial.open("rb") as done:
-        os.fsync(done.fileno())
-    partial.rename(path)
-    return path, manifest
+            tar.addfile(_info(MANIFEST_NAME, len(data)), io.BytesIO(data))
+    return manifest
 
 
 def backup_rotate(directory: Path, keep: int) -> list[Path]:
@@ -175,16 +186,6 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     info.mode = 0o600  # the archive holds password hashes and sessions: owner only
     info.mtime = int(datetime.now(UTC).timestamp())
     return info
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.offset = data, 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.offset + size
-        chunk, self.offset = self.data[self.offset : end], min(end, len(self.data))
-        return chunk
 
 
 @dataclass

@@ -12,6 +12,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
 
 from dataport.backup import postgres
 from dataport.backup.archive import _member_ok, backup_rotate
@@ -218,3 +221,12 @@ def test_backup_units_pass_systemd_analyze_and_run_like_the_chat(tmp_path: Path)
     assert _lines(timer, "Unit") == [BACKUP_UNIT.name]
     assert _lines(timer, "OnCalendar") == ["*-*-* 03:30:00"]
     assert _lines(timer, "Persistent") == ["yes"] or _lines(timer, "Persistent") == ["true"]
+
+
+@pytest.mark.django_db
+def test_a_failed_backup_leaves_no_file_and_says_what_to_install(tmp_path: Path) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_dump is PostgreSQL's")
+    with pytest.raises(CommandError, match=r"pg_dump not found in .*--pg-bin"):
+        call_command("backup", str(tmp_path / "nightly.tar"), pg_bin=str(tmp_path / "none"))
+    assert list(tmp_path.iterdir()) == []
