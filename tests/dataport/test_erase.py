@@ -18,15 +18,24 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.identity import audit
-from accounts.models import Invitation, InvitationUse, Profile, SessionRecord, SsoIdentity
+from accounts.models import (
+    DataExport,
+    Invitation,
+    InvitationUse,
+    Profile,
+    SessionRecord,
+    SsoIdentity,
+)
 from chat import services
 from chat.models import ApiToken, Attachment, AuditLog, Message, MessageEdit, Room, Thread
 from chat.protocol.codes import CloseCode
 from chat.services.posting import SendRequest, message_post_one
+from dataport.userexport import export_path
 from notify.models import PushSubscription
 from tests.conftest import session_cookie
 from tests.servers import ROOT, daphnes, recv_json, recv_until, ws_connect
@@ -93,9 +102,19 @@ def test_erase_user_anonymises_the_account_and_keeps_messages_under_the_new_name
     )
     services.message_post(room_id=room.pk, author=alice, body="hello all", client_id="a0")
     assert Thread.objects.get(root_id=root["id"]).participants == ["alice"]
+    # An export of her own she asked for earlier holds the data being erased.
+    export = DataExport.objects.create(
+        user=alice, key="k" * 43, status=DataExport.Status.READY, requested_at=timezone.now()
+    )
+    export_file = export_path(export)
+    export_file.parent.mkdir(parents=True, exist_ok=True)
+    export_file.write_bytes(b"PK")
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):  # the files go after commit
         call_command("erase_user", "alice", stdout=out, stderr=StringIO())
+    assert not export_file.exists()
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.EXPIRED
 
     name = f"deleted-{alice.pk}"
     assert out.getvalue().strip() == name
