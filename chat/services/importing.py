@@ -192,7 +192,7 @@ def _batch_save(
             )
         )
         named_of.append(_named_ids(names, members, others))
-    saved = _insert_in_order(messages, batch, ids, known)
+    saved = _insert_linked(messages, batch, ids, known)
     by_key = {row.key: m for row, m in zip(batch, messages, strict=True)}
     _mentions_add(messages, named_of)
     _edits_add(batch, by_key)
@@ -202,43 +202,61 @@ def _batch_save(
     return saved
 
 
-def _insert_in_order(
+def _insert_linked(
     messages: list[Message],
     batch: list[HistoryRow],
     ids: Mapping[str, int],
     known: Mapping[str, int],
 ) -> dict[str, int]:
-    """INSERT the batch's messages, fewest statements possible: a row whose root or
-    original is in the same batch needs that one's id first, so the batch is cut into
-    runs where no row refers to a row of its own run."""
-    saved: dict[str, int] = {}
-    run: list[int] = []
-    run_keys: set[str] = set()
-
-    def flush() -> None:
-        Message.objects.bulk_create([messages[i] for i in run])
-        for i in run:
-            saved[batch[i].key] = messages[i].pk
-        run.clear()
-        run_keys.clear()
-
-    for index, row in enumerate(batch):
-        refs = {k for k in (row.thread_root_key, row.reply_to_key) if k is not None}
-        if refs & run_keys:
-            flush()
-        message = messages[index]
+    """One INSERT for the batch, then its threads and quotes linked: those pointing
+    into earlier batches or calls are set before the INSERT, those pointing into this
+    batch (ids unknown until it is saved) by one UPDATE each after it. Cutting the
+    batch at every such link instead cost an INSERT per thread (slack threads are
+    short and close together)."""
+    keys = {row.key for row in batch}
+    threads_late: list[int] = []
+    replies_late: list[int] = []
+    for index, (message, row) in enumerate(zip(messages, batch, strict=True)):
         if row.thread_root_key is not None:
-            message.thread_id = _resolve(row.thread_root_key, saved, ids, known)
-            message.also_to_room = row.also_to_room and message.thread_id is not None
-            if message.thread_id is None:
+            message.thread_id = _resolve(row.thread_root_key, ids, known)
+            if message.thread_id is None and row.thread_root_key in keys:
+                threads_late.append(index)
+            elif message.thread_id is None:
                 logger.info("import: thread root %s not found", row.thread_root_key)
+            message.also_to_room = row.also_to_room and message.thread_id is not None
         if row.reply_to_key is not None:
-            message.reply_to_id = _resolve(row.reply_to_key, saved, ids, known)
-        run.append(index)
-        run_keys.add(row.key)
-    if run:
-        flush()
+            message.reply_to_id = _resolve(row.reply_to_key, ids, known)
+            if message.reply_to_id is None and row.reply_to_key in keys:
+                replies_late.append(index)
+    Message.objects.bulk_create(messages)
+    saved = {row.key: message.pk for row, message in zip(batch, messages, strict=True)}
+    for index in threads_late:
+        root_key = batch[index].thread_root_key
+        messages[index].thread_id = saved[root_key] if root_key is not None else None
+        messages[index].also_to_room = batch[index].also_to_room
+    for index in replies_late:
+        reply_key = batch[index].reply_to_key
+        messages[index].reply_to_id = saved[reply_key] if reply_key is not None else None
+    _links_set("thread_id", [(messages[i].pk, messages[i].thread_id) for i in threads_late])
+    _links_set("reply_to_id", [(messages[i].pk, messages[i].reply_to_id) for i in replies_late])
+    also = [messages[i].pk for i in threads_late if messages[i].also_to_room]
+    if also:
+        Message.objects.filter(pk__in=also).update(also_to_room=True)
     return saved
+
+
+def _links_set(column: str, links: list[tuple[int, int | None]]) -> None:
+    """Set `column` (a constant of this module) of these messages in one statement."""
+    if not links:
+        return
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(links))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = v.column2 FROM (VALUES {values}) AS v"  # noqa: S608 - names from the model and this module
+            f" WHERE {table}.id = v.column1",
+            [value for link in links for value in link],
+        )
 
 
 def _seqs_take(room_id: int, batch: list[HistoryRow]) -> list[int]:
