@@ -12,25 +12,19 @@ operator) decides what history is. Never call it for a live send.
 """
 
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import IO
 
 from django.contrib.auth.models import User
-from django.core.files import File
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Lower
 
-from chat.content import emoji, images, mentions
+from chat.content import emoji, mentions
 from chat.content.threads import participants_after
-from chat.errors import ChatError
 from chat.models import (
     Attachment,
     Membership,
@@ -42,7 +36,7 @@ from chat.models import (
     Thread,
     ThreadFollow,
 )
-from chat.services.files import content_type_clean, file_name_clean
+from chat.services.importing_files import attachment_store as attachment_store  # re-exported
 from chat.services.posting import NewAttachment
 from chat.services.rich import rich_html
 
@@ -415,50 +409,3 @@ def _pointers_to_end(room_id: int) -> None:
         )
         newest = Thread.objects.filter(root_id=OuterRef("thread_id")).values("last_seq")[:1]
         ThreadFollow.objects.filter(thread__room_id=room_id).update(last_read_seq=Subquery(newest))
-
-
-# The first bytes of the formats chat.content.images decodes (as chat/services/files.py).
-_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
-
-
-def attachment_store(
-    room_id: int, name: str, stream: IO[bytes], content_type: str | None = None
-) -> NewAttachment:
-    """Store a source's file for a HistoryRow's `attachment`: an image we decode (within
-    the image limits) as an image with its thumbnail, like an upload; anything else kept
-    as it is, copied in chunks, under a name of the server's. `stream` must be seekable
-    (a zip member is). No size limit: the operator imports what the history held."""
-    head = stream.read(12)
-    stream.seek(0)
-    looks = head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    base = f"attachments/{room_id}/{uuid.uuid4().hex}"
-    if looks:
-        try:
-            done = images.image_process(stream, name=name)
-        except ChatError:
-            stream.seek(0)  # not an image we show: kept as a file
-        else:
-            original, thumb = done.original, done.thumbnail
-            file = default_storage.save(f"{base}.{original.extension}", ContentFile(original.data))
-            small = default_storage.save(f"{base}-thumb.{thumb.extension}", ContentFile(thumb.data))
-            return NewAttachment(
-                kind=Attachment.Kind.IMAGE,
-                file=file,
-                thumbnail=small,
-                name=done.name,
-                content_type=original.content_type,
-                size=len(original.data),
-                width=original.width,
-                height=original.height,
-                thumbnail_width=thumb.width,
-                thumbnail_height=thumb.height,
-            )
-    clean = file_name_clean(name)
-    stored = default_storage.save(base, File(stream))
-    return NewAttachment(
-        kind=Attachment.Kind.FILE,
-        file=stored,
-        name=clean,
-        content_type=content_type_clean(content_type, clean),
-        size=default_storage.size(stored),
-    )
