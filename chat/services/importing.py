@@ -109,12 +109,13 @@ def history_import(
     top-level message (logged): the source lost its original. Members' read pointers
     (room and threads) end at the last imported seq."""
     ids: dict[str, int] = {}
+    roots: set[int] = set()  # the threads this call added replies to
     members = _members(room_id)
     iterator = iter(rows)
     while batch := list(islice(iterator, batch_rows())):
-        ids.update(_batch_save(room_id, batch, members, ids, known or {}))
+        ids.update(_batch_save(room_id, batch, members, ids, known or {}, roots))
     if ids:
-        _pointers_to_end(room_id)
+        _pointers_to_end(room_id, roots)
     return ids
 
 
@@ -158,6 +159,7 @@ def _batch_save(
     members: dict[str, tuple[str, int]],
     ids: Mapping[str, int],
     known: Mapping[str, int],
+    roots: set[int],
 ) -> dict[str, int]:
     seqs = _seqs_take(room_id, batch)
     spelled = {lower: name for lower, (name, _) in members.items()}
@@ -199,7 +201,9 @@ def _batch_save(
     _edits_add(batch, by_key)
     _reactions_add(batch, by_key)
     _attachments_add(batch, by_key)
-    _threads_add([m for m in messages if m.thread_id is not None and m.deleted_at is None])
+    replies = [m for m in messages if m.thread_id is not None and m.deleted_at is None]
+    _threads_add(replies)
+    roots.update(m.thread_id for m in replies if m.thread_id is not None)
     return saved
 
 
@@ -399,13 +403,19 @@ def _threads_add(replies: list[Message]) -> None:
     )
 
 
-def _pointers_to_end(room_id: int) -> None:
-    """Imported history is read: every member's room pointer and every follower's
-    thread pointer at the newest seq (only ever moved forward)."""
+def _pointers_to_end(room_id: int, roots: set[int]) -> None:
+    """Imported history is read: every member's room pointer, and every follower's
+    pointer in the threads this call added to, at the newest seq (only ever forward).
+    Only those threads: an importer calling once per day of history must not rewrite
+    every follow of the room each time."""
     with transaction.atomic():
         last = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
         Membership.objects.filter(room_id=room_id, last_read_seq__lt=last).update(
             last_read_seq=last
         )
         newest = Thread.objects.filter(root_id=OuterRef("thread_id")).values("last_seq")[:1]
-        ThreadFollow.objects.filter(thread__room_id=room_id).update(last_read_seq=Subquery(newest))
+        touched = sorted(roots)
+        for start in range(0, len(touched), SQLITE_BATCH_ROWS):
+            ThreadFollow.objects.filter(
+                thread_id__in=touched[start : start + SQLITE_BATCH_ROWS]
+            ).update(last_read_seq=Subquery(newest))
