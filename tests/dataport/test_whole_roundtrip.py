@@ -153,6 +153,12 @@ def source(make_user: Callable[..., User], media: Callable[[str], Path]) -> None
         client_id="5",
     )
     services.message_post_system(room_id=general.pk, body="Welcome, cat")
+    # A root deleted after its reply stays in the timeline, blanked, holding its thread.
+    lost = message_post(room_id=general.pk, author=cat, body="regret", client_id="9")
+    message_post_one(
+        SendRequest(room_id=general.pk, author=ann, body="why?", client_id="t9", thread=lost["id"])
+    )
+    services.message_delete(message_id=lost["id"], user=cat)
     message_post(room_id=secret.pk, author=ben, body="just us", client_id="6")
     message_post(room_id=dm.pk, author=ann, body="psst", client_id="7")
     services.room_read(user=ben, slug="general", seq=3)  # ben is behind: unread stays
@@ -162,12 +168,13 @@ def test_export_then_import_into_an_empty_instance_gives_the_same_history(
     source: None, media: Callable[[str], Path], tmp_path: Path
 ) -> None:
     before = snapshot()
-    assert before["general"]["threads"]  # the fixture made a thread
+    assert len(before["general"]["threads"]) == 2  # the fixture's, one with a deleted root
+    assert any(m["deleted"] for m in before["general"]["timeline"])
     archive = tmp_path / "chat.zip"
     call_command("chat_export", str(archive), "--with-credentials")
     manifest = json.loads(zipfile.ZipFile(archive).read("manifest.json"))
     assert manifest["version"] == 1
-    assert manifest["counts"]["messages"] == 11
+    assert manifest["counts"]["messages"] == 13
     assert manifest["counts"]["users"] == 3
     assert manifest["counts"]["files"] == 1
 
