@@ -3,6 +3,7 @@ reactions, threads, mentions and files) of the whole chat or some rooms, streame
 one zip as JSON Lines (format: dataport/whole_format.py, docs/data.md). Reads only;
 memory stays bounded by a chunk of messages whatever the chat's size."""
 
+import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,8 +91,6 @@ def chat_export(out: Path, options: ExportOptions) -> fmt.Manifest:
 
 
 def _json(item: Any) -> bytes:
-    import json
-
     return json.dumps(item, ensure_ascii=False, indent=1).encode()
 
 

@@ -165,13 +165,12 @@ def _memberships_in(archive: zipfile.ZipFile, users: dict[str, int], rooms: dict
             ]
         )
         count += len(chunk)
-    for slug, room_id in rooms.items():
+    for room_id in rooms.values():
         # Room.notify_all_members counts the members with the level "all" (seqs.py).
         everything = Membership.objects.filter(
             room_id=room_id, notify_level=Membership.NotifyLevel.ALL
         ).count()
         Room.objects.filter(pk=room_id).update(notify_all_members=everything)
-        del slug
     return count
 
 
