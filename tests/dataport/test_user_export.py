@@ -187,7 +187,8 @@ def test_the_export_holds_exactly_that_persons_data(world: dict[str, User], inbo
     slugs = sorted(m["room"]["slug"] for m in memberships)
     theirs = Membership.objects.filter(user=world["alice"]).values_list("room__slug", flat=True)
     assert slugs == sorted(theirs)  # the default room (lobby), general and the DM
-    assert {"general", Room.objects.get(is_direct=True).slug} < set(slugs)
+    # (lobby too, unless an earlier transactional test flushed the migration-made row)
+    assert {"general", Room.objects.get(is_direct=True).slug} <= set(slugs)
     assert all(m["last_read_seq"] <= m["room_last_seq"] for m in memberships)
     threads = jsonl(zf, "threads.jsonl")
     assert [(t["room"]["slug"], t["root_seq"]) for t in threads] == [("general", 1)]
