@@ -117,6 +117,10 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         "max_body_chars": settings.CHAT_MAX_BODY_CHARS,
         "max_file_bytes": settings.CHAT_FILE_MAX_BYTES,
         "can_manage": can_manage,
+        # The room's settings (its retention span, dataport/retention_views.py): linked
+        # for staff and a private room's owner, the rule the page's script knows too
+        # (roomview.js); a public room's owner reaches /chat/<slug>/settings/ by URL.
+        "can_configure": not found["is_direct"] and (request.user.is_staff or can_manage),
         "hooks_open": hooks_open,
         "can_hook": not found["is_direct"]
         and (can_manage or (not found["is_private"] and hooks_open != "")),

@@ -194,3 +194,7 @@ def test_owner_may_only_shorten_the_span_and_staff_may_set_any(
     # Staff chose a longer span: the owner cannot undo it.
     assert b"Staff chose" in owner.post(url, {"retention_days": "10"}).content
     assert AuditLog.objects.filter(action="room.retention").count() == 2
+    # The room's page links its settings for staff (and a private room's owner) only.
+    link = b'href="/chat/ops/settings/"'
+    assert link in staff.get("/chat/ops/").content
+    assert link not in member.get("/chat/ops/").content

@@ -64,6 +64,9 @@ export class RoomView {
     const hooksOpen = this.el.name.closest("[data-hooks-open]")?.dataset.hooksOpen || "";
     const mayHook = room.kind === "private" ? room.canManage : room.kind === "public" && hooksOpen !== "";
     if (mayHook) head.insertBefore(manageLink(`${base}/integrations/`, "Integrations", "integrations"), before);
+    // Its settings (the retention span): its owner or staff.
+    const mayConfigure = room.kind !== "direct" && (room.canManage || hooksOpen === "staff");
+    if (mayConfigure) head.insertBefore(manageLink(`${base}/settings/`, "Settings", "settings"), before);
   }
 
   // Everything about the room shown that depends on its state: header, Join/Leave,
