@@ -337,20 +337,7 @@ def reactions_import(items: Iterable[tuple[int, int, str, datetime]]) -> int:
 def _attachments_add(batch: list[HistoryRow], by_key: dict[str, Message]) -> None:
     Attachment.objects.bulk_create(
         [
-            Attachment(
-                message_id=by_key[row.key].pk,
-                kind=new.kind,
-                file=new.file,
-                thumbnail=new.thumbnail,
-                name=new.name,
-                content_type=new.content_type,
-                size=new.size,
-                width=new.width,
-                height=new.height,
-                thumbnail_width=new.thumbnail_width,
-                thumbnail_height=new.thumbnail_height,
-                created_at=row.created_at,
-            )
+            new.row(by_key[row.key], created_at=row.created_at)
             for row in batch
             if (new := row.attachment) is not None
         ]

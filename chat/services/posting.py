@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
@@ -52,6 +53,23 @@ class NewAttachment:
     height: int = 0
     thumbnail_width: int = 0
     thumbnail_height: int = 0
+
+    def row(self, message: Message, **extra: Any) -> Attachment:
+        """The Attachment row for `message` (unsaved): the live path and imports alike."""
+        return Attachment(
+            message=message,
+            kind=self.kind,
+            file=self.file,
+            thumbnail=self.thumbnail,
+            name=self.name,
+            content_type=self.content_type,
+            size=self.size,
+            width=self.width,
+            height=self.height,
+            thumbnail_width=self.thumbnail_width,
+            thumbnail_height=self.thumbnail_height,
+            **extra,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,19 +324,7 @@ def _insert_many(
 def _attachments_add(rows: list[Message], requests: list[SendRequest]) -> dict[int, Attachment]:
     """The attachments of the file messages among the rows (by index), one INSERT."""
     wanted = {
-        index: Attachment(
-            message=row,
-            kind=new.kind,
-            file=new.file,
-            thumbnail=new.thumbnail,
-            name=new.name,
-            content_type=new.content_type,
-            size=new.size,
-            width=new.width,
-            height=new.height,
-            thumbnail_width=new.thumbnail_width,
-            thumbnail_height=new.thumbnail_height,
-        )
+        index: new.row(row)
         for index, (row, request) in enumerate(zip(rows, requests, strict=True))
         if (new := request.attachment) is not None
     }
