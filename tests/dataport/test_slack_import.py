@@ -173,6 +173,9 @@ def test_export_is_imported_once_and_reads_back_in_order(
     assert [m["body"] for m in api_timeline(client, "secret")] == ["private plans", "agreed"]
     assert api_timeline(client, "secret")[1]["reactions"][0]["emoji"] == "👍"
     assert [m["body"] for m in api_timeline(client, dm.slug)] == ["psst, ann", "hi bob"]
+    # Searchable, as any message.
+    found = client.get("/api/search/", {"q": "private plans"}).json()["results"]
+    assert [r["body"] for r in found] == ["private plans"]
 
 
 async def test_socket_hello_holds_the_imported_history_in_order(
