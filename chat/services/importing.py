@@ -36,6 +36,7 @@ from chat.models import (
     Thread,
     ThreadFollow,
 )
+from chat.services.importing_files import attachment_store as attachment_store  # re-exported
 from chat.services.posting import NewAttachment
 from chat.services.rich import rich_html
 
@@ -108,12 +109,13 @@ def history_import(
     top-level message (logged): the source lost its original. Members' read pointers
     (room and threads) end at the last imported seq."""
     ids: dict[str, int] = {}
+    roots: set[int] = set()  # the threads this call added replies to
     members = _members(room_id)
     iterator = iter(rows)
     while batch := list(islice(iterator, batch_rows())):
-        ids.update(_batch_save(room_id, batch, members, ids, known or {}))
+        ids.update(_batch_save(room_id, batch, members, ids, known or {}, roots))
     if ids:
-        _pointers_to_end(room_id)
+        _pointers_to_end(room_id, roots)
     return ids
 
 
@@ -157,6 +159,7 @@ def _batch_save(
     members: dict[str, tuple[str, int]],
     ids: Mapping[str, int],
     known: Mapping[str, int],
+    roots: set[int],
 ) -> dict[str, int]:
     seqs = _seqs_take(room_id, batch)
     spelled = {lower: name for lower, (name, _) in members.items()}
@@ -192,53 +195,73 @@ def _batch_save(
             )
         )
         named_of.append(_named_ids(names, members, others))
-    saved = _insert_in_order(messages, batch, ids, known)
+    saved = _insert_linked(messages, batch, ids, known)
     by_key = {row.key: m for row, m in zip(batch, messages, strict=True)}
     _mentions_add(messages, named_of)
     _edits_add(batch, by_key)
     _reactions_add(batch, by_key)
     _attachments_add(batch, by_key)
-    _threads_add([m for m in messages if m.thread_id is not None and m.deleted_at is None])
+    replies = [m for m in messages if m.thread_id is not None and m.deleted_at is None]
+    _threads_add(replies)
+    roots.update(m.thread_id for m in replies if m.thread_id is not None)
     return saved
 
 
-def _insert_in_order(
+def _insert_linked(
     messages: list[Message],
     batch: list[HistoryRow],
     ids: Mapping[str, int],
     known: Mapping[str, int],
 ) -> dict[str, int]:
-    """INSERT the batch's messages, fewest statements possible: a row whose root or
-    original is in the same batch needs that one's id first, so the batch is cut into
-    runs where no row refers to a row of its own run."""
-    saved: dict[str, int] = {}
-    run: list[int] = []
-    run_keys: set[str] = set()
-
-    def flush() -> None:
-        Message.objects.bulk_create([messages[i] for i in run])
-        for i in run:
-            saved[batch[i].key] = messages[i].pk
-        run.clear()
-        run_keys.clear()
-
-    for index, row in enumerate(batch):
-        refs = {k for k in (row.thread_root_key, row.reply_to_key) if k is not None}
-        if refs & run_keys:
-            flush()
-        message = messages[index]
+    """One INSERT for the batch, then its threads and quotes linked: those pointing
+    into earlier batches or calls are set before the INSERT, those pointing into this
+    batch (ids unknown until it is saved) by one UPDATE each after it. Cutting the
+    batch at every such link instead cost an INSERT per thread (slack threads are
+    short and close together)."""
+    keys = {row.key for row in batch}
+    threads_late: list[int] = []
+    replies_late: list[int] = []
+    for index, (message, row) in enumerate(zip(messages, batch, strict=True)):
         if row.thread_root_key is not None:
-            message.thread_id = _resolve(row.thread_root_key, saved, ids, known)
-            message.also_to_room = row.also_to_room and message.thread_id is not None
-            if message.thread_id is None:
+            message.thread_id = _resolve(row.thread_root_key, ids, known)
+            if message.thread_id is None and row.thread_root_key in keys:
+                threads_late.append(index)
+            elif message.thread_id is None:
                 logger.info("import: thread root %s not found", row.thread_root_key)
+            message.also_to_room = row.also_to_room and message.thread_id is not None
         if row.reply_to_key is not None:
-            message.reply_to_id = _resolve(row.reply_to_key, saved, ids, known)
-        run.append(index)
-        run_keys.add(row.key)
-    if run:
-        flush()
+            message.reply_to_id = _resolve(row.reply_to_key, ids, known)
+            if message.reply_to_id is None and row.reply_to_key in keys:
+                replies_late.append(index)
+    Message.objects.bulk_create(messages)
+    saved = {row.key: message.pk for row, message in zip(batch, messages, strict=True)}
+    for index in threads_late:
+        root_key = batch[index].thread_root_key
+        messages[index].thread_id = saved[root_key] if root_key is not None else None
+        messages[index].also_to_room = batch[index].also_to_room
+    for index in replies_late:
+        reply_key = batch[index].reply_to_key
+        messages[index].reply_to_id = saved[reply_key] if reply_key is not None else None
+    _links_set("thread_id", [(messages[i].pk, messages[i].thread_id) for i in threads_late])
+    _links_set("reply_to_id", [(messages[i].pk, messages[i].reply_to_id) for i in replies_late])
+    also = [messages[i].pk for i in threads_late if messages[i].also_to_room]
+    if also:
+        Message.objects.filter(pk__in=also).update(also_to_room=True)
     return saved
+
+
+def _links_set(column: str, links: list[tuple[int, int | None]]) -> None:
+    """Set `column` (a constant of this module) of these messages in one statement."""
+    if not links:
+        return
+    table = connection.ops.quote_name(Message._meta.db_table)
+    values = ", ".join(["(%s, %s)"] * len(links))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = v.column2 FROM (VALUES {values}) AS v"  # noqa: S608 - names from the model and this module
+            f" WHERE {table}.id = v.column1",
+            [value for link in links for value in link],
+        )
 
 
 def _seqs_take(room_id: int, batch: list[HistoryRow]) -> list[int]:
@@ -380,13 +403,19 @@ def _threads_add(replies: list[Message]) -> None:
     )
 
 
-def _pointers_to_end(room_id: int) -> None:
-    """Imported history is read: every member's room pointer and every follower's
-    thread pointer at the newest seq (only ever moved forward)."""
+def _pointers_to_end(room_id: int, roots: set[int]) -> None:
+    """Imported history is read: every member's room pointer, and every follower's
+    pointer in the threads this call added to, at the newest seq (only ever forward).
+    Only those threads: an importer calling once per day of history must not rewrite
+    every follow of the room each time."""
     with transaction.atomic():
         last = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
         Membership.objects.filter(room_id=room_id, last_read_seq__lt=last).update(
             last_read_seq=last
         )
         newest = Thread.objects.filter(root_id=OuterRef("thread_id")).values("last_seq")[:1]
-        ThreadFollow.objects.filter(thread__room_id=room_id).update(last_read_seq=Subquery(newest))
+        touched = sorted(roots)
+        for start in range(0, len(touched), SQLITE_BATCH_ROWS):
+            ThreadFollow.objects.filter(
+                thread_id__in=touched[start : start + SQLITE_BATCH_ROWS]
+            ).update(last_read_seq=Subquery(newest))

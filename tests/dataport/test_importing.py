@@ -2,12 +2,16 @@
 the room's last one, threads, quotes, mentions, reactions, edits, files, deleted rows
 holding their seqs, read pointers at the end, search, and nothing published."""
 
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from PIL import Image
 
 from chat import selectors, services
 from chat.models import (
@@ -142,3 +146,35 @@ def test_later_calls_find_roots_of_earlier_ones_and_seqs_never_go_back(
             room.pk, [HistoryRow(key="old", author_id=ann.pk, body="x", created_at=at(2), seq=1)]
         )
     assert Message.objects.filter(room=room).count() == 2  # the refused batch saved nothing
+
+
+def test_files_are_stored_as_images_or_downloads(
+    team: tuple[User, User, User, Room], settings: Any, tmp_path: Path
+) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+    ann, _, _, room = team
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(picture, "PNG")
+    picture.seek(0)
+    image = importing.attachment_store(room.pk, "photo.png", picture)
+    text = importing.attachment_store(room.pk, "../notes.txt", io.BytesIO(b"x" * 70_000))
+    fake = importing.attachment_store(room.pk, "bad.png", io.BytesIO(b"\x89PNG\r\n\x1a\nnope"))
+    assert (image.kind, image.width, image.height) == ("image", 40, 30)
+    assert image.thumbnail
+    assert (text.kind, text.name, text.size, text.content_type) == (
+        "file", "notes.txt", 70_000, "text/plain",
+    )  # fmt: skip
+    assert (fake.kind, fake.size) == ("file", 12)  # not an image we decode: a download
+    importing.history_import(
+        room.pk,
+        [
+            HistoryRow(key=str(i), author_id=ann.pk, body="", created_at=at(i), attachment=a)
+            for i, a in enumerate([image, text])
+        ],
+    )
+    client = Client()
+    client.force_login(ann)
+    page = client.get(f"/api/rooms/{room.slug}/messages/").json()["messages"]
+    assert [m["attachment"]["kind"] for m in page] == ["image", "file"]
+    download = client.get(page[1]["attachment"]["url"])
+    assert b"".join(download.streaming_content) == b"x" * 70_000  # type: ignore[attr-defined]
