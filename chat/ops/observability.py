@@ -392,10 +392,8 @@ def layer_failed(operation: str) -> None:
 def moderation_recorded(
     *, actor: str | None, action: str, target: str, ip: str | None = None, security: bool = False
 ) -> None:
-    """An audit log entry was written. Moderation actions log as event "moderation";
-    security events (accounts/identity/audit.py) log under their own name as the JSON
-    line's `event` ("login.failure", "mfa.enrol", ...), so a log search finds each kind.
-    The reason is left to the audit log: staff may quote the message they hid."""
+    """An audit log entry was written: event "moderation", or a security event's own name
+    ("login.failure", ...). The reason stays in the audit log (it may quote a message)."""
     MODERATION_ACTIONS.labels(action=action).inc()
     event = action if security else "moderation"
     _event(logging.INFO, event, user=actor, action=action, target=target, ip=ip)
