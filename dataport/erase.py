@@ -6,10 +6,8 @@ erase_user` and the admin's "Erase user" action; never by anything below datapor
 import logging
 import re
 from dataclasses import dataclass
-from functools import partial
 
 from django.contrib.auth.models import User
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -22,6 +20,7 @@ from accounts.services import sessions_end_others
 from chat.errors import ChatError
 from chat.models import ApiToken, Attachment, AuditLog, Message, MessageEdit, Thread
 from chat.protocol.codes import ErrorCode
+from chat.services.files import attachment_files, stored_files_delete_on_commit
 from chat.services.messages import message_mark_deleted
 from dataport.userexport import exports_delete
 from integrations.models import CommandResponse
@@ -77,7 +76,7 @@ def _account_erase(*, user: User, actor: User | None, delete_messages: bool, cou
     user = User.objects.select_for_update().get(pk=user.pk)
     old_name, old_email = user.get_username(), user.email
     # Saved inactive under the old name first: chat/signals.py kicks the sockets by
-    # username (4403, every process), and they were opened under this one.
+    # username (CloseCode.FORBIDDEN, every process), and they were opened under this one.
     user.is_active = False
     user.save(update_fields=["is_active"])
     sessions_end_others(user=user, keep=None)
@@ -180,11 +179,7 @@ def _batch_erase(batch: list[Message]) -> int:
         body="", html="", mentions=[], group_mention="", as_name="", as_avatar="", as_emoji=""
     )
     MessageEdit.objects.filter(message_id__in=ids).delete()
-    files = []
-    for attachment in Attachment.objects.filter(message_id__in=ids):
-        files += [name for name in (attachment.file.name, attachment.thumbnail.name) if name]
+    files = attachment_files(ids)
     Attachment.objects.filter(message_id__in=ids).delete()
-    # Removed once nothing can name them any more (a rollback keeps them).
-    for name in files:
-        transaction.on_commit(partial(default_storage.delete, name), robust=True)
+    stored_files_delete_on_commit(files)
     return deleted

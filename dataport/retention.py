@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +31,7 @@ from chat import events, selectors
 from chat.models import Attachment, Mention, Message, MessageEdit, Reaction, Room, ThreadFollow
 from chat.selectors import ThreadState
 from chat.services import audit_record, reading
+from chat.services.files import attachment_files, stored_files_delete_on_commit
 from chat.services.threads import threads_recount
 
 logger = logging.getLogger(__name__)
@@ -149,30 +149,12 @@ def room_trim(
 
 def _hanging_count(ids: list[int], report: RetentionReport) -> list[str]:
     """Count (into the report) and return the files of these messages' attachments."""
-    attachments = Attachment.objects.filter(message_id__in=ids)
-    files = [
-        name
-        for file, thumb in attachments.values_list("file", "thumbnail")
-        for name in (file, thumb)
-        if name
-    ]
-    report.files += attachments.count()
+    files = attachment_files(ids)
+    report.files += Attachment.objects.filter(message_id__in=ids).count()
     report.reactions += Reaction.objects.filter(message_id__in=ids).count()
     report.mentions += Mention.objects.filter(message_id__in=ids).count()
     report.edits += MessageEdit.objects.filter(message_id__in=ids).count()
     return files
-
-
-def _files_delete_on_commit(files: list[str]) -> None:
-    def delete() -> None:
-        for name in files:
-            try:
-                default_storage.delete(name)
-            except OSError:  # gone already, or the disk refused: the row is gone anyway
-                logger.warning("retention: could not delete file %s", name)
-
-    if files:
-        transaction.on_commit(delete)
 
 
 @transaction.atomic
@@ -187,7 +169,7 @@ def _roots_empty(*, room_id: int, ids: list[int], slug: str, report: RetentionRe
         body="", html="", mentions=[], group_mention="", edited_at=None, as_name="", as_avatar=""
     )
     report.emptied_roots += len(ids)
-    _files_delete_on_commit(files)
+    stored_files_delete_on_commit(files)
     seqs = dict(Message.objects.filter(pk__in=ids).values_list("pk", "seq"))
     for message_id, seq in seqs.items():
         frame = {"type": "message.deleted", "id": message_id, "seq": seq, "room": slug}
@@ -217,7 +199,7 @@ def _batch_delete(
     _, per_model = Message.objects.filter(pk__in=ids).delete()
     deleted = per_model.get(Message._meta.label, 0)
     report.messages += deleted
-    _files_delete_on_commit(files)
+    stored_files_delete_on_commit(files)
     threads_recount(root_ids=kept_threads, slug=slug)
     if gone_threads:
         events.publish_on_commit(events.thread_states(gone_threads))

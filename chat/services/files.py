@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 
 from chat.content import images
 from chat.errors import ChatError
@@ -224,3 +225,25 @@ def _post_with(post: Post, request: SendRequest, attachment: NewAttachment) -> M
                     default_storage.delete(stored)
                 except Exception:
                     logger.exception("could not remove orphan upload %s", stored)
+
+
+def attachment_files(message_ids: list[int]) -> list[str]:
+    """The stored names (file and thumbnail) of these messages' attachments."""
+    rows = Attachment.objects.filter(message_id__in=message_ids).values_list("file", "thumbnail")
+    return [name for file, thumb in rows for name in (file, thumb) if name]
+
+
+def stored_files_delete_on_commit(names: list[str]) -> None:
+    """Remove these stored files once the current transaction commits: a rollback keeps
+    them, and a file nothing can name any more is never left behind (retention, erasure).
+    A file that cannot be removed is logged; its row is gone anyway."""
+
+    def delete() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not delete stored file %s", name)
+
+    if names:
+        transaction.on_commit(delete)
