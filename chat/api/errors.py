@@ -43,11 +43,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # The database is away (a restart, a failover): a retryable 503, not a traceback.
         outage.seen()
         set_rollback()
-        return Response(
+        response = Response(
             error_body(ErrorCode.UNAVAILABLE, outage.UNAVAILABLE_DETAIL),
             status=ErrorCode.UNAVAILABLE.spec.status,
             headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
         )
+        # Not an ERROR line per refused request from django.request: the process's
+        # periodic tasks log the outage, once (chat/database/outage.py).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     if isinstance(exc, ChatError):
         http_status = exc.code.spec.status  # one table for every code: chat/protocol/codes.py
         if isinstance(exc, RateLimited):
