@@ -92,7 +92,8 @@ def available() -> bool:
     except KeyError:
         if os.geteuid() == 0:
             return False
-    return (PG_BIN / "initdb").exists() and (os.geteuid() != 0 or shutil.which("runuser"))
+    as_root_ok = os.geteuid() != 0 or shutil.which("runuser") is not None
+    return (PG_BIN / "initdb").exists() and as_root_ok
 
 
 @contextmanager

@@ -52,6 +52,7 @@ class OutboxClient(ChatClient):
         self._retries: dict[str, int] = {}
         self._seen_errors = 0
         self._resender: asyncio.Task[None] | None = None
+        self._resends: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await super().start()
@@ -66,12 +67,13 @@ class OutboxClient(ChatClient):
                     n = self._retries.get(client_id, 0)
                     self._retries[client_id] = n + 1
                     delay = min(RESEND_CAP_SECONDS, RESEND_FIRST_SECONDS * 2**n)
-                    asyncio.get_running_loop().call_later(
-                        delay, lambda c=client_id: asyncio.ensure_future(self._resend(c))
-                    )
+                    task = asyncio.get_running_loop().create_task(self._resend(client_id, delay))
+                    self._resends.add(task)
+                    task.add_done_callback(self._resends.discard)
             await asyncio.sleep(0.02)
 
-    async def _resend(self, client_id: str) -> None:
+    async def _resend(self, client_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
         body = self.pending.get(client_id)
         if body is not None and not self._stopping:
             await self._send_frame(client_id, body)
@@ -86,8 +88,9 @@ class OutboxClient(ChatClient):
 
     async def stop(self) -> None:
         await super().stop()
-        if self._resender is not None:
-            self._resender.cancel()
+        for task in [self._resender, *self._resends]:
+            if task is not None:
+                task.cancel()
 
 
 @dataclass
