@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
@@ -62,15 +62,16 @@ def _stamp(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
 connection_created.connect(_stamp, dispatch_uid="chat.database.outage")
 
 
-def drop_if_stale() -> None:
+def drop_if_stale(db: BaseDatabaseWrapper | None = None) -> None:
     """Close this thread's connection when it was made before the last outage seen (a
     compare per call; a connect after each outage)."""
+    db = db or connections[DEFAULT_DB_ALIAS]
     if (
-        connection.connection is not None
-        and not connection.in_atomic_block
-        and getattr(connection, _MADE_AT, 0.0) < _outage_seen_at
+        db.connection is not None
+        and getattr(db, _MADE_AT, 0.0) < _outage_seen_at
+        and not db.in_atomic_block
     ):
-        connection.close()
+        db.close()
 
 
 def call(function: Callable[..., T], kwargs: dict[str, Any], *, twice: bool) -> T:
@@ -78,15 +79,16 @@ def call(function: Callable[..., T], kwargs: dict[str, Any], *, twice: bool) -> 
     DatabaseUnavailable. With `twice` (a read, or the idempotent batch of sends), a
     failure on a connection this call did not make (one the database dropped while it
     sat idle, e.g. across a restart nobody saw) is tried once more on a new one."""
-    drop_if_stale()
-    reused = connection.connection is not None
+    db = connections[DEFAULT_DB_ALIAS]  # this thread's (the proxy looks it up per use)
+    drop_if_stale(db)
+    reused = db.connection is not None
     try:
         return function(**kwargs)
     except CONNECTION_ERRORS as error:
         seen()
-        if not (twice and reused) or connection.in_atomic_block:
+        if not (twice and reused) or db.in_atomic_block:
             raise DatabaseUnavailable() from error
-        connection.close()
+        db.close()
     try:
         return function(**kwargs)
     except CONNECTION_ERRORS as error:
