@@ -21,7 +21,14 @@ import psycopg
 
 from tests.servers import ROOT, free_port
 
-PG_BIN = Path(os.environ.get("TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _newest_bin() -> Path:
+    """Debian's newest installed server version (.ci/run installs `postgresql`)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = Path(os.environ.get("TEST_PG_BIN") or _newest_bin())
 SERVER_USER = "postgres"  # the OS user the server runs as when the tests run as root
 START_TIMEOUT_SECONDS = 30
 
