@@ -33,7 +33,7 @@ PER_SENDER = 20
 ACKS_BEFORE_OUTAGE = 16
 OUTAGE_SECONDS = 4.0
 # An ack already on its way when the server went down may land just after pg_ctl returns.
-ACK_IN_FLIGHT_SECONDS = 1.0
+ACK_IN_FLIGHT_SECONDS = 1.5
 # The emulated outbox: the page resends after 2 s doubling to 30 s; the test, faster.
 RESEND_FIRST_SECONDS = 0.2
 RESEND_CAP_SECONDS = 1.0
@@ -281,7 +281,9 @@ def test_postgres_restart_refuses_then_saves_every_send_once(
     # /readyz named the database while it was down, and answered 200 again after.
     assert [answer["http"] for answer in outage.readyz_down] == [503, 503]
     for answer in outage.readyz_down:
-        assert answer["checks"] == {"database": False, "redis": True, "accepting": True}
+        checks = dict(answer["checks"])  # type: ignore[call-overload]
+        assert checks.pop("database") is False
+        assert all(checks.values()), checks  # only the database is named
     assert outage.readyz_recovered_after < RECOVERY_TIMEOUT_SECONDS
     # The API answered 503 `unavailable` with a Retry-After, not a 500.
     assert outage.api_down is not None
