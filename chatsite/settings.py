@@ -128,9 +128,14 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60
 # Off by default: channels closes old connections around every database_sync_to_async
 # call, so a health check is one more round trip (SELECT 1) before every frame's queries
 # (a sixth of the database thread's time under load). Without it, after a database
-# restart the first query on each stale connection fails once (the client gets
-# internal_error and resends, nothing was acknowledged) and Django replaces it.
+# restart a stale connection is replaced when it first fails (reads and the batch of
+# sends are then run once more, chat/database/outage.py) or, once any thread of the
+# process has seen the database fail, before its next use.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DJANGO_CONN_HEALTH_CHECKS", default=False)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer (mid-failover) fails a connect within this
+    # many seconds instead of holding the database thread; DATABASE_URL's own wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two processes saving at once wait (busy_timeout) instead of failing on upgrade.

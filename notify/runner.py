@@ -24,6 +24,7 @@ from django_tasks_db.management.commands.db_worker import Worker, validate_worke
 from django_tasks_db.models import DBTaskResult
 
 from accounts.identity import ldap_jobs
+from chat.database.outage import OutageLog
 from notify.models import WorkerBeat
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ class Runner:
             excluded_queue_names=[],
         )
         self._stopping = threading.Event()
+        # A database restart: one warning for the runner and one when it is back (the
+        # keeper's next beat), not a traceback every few seconds.
+        self.outages = OutageLog(logger, f"job runner {self.worker_id}")
 
     def run(self) -> None:
         """Run jobs until stop() (or the Worker's own signal handling) ends the loop."""
@@ -136,10 +140,10 @@ class Runner:
                 try:
                     self.worker.run()  # returns once stop() cleared worker.running
                     break
-                except Exception:
+                except Exception as error:
                     # The Worker re-raises database errors other than "locked": a database
                     # restart must not leave a daphne process without its runner.
-                    logger.exception("job runner %s: worker loop failed", self.worker_id)
+                    self.outages.failed(error, f"job runner {self.worker_id}: worker loop failed")
                     if self._stopping.wait(RESTART_DELAY_SECONDS):
                         break
                     close_old_connections()
@@ -174,12 +178,14 @@ class Runner:
                     if time.monotonic() >= prune_at:
                         jobs_prune()
                         prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
-                except DatabaseError:
+                except DatabaseError as error:
                     # A database away for a moment costs a beat, not the runner; away for
                     # a whole lease, this runner's job may be run again by another one
                     # (every job is safe to run twice, notify/tasks.py).
-                    logger.exception("job runner %s: beat or reap failed", self.worker_id)
+                    self.outages.failed(error, f"job runner {self.worker_id}: beat or reap failed")
                     close_old_connections()
+                else:
+                    self.outages.ok()
                 if self._stopping.wait(every):
                     return
         finally:

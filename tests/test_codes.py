@@ -41,7 +41,10 @@ def test_every_error_code_has_a_spec() -> None:
     assert set(ERRORS) == set(ErrorCode)
     assert {ErrorCode.FORBIDDEN, ErrorCode.BANNED} == LOST_ACCESS
     assert all(ERRORS[code].drops_room for code in LOST_ACCESS)
-    assert {code for code, spec in ERRORS.items() if spec.retryable} == {ErrorCode.INTERNAL_ERROR}
+    assert {code for code, spec in ERRORS.items() if spec.retryable} == {
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.UNAVAILABLE,
+    }
 
 
 def test_the_close_code_table_matches_the_registry() -> None:

@@ -97,7 +97,7 @@ async def test_a_send_whose_commit_fails_is_not_acknowledged_and_its_resend_is_s
     with monkeypatch.context() as failing:
         failing.setattr(posting, "room_seq_blocks", taken_then_failed)
         refused = await answer_to(sender, "first try", "c1")
-    assert (refused["type"], refused["code"]) == ("error", "internal_error")
+    assert (refused["type"], refused["code"]) == ("error", "unavailable")  # retryable
     assert await database_sync_to_async(Message.objects.count)() == 0
     assert await receiver.receive_nothing(timeout=0.2)
     ack = await answer_to(sender, "first try", "c1")  # the page resends what was not acked

@@ -11,6 +11,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from chat.database import outage
 from chat.errors import ChatError
 from chat.limits.policy import RateLimited
 from chat.protocol.codes import ErrorCode
@@ -29,12 +30,28 @@ _DRF_CODES: dict[type[exceptions.APIException], ErrorCode] = {
 }
 
 
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2  # a restarting PostgreSQL answers again in seconds
+
+
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "detail": detail, **extra}}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER. None (a plain 500) for anything unexpected."""
+    if outage.is_outage(exc):
+        # The database is away (a restart, a failover): a retryable 503, not a traceback.
+        outage.seen()
+        set_rollback()
+        response = Response(
+            error_body(ErrorCode.UNAVAILABLE, outage.UNAVAILABLE_DETAIL),
+            status=ErrorCode.UNAVAILABLE.spec.status,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
+        # Not an ERROR line per refused request from django.request: the process's
+        # periodic tasks log the outage, once (chat/database/outage.py).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     if isinstance(exc, ChatError):
         http_status = exc.code.spec.status  # one table for every code: chat/protocol/codes.py
         if isinstance(exc, RateLimited):

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from chat import events
+from chat.database import outage
 
 T = TypeVar("T")
 
@@ -65,15 +66,22 @@ def _read_in_thread(function: Callable[..., T], kwargs: dict[str, Any]) -> T:
     # (or broken), before and after, so a pool thread never reuses a dead one.
     close_old_connections()
     try:
-        return function(**kwargs)
+        return outage.call(function, kwargs, twice=True)  # a read is safe to run twice
     finally:
         close_old_connections()
 
 
+def _write_on_db_thread(function: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    # Not run twice: a service need not be idempotent, and a failed COMMIT may have
+    # committed. The client gets `unavailable` and decides (docs/protocol.md).
+    return outage.call(function, kwargs, twice=False)
+
+
 async def read(function: Callable[..., T], **kwargs: Any) -> T:
-    """Run a selector on a read thread (CHAT_DB_READ_THREADS of them per process)."""
+    """Run a selector on a read thread (CHAT_DB_READ_THREADS of them per process).
+    DatabaseUnavailable (a ChatError) when the database does not answer."""
     if settings.CHAT_DB_READ_THREADS <= 0:  # off: reads share the database thread
-        result: T = await database_sync_to_async(function)(**kwargs)
+        result: T = await database_sync_to_async(outage.call)(function, kwargs, twice=True)
         return result
     call = sync_to_async(
         partial(_read_in_thread, function, kwargs), thread_sensitive=False, executor=_executor()
@@ -85,7 +93,8 @@ async def read(function: Callable[..., T], **kwargs: Any) -> T:
 async def write(function: Callable[..., T], **kwargs: Any) -> T:
     """Run a service on the database thread, then wait until what it published (after
     its commit) has left this event loop, and return its result. The database thread is
-    free for the next frame's work while Redis is written to."""
-    result: T = await database_sync_to_async(function)(**kwargs)
+    free for the next frame's work while Redis is written to. DatabaseUnavailable (a
+    ChatError) when the database does not answer."""
+    result: T = await database_sync_to_async(_write_on_db_thread)(function, kwargs)
     await events.published()
     return result

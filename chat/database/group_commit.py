@@ -9,6 +9,7 @@ No ORM here: the database work is one services call per batch.
 
 import asyncio
 import contextvars
+import logging
 import weakref
 from collections import deque
 
@@ -17,10 +18,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import events
+from chat.database import outage
 from chat.errors import ChatError
 from chat.ops import loops
 from chat.selectors import MessageOut
 from chat.services.posting import Outcome, SendRequest, message_post_many, message_post_one
+
+logger = logging.getLogger(__name__)
 
 
 class GroupCommit:
@@ -32,6 +36,7 @@ class GroupCommit:
         self._pending: deque[tuple[SendRequest, asyncio.Future[Outcome]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # batches written, for tests and the bench
+        self.outages = outage.OutageLog(logger, "saving sends")
 
     async def post(self, request: SendRequest) -> MessageOut:
         """Save the send (idempotent by client_id) and return the saved message once it
@@ -55,17 +60,24 @@ class GroupCommit:
             batch = [self._pending.popleft() for _ in range(min(limit, len(self._pending)))]
             self.batches += 1
             try:
-                outcomes = await database_sync_to_async(message_post_many)(
-                    [request for request, _ in batch]
+                # Safe to run twice (idempotent by client_id): a batch that met a
+                # connection the database dropped while idle is saved on a new one.
+                outcomes = await database_sync_to_async(outage.call)(
+                    message_post_many, {"requests": [request for request, _ in batch]}, twice=True
                 )
             except BaseException as failure:
-                # The transaction failed: nothing was saved, nothing is acknowledged.
+                # The transaction failed: nothing is acknowledged. With the database
+                # away, each send is refused `unavailable` and the client resends it
+                # (if a lost COMMIT did save it, the resend is answered with that one).
+                if outage.is_outage(failure):  # any other: each send's caller logs it
+                    self.outages.failed(failure)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(failure)
                 if isinstance(failure, asyncio.CancelledError):
                     raise
                 continue
+            self.outages.ok()
             await events.published()  # answered once published, as every write is
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():  # its connection may have gone meanwhile

@@ -22,6 +22,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat import realtime
+from chat.database import outage
 from chat.limits import policy
 from chat.ops import observability
 from chat.ops.redis_client import redis_client
@@ -34,6 +35,8 @@ CHECK_TIMEOUT_SECONDS = 2.0  # a dependency slower than this counts as down
 # Django runs sync views in, and at most one check is in flight (see _database_ok).
 _db_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 _db_check: concurrent.futures.Future[None] | None = None
+# Probes come every few seconds: an outage is logged once, and once more when it ends.
+_db_outages = outage.OutageLog(logger, "readyz")
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -62,8 +65,12 @@ async def _database_ok() -> bool:
         pending = asyncio.shield(asyncio.wrap_future(_db_check))
         await asyncio.wait_for(pending, CHECK_TIMEOUT_SECONDS)
     except Exception as error:
-        logger.warning("readyz: database check failed (%s)", type(error).__name__)
+        # Any failure (no answer within the bound too) counts as the database down; it
+        # also tells every thread to make a new connection, so the first send after a
+        # restart does not meet a connection the restart closed.
+        _db_outages.down(type(error).__name__)
         return False
+    _db_outages.ok()
     return True
 
 
@@ -95,7 +102,12 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     checks["accepting"] = not realtime.current().shutting_down
     ready = all(checks.values())
     body = {"status": "ok" if ready else "unavailable", "checks": checks}
-    return _no_store(JsonResponse(body, status=200 if ready else 503))
+    response = _no_store(JsonResponse(body, status=200 if ready else 503))
+    if not ready:
+        # Not one more ERROR line per probe from django.request: the checks log an
+        # outage themselves, once (chat/database/outage.py).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _metrics_allowed(request: HttpRequest) -> int:

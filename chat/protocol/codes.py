@@ -103,6 +103,7 @@ class ErrorCode(enum.StrEnum):
     INVITATION_REVOKED = "invitation_revoked"
     # the server failed
     INTERNAL_ERROR = "internal_error"
+    UNAVAILABLE = "unavailable"  # the database is away (a restart, a failover)
 
     @property
     def spec(self) -> "ErrorSpec":
@@ -193,6 +194,11 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     _E.INVITATION_REVOKED: _PAGES,
     # An API failure is a plain 500 without a body of ours; the status is for completeness.
     _E.INTERNAL_ERROR: ErrorSpec(HTTPStatus.INTERNAL_SERVER_ERROR, socket=True, retryable=True),
+    # Nothing was saved; the same frame or request may be sent again once the database
+    # answers (chat/database/outage.py): a message.send with the same client_id.
+    _E.UNAVAILABLE: ErrorSpec(
+        HTTPStatus.SERVICE_UNAVAILABLE, socket=True, http=True, retryable=True
+    ),
 }
 
 # Errors after which the user may not read the room: the per-room socket closes (4403).

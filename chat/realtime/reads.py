@@ -8,6 +8,7 @@ from accounts.identity.sessions_seen import sessions_seen
 from accounts.selectors import profile_forget, sessions_invalid
 from chat import events, selectors
 from chat.database import dbcalls
+from chat.database.outage import OutageLog as OutageLog  # the periodic tasks' failure log
 from chat.realtime.ordering import READ_CHUNK, Read
 
 

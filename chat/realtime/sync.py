@@ -29,6 +29,11 @@ class Sync:
         self.committed: dict[int, int] = {}  # rooms' last seqs read by the previous sync
         # Sessions found ended by the previous session check: closed if still ended now.
         self.ended_before: set[tuple[str | None, int]] = set()
+        # A database restart costs each task one warning and one line when it is back,
+        # not a traceback per interval (chat/database/outage.py).
+        self.sync_log = reads.OutageLog(logger, "delivery sync")
+        self.sessions_log = reads.OutageLog(logger, "session check")
+        self.presence_log = reads.OutageLog(logger, "presence maintenance")
 
     async def sync_once(self) -> None:
         """Catch up the rooms and connections still missing a message that was already
@@ -71,8 +76,10 @@ class Sync:
             await asyncio.sleep(settings.CHAT_SYNC_INTERVAL_SECONDS)
             try:
                 await self.sync_once()
-            except Exception:
-                logger.exception("delivery sync failed; retrying next interval")
+            except Exception as error:
+                self.sync_log.failed(error, "delivery sync failed; retrying next interval")
+            else:
+                self.sync_log.ok()
             close_idle(self.registry)
 
     async def check_sessions_once(self) -> int:
@@ -120,16 +127,22 @@ class Sync:
             await asyncio.sleep(interval)
             try:
                 await self.check_sessions_once()
-            except Exception:
-                logger.exception("session check failed; retrying next interval")
+            except Exception as error:
+                self.sessions_log.failed(error, "session check failed; retrying next interval")
+            else:
+                self.sessions_log.ok()
 
     async def maintain_presence_forever(self) -> None:
         while True:
             await asyncio.sleep(maintain_interval_seconds())
             try:
                 await self.hub.presence.maintain()
-            except Exception:
-                logger.exception("presence maintenance failed; retrying next interval")
+            except Exception as error:
+                self.presence_log.failed(
+                    error, "presence maintenance failed; retrying next interval"
+                )
+            else:
+                self.presence_log.ok()
 
 
 def close_idle(registry: Registry) -> None:

@@ -29,6 +29,7 @@ class ThreadStates:
         self.waiting: list[tuple[int, dict[str, Any]]] = []  # (user id, state), in order
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.outages = reads.OutageLog(logger, "thread totals")
 
     def offer(self, event: events.ThreadStatesEvent) -> None:
         """Queue the states of the users connected here (the others' are not ours)."""
@@ -51,13 +52,14 @@ class ThreadStates:
                 continue
             try:
                 totals = await reads.thread_totals(sorted({uid for uid, _ in batch}))
-            except Exception:
+            except Exception as error:
                 # The database is away: keep them (ahead of newer ones) and try again.
-                logger.exception("thread totals read failed; retrying")
+                self.outages.failed(error, "thread totals read failed; retrying")
                 self.waiting = batch + self.waiting
                 await asyncio.sleep(RETRY_SECONDS)
                 self.wake.set()
                 continue
+            self.outages.ok()
             for uid, state in batch:
                 await self._send(uid, {"type": "thread.state", **state, "threads": totals[uid]})
 

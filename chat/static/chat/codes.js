@@ -67,6 +67,7 @@ export const ErrorCode = Object.freeze({
   NOT_ACCEPTABLE: "not_acceptable",
   UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
   INTERNAL_ERROR: "internal_error",
+  UNAVAILABLE: "unavailable",
 });
 
 // The frames a client sends.
@@ -99,4 +100,4 @@ export const LOST_ACCESS_ERRORS = new Set(["forbidden", "banned"]);
 export const DROPS_ROOM_ERRORS = new Set(["room_not_found", "forbidden", "banned"]);
 
 // Sending the same frame again (with backoff) is safe and may succeed.
-export const RETRYABLE_ERRORS = new Set(["internal_error"]);
+export const RETRYABLE_ERRORS = new Set(["internal_error", "unavailable"]);
