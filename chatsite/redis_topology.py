@@ -105,7 +105,9 @@ def layer_hosts(
     ]
 
 
-class _AsyncBlockingSentinelPool(aiosentinel.SentinelConnectionPool, aioredis.BlockingConnectionPool):
+class _AsyncBlockingSentinelPool(
+    aiosentinel.SentinelConnectionPool, aioredis.BlockingConnectionPool
+):
     """A sentinel pool that queues for a free connection (as the plain pools here do)
     instead of raising MaxConnectionsError: the sentinel parts come first in the MRO,
     the blocking get/release after them."""
@@ -120,9 +122,7 @@ def async_pool(url: str, sentinels: Sentinels | None, **options: Any) -> aioredi
     if sentinels is None:
         return aioredis.BlockingConnectionPool.from_url(url, **options)
     manager = aiosentinel.Sentinel(sentinels.addresses, sentinel_kwargs=_sentinel_kwargs())
-    return _AsyncBlockingSentinelPool(
-        sentinels.master, manager, **server_options(url), **options
-    )
+    return _AsyncBlockingSentinelPool(sentinels.master, manager, **server_options(url), **options)
 
 
 def sync_pool(url: str, sentinels: Sentinels | None, **options: Any) -> redis.ConnectionPool:

@@ -138,7 +138,9 @@ class SentinelSet:
             if self._ready():
                 return
             time.sleep(0.1)
-        raise RuntimeError("sentinel set-up not ready:\n" + "\n".join(s.log() for s in self.sentinels))
+        raise RuntimeError(
+            "sentinel set-up not ready:\n" + "\n".join(s.log() for s in self.sentinels)
+        )
 
     def _ready(self) -> bool:
         try:
@@ -148,7 +150,10 @@ class SentinelSet:
             for sentinel in self.sentinels:
                 with sentinel.client() as client:
                     state = client.sentinel_master(MASTER_NAME)
-                    if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < SENTINELS - 1:
+                    if (
+                        int(state["num-slaves"]) < 1
+                        or int(state["num-other-sentinels"]) < SENTINELS - 1
+                    ):
                         return False
         except redis.RedisError:
             return False
