@@ -69,7 +69,7 @@ def server_options(url: str) -> dict[str, Any]:
     Under Sentinel, the sentinels say where."""
     if urlsplit(url).scheme not in {"redis", "rediss"}:
         raise ValueError("With REDIS_SENTINELS, REDIS_URL must be redis:// or rediss://.")
-    options: dict[str, Any] = redis.connection.parse_url(url)
+    options: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
     options.pop("host", None)
     options.pop("port", None)
     if options.pop("connection_class", None) is not None:  # rediss://
@@ -121,13 +121,16 @@ def async_pool(url: str, sentinels: Sentinels | None, **options: Any) -> aioredi
     """A blocking asyncio pool for `url`, following the primary when `sentinels` is set."""
     if sentinels is None:
         return aioredis.BlockingConnectionPool.from_url(url, **options)
-    manager = aiosentinel.Sentinel(sentinels.addresses, sentinel_kwargs=_sentinel_kwargs())
-    return _AsyncBlockingSentinelPool(sentinels.master, manager, **server_options(url), **options)
+    # redis-py's sentinel module is untyped.
+    manager = aiosentinel.Sentinel(sentinels.addresses, sentinel_kwargs=_sentinel_kwargs())  # type: ignore[no-untyped-call]
+    pool = _AsyncBlockingSentinelPool(sentinels.master, manager, **server_options(url), **options)  # type: ignore[no-untyped-call]
+    return pool
 
 
 def sync_pool(url: str, sentinels: Sentinels | None, **options: Any) -> redis.ConnectionPool:
     """The thread-safe sync form of async_pool."""
     if sentinels is None:
         return redis.BlockingConnectionPool.from_url(url, **options)
-    manager = redis.sentinel.Sentinel(sentinels.addresses, sentinel_kwargs=_sentinel_kwargs())
-    return _BlockingSentinelPool(sentinels.master, manager, **server_options(url), **options)
+    manager = redis.sentinel.Sentinel(sentinels.addresses, sentinel_kwargs=_sentinel_kwargs())  # type: ignore[no-untyped-call]
+    pool = _BlockingSentinelPool(sentinels.master, manager, **server_options(url), **options)  # type: ignore[no-untyped-call]
+    return pool

@@ -49,7 +49,7 @@ POSTGRESQL_ONLY = (
     "tests/test_load_smoke.py::test_concurrent_senders_on_two_processes",
     "tests/test_incoming_hooks.py::test_the_rate_limit_is_shared_by_two_processes",
     "tests/failover/test_sentinel_failover.py",
-    "tests/failover/test_sharded_layer.py",
+    "tests/failover/test_topologies.py",
 )
 
 
