@@ -62,6 +62,7 @@ class Outcome:
     online_before: set[str] = field(default_factory=set)
     online_after: set[str] = field(default_factory=set)
     ready_after: float = 0.0
+    codes_during: set[int] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
 
 
@@ -167,7 +168,14 @@ async def failover_under_traffic(
     old_port = setup.primary.port
     killed_at = loop.time()
     setup.primary.kill()
-    await asyncio.to_thread(setup.wait_promoted, old_port, PROMOTION_TIMEOUT_SECONDS)
+    promotion = asyncio.ensure_future(
+        asyncio.to_thread(setup.wait_promoted, old_port, PROMOTION_TIMEOUT_SECONDS)
+    )
+    codes_during: set[int] = set()  # what /readyz answered until the promotion
+    while not promotion.done():
+        codes_during.add(await asyncio.to_thread(readyz, servers[0]))
+        await asyncio.sleep(0.1)
+    await promotion
     promoted_at = loop.time()
     counts = [len(c.acked) for c in senders]
     await until(
@@ -198,6 +206,7 @@ async def failover_under_traffic(
         online_before=online_before,
         online_after=online_after,
         ready_after=ready_after,
+        codes_during=codes_during,
         latencies=await fanout_latencies(servers, cookies, count=5),
     )
 
@@ -227,7 +236,8 @@ def test_killing_the_primary_loses_nothing_and_every_redis_user_follows_the_repl
     print(
         f"promoted {outcome.promoted_after:.1f}s after the kill; sends resumed "
         f"{outcome.resumed_after:.1f}s after the promotion; /readyz 200 after "
-        f"{outcome.ready_after:.1f}s; unanswered sends {outcome.unanswered}; "
+        f"{outcome.ready_after:.1f}s (during: {sorted(outcome.codes_during)}); "
+        f"unanswered sends {outcome.unanswered}; "
         f"latencies after {[round(x, 3) for x in outcome.latencies]}"
     )
     assert alive == [True, True], "no daphne restarted or died"
@@ -246,6 +256,8 @@ def test_killing_the_primary_loses_nothing_and_every_redis_user_follows_the_repl
     # Presence: everyone online before the failover is shown online after it.
     assert names <= outcome.online_before
     assert names <= outcome.online_after, names - outcome.online_after
+    # /readyz reported the outage, and the recovery.
+    assert 503 in outcome.codes_during, outcome.codes_during
     assert outcome.ready_after <= RECOVERY_BOUND_SECONDS, "/readyz did not come back to 200"
     # Live delivery goes through the new primary again, not only the database sync.
     assert max(outcome.latencies) < 1.0, outcome.latencies
