@@ -130,9 +130,10 @@ class SentinelSet:
                 continue
         return None
 
-    def wait_ready(self) -> None:
-        """Replica in sync, and every sentinel knows the replica and the other sentinels:
-        before that, killing the primary would not lead to a failover."""
+    def wait_failover_ready(self) -> None:
+        """Replica in sync, and every sentinel knows the replica and the other sentinels
+        (they find each other through the primary within seconds): before that, killing
+        the primary would not lead to a failover. Clients need not wait for it."""
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._ready():
@@ -193,7 +194,8 @@ def _sentinel_config(workdir: Path, port: int, primary_port: int) -> Path:
 
 @contextmanager
 def sentinel_set() -> Iterator[SentinelSet]:
-    """A primary, its replica and three sentinels watching them; all killed at the end."""
+    """A primary, its replica and three sentinels watching them, all answering; all
+    killed at the end. Call `wait_failover_ready()` before killing the primary."""
     with tempfile.TemporaryDirectory(prefix="redis-sentinel-") as root:
         base = Path(root)
         primary = redis_server(base / "primary")
@@ -208,7 +210,6 @@ def sentinel_set() -> Iterator[SentinelSet]:
         try:
             for process in everything:
                 process.start()
-            setup.wait_ready()
             yield setup
         finally:
             for process in everything:

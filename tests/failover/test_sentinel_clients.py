@@ -57,6 +57,7 @@ def test_app_clients_follow_the_promoted_replica(sentinels: SentinelSet, setting
     assert limiter.hit(item, "t", "before")
     assert asyncio.run(health._redis_ok())
 
+    sentinels.wait_failover_ready()
     old = sentinels.primary.port
     sentinels.primary.kill()
     new = sentinels.wait_promoted(old, 60)

@@ -163,6 +163,7 @@ async def failover_under_traffic(
             assert loop.time() < deadline, what
             await asyncio.sleep(0.01)
 
+    await asyncio.to_thread(setup.wait_failover_ready)  # mostly done while daphnes started
     tasks = [loop.create_task(send_loop(c)) for c in senders]
     await until(lambda: acks() >= FAULT_AFTER_ACKS, 60, "no traffic before the fault")
     old_port = setup.primary.port

@@ -6,6 +6,7 @@ daphne processes."""
 
 import asyncio
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,41 +54,60 @@ def published(server: RedisProcess) -> int:
         return int(client.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
 
 
-@pytest.fixture(params=["sentinel", "sharded"])
+@contextmanager
+def sharded_env(
+    server_env: dict[str, str], **extra: str
+) -> Iterator[tuple[dict[str, str], list[RedisProcess]]]:
+    """Two test-owned layer servers, and the daphnes' settings for them: presence and
+    limits stay on the suite's Redis (REDIS_URL), only the channel layer is sharded,
+    under a prefix that puts the messages group and the room's group on different
+    servers."""
+    lobby = Room.objects.get(slug="lobby").pk
+    prefix = split_prefix([events.MESSAGES_GROUP, events.room_group(lobby)], 2)
+    with plain_redis(2) as shards:
+        urls = ",".join(f"redis://127.0.0.1:{s.port}/0" for s in shards)
+        env = {**server_env, "CHAT_LAYER_REDIS_URLS": urls, "CHAT_LAYER_PREFIX": prefix}
+        yield {**env, **extra}, shards
+
+
+@pytest.fixture
+def sharded(
+    server_env: dict[str, str], users: list[User]
+) -> Iterator[tuple[dict[str, str], list[RedisProcess]]]:
+    if not binaries_present():
+        unavailable("redis-server binary")
+    with sharded_env(server_env) as found:
+        yield found
+
+
+@pytest.fixture
 def topology(
     request: pytest.FixtureRequest, server_env: dict[str, str], users: list[User]
 ) -> Iterator[tuple[str, dict[str, str], list[RedisProcess]]]:
-    """(name, daphne environment, the layer's Redis servers) for each topology."""
+    """(name, daphne environment, the layer's Redis servers) for "sentinel" or "sharded"."""
     if not binaries_present():
         unavailable("redis-server and redis-sentinel binaries")
     if request.param == "sentinel":
         with sentinel_set() as setup:
             yield "sentinel", {**server_env, **setup.env()}, [setup.primary]
-        return
-    lobby = Room.objects.get(slug="lobby").pk
-    prefix = split_prefix([events.MESSAGES_GROUP, events.room_group(lobby)], 2)
-    with plain_redis(2) as shards:
-        urls = ",".join(f"redis://127.0.0.1:{s.port}/0" for s in shards)
-        # Presence and limits stay on the suite's Redis (REDIS_URL); only the channel
-        # layer is sharded.
-        env = {**server_env, "CHAT_LAYER_REDIS_URLS": urls, "CHAT_LAYER_PREFIX": prefix}
-        yield "sharded", env, shards
+    else:
+        with sharded_env(server_env) as (env, shards):
+            yield "sharded", env, shards
 
 
 def test_concurrent_senders_on_two_processes_give_every_client_1_to_n(
-    topology: tuple[str, dict[str, str], list[RedisProcess]], log_dir: Path, users: list[User]
+    sharded: tuple[dict[str, str], list[RedisProcess]], log_dir: Path, users: list[User]
 ) -> None:
-    name, env, layer_servers = topology
-    # One endpoint per topology, the other on the other (tests/test_delivery_faults.py
-    # runs both on the plain topology): the suite's time stays down.
-    endpoint = "all" if name == "sentinel" else "room"
+    # On Sentinel, test_sentinel_failover.py runs this traffic (and kills the primary).
+    env, shards = sharded
     with daphnes(env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=None, endpoint=endpoint)
+        clients = run_traffic(servers, users, fault=None, endpoint="all")
     assert_complete(clients)
-    # Every Redis server of the layer carried its share of the publishes.
-    assert all(published(server) > 0 for server in layer_servers), name
+    # Both servers of the layer carried their share of the publishes.
+    assert all(published(shard) > 0 for shard in shards)
 
 
+@pytest.mark.parametrize("topology", ["sentinel", "sharded"], indirect=True)
 def test_process_killed_mid_run_loses_nothing(
     topology: tuple[str, dict[str, str], list[RedisProcess]],
     log_dir: Path,
@@ -96,9 +116,11 @@ def test_process_killed_mid_run_loses_nothing(
     async def kill(servers: list[Daphne]) -> None:
         servers[1].proc.kill()
 
-    _, env, _ = topology
+    name, env, _ = topology
+    # One endpoint on each topology (tests/test_delivery_faults.py runs both on one Redis).
+    endpoint = "all" if name == "sentinel" else "room"
     with daphnes(env, log_dir, 2) as servers:
-        clients = run_traffic(servers, users, fault=kill)
+        clients = run_traffic(servers, users, fault=kill, endpoint=endpoint)
     assert_complete(clients)
     moved = [c for c in clients if c.home == 1]
     assert all(c.connects >= 2 and c.close_codes for c in moved), "clients of the dead one moved"
@@ -111,16 +133,8 @@ def test_a_shard_restart_mid_run_recovers_by_itself(
     test_redis_restart_mid_run_recovers_by_itself does with the one Redis)."""
     if not binaries_present():
         unavailable("redis-server binary")
-    lobby = Room.objects.get(slug="lobby").pk
-    prefix = split_prefix([events.MESSAGES_GROUP, events.room_group(lobby)], 2)
-    with plain_redis(2) as shards:
-        urls = ",".join(f"redis://127.0.0.1:{s.port}/0" for s in shards)
-        env = {
-            **server_env,
-            "CHAT_LAYER_REDIS_URLS": urls,
-            "CHAT_LAYER_PREFIX": prefix,
-            "CHAT_SYNC_INTERVAL_SECONDS": "3",
-        }
+    # A slow database sync, so that fast deliveries afterwards can only come through Redis.
+    with sharded_env(server_env, CHAT_SYNC_INTERVAL_SECONDS="3") as (env, shards):
 
         async def restart_shard(servers: list[Daphne]) -> None:
             shards[1].kill()
