@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts.identity import config as identity_config
 from accounts.identity import ldap_config
+from chatsite import redis_topology
 
 # Lets generic admin/form classes be subscripted at run time, as the type checker wants.
 django_stubs_ext.monkeypatch()
@@ -356,14 +357,34 @@ CHAT_LAYER_PREFIX: str = env.str("CHAT_LAYER_PREFIX", default="chat")
 # connections and raises MaxConnectionsError past it; the cap is raised and made a
 # setting. Connect/IO timeouts stay finite so a dead Redis is noticed, not waited on.
 REDIS_MAX_CONNECTIONS: int = env.int("REDIS_MAX_CONNECTIONS", default=1000)
-_redis_host: dict[str, Any] = {
-    "address": REDIS_URL,
-    "max_connections": REDIS_MAX_CONNECTIONS,
-    "socket_connect_timeout": 5,
-    "socket_keepalive": True,
-    "health_check_interval": 15,
-    "retry_on_timeout": True,
-}
+# Where Redis is (chatsite/redis_topology.py, the one rule every client follows): the
+# sentinels to ask for the current primary (REDIS_URL then gives password and db), and
+# the channel layer's own shards.
+try:
+    REDIS_SENTINELS: redis_topology.Sentinels | None = redis_topology.sentinels_parse(
+        env.str("REDIS_SENTINELS", default=""), env.str("REDIS_SENTINEL_MASTER", default="")
+    )
+    CHAT_LAYER_REDIS_URLS: list[str] = redis_topology.layer_urls_parse(
+        env.str("CHAT_LAYER_REDIS_URLS", default="")
+    )
+    if REDIS_SENTINELS and REDIS_URL:
+        redis_topology.server_options(REDIS_URL)  # a URL the sentinel pools can read
+except ValueError as _error:
+    raise ImproperlyConfigured(str(_error)) from None
+if (REDIS_SENTINELS or CHAT_LAYER_REDIS_URLS) and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_SENTINELS and CHAT_LAYER_REDIS_URLS need REDIS_URL too.")
+if REDIS_SENTINELS and CHAT_LAYER_REDIS_URLS:
+    raise ImproperlyConfigured("CHAT_LAYER_REDIS_URLS does not go with REDIS_SENTINELS.")
+_redis_hosts = redis_topology.layer_hosts(
+    REDIS_URL,
+    REDIS_SENTINELS,
+    CHAT_LAYER_REDIS_URLS,
+    max_connections=REDIS_MAX_CONNECTIONS,
+    socket_connect_timeout=5,
+    socket_keepalive=True,
+    health_check_interval=15,
+    retry_on_timeout=True,
+)
 IN_MEMORY_LAYER: dict[str, Any] = {
     "BACKEND": "channels.layers.InMemoryChannelLayer",
     # The hub joins its groups once, for the life of the process: with channels'
@@ -380,7 +401,7 @@ if REDIS_URL and CHAT_REDIS_LAYER == "pubsub":
             # Pub/sub: one PUBLISH per group send and a process-wide subscription, rather
             # than one list per member polled with BZPOPMIN (see docs/architecture.md).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_redis_host], "prefix": CHAT_LAYER_PREFIX},
+            "CONFIG": {"hosts": _redis_hosts, "prefix": CHAT_LAYER_PREFIX},
         }
     }
 elif REDIS_URL and CHAT_REDIS_LAYER == "core":
@@ -390,7 +411,7 @@ elif REDIS_URL and CHAT_REDIS_LAYER == "core":
             "CONFIG": {
                 # No socket timeout: with redis-py's default of 5 s, BZPOPMIN's 5 s wait
                 # times out and idle consumers die with 1011.
-                "hosts": [{**_redis_host, "socket_timeout": None}],
+                "hosts": [{**host, "socket_timeout": None} for host in _redis_hosts],
                 "prefix": CHAT_LAYER_PREFIX,
                 "capacity": env.int("CHAT_LAYER_CAPACITY", default=1000),
             },

@@ -48,6 +48,8 @@ POSTGRESQL_ONLY = (
     "tests/test_announce.py::test_announce_from_its_own_process_reaches_clients_on_two_daphnes",
     "tests/test_load_smoke.py::test_concurrent_senders_on_two_processes",
     "tests/test_incoming_hooks.py::test_the_rate_limit_is_shared_by_two_processes",
+    "tests/failover/test_sentinel_failover.py",
+    "tests/failover/test_topologies.py",
 )
 
 

@@ -75,9 +75,16 @@ async def _database_ok() -> bool:
 
 
 async def _redis_ok() -> bool:
+    """REDIS_URL's server (under Sentinel: the primary the sentinels name now) and each
+    channel-layer shard answer PING."""
+    urls = [settings.REDIS_URL, *settings.CHAT_LAYER_REDIS_URLS]
+    return all(await asyncio.gather(*(_redis_ping(url) for url in urls)))
+
+
+async def _redis_ping(url: str) -> bool:
     # A client per check: one TCP connect on loopback is cheap, and a pool kept across a
     # Redis restart would answer its first PING with the broken connection's error.
-    client = redis_client(settings.REDIS_URL, timeout=CHECK_TIMEOUT_SECONDS / 2)
+    client = redis_client(url, timeout=CHECK_TIMEOUT_SECONDS / 2)
     try:
         return bool(await asyncio.wait_for(client.ping(), CHECK_TIMEOUT_SECONDS))
     except Exception as error:
