@@ -1,6 +1,6 @@
 """The daphne adapter (chatsite/daphne_adapter/) checks the internals each patch relies
 on: on the pinned daphne/autobahn/Twisted every one is there; when one is missing, the
-system check names the patch by its id (chat.W101-W107), the patch is not applied, and
+system check names the patch by its id (chat.W101-W109), the patch is not applied, and
 the server runs that part as stock daphne (plain ASGI sends, daphne's own SIGTERM)."""
 
 import asyncio
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daphne.http_protocol import WebRequest
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.contrib.auth.models import User
 from django.core import checks as django_checks
@@ -34,8 +35,14 @@ class FakeServer:
     """daphne.server.Server's create_application (importing daphne.server installs a
     reactor, which a test process must not do)."""
 
+    def __init__(self, endpoints: list[str] | None = None) -> None:
+        self.endpoints = endpoints or []
+
     def create_application(self, protocol: object, scope: dict[str, Any]) -> object:
         return scope
+
+    def run(self) -> None:
+        pass
 
 
 class FakeReactor:
@@ -65,6 +72,7 @@ def fake_internals(**overrides: Any) -> Internals:
         "tcp_connection": tcp.Connection,
         "deferred": defer.Deferred,
         "reactor": FakeReactor(),
+        "http_request": type("Request", (WebRequest,), {}),
         **overrides,
     }
     return Internals(**values)
@@ -173,7 +181,11 @@ def test_a_version_outside_the_tested_range_turns_off_what_touches_it(
 
     monkeypatch.setattr(importlib.metadata, "version", version)
     missing = checks.missing(fake_internals())
-    assert missing == {"raw_send": ["twisted>=26.10,<27"], "sigterm": ["twisted>=26.10,<27"]}
+    assert missing == {
+        "raw_send": ["twisted>=26.10,<27"],
+        "sigterm": ["twisted>=26.10,<27"],
+        "admission": ["twisted>=26.10,<27"],
+    }
 
 
 def test_check_deploy_names_the_patch_that_cannot_apply(monkeypatch: pytest.MonkeyPatch) -> None:
