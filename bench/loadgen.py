@@ -577,7 +577,11 @@ class Worker:
     async def run_phase(self, spec: PhaseSpec, t0_ns: int) -> dict[str, Any]:
         """Send this worker's share of the phase from t0_ns on, then drain; report."""
         count = sends_per_sender(spec)
-        receivers = [c for c in self.conns if c.hello.done() and not c.hello.exception()]
+        receivers = [
+            c
+            for c in self.conns
+            if c.hello.done() and not c.hello.cancelled() and c.hello.exception() is None
+        ]  # a hello that timed out at the first connect was cancelled
         by_server: dict[str, array[int]] = {}
         for conn in self.conns:
             conn.seen, conn.last_n, conn.received = {}, {}, 0

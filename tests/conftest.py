@@ -29,7 +29,7 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 # Long many-process tests that `python -m tests` runs in the browser tests' pass rather
 # than the first PostgreSQL pass, so that the passes running side by side end together.
-SIDE_PASS_MODULES = {"tests/test_multiprocess.py"}
+SIDE_PASS_MODULES = {"tests/test_multiprocess.py", "tests/test_rolling_restart.py"}
 # Browser tests that `python -m tests` runs in the SQLite pass (the small install's
 # engine, a real user shape too) instead of the browser pass, for the same reason.
 SQLITE_BROWSER_MODULES = {"tests/e2e/test_browser_layout.py"}
@@ -48,6 +48,7 @@ POSTGRESQL_ONLY = (
     "tests/test_announce.py::test_announce_from_its_own_process_reaches_clients_on_two_daphnes",
     "tests/test_load_smoke.py::test_concurrent_senders_on_two_processes",
     "tests/test_incoming_hooks.py::test_the_rate_limit_is_shared_by_two_processes",
+    "tests/test_rolling_restart.py",
 )
 
 

@@ -1,0 +1,169 @@
+"""A rolling restart under load, small (docs/deployment.md "Rolling restart"): 1,000
+sessions in 10 rooms over two real daphne processes, one sender per room; SIGTERM one
+process, start it again on its port, then the other. The sessions reconnect as the page
+does (bench/loadgen.py mirrors chat/static/chat/backoff.js, through a balancer that
+passes a refusing process over), resume with `?after=` and resend what was not
+acknowledged.
+
+Correctness only: every session back and resumed, nothing missed, nothing twice, seq
+order kept, every acknowledged send saved once, and no warning or error in any server
+log. The times are the bench's (`python -m bench.run --scenario storm`), not asserted
+here: the waits below are generous bounds.
+"""
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from bench.daphnes import log_problems
+from bench.loadgen import ClientSpec, PhaseSpec, Reconnect, Worker, summarize_phase
+from chat.models import Message, Room
+from tests.servers import Daphne, daphnes, start_daphne
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOMS = 10
+PER_ROOM = 100  # 1,000 sessions, 500 on each process
+RATE = 1.0  # messages/s of the one sender per room
+BEFORE_SECONDS = 1.0  # of traffic before the first SIGTERM
+PHASE_SECONDS = 14.0  # sends scheduled over the whole roll (senders wait while down)
+DRAIN_SECONDS = 25.0  # generous: the assertion is "nothing missed", not "fast"
+BACK_WITHIN_SECONDS = 60.0  # a bound for the test, not the bench's 30 s target
+START_DELAY_NS = 300_000_000
+
+
+def sessions_for(count: int) -> list[str]:
+    """`count` users, each with one logged-in session, written in bulk (as the bench's
+    bench/prepare.py does): logging in 1,000 users one by one takes too long."""
+    User.objects.bulk_create(
+        [User(username=f"roll{i:04d}", password=make_password(None)) for i in range(count)]
+    )
+    users = list(User.objects.filter(username__startswith="roll").order_by("username"))
+    store = SessionStore()
+    expires = timezone.now() + timedelta(days=1)
+    sessions = [
+        Session(
+            session_key=get_random_string(32, VALID_KEY_CHARS),
+            session_data=store.encode(
+                {
+                    SESSION_KEY: str(user.pk),
+                    BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+                    HASH_SESSION_KEY: user.get_session_auth_hash(),
+                }
+            ),
+            expire_date=expires,
+        )
+        for user in users
+    ]
+    Session.objects.bulk_create(sessions)
+    return [session.session_key for session in sessions]
+
+
+def restart(servers: list[Daphne], index: int, log_dir: Path, logs: list[Path]) -> None:
+    """As deploy/ does: SIGTERM, wait for the exit, start again on the same port."""
+    old = servers[index]
+    assert old.stop() == 0, old.log()
+    logs.append(old.log_path)
+    servers[index] = start_daphne(old.env, log_dir, f"{index}-again", port=old.port)
+
+
+def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_missed(
+    server_env: dict[str, str], log_dir: Path
+) -> None:
+    slugs = [f"roll-{r}" for r in range(ROOMS)]
+    for slug in slugs:
+        Room.objects.create(slug=slug, name=slug)
+    keys = sessions_for(ROOMS * PER_ROOM)
+    env = {
+        **server_env,
+        "CHAT_MESSAGE_BURST": "0",
+        "CHAT_MAX_CONNECTIONS_PER_IP": "0",
+        "CHAT_CONNECT_ATTEMPTS_PER_MINUTE": "0",
+    }
+    logs: list[Path] = []
+    with daphnes(env, log_dir, 2) as servers:
+        specs = []
+        for i, key in enumerate(keys):
+            room, member = divmod(i, PER_ROOM)
+            server = servers[i % 2]
+            specs.append(
+                ClientSpec(
+                    index=i,
+                    url=f"{server.ws}/ws/chat/{slugs[room]}/",
+                    origin=server.http,
+                    cookie=f"sessionid={key}",
+                    room=slugs[room],
+                    sender=room if member == 0 else None,
+                )
+            )
+        plan = Reconnect(tuple((s.ws, s.http) for s in servers))
+
+        async def scenario() -> tuple[dict[str, Any], ...]:
+            worker = Worker(specs)
+            connected = await worker.connect(64)
+            try:
+                # A first message in every room: every session has a seq to resume after.
+                warm = PhaseSpec("rollwarm", 1.0, 1.0, DRAIN_SECONDS)
+                await worker.run_phase(warm, time.monotonic_ns() + START_DELAY_NS)
+                worker.arm_reconnect(
+                    Reconnect(plan.servers, until_ns=time.monotonic_ns() + int(120e9))
+                )
+                phase = PhaseSpec("roll", PHASE_SECONDS, RATE, DRAIN_SECONDS)
+                t0 = time.monotonic_ns() + START_DELAY_NS
+
+                async def roll() -> None:
+                    await asyncio.sleep(BEFORE_SECONDS + START_DELAY_NS / 1e9)
+                    for index in range(len(servers)):
+                        await asyncio.to_thread(restart, servers, index, log_dir, logs)
+                        await asyncio.sleep(1.0)
+
+                roller = asyncio.create_task(roll())
+                report = await worker.run_phase(phase, t0)
+                await asyncio.wait_for(roller, BACK_WITHIN_SECONDS)
+                deadline = time.monotonic() + BACK_WITHIN_SECONDS
+                while worker.counters()["down"] and time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(2.0)  # trailing acks of the resent sends
+                counters = worker.counters()
+                summary = summarize_phase(specs, phase, t0, [report])
+            finally:
+                await worker.close()
+            return connected, summary, counters
+
+        connected, summary, counters = asyncio.run(scenario())
+        logs.extend(server.log_path for server in servers)
+
+    assert connected["connected"] == len(specs), connected.get("failures")
+    events = counters["reconnect_events"]
+    assert len(events) >= len(specs), "every session was dropped once at least"
+    assert counters["reconnect_gave_up"] == 0
+    assert counters["down"] == 0
+    assert counters["resumed_incomplete"] == 0
+    assert counters["unacked"] == 0, "every send acknowledged in the end"
+    assert counters["errors"] == {}
+    assert summary["loss"] == 0, f"{summary['loss']} of {summary['expected']} missed"
+    assert summary["dups"] == 0
+    assert summary["seq_violations"] == 0
+    assert summary["sender_order_violations"] == 0
+    # Ack means saved, once: each room's seqs are 1..n with no gap and no duplicate.
+    for slug in slugs:
+        seqs = list(
+            Message.objects.filter(room__slug=slug).order_by("seq").values_list("seq", flat=True)
+        )
+        assert seqs == list(range(1, len(seqs) + 1)), slug
+    per_room = int(PHASE_SECONDS * RATE) + 1  # + the warm-up message
+    assert Message.objects.count() == ROOMS * per_room
+    problems = log_problems(logs)
+    assert problems["count"] == 0, problems["kinds"]
