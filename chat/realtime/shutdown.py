@@ -91,13 +91,13 @@ async def _leave_groups(hub: Hub, wait_seconds: float) -> None:
     groups = [events.CONTROL_GROUP, events.MESSAGES_GROUP]
     groups += [events.room_group(room_id) for room_id in hub.rooms]
 
-    async def leave() -> None:
-        for group in groups:
-            with contextlib.suppress(Exception):  # the layer may be down; they expire
-                await hub.layer.group_discard(group, hub.channel)
+    async def leave(group: str) -> None:
+        with contextlib.suppress(Exception):  # the layer may be down; they expire
+            await hub.layer.group_discard(group, hub.channel)
 
+    # Side by side: one round trip's time for all of them, not one per room.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(leave(), wait_seconds)
+        await asyncio.wait_for(asyncio.gather(*(leave(g) for g in groups)), wait_seconds)
 
 
 async def _close_each(

@@ -107,14 +107,18 @@ async def shut_down(drop: Callable[[int, str], int]) -> int:
 
     wait = settings.CHAT_SHUTDOWN_TIMEOUT_SECONDS
     unfinished = await realtime.current().close_all(CloseCode.SERVICE_RESTART, wait, drop)
-    if not await group_commit.current().settled(wait):
-        logger.info("graceful shutdown: the write batch did not settle within %.0f s", wait)
     guard = policy.current()
     held = {key: count for key, count in guard.held.items() if count > 0}
     guard.held.clear()
-    if held:
-        with contextlib.suppress(Exception):  # else they expire with this process's TTL
-            await asyncio.wait_for(guard.store.release(held), wait)
+
+    async def release() -> None:
+        if held:
+            with contextlib.suppress(Exception):  # else they expire with this process's TTL
+                await asyncio.wait_for(guard.store.release(held), wait)
+
+    settled, _ = await asyncio.gather(group_commit.current().settled(wait), release())
+    if not settled:
+        logger.info("graceful shutdown: the write batch did not settle within %.0f s", wait)
     return unfinished
 
 
