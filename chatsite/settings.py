@@ -433,6 +433,10 @@ CHAT_LISTEN_BACKLOG: int = env.int("CHAT_LISTEN_BACKLOG", default=1024)
 CHAT_RESTART_RECONNECTS_PER_SECOND: float = env.float(
     "CHAT_RESTART_RECONNECTS_PER_SECOND", default=250.0
 )
+# Under daphne: WebSocket handshakes in progress per process (upgrade to accept) before
+# more are answered 503 at once, so a reconnect flood does not queue past the clients'
+# timeouts. 0: no limit.
+CHAT_MAX_OPENING_HANDSHAKES: int = env.int("CHAT_MAX_OPENING_HANDSHAKES", default=100)
 # A process that dies without cleanup: its users leave the online lists within this.
 CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
 # How often each process checks the login sessions and accounts behind its open sockets

@@ -133,6 +133,12 @@ def _stop_gracefully(reactor: Any, deferred: Any, drop: Callable[[int, str], int
             time.monotonic() - started,
             result,
         )
+        with contextlib.suppress(AttributeError):  # the time it took, where it can tell
+            reactor.addSystemEventTrigger(
+                "after",
+                "shutdown",
+                lambda: logger.info("stopped %.2f s after SIGTERM", time.monotonic() - started),
+            )
         reactor.stop()
 
     stop: Callable[[object], None] = done
