@@ -7,14 +7,18 @@ client's answer or running each consumer's disconnect: the process is going away
 hub leaves its channel-layer groups in one go, its connection-cap counts are given back
 in one call and its presence entries expire (clients that come back within
 CHAT_PRESENCE_TIMEOUT_SECONDS are never shown offline). Then the write batch in flight
-settles and the reactor stops. A second SIGTERM stops at once. Only queued from
+settles, the reactor stops and the process exits without the interpreter's teardown
+(_exit). A second SIGTERM stops at once. Only queued from
 checks.install, never at import."""
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -133,16 +137,27 @@ def _stop_gracefully(reactor: Any, deferred: Any, drop: Callable[[int, str], int
             time.monotonic() - started,
             result,
         )
-        with contextlib.suppress(AttributeError):  # the time it took, where it can tell
-            reactor.addSystemEventTrigger(
-                "after",
-                "shutdown",
-                lambda: logger.info("stopped %.2f s after SIGTERM", time.monotonic() - started),
-            )
+        with contextlib.suppress(AttributeError):
+            reactor.addSystemEventTrigger("after", "shutdown", functools.partial(_exit, started))
         reactor.stop()
 
     stop: Callable[[object], None] = done
     deferred.fromFuture(task).addBoth(stop)
+
+
+def _exit(started: float) -> None:
+    """The reactor stopped: end the process now. Left to itself, the interpreter would
+    then spend seconds freeing the objects of thousands of dropped sockets one by one
+    (5 s after 1,500 sockets on a busy machine) before the process ends and its port
+    can serve again. What must run at exit still does: the atexit handlers (the
+    metrics' dead-process cleanup), then the logs are flushed."""
+    logger.info("stopped %.2f s after SIGTERM; exiting", time.monotonic() - started)
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 PATCH = Patch(
