@@ -38,9 +38,11 @@ ROOMS = 10
 PER_ROOM = 100  # 1,000 sessions, 500 on each process
 RATE = 1.0  # messages/s of the one sender per room
 BEFORE_SECONDS = 1.0  # of traffic before the first SIGTERM
-PHASE_SECONDS = 14.0  # sends scheduled over the whole roll (senders wait while down)
-DRAIN_SECONDS = 25.0  # generous: the assertion is "nothing missed", not "fast"
-BACK_WITHIN_SECONDS = 60.0  # a bound for the test, not the bench's 30 s target
+ROLL_SENDS_SECONDS = 8.0  # sends scheduled from the start of the roll (wait while down)
+AFTER_SENDS_SECONDS = 3.0  # sends once both processes are back
+# Bounds, not targets (the bench measures the times): a phase ends as soon as everything
+# arrived, and the roll's phase must outlast both restarts on a loaded machine.
+DRAIN_SECONDS = 120.0
 START_DELAY_NS = 300_000_000
 
 
@@ -110,7 +112,7 @@ def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_m
             )
         plan = Reconnect(tuple((s.ws, s.http) for s in servers))
 
-        async def scenario() -> tuple[dict[str, Any], ...]:
+        async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             worker = Worker(specs)
             connected = await worker.connect(64)
             try:
@@ -118,9 +120,9 @@ def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_m
                 warm = PhaseSpec("rollwarm", 1.0, 1.0, DRAIN_SECONDS)
                 await worker.run_phase(warm, time.monotonic_ns() + START_DELAY_NS)
                 worker.arm_reconnect(
-                    Reconnect(plan.servers, until_ns=time.monotonic_ns() + int(120e9))
+                    Reconnect(plan.servers, until_ns=time.monotonic_ns() + int(300e9))
                 )
-                phase = PhaseSpec("roll", PHASE_SECONDS, RATE, DRAIN_SECONDS)
+                phase = PhaseSpec("roll", ROLL_SENDS_SECONDS, RATE, DRAIN_SECONDS)
                 t0 = time.monotonic_ns() + START_DELAY_NS
 
                 async def roll() -> None:
@@ -130,14 +132,21 @@ def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_m
                         await asyncio.sleep(1.0)
 
                 roller = asyncio.create_task(roll())
-                report = await worker.run_phase(phase, t0)
-                await asyncio.wait_for(roller, BACK_WITHIN_SECONDS)
-                deadline = time.monotonic() + BACK_WITHIN_SECONDS
+                rolled = await worker.run_phase(phase, t0)
+                await asyncio.wait_for(roller, DRAIN_SECONDS)
+                deadline = time.monotonic() + DRAIN_SECONDS
                 while worker.counters()["down"] and time.monotonic() < deadline:
                     await asyncio.sleep(0.5)
-                await asyncio.sleep(2.0)  # trailing acks of the resent sends
+                # Both processes back: everything flows, on every session, once.
+                after = PhaseSpec("rollafter", AFTER_SENDS_SECONDS, RATE, DRAIN_SECONDS)
+                t1 = time.monotonic_ns() + START_DELAY_NS
+                settled = await worker.run_phase(after, t1)
+                await asyncio.sleep(2.0)  # trailing acks
                 counters = worker.counters()
-                summary = summarize_phase(specs, phase, t0, [report])
+                summary = {
+                    "roll": summarize_phase(specs, phase, t0, [rolled]),
+                    "after": summarize_phase(specs, after, t1, [settled]),
+                }
             finally:
                 await worker.close()
             return connected, summary, counters
@@ -153,17 +162,18 @@ def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_m
     assert counters["resumed_incomplete"] == 0
     assert counters["unacked"] == 0, "every send acknowledged in the end"
     assert counters["errors"] == {}
-    assert summary["loss"] == 0, f"{summary['loss']} of {summary['expected']} missed"
-    assert summary["dups"] == 0
-    assert summary["seq_violations"] == 0
-    assert summary["sender_order_violations"] == 0
+    for name, result in summary.items():
+        assert result["loss"] == 0, f"{name}: {result['loss']} of {result['expected']} missed"
+        assert result["dups"] == 0, name
+        assert result["seq_violations"] == 0, name
+        assert result["sender_order_violations"] == 0, name
     # Ack means saved, once: each room's seqs are 1..n with no gap and no duplicate.
     for slug in slugs:
         seqs = list(
             Message.objects.filter(room__slug=slug).order_by("seq").values_list("seq", flat=True)
         )
         assert seqs == list(range(1, len(seqs) + 1)), slug
-    per_room = int(PHASE_SECONDS * RATE) + 1  # + the warm-up message
+    per_room = 1 + int(ROLL_SENDS_SECONDS * RATE) + int(AFTER_SENDS_SECONDS * RATE)
     assert Message.objects.count() == ROOMS * per_room
     problems = log_problems(logs)
     assert problems["count"] == 0, problems["kinds"]
