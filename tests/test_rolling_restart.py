@@ -78,7 +78,11 @@ def restart(servers: list[Daphne], index: int, log_dir: Path, logs: list[Path]) 
     old = servers[index]
     assert old.stop() == 0, old.log()
     logs.append(old.log_path)
-    servers[index] = start_daphne(old.env, log_dir, f"{index}-again", port=old.port)
+    # Its clients reconnect while it starts: on a loaded machine its first answer can
+    # take longer than a lone start's bound.
+    servers[index] = start_daphne(
+        old.env, log_dir, f"{index}-again", port=old.port, probe="/healthz", startup_timeout=120
+    )
 
 
 def test_a_rolling_restart_of_1000_sessions_brings_every_one_back_with_nothing_missed(
