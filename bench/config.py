@@ -27,6 +27,7 @@ STARTUP_TIMEOUT_SECONDS = 60
 STORM_BEFORE_RESTART_S = 3.0  # of traffic before the first SIGTERM
 STORM_AFTER_RESTART_S = 5.0  # of traffic after the last process is back
 STORM_BACK_WITHIN_S = 30.0  # the target: every session back within this
+STORM_MIN_CONNECTED = 0.99  # of the sessions connected before the restart, or no storm
 STORM_ROOMS_MAX = 100  # rooms prepared for storm (100 sessions each)
 NEW_CONNECT_CONCURRENCY = 100  # the target's "100 in flight" (above Twisted's backlog 50)
 CONNECT_CONCURRENCY = 32  # below daphne's listen backlog (Twisted's default: 50)

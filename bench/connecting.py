@@ -15,6 +15,7 @@ from bench.config import (
     STORM_AFTER_RESTART_S,
     STORM_BACK_WITHIN_S,
     STORM_BEFORE_RESTART_S,
+    STORM_MIN_CONNECTED,
     Shape,
 )
 from bench.daphnes import log_problems
@@ -99,7 +100,9 @@ def _storm_restart(run: Run) -> dict[str, Any]:
     with LoadGenerator(specs, run.gen_procs) as gen:
         result["connect"] = connect = gen.connect(CONNECT_CONCURRENCY)
         run.say(f"    {connect['connected']} of {len(specs)} connected")
-        if connect["connected"] < len(specs):
+        # A contended machine times out a few of 10,000 first connects: the storm goes
+        # on with those connected (reported), not with none.
+        if connect["connected"] < STORM_MIN_CONNECTED * len(specs):
             result["aborted"] = f"{connect['connected']} of {len(specs)} connected"
             result["counters"] = gen.close()
             return result
@@ -112,7 +115,7 @@ def _storm_restart(run: Run) -> dict[str, Any]:
         phase = PhaseSpec(new_tag("storm"), length, shape.rate, STORM_BACK_WITHIN_S)
         until = time.monotonic_ns() + int((length + 2 * STORM_BACK_WITHIN_S) * 1e9)
         gen.arm_reconnect(Reconnect(plan_servers, until_ns=until))
-        restarts: list[tuple[int, int]] = []
+        restarts: list[tuple[int, int, int]] = []
 
         def roll() -> None:
             time.sleep(STORM_BEFORE_RESTART_S + 0.3)
@@ -129,8 +132,18 @@ def _storm_restart(run: Run) -> dict[str, Any]:
         events = counters.pop("reconnect_events")
         result["phase"] = summary
         result["restarts_ns"] = restarts
+        # SIGTERM -> exited (the graceful stop of its sockets), exited -> answering its
+        # readiness probe (a new process's start), SIGTERM -> answering again.
+        result["restart_s"] = [
+            {
+                "stop": round((exited - sent) / 1e9, 2),
+                "start": round((ready - exited) / 1e9, 2),
+                "total": round((ready - sent) / 1e9, 2),
+            }
+            for sent, exited, ready in restarts
+        ]
         back_after: list[float | None] = []
-        for k, (sent, _ready) in enumerate(restarts):
+        for k, (sent, _exited, _ready) in enumerate(restarts):
             end = restarts[k + 1][0] if k + 1 < len(restarts) else math.inf
             mine = [e for e in events if sent <= e[0] < end]
             if not mine:
@@ -140,20 +153,24 @@ def _storm_restart(run: Run) -> dict[str, Any]:
             back_after.append(None if missing else round((max(e[1] for e in mine) - sent) / 1e9, 2))
         result["back_after_s"] = back_after
         result["dropped"] = len(events)
-        result["still_down"] = counters["down"]
+        never = len(specs) - connect["connected"]  # not connected before: not "down"
+        result["never_connected"] = never
+        result["still_down"] = down = max(counters["down"] - never, 0)
         result["reconnects"] = counters["reconnects"]
         result["gave_up"] = counters["reconnect_gave_up"]
         result["all_back_within_30s"] = (
             bool(restarts)
-            and not counters["down"]
+            and not down
             and all(b is not None and b <= STORM_BACK_WITHIN_S for b in back_after)
         )
         result["resumed_incomplete"] = counters["resumed_incomplete"]
         result["resent"] = counters["resent"]
+        result["passed_on"] = counters["passed_on"]  # refused (503, down): next process
         result["unacked_at_end"] = counters["unacked"]
         closed = gen.close()
         closed.pop("reconnect_events", None)  # one per drop: kept out of the result file
         result["counters"] = closed
+    run.say(f"    restarts {result['restart_s']}")
     run.say(f"    back after {back_after} s, loss {summary['loss']}, dup {summary['dups']}")
     return result
 
@@ -172,7 +189,18 @@ def _new_connects(run: Run) -> dict[str, Any]:
         specs.append(ClientSpec(i, f"{server.ws}/ws/chat/{slug}/", server.http, cookie, slug))
     run.settle(SETTLE_MAX_SECONDS)
     with LoadGenerator(specs, run.gen_procs) as gen:
+        meter = Meter([s.proc.pid for s in run.servers], gen.pids, None, None)
+        meter.start()
         connect = gen.connect(NEW_CONNECT_CONCURRENCY)
+        cpu = meter.stop()
         gen.close()
-    run.say(f"    new connects: {connect['connected']}, {connect['connects_per_s']}/s")
+    connected = connect["connected"]
+    connect["server_cpu_ms_per_connect"] = (
+        round(1000 * cpu["server_cpu_s"] / connected, 3) if connected else None
+    )
+    connect["other_cpu_pct"] = cpu.get("other_cpu_pct")
+    run.say(
+        f"    new connects: {connected}, {connect['connects_per_s']}/s, "
+        f"{connect['server_cpu_ms_per_connect']} ms server CPU each"
+    )
     return connect

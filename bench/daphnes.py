@@ -33,6 +33,9 @@ class Server:
     proc: "subprocess.Popen[bytes]"
     log_path: Path
     probe_status: int = 0  # HTTP status of the readiness probe (a page, not a socket)
+    started_ns: int = 0  # CLOCK_MONOTONIC when its process was started
+    ready_ns: int = 0  # … and when it first answered the probe
+    exited_ns: int = 0  # … and when it was seen to exit after stop()
 
     @property
     def http(self) -> str:
@@ -50,6 +53,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+            self.exited_ns = time.monotonic_ns()
         return self.proc.returncode
 
 
@@ -64,6 +68,7 @@ def start_server(
 ) -> Server:
     port = port or free_port()
     log_path = log_dir / f"daphne-{name}-{port}.log"
+    started = time.monotonic_ns()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
@@ -72,7 +77,7 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(name, port, proc, log_path)
+    server = Server(name, port, proc, log_path, started_ns=started)
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -81,10 +86,14 @@ def start_server(
             with urllib.request.urlopen(f"{server.http}{probe}", timeout=2) as resp:  # noqa: S310
                 server.probe_status = resp.status
         except urllib.error.HTTPError as error:  # up, but the page failed: noted, not fatal
+            if error.code == 503:  # starting (chatsite/daphne_adapter/admission.py)
+                time.sleep(0.05)
+                continue
             server.probe_status = error.code
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.05)
             continue
+        server.ready_ns = time.monotonic_ns()
         return server
     server.stop()
     raise RuntimeError(f"{name} did not answer within {STARTUP_TIMEOUT_SECONDS}s")

@@ -30,6 +30,7 @@ import json
 import math
 import multiprocessing
 import random
+import re
 import resource
 import time
 from array import array
@@ -47,12 +48,36 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 PIPE_TIMEOUT_SECONDS = 600.0  # longest any worker command may take
 START_DELAY_NS = 300_000_000  # phases start this long after the command, on all workers
 READ_BUFFER_BYTES = 4096  # picows' initial per-connection read buffer (grows on demand)
-# Reconnecting as the page does (chat/static/chat/socket.js): after a 1012 restart at a
-# random moment within RESTART_SPREAD_S, otherwise full jitter: uniform(0, min(cap,
-# base * 2**attempt)).
+# Reconnecting as the page does (chat/static/chat/socket.js, backoff.js): after a 1012
+# restart at a random moment of the window its close reason asks for ("spread=<s>",
+# clamped to RESTART_SPREAD_S..RESTART_SPREAD_MAX_S), and so for up to RESTART_TRIES
+# failed attempts; otherwise full jitter: uniform(0, min(cap, base * 2**attempt)).
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+RESTART_MIN_S = 0.2
 RESTART_SPREAD_S = 3.0
+RESTART_SPREAD_MAX_S = 60.0
+RESTART_TRIES = 6
+_SPREAD = re.compile(rb"(?:^|[\s;,])spread=(\d+(?:\.\d+)?)(?:$|[\s;,])")
+
+
+def _passed_on(error: BaseException) -> bool:
+    """What a balancer passes on to the next process: a refused connection, a 503."""
+    if isinstance(error, ConnectionRefusedError):
+        return True
+    response = getattr(error, "response", None)
+    return isinstance(error, picows.WSInvalidStatusError) and (
+        getattr(response, "status", None) in (502, 503) or "503" in str(error)
+    )
+
+
+def restart_spread(reason: bytes) -> float:
+    """backoff.js's restartSpread: the window a 1012's reason asks for, in seconds."""
+    found = _SPREAD.search(reason)
+    asked = float(found[1]) if found else RESTART_SPREAD_S
+    return min(RESTART_SPREAD_MAX_S, max(RESTART_SPREAD_S, asked))
+
+
 HELLO_TIMEOUT_S = 15.0
 CLOSE_SERVICE_RESTART = 1012
 
@@ -61,8 +86,8 @@ CLOSE_SERVICE_RESTART = 1012
 class Reconnect:
     """Reconnect every dropped connection, resuming with ``?after=`` (storm scenario).
 
-    Attempt k goes to ``servers[(home + k) % len(servers)]`` (a balancer that passes
-    over a process that refuses), home being the server the client first connected to.
+    Each attempt goes through a balancer in front of ``servers`` (see
+    ``Worker._attempt``): a process at random, the next one if it refuses.
     """
 
     servers: tuple[tuple[str, str], ...]  # (ws base "ws://127.0.0.1:PORT", http origin)
@@ -184,6 +209,7 @@ class _Conn(picows.WSListener):
         self.received = 0  # unique deliveries in this phase
         self.expected = 0
         self.close_code: int | None = None
+        self.close_reason = b""
         self.disconnected = False
         self.lat_us: array[int] = array("q")  # this phase's array for this conn's server
         self.unacked: dict[bytes, bytes] = {}  # client_id -> frame, until its ack
@@ -202,6 +228,7 @@ class _Conn(picows.WSListener):
             self.worker.on_text(self, frame.get_payload_as_bytes(), time.monotonic_ns())
         elif kind == picows.WSMsgType.CLOSE:
             self.close_code = frame.get_close_code().value
+            self.close_reason = frame.get_close_message() or b""
             if not self.hello.done():
                 self.hello.set_exception(ConnectionError(f"closed with {self.close_code}"))
             transport.send_close(frame.get_close_code())
@@ -260,6 +287,7 @@ class Worker:
         self.reconnect_events: list[tuple[int, int, int]] = []
         self.resumed_incomplete = 0
         self.resent = 0
+        self.passed_on = 0  # reconnect attempts a refusing process passed to the next
         self.errors: Counter[str] = Counter()
         self.other_frames: Counter[str] = Counter()
         self.bad_frames = 0
@@ -452,63 +480,84 @@ class Worker:
         task.add_done_callback(self.reconnect_tasks.discard)
 
     async def _reconnect(self, conn: _Conn) -> None:
-        """Reconnect with backoff and full jitter, resume after the highest seq this
-        connection received, then resend every unacknowledged send (same client_id)."""
+        """Reconnect as the page does (backoff above) through a balancer, resume after
+        the highest seq this connection received, then resend every unacknowledged send
+        (same client_id)."""
         plan = self.reconnect
         assert plan is not None  # noqa: S101 - only started when armed
         dropped = time.monotonic_ns()
         restart = conn.close_code == CLOSE_SERVICE_RESTART
-        path = urlsplit(conn.spec.url).path
+        spread = restart_spread(conn.close_reason) if restart else 0.0
+        tries = 0  # attempts spread over the restart's window
+        backoff = 0  # attempts with exponential backoff (the page's `attempt`)
         back = 0
         attempt = 0
         try:
-            for attempt in range(plan.max_attempts):  # bounded
-                delay = (
-                    0.2 + random.random() * RESTART_SPREAD_S  # noqa: S311 - jitter, not crypto
-                    if restart and attempt == 0
-                    else random.random() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)  # noqa: S311
-                )
+            for attempt in range(plan.max_attempts):  # noqa: B007 - counted in finally
+                if restart and tries <= RESTART_TRIES:
+                    delay = RESTART_MIN_S + random.random() * spread  # noqa: S311 - jitter
+                    tries += 1
+                else:
+                    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**backoff)
+                    delay = random.random() * ceiling  # noqa: S311 - jitter, not crypto
+                    backoff += 1
                 await asyncio.sleep(delay)
                 if self.closing or time.monotonic_ns() > plan.until_ns:
                     break
-                ws, origin = plan.servers[(conn.home + attempt) % len(plan.servers)]
-                after = max(conn.last_seq.values(), default=0)
-                conn.transport, conn.disconnected, conn.close_code = None, False, None
-                conn.hello = asyncio.get_running_loop().create_future()
-                conn.resumes += 1
-                headers = {"Origin": origin}
-                if conn.spec.cookie:
-                    headers["Cookie"] = conn.spec.cookie
-                try:
-                    await picows.ws_connect(
-                        lambda: conn,
-                        f"{ws}{path}?after={after}",
-                        extra_headers=headers,
-                        websocket_handshake_timeout=HELLO_TIMEOUT_S,
-                        read_buffer_init_size=READ_BUFFER_BYTES,
-                        max_redirects=0,
-                    )
-                    await asyncio.wait_for(conn.hello, HELLO_TIMEOUT_S)
-                except Exception:  # refused (process down), closed, timed out: try again
-                    conn.resumes -= 1
-                    if conn.hello.done() and not conn.hello.cancelled():
-                        conn.hello.exception()
-                    if conn.transport is not None and not conn.disconnected:
-                        conn.transport.disconnect()
-                    conn.disconnected = True
-                    continue
-                back = time.monotonic_ns()
-                transport = conn.transport
-                for payload in list(conn.unacked.values()):
-                    if transport is not None:
-                        transport.send(picows.WSMsgType.TEXT, payload)
-                        self.resent += 1
-                break
+                if await self._attempt(conn, plan):
+                    back = time.monotonic_ns()
+                    break
         finally:
             conn.reconnecting = False
             self.reconnect_events.append((dropped, back, attempt + 1))
         if back and conn.disconnected and not self.closing:
             self.start_reconnect(conn)  # dropped again right after its hello
+
+    async def _attempt(self, conn: _Conn, plan: Reconnect) -> bool:
+        """One reconnect through a balancer in front of every process (nginx with
+        `proxy_next_upstream error http_503`): a process at random first; one that
+        refuses the connection or answers 503 (stopping, starting) passes the attempt on
+        to the next. A timeout or a close ends the attempt. True once resumed."""
+        count = len(plan.servers)
+        first = random.randrange(count)  # noqa: S311 - round robin, seen from one client
+        path = urlsplit(conn.spec.url).path
+        for step in range(count):
+            ws, origin = plan.servers[(first + step) % count]
+            after = max(conn.last_seq.values(), default=0)
+            conn.transport, conn.disconnected, conn.close_code = None, False, None
+            conn.hello = asyncio.get_running_loop().create_future()
+            conn.resumes += 1
+            headers = {"Origin": origin}
+            if conn.spec.cookie:
+                headers["Cookie"] = conn.spec.cookie
+            try:
+                await picows.ws_connect(
+                    lambda: conn,
+                    f"{ws}{path}?after={after}",
+                    extra_headers=headers,
+                    websocket_handshake_timeout=HELLO_TIMEOUT_S,
+                    read_buffer_init_size=READ_BUFFER_BYTES,
+                    max_redirects=0,
+                )
+                await asyncio.wait_for(conn.hello, HELLO_TIMEOUT_S)
+            except Exception as error:  # refused, closed, timed out
+                conn.resumes -= 1
+                if conn.hello.done() and not conn.hello.cancelled():
+                    conn.hello.exception()
+                if conn.transport is not None and not conn.disconnected:
+                    conn.transport.disconnect()
+                conn.disconnected = True
+                if _passed_on(error):
+                    self.passed_on += 1
+                    continue
+                return False
+            transport = conn.transport
+            for payload in list(conn.unacked.values()):
+                if transport is not None:
+                    transport.send(picows.WSMsgType.TEXT, payload)
+                    self.resent += 1
+            return True
+        return False
 
     # --- a phase ---------------------------------------------------------------------
 
@@ -528,7 +577,11 @@ class Worker:
     async def run_phase(self, spec: PhaseSpec, t0_ns: int) -> dict[str, Any]:
         """Send this worker's share of the phase from t0_ns on, then drain; report."""
         count = sends_per_sender(spec)
-        receivers = [c for c in self.conns if c.hello.done() and not c.hello.exception()]
+        receivers = [
+            c
+            for c in self.conns
+            if c.hello.done() and not c.hello.cancelled() and c.hello.exception() is None
+        ]  # a hello that timed out at the first connect was cancelled
         by_server: dict[str, array[int]] = {}
         for conn in self.conns:
             conn.seen, conn.last_n, conn.received = {}, {}, 0
@@ -630,6 +683,7 @@ class Worker:
             "down": sum(1 for c in self.conns if c.reconnecting or c.disconnected),
             "resumed_incomplete": self.resumed_incomplete,
             "resent": self.resent,
+            "passed_on": self.passed_on,
             "unacked": sum(len(c.unacked) for c in self.conns),
         }
 

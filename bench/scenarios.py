@@ -71,23 +71,24 @@ class Run:
         return (
             ("bench.baseline.asgi:application", "/")
             if self.run.target == "baseline"
-            else ("chatsite.asgi:application", "/accounts/login/")
+            else ("chatsite.asgi:application", "/readyz")
         )
 
-    def restart(self, index: int, generation: int) -> tuple[int, int]:
+    def restart(self, index: int, generation: int) -> tuple[int, int, int]:
         """SIGTERM one process, wait for it to exit, start it again on the same port (as
-        deploy/ does, one process at a time). Returns (SIGTERM at, answering again at),
-        CLOCK_MONOTONIC ns."""
+        deploy/ does, one process at a time). Returns (SIGTERM at, exited at, answering
+        its readiness probe again at), CLOCK_MONOTONIC ns."""
         old = self.servers[index]
         sent = time.monotonic_ns()
         old.stop()
+        exited = old.exited_ns or time.monotonic_ns()
         self.old_logs.append(old.log_path)
         app, probe = self.app_probe()
         name = f"{self.run.key.replace('/', '-')}-{index}-r{generation}"
         self.servers[index] = start_server(
             name, app, self.env(), probe, self.log_dir, self.prepared.src, port=old.port
         )
-        return sent, time.monotonic_ns()
+        return sent, exited, self.servers[index].ready_ns
 
     def start(self, count: int) -> None:
         app, probe = self.app_probe()

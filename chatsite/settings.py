@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "notify",
     "integrations",
     "dataport",
-    "chatsite.daphne_adapter",  # its system check only (chat.W101-W107)
+    "chatsite.daphne_adapter",  # its system check only (chat.W101-W109)
 ]
 
 MIDDLEWARE = [
@@ -448,8 +448,21 @@ CHAT_WRITE_BATCH_MAX: int = env.int("CHAT_WRITE_BATCH_MAX", default=200)
 # Threads per process that run reads (connects, history, gap fills) beside the one
 # database thread that writes (chat/database/dbcalls.py); 0: reads share the writing thread.
 CHAT_DB_READ_THREADS: int = env.int("CHAT_DB_READ_THREADS", default=4)
-# On SIGTERM: how long to wait for in-flight frames and close handshakes.
+# On SIGTERM: the longest wait for the frames being handled (their sends saved and
+# answered) and for the write batch in flight; the sockets are then closed at once.
 CHAT_SHUTDOWN_TIMEOUT_SECONDS: float = env.float("CHAT_SHUTDOWN_TIMEOUT_SECONDS", default=10.0)
+# Under daphne: the listen backlog of each TCP/UNIX endpoint without its own `backlog=`
+# (Twisted's default is 50; the kernel caps it at net.core.somaxconn). 0: Twisted's.
+CHAT_LISTEN_BACKLOG: int = env.int("CHAT_LISTEN_BACKLOG", default=1024)
+# On SIGTERM: the reconnects per second the processes that stay can take; the 1012 close
+# asks clients to spread theirs over (sockets closed / this) seconds, 3 to 60.
+CHAT_RESTART_RECONNECTS_PER_SECOND: float = env.float(
+    "CHAT_RESTART_RECONNECTS_PER_SECOND", default=250.0
+)
+# Under daphne: WebSocket handshakes in progress per process (upgrade to accept) before
+# more are answered 503 at once, so a reconnect flood does not queue past the clients'
+# timeouts. 0: no limit.
+CHAT_MAX_OPENING_HANDSHAKES: int = env.int("CHAT_MAX_OPENING_HANDSHAKES", default=100)
 # A process that dies without cleanup: its users leave the online lists within this.
 CHAT_PRESENCE_TIMEOUT_SECONDS: float = env.float("CHAT_PRESENCE_TIMEOUT_SECONDS", default=60.0)
 # How often each process checks the login sessions and accounts behind its open sockets

@@ -42,7 +42,8 @@ def render(
     values = {
         "SERVER_NAME": server_name,
         "UPSTREAM_SERVERS": "\n".join(
-            f"    server {upstream_host}:{port};" for port in upstream_ports
+            f"    server {upstream_host}:{port} max_fails=1 fail_timeout=2s;"
+            for port in upstream_ports
         ),
         "TLS_CERT": cert,
         "TLS_KEY": key,

@@ -29,7 +29,7 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 # Long many-process tests that `python -m tests` runs in the browser tests' pass rather
 # than the first PostgreSQL pass, so that the passes running side by side end together.
-SIDE_PASS_MODULES = {"tests/test_multiprocess.py"}
+SIDE_PASS_MODULES = {"tests/test_multiprocess.py", "tests/test_rolling_restart.py"}
 # Browser tests that `python -m tests` runs in the SQLite pass (the small install's
 # engine, a real user shape too) instead of the browser pass, for the same reason.
 SQLITE_BROWSER_MODULES = {"tests/e2e/test_browser_layout.py"}
@@ -50,6 +50,7 @@ POSTGRESQL_ONLY = (
     "tests/test_incoming_hooks.py::test_the_rate_limit_is_shared_by_two_processes",
     "tests/failover/test_sentinel_failover.py",
     "tests/failover/test_topologies.py",
+    "tests/test_rolling_restart.py",
 )
 
 

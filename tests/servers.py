@@ -77,6 +77,7 @@ def start_daphne(
     *,
     daphne_args: Callable[[int], list[str]] | None = None,
     probe: str = "/accounts/login/",
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
 ) -> Daphne:
     """A daphne on port (by default a free one), answering `probe` with 200. A given port
     lets a restarted server come back where its clients' sockets reconnect to;
@@ -99,7 +100,7 @@ def start_daphne(
             stderr=subprocess.STDOUT,
         )
     server = Daphne(port=port, proc=proc, log_path=log_path, env=full_env)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited at start:\n{server.log()}")
@@ -111,7 +112,7 @@ def start_daphne(
             pass
         time.sleep(0.1)
     server.stop(9)
-    raise RuntimeError(f"daphne did not answer within {STARTUP_TIMEOUT_SECONDS}s:\n{server.log()}")
+    raise RuntimeError(f"daphne did not answer within {startup_timeout}s:\n{server.log()}")
 
 
 def stop_all(servers: list[Daphne]) -> None:

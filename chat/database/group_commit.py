@@ -54,6 +54,15 @@ class GroupCommit:
             raise outcome
         return outcome
 
+    async def settled(self, wait_seconds: float) -> bool:
+        """Wait (bounded) until every queued send is written and answered: a graceful
+        stop lets the batch being written commit and be acknowledged. False on timeout."""
+        flusher = self._flusher
+        if flusher is None or flusher.done():
+            return True
+        done, _ = await asyncio.wait([flusher], timeout=wait_seconds)
+        return bool(done)
+
     async def _flush(self) -> None:
         limit = max(1, settings.CHAT_WRITE_BATCH_MAX)
         while self._pending:

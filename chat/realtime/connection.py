@@ -272,6 +272,13 @@ class Connection:
         async with self.frame_lock:
             await self.close(code)
 
+    async def stop_frames(self) -> None:
+        """Once the frame being handled (if any) is saved and answered, handle no more
+        and deliver nothing more: the server is about to drop the socket."""
+        async with self.frame_lock:
+            if self.state < State.CLOSING:
+                self.state = State.CLOSING
+
     async def _carry_out(
         self,
         stream: Stream,

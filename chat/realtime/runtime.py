@@ -61,8 +61,12 @@ class Runtime:
     async def hub(self) -> Hub:
         return (await self.start()).hub
 
-    async def close_all(self, code: int, wait_seconds: float) -> int:
-        return await shutdown.close_all(self.registry, code, wait_seconds)
+    async def close_all(
+        self, code: int, wait_seconds: float, drop: shutdown.Drop | None = None
+    ) -> int:
+        """The graceful stop (chat/realtime/shutdown.py); `drop` is the server's."""
+        hub = self._running.hub if self._running is not None else None
+        return await shutdown.close_all(self.registry, code, wait_seconds, drop=drop, hub=hub)
 
 
 _runtimes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime]" = (

@@ -1,5 +1,5 @@
 """Every patch of the daphne adapter, the check of what each relies on (a Django system
-check under `manage.py check --deploy`, ids chat.W101-W107) and their installation.
+check under `manage.py check --deploy`, ids chat.W101-W109) and their installation.
 Importing this registers the check; nothing is patched until install() is called."""
 
 import logging
@@ -9,6 +9,8 @@ from typing import Any
 from django.core import checks
 
 from chatsite.daphne_adapter import (
+    admission,
+    backlog,
     close_codes,
     frame_limits,
     internals,
@@ -31,6 +33,8 @@ PATCHES: tuple[Patch, ...] = (
     raw_send.PATCH,
     sigterm.PATCH,
     serving.PATCH,
+    backlog.PATCH,
+    admission.PATCH,
 )
 
 

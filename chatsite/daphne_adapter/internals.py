@@ -18,12 +18,14 @@ class Internals:
     tcp_connection: Any  # twisted.internet.tcp.Connection
     deferred: Any  # twisted.internet.defer.Deferred
     reactor: Any  # the reactor daphne runs (Twisted's asyncio reactor)
+    http_request: Any = None  # daphne.http_protocol.WebRequest
 
 
 def load() -> Internals:
     """The real ones. Importing daphne.server installs Twisted's asyncio reactor, as
     daphne itself does before it serves; outside daphne only `manage.py check --deploy`
     calls this (a one-shot process), never a test process."""
+    from daphne.http_protocol import WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     from twisted.internet import defer, reactor, tcp
@@ -35,6 +37,7 @@ def load() -> Internals:
         tcp_connection=tcp.Connection,
         deferred=defer.Deferred,
         reactor=reactor,
+        http_request=WebRequest,
     )
 
 

@@ -14,7 +14,8 @@ from chatsite.daphne_adapter.internals import Internals, Subject, qualified
 @dataclass(frozen=True)
 class Need:
     """One internal a patch relies on: `what` names it for the warning ({server},
-    {protocol}, {factory}, {tcp_connection}, {deferred} stand for the classes checked)."""
+    {protocol}, {factory}, {tcp_connection}, {deferred}, {http_request} stand for the
+    classes checked)."""
 
     what: str
     holds: Callable[[Subject], bool]
@@ -22,7 +23,14 @@ class Need:
     def describe(self, internals: Internals) -> str:
         names = {
             field: qualified(getattr(internals, field))
-            for field in ("server", "protocol", "factory", "tcp_connection", "deferred")
+            for field in (
+                "server",
+                "protocol",
+                "factory",
+                "tcp_connection",
+                "deferred",
+                "http_request",
+            )
         }
         return self.what.format(**names)
 

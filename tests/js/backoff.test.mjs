@@ -5,8 +5,11 @@ import { test } from "node:test";
 
 import {
   BACKOFF_CAP_MS,
+  RESTART_SPREAD_MAX_MS,
+  RESTART_SPREAD_MS,
   fullJitter,
   restartDelay,
+  restartSpread,
   tooManyDelay,
 } from "../../chat/static/chat/backoff.js";
 
@@ -54,4 +57,20 @@ test("the default source is Math.random, within the bounds", () => {
     const spread = restartDelay();
     assert.ok(spread >= 200 && spread < 3200, `${spread} out of [200, 3200)`);
   }
+});
+
+test("a restarting server's spread is read from the 1012 reason, within 3-60 s", () => {
+  assert.equal(restartSpread(""), RESTART_SPREAD_MS);
+  assert.equal(restartSpread(undefined), RESTART_SPREAD_MS);
+  assert.equal(restartSpread("spread=12"), 12000);
+  assert.equal(restartSpread("spread=7.5"), 7500);
+  assert.equal(restartSpread("spread=1"), RESTART_SPREAD_MS); // never tighter than 3 s
+  assert.equal(restartSpread("spread=900"), RESTART_SPREAD_MAX_MS);
+  assert.equal(restartSpread("nospread=12"), RESTART_SPREAD_MS);
+});
+
+test("within a restart each attempt lands at random in the server's window", () => {
+  assert.equal(restartDelay(always(0), 12000), 200);
+  assert.equal(restartDelay(always(0.5), 12000), 6200);
+  assert.equal(Math.round(restartDelay(always(almostOne), 12000)), 12200);
 });

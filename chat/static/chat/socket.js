@@ -3,7 +3,7 @@
 // and full jitter, and match replies to the frames that asked for them. It knows no room
 // and renders nothing: the page hands it callbacks.
 
-import { fullJitter, restartDelay, tooManyDelay } from "./backoff.js";
+import { RESTART_TRIES, fullJitter, restartDelay, restartSpread, tooManyDelay } from "./backoff.js";
 import { CloseCode, ErrorCode } from "./codes.js";
 
 const HELLO_TIMEOUT_MS = 15000; // a connection with no hello by then is dropped
@@ -47,6 +47,7 @@ export class Connection {
     this.idle = false; // 4408: reconnect on the user's next interaction
     this.attempt = 0; // reconnect attempts since the last hello
     this.resumable = true; // false after a 4400: reconnect without ?after once
+    this.restart = null; // after a 1012 until the next hello: {spread, tries} (backoff.js)
     this.reconnectTimer = null;
     this.helloTimer = null;
     // Frames sent on this socket that may still be answered, in the order sent (the
@@ -109,7 +110,7 @@ export class Connection {
       if (frame && typeof frame.type === "string") this.receive(frame);
     };
     ws.onclose = (event) => {
-      if (ws === this.socket) this.closed(event.code);
+      if (ws === this.socket) this.closed(event.code, event.reason);
     };
     clearTimeout(this.helloTimer);
     this.helloTimer = setTimeout(() => {
@@ -125,6 +126,7 @@ export class Connection {
       this.everConnected = true;
       this.attempt = 0;
       this.resumable = true;
+      this.restart = null;
       this.handlers.onHello(frame);
       this.handlers.onState();
       return;
@@ -228,7 +230,7 @@ export class Connection {
     this.closed(CloseCode.ABNORMAL_CLOSURE);
   }
 
-  closed(code) {
+  closed(code, reason = "") {
     const hadHello = this.ready;
     clearTimeout(this.helloTimer);
     this.socket = null;
@@ -260,8 +262,15 @@ export class Connection {
       this.scheduleReconnect(tooManyDelay(this.attempt));
       this.attempt += 1;
     } else if (code === CloseCode.SERVICE_RESTART && hadHello) {
-      // A restart: every page of the site gets this at once; spread them out.
-      this.scheduleReconnect(restartDelay());
+      // A restart: every page of the process gets this at once; spread them over the
+      // window the server asked for (the balancer sends each to a process that serves).
+      this.restart = { spread: restartSpread(reason), tries: 0 };
+      this.scheduleReconnect(restartDelay(Math.random, this.restart.spread));
+    } else if (this.restart && this.restart.tries < RESTART_TRIES) {
+      // An attempt during a restart failed (a process refusing while it stops or
+      // starts, a handshake that timed out): again within the window, not slower.
+      this.restart.tries += 1;
+      this.scheduleReconnect(restartDelay(Math.random, this.restart.spread));
     } else {
       this.scheduleReconnect(null);
     }
