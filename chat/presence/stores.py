@@ -5,9 +5,14 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from typing import Protocol, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 from django.conf import settings
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from chat.ops.redis_client import redis_client
 from chat.presence import keys, scripts
@@ -23,6 +28,34 @@ def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
 
 
+async def scripts_pipelined(
+    redis: "Redis",
+    calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
+    then: "Callable[[Pipeline], object] | None" = None,
+) -> list[Any]:
+    """Run each (script, keys, args) as EVALSHA in one pipeline: one round trip. redis-py
+    sends SCRIPT EXISTS before every pipeline that holds scripts (a second round trip
+    per connect and per close); here the scripts are loaded only when Redis answers
+    NOSCRIPT (after its restart or a failover), and the pipeline is sent again (none of
+    its scripts ran then). `then` adds plain commands after the scripts."""
+    for attempt in range(2):
+        async with redis.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if then is not None:
+                then(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [r for r in results if isinstance(r, NoScriptError)]
+        if not missing or attempt:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        for script in {id(s): s for s, _, _ in calls}.values():
+            script.sha = await redis.script_load(script.script)
+    raise AssertionError("unreachable")
+
+
 class PresenceStore(Protocol):
     async def arrive(self, room_id: int, username: str) -> bool: ...
     async def depart(self, room_id: int, username: str) -> bool: ...
@@ -33,6 +66,7 @@ class PresenceStore(Protocol):
     async def depart_many(self, room_ids: list[int], username: str) -> list[int]: ...
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]: ...
     async def count(self, room_id: int) -> int: ...
+    async def counts(self, room_ids: list[int]) -> list[int]: ...
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]: ...
     async def sweep(self) -> dict[int, list[str]]: ...
 
@@ -71,6 +105,9 @@ class MemoryStore:
 
     async def count(self, room_id: int) -> int:
         return len(self.users.get(room_id, ()))
+
+    async def counts(self, room_ids: list[int]) -> list[int]:
+        return [len(self.users.get(room_id, ())) for room_id in room_ids]
 
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         return []
@@ -118,15 +155,17 @@ class RedisStore:
         if not room_ids:
             return []
         expiry, member = self._expiry(), keys.entry_member(username, self.process)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                await self._arrive(
-                    keys=self._keys(room_id), args=[member, expiry, room_id, username], client=pipe
-                )
-            if slugs:
-                pipe.hset(self.slugs_key, mapping={str(k): v for k, v in slugs.items()})
-            results = await pipe.execute()
-        counts = results[: len(room_ids)]
+        calls = [
+            (self._arrive, self._keys(room_id), [member, expiry, room_id, username])
+            for room_id in room_ids
+        ]
+        new = slugs or {}
+
+        def slugs_set(pipe: Pipeline) -> object:
+            return pipe.hset(self.slugs_key, mapping={str(k): v for k, v in new.items()})
+
+        counts = await scripts_pipelined(self.redis, calls, then=slugs_set if new else None)
+        counts = counts[: len(room_ids)]
         return [room_id for room_id, n in zip(room_ids, counts, strict=True) if int(n) == 1]
 
     async def slug(self, room_id: int) -> str | None:
@@ -138,12 +177,10 @@ class RedisStore:
         if not room_ids:
             return []
         member = keys.entry_member(username, self.process)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                await self._depart(
-                    keys=self._keys(room_id), args=[member, username, room_id], client=pipe
-                )
-            lefts = await pipe.execute()
+        calls = [
+            (self._depart, self._keys(room_id), [member, username, room_id]) for room_id in room_ids
+        ]
+        lefts = await scripts_pipelined(self.redis, calls)
         return [room_id for room_id, n in zip(room_ids, lefts, strict=True) if int(n) == 0]
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
@@ -161,20 +198,28 @@ class RedisStore:
     async def count(self, room_id: int) -> int:
         return int(await self.redis.hlen(keys.room_users_key(self.prefix, room_id)))
 
+    async def counts(self, room_ids: list[int]) -> list[int]:
+        """count() of each room, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hlen(keys.room_users_key(self.prefix, room_id))
+            return [int(n) for n in await pipe.execute()]
+
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Push back the expiry of this process's entries. Returns the ones that had been
         swept meanwhile (this process stalled past the TTL) and so came back online."""
         if not entries:
             return []
         expiry = self._expiry()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id, username in entries:
-                await self._arrive(
-                    keys=self._keys(room_id),
-                    args=[keys.entry_member(username, self.process), expiry, room_id, username],
-                    client=pipe,
-                )
-            counts = await pipe.execute()
+        calls = [
+            (
+                self._arrive,
+                self._keys(room_id),
+                [keys.entry_member(username, self.process), expiry, room_id, username],
+            )
+            for room_id, username in entries
+        ]
+        counts = await scripts_pipelined(self.redis, calls)
         return [entry for entry, count in zip(entries, counts, strict=True) if int(count) == 1]
 
     async def sweep(self) -> dict[int, list[str]]:
