@@ -126,9 +126,18 @@ class RedisStore:
         self._arrive = self.redis.register_script(scripts.ARRIVE)
         self._depart = self.redis.register_script(scripts.DEPART)
         self._sweep = self.redis.register_script(scripts.SWEEP)
+        self._arrive_many = self.redis.register_script(scripts.ARRIVE_MANY)
+        self._depart_many = self.redis.register_script(scripts.DEPART_MANY)
 
     def _keys(self, room_id: int) -> list[str]:
         return keys.script_keys(self.prefix, room_id)
+
+    def _many_keys(self, room_ids: list[int]) -> list[str]:
+        """KEYS of ARRIVE_MANY and DEPART_MANY: the rooms set, then each room's pair."""
+        found = [self.rooms_key]
+        for room_id in room_ids:
+            found.extend(self._keys(room_id)[:2])
+        return found
 
     def _expiry(self) -> float:
         return time.time() + presence_ttl_seconds()
@@ -150,22 +159,22 @@ class RedisStore:
     async def arrive_many(
         self, room_ids: list[int], username: str, slugs: dict[int, str] | None = None
     ) -> list[int]:
-        """arrive() in every room, in one round trip (a pipeline): the rooms where the
-        user is now online and was not before."""
+        """arrive() in every room, in one round trip and one script: the rooms where
+        the user is now online and was not before."""
         if not room_ids:
             return []
         expiry, member = self._expiry(), keys.entry_member(username, self.process)
-        calls = [
-            (self._arrive, self._keys(room_id), [member, expiry, room_id, username])
-            for room_id in room_ids
-        ]
         new = slugs or {}
 
         def slugs_set(pipe: Pipeline) -> object:
             return pipe.hset(self.slugs_key, mapping={str(k): v for k, v in new.items()})
 
-        counts = await scripts_pipelined(self.redis, calls, then=slugs_set if new else None)
-        counts = counts[: len(room_ids)]
+        arrive = (
+            self._arrive_many,
+            self._many_keys(room_ids),
+            [member, expiry, username, *room_ids],
+        )
+        counts = (await scripts_pipelined(self.redis, [arrive], then=slugs_set if new else None))[0]
         return [room_id for room_id, n in zip(room_ids, counts, strict=True) if int(n) == 1]
 
     async def slug(self, room_id: int) -> str | None:
@@ -173,14 +182,13 @@ class RedisStore:
         return None if found is None else str(found)
 
     async def depart_many(self, room_ids: list[int], username: str) -> list[int]:
-        """depart() from every room in one round trip: the rooms the user left."""
+        """depart() from every room in one round trip and one script: the rooms the
+        user left."""
         if not room_ids:
             return []
         member = keys.entry_member(username, self.process)
-        calls = [
-            (self._depart, self._keys(room_id), [member, username, room_id]) for room_id in room_ids
-        ]
-        lefts = await scripts_pipelined(self.redis, calls)
+        depart = (self._depart_many, self._many_keys(room_ids), [member, username, *room_ids])
+        lefts = (await scripts_pipelined(self.redis, [depart]))[0]
         return [room_id for room_id, n in zip(room_ids, lefts, strict=True) if int(n) == 0]
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
