@@ -16,7 +16,9 @@ Run on a migrated database (bench/run.py runs it on its own for the `allrooms`
 scenario). It adds its own users and rooms (`cq-...`); it never deletes anything.
 Every query any thread sends through Django's cursor is counted, from the handshake to
 the hello and for `SETTLE_SECONDS` after it (work the consumer does once the hello is
-out); the delivery hub's once-a-second sync is pushed out of the window.
+out); the delivery hub's once-a-second sync is pushed out of the window. With REDIS_URL
+set, every send to Redis (a command, a pipeline or a script: one round trip each) is
+counted too, from the handshake to SETTLE_SECONDS after the close (bench.connect_cost).
 """
 
 import argparse
