@@ -219,16 +219,24 @@ class RedisStore:
         if not entries:
             return []
         expiry = self._expiry()
+        # One ARRIVE_MANY per user (not one ARRIVE per room and user): a process holding
+        # 1,000 users in 20 rooms each sends 1,000 scripts every interval, not 20,000.
+        by_user: dict[str, list[int]] = defaultdict(list)
+        for room_id, username in entries:
+            by_user[username].append(room_id)
         calls = [
             (
-                self._arrive,
-                self._keys(room_id),
-                [keys.entry_member(username, self.process), expiry, room_id, username],
+                self._arrive_many,
+                self._many_keys(room_ids),
+                [keys.entry_member(username, self.process), expiry, username, *room_ids],
             )
-            for room_id, username in entries
+            for username, room_ids in by_user.items()
         ]
-        counts = await scripts_pipelined(self.redis, calls)
-        return [entry for entry, count in zip(entries, counts, strict=True) if int(count) == 1]
+        results = await scripts_pipelined(self.redis, calls)
+        back = []
+        for (username, room_ids), counts in zip(by_user.items(), results, strict=True):
+            back += [(r, username) for r, n in zip(room_ids, counts, strict=True) if int(n) == 1]
+        return back
 
     async def sweep(self) -> dict[int, list[str]]:
         gone: dict[int, list[str]] = {}
