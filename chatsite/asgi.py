@@ -8,13 +8,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite import daphne_adapter  # noqa: E402
-from chatsite.socket_auth import SocketAuthStack  # noqa: E402
 from integrations.http import http_urlpatterns as hook_urlpatterns  # noqa: E402
 from notify import runner  # noqa: E402
 
@@ -22,8 +22,9 @@ application = ProtocolTypeRouter(
     {
         # Incoming webhooks answer before Django's middleware (integrations/http.py).
         "http": URLRouter([*hook_urlpatterns, re_path(r"", django_asgi_app)]),  # type: ignore[arg-type]
-        # The user is resolved by the chat consumer's first database call (socket_auth).
-        "websocket": AllowedHostsOriginValidator(SocketAuthStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )
 

@@ -6,9 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from channels import auth as channels_auth
 from django.conf import settings
-from django.utils.functional import empty
 
 from accounts.identity import mfa_rule
 from chat import events, selectors
@@ -29,28 +27,6 @@ Accept = Callable[[str], Awaitable[None]]
 
 
 # --- reads composed for one database call each (on the read threads) ---------------
-
-
-def _user_of(scope: dict[str, Any]) -> Any:
-    """scope["user"], resolved from the session here when the socket's middleware left
-    it to this first database call (chatsite/socket_auth.py), exactly as channels'
-    AuthMiddleware resolves it (its get_user, run on this thread)."""
-    user = scope["user"]
-    if getattr(user, "_wrapped", None) is empty:  # a lazy user nobody has read yet
-        user._wrapped = channels_auth.get_user.func(scope)
-    return user
-
-
-def _user_and_rooms(*, scope: dict[str, Any], slug: str) -> tuple[Any, Any]:
-    """The user, then for a logged-in one what its endpoint reads first: all rooms
-    (only which ones, and whether the account may chat: their state is read once the
-    hub has them) or the one room with the user's access to it."""
-    user = _user_of(scope)
-    if not user.is_authenticated:
-        return user, None
-    if not slug:
-        return user, selectors.rooms_to_join(user_id=user.pk)
-    return user, selectors.room_with_access(slug=slug, user_id=user.pk)
 
 
 class _AllRooms(NamedTuple):
@@ -101,14 +77,12 @@ class Opening:
         """Check and open the connection: None once the hello is sent, else the close
         code to refuse it with."""
         state, conn = self.state, self.state.conn
+        user = scope["user"]
         if state.runtime.shutting_down:
             return CloseCode.SERVICE_RESTART
         guard, state.ip = policy.current(), policy.client_ip(scope)
         if not await guard.attempt_allowed(state.ip):
             return CloseCode.TOO_MANY
-        # One database call: the user (from the session) and what the endpoint needs.
-        slug: str = "" if conn.all_rooms else scope["url_route"]["kwargs"]["slug"]
-        user, found = await dbcalls.read(_user_and_rooms, scope=scope, slug=slug)
         if not user.is_authenticated:
             return CloseCode.UNAUTHENTICATED
         # A session the second-factor rule applies to and that has not passed it: as if
@@ -127,11 +101,16 @@ class Opening:
         rooms: list[tuple[int, str]] | None = None
         room: selectors.RoomOut | None = None
         if conn.all_rooms:
-            rooms = found
+            # Only which rooms (and whether the account may chat): their state is read
+            # once the hub has them, below.
+            rooms = await dbcalls.read(selectors.rooms_to_join, user_id=conn.user_id)
             if rooms is None:
                 return CloseCode.FORBIDDEN
         else:
-            room, access = found
+            slug: str = scope["url_route"]["kwargs"]["slug"]
+            room, access = await dbcalls.read(
+                selectors.room_with_access, slug=slug, user_id=conn.user_id
+            )
             if room is None:
                 return CloseCode.ROOM_NOT_FOUND
             if not access["read"]:
