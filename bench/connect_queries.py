@@ -16,7 +16,9 @@ Run on a migrated database (bench/run.py runs it on its own for the `allrooms`
 scenario). It adds its own users and rooms (`cq-...`); it never deletes anything.
 Every query any thread sends through Django's cursor is counted, from the handshake to
 the hello and for `SETTLE_SECONDS` after it (work the consumer does once the hello is
-out); the delivery hub's once-a-second sync is pushed out of the window.
+out); the delivery hub's once-a-second sync is pushed out of the window. With REDIS_URL
+set, every send to Redis (a command, a pipeline or a script: one round trip each) is
+counted too, from the handshake to SETTLE_SECONDS after the close (bench.connect_cost).
 """
 
 import argparse
@@ -47,11 +49,13 @@ class QueryLog:
         self.lock = threading.Lock()
         self.recording = False
         self.statements: list[str] = []
+        self.redis_sends: list[bytes] | None = None  # every send to Redis while set
 
     def install(self) -> None:
         from django.db.backends import utils
 
         log = self
+        self._install_redis()
         for name in ("execute", "executemany"):
             original = getattr(utils.CursorWrapper, name)
 
@@ -63,6 +67,24 @@ class QueryLog:
 
             setattr(utils.CursorWrapper, name, wrapped)
 
+    def _install_redis(self) -> None:
+        """Count round trips to Redis: each send of redis-py's asyncio connections is
+        one (a pipeline or a script is one send, whatever it holds)."""
+        try:
+            from redis.asyncio.connection import AbstractConnection
+        except ImportError:
+            return
+        log = self
+        original = AbstractConnection.send_packed_command
+
+        async def send(self: Any, command: Any, check_health: bool = True) -> None:
+            if log.redis_sends is not None:
+                packed = command if isinstance(command, bytes | str) else b"".join(command)
+                log.redis_sends.append(packed if isinstance(packed, bytes) else packed.encode())
+            await original(self, command, check_health)
+
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
+
     @contextmanager
     def recording_into(self, into: list[str]) -> Iterator[None]:
         with self.lock:
@@ -73,6 +95,14 @@ class QueryLog:
         finally:
             with self.lock:
                 self.recording = False
+
+
+REDIS_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
+def redis_commands(sends: list[bytes]) -> dict[str, int]:
+    """Commands by name over the sends (a pipeline's several; a script's EVALSHA one)."""
+    return dict(Counter(m.decode().upper() for s in sends for m in REDIS_COMMAND.findall(s)))
 
 
 def shape_of(sql: str) -> str:
@@ -224,6 +254,8 @@ async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
     after_hello: list[str] = []
     comm = WebsocketCommunicator(application, path, headers=headers)
     started = time.perf_counter()
+    sends: list[bytes] = []
+    log.redis_sends = sends
     try:
         with log.recording_into(until_hello):
             connected, _ = await comm.connect(timeout=TIMEOUT_SECONDS)
@@ -235,6 +267,8 @@ async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
             await asyncio.sleep(SETTLE_SECONDS)
     finally:
         await comm.disconnect()
+        await asyncio.sleep(SETTLE_SECONDS)  # the disconnect's own Redis calls
+        log.redis_sends = None
     frame = json.loads(text)
     return {
         "hello_type": frame.get("type"),
@@ -245,6 +279,9 @@ async def connect_once(log: QueryLog, path: str, cookie: str) -> dict[str, Any]:
         "queries_after_hello": len(after_hello),
         "ms_until_hello": round(1000 * elapsed, 1),
         "statements": dict(Counter(shape_of(s) for s in until_hello + after_hello)),
+        # connect, hello, settle and close (empty without REDIS_URL)
+        "redis_round_trips": len(sends),
+        "redis_commands": redis_commands(sends),
     }
 
 

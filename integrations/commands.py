@@ -44,10 +44,9 @@ def commands_list() -> list[CommandInfo]:
     """hello.commands: the built-ins, then the enabled custom commands by name."""
     custom = SlashCommand.objects.filter(enabled=True).exclude(name__in=BUILTIN_NAMES)
     listed: list[CommandInfo] = list(BUILTINS)
-    listed += [
-        {"name": c.name, "description": c.description, "usage": c.usage}
-        for c in custom.only("name", "description", "usage")
-    ]
+    # Plain rows, no model instances: this is read for every connect's hello.
+    rows = custom.values_list("name", "description", "usage")
+    listed += [{"name": name, "description": about, "usage": usage} for name, about, usage in rows]
     return listed
 
 

@@ -29,13 +29,6 @@ Accept = Callable[[str], Awaitable[None]]
 # --- reads composed for one database call each (on the read threads) ---------------
 
 
-def _rooms_if_allowed(*, user_id: int) -> list[RoomState] | None:
-    """The user's joined rooms, or None when the account may not chat at all."""
-    if not selectors.account_allowed(user_id=user_id):
-        return None
-    return selectors.user_rooms(user_id=user_id)
-
-
 class _AllRooms(NamedTuple):
     rooms: list[RoomState]
     backlogs: dict[int, HistoryOut]
@@ -105,10 +98,12 @@ class Opening:
             after = None if conn.all_rooms else parsing.parse_after(query)
         except ChatError:
             return CloseCode.BAD_REQUEST
-        rooms: list[RoomState] | None = None
+        rooms: list[tuple[int, str]] | None = None
         room: selectors.RoomOut | None = None
         if conn.all_rooms:
-            rooms = await dbcalls.read(_rooms_if_allowed, user_id=conn.user_id)
+            # Only which rooms (and whether the account may chat): their state is read
+            # once the hub has them, below.
+            rooms = await dbcalls.read(selectors.rooms_to_join, user_id=conn.user_id)
             if rooms is None:
                 return CloseCode.FORBIDDEN
         else:
@@ -180,16 +175,14 @@ class Opening:
         await conn.start_stream(stream, delivered)
         await conn.opened()
 
-    async def _open_all(self, rooms: list[RoomState], after: dict[str, int]) -> None:
+    async def _open_all(self, joining: list[tuple[int, str]], after: dict[str, int]) -> None:
         state, conn = self.state, self.state.conn
         self._register()
-        for room in rooms:
-            state.add_stream(room["id"], room["slug"], counted=True)
+        for room_id, slug in joining:
+            state.add_stream(room_id, slug, counted=True)
         hub = await state.runtime.hub()
-        await hub.join(
-            conn, [room["id"] for room in rooms], online={r["id"]: r["slug"] for r in rooms}
-        )
-        # Read again now that events flow: the streams start after these last seqs.
+        await hub.join(conn, [room_id for room_id, _ in joining], online=dict(joining))
+        # The rooms' state now that events flow: the streams start after these last seqs.
         rooms, backlogs, profile, prefs, threads, commands = await dbcalls.read(
             _rooms_and_backlogs,
             user_id=conn.user_id,

@@ -5,9 +5,14 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from typing import Protocol, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 from django.conf import settings
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from chat.ops.redis_client import redis_client
 from chat.presence import keys, scripts
@@ -23,6 +28,34 @@ def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
 
 
+async def scripts_pipelined(
+    redis: "Redis",
+    calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
+    then: "Callable[[Pipeline], object] | None" = None,
+) -> list[Any]:
+    """Run each (script, keys, args) as EVALSHA in one pipeline: one round trip. redis-py
+    sends SCRIPT EXISTS before every pipeline that holds scripts (a second round trip
+    per connect and per close); here the scripts are loaded only when Redis answers
+    NOSCRIPT (after its restart or a failover), and the pipeline is sent again (none of
+    its scripts ran then). `then` adds plain commands after the scripts."""
+    for attempt in range(2):
+        async with redis.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            if then is not None:
+                then(pipe)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+        missing = [r for r in results if isinstance(r, NoScriptError)]
+        if not missing or attempt:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        for script in {id(s): s for s, _, _ in calls}.values():
+            script.sha = await redis.script_load(script.script)
+    raise AssertionError("unreachable")
+
+
 class PresenceStore(Protocol):
     async def arrive(self, room_id: int, username: str) -> bool: ...
     async def depart(self, room_id: int, username: str) -> bool: ...
@@ -33,6 +66,7 @@ class PresenceStore(Protocol):
     async def depart_many(self, room_ids: list[int], username: str) -> list[int]: ...
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]: ...
     async def count(self, room_id: int) -> int: ...
+    async def counts(self, room_ids: list[int]) -> list[int]: ...
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]: ...
     async def sweep(self) -> dict[int, list[str]]: ...
 
@@ -72,6 +106,9 @@ class MemoryStore:
     async def count(self, room_id: int) -> int:
         return len(self.users.get(room_id, ()))
 
+    async def counts(self, room_ids: list[int]) -> list[int]:
+        return [len(self.users.get(room_id, ())) for room_id in room_ids]
+
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         return []
 
@@ -89,9 +126,18 @@ class RedisStore:
         self._arrive = self.redis.register_script(scripts.ARRIVE)
         self._depart = self.redis.register_script(scripts.DEPART)
         self._sweep = self.redis.register_script(scripts.SWEEP)
+        self._arrive_many = self.redis.register_script(scripts.ARRIVE_MANY)
+        self._depart_many = self.redis.register_script(scripts.DEPART_MANY)
 
     def _keys(self, room_id: int) -> list[str]:
         return keys.script_keys(self.prefix, room_id)
+
+    def _many_keys(self, room_ids: list[int]) -> list[str]:
+        """KEYS of ARRIVE_MANY and DEPART_MANY: the rooms set, then each room's pair."""
+        found = [self.rooms_key]
+        for room_id in room_ids:
+            found.extend(self._keys(room_id)[:2])
+        return found
 
     def _expiry(self) -> float:
         return time.time() + presence_ttl_seconds()
@@ -113,20 +159,22 @@ class RedisStore:
     async def arrive_many(
         self, room_ids: list[int], username: str, slugs: dict[int, str] | None = None
     ) -> list[int]:
-        """arrive() in every room, in one round trip (a pipeline): the rooms where the
-        user is now online and was not before."""
+        """arrive() in every room, in one round trip and one script: the rooms where
+        the user is now online and was not before."""
         if not room_ids:
             return []
         expiry, member = self._expiry(), keys.entry_member(username, self.process)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                await self._arrive(
-                    keys=self._keys(room_id), args=[member, expiry, room_id, username], client=pipe
-                )
-            if slugs:
-                pipe.hset(self.slugs_key, mapping={str(k): v for k, v in slugs.items()})
-            results = await pipe.execute()
-        counts = results[: len(room_ids)]
+        new = slugs or {}
+
+        def slugs_set(pipe: Pipeline) -> object:
+            return pipe.hset(self.slugs_key, mapping={str(k): v for k, v in new.items()})
+
+        arrive = (
+            self._arrive_many,
+            self._many_keys(room_ids),
+            [member, expiry, username, *room_ids],
+        )
+        counts = (await scripts_pipelined(self.redis, [arrive], then=slugs_set if new else None))[0]
         return [room_id for room_id, n in zip(room_ids, counts, strict=True) if int(n) == 1]
 
     async def slug(self, room_id: int) -> str | None:
@@ -134,16 +182,13 @@ class RedisStore:
         return None if found is None else str(found)
 
     async def depart_many(self, room_ids: list[int], username: str) -> list[int]:
-        """depart() from every room in one round trip: the rooms the user left."""
+        """depart() from every room in one round trip and one script: the rooms the
+        user left."""
         if not room_ids:
             return []
         member = keys.entry_member(username, self.process)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id in room_ids:
-                await self._depart(
-                    keys=self._keys(room_id), args=[member, username, room_id], client=pipe
-                )
-            lefts = await pipe.execute()
+        depart = (self._depart_many, self._many_keys(room_ids), [member, username, *room_ids])
+        lefts = (await scripts_pipelined(self.redis, [depart]))[0]
         return [room_id for room_id, n in zip(room_ids, lefts, strict=True) if int(n) == 0]
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
@@ -161,21 +206,37 @@ class RedisStore:
     async def count(self, room_id: int) -> int:
         return int(await self.redis.hlen(keys.room_users_key(self.prefix, room_id)))
 
+    async def counts(self, room_ids: list[int]) -> list[int]:
+        """count() of each room, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in room_ids:
+                pipe.hlen(keys.room_users_key(self.prefix, room_id))
+            return [int(n) for n in await pipe.execute()]
+
     async def refresh(self, entries: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Push back the expiry of this process's entries. Returns the ones that had been
         swept meanwhile (this process stalled past the TTL) and so came back online."""
         if not entries:
             return []
         expiry = self._expiry()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for room_id, username in entries:
-                await self._arrive(
-                    keys=self._keys(room_id),
-                    args=[keys.entry_member(username, self.process), expiry, room_id, username],
-                    client=pipe,
-                )
-            counts = await pipe.execute()
-        return [entry for entry, count in zip(entries, counts, strict=True) if int(count) == 1]
+        # One ARRIVE_MANY per user (not one ARRIVE per room and user): a process holding
+        # 1,000 users in 20 rooms each sends 1,000 scripts every interval, not 20,000.
+        by_user: dict[str, list[int]] = defaultdict(list)
+        for room_id, username in entries:
+            by_user[username].append(room_id)
+        calls = [
+            (
+                self._arrive_many,
+                self._many_keys(room_ids),
+                [keys.entry_member(username, self.process), expiry, username, *room_ids],
+            )
+            for username, room_ids in by_user.items()
+        ]
+        results = await scripts_pipelined(self.redis, calls)
+        back = []
+        for (username, room_ids), counts in zip(by_user.items(), results, strict=True):
+            back += [(r, username) for r, n in zip(room_ids, counts, strict=True) if int(n) == 1]
+        return back
 
     async def sweep(self) -> dict[int, list[str]]:
         gone: dict[int, list[str]] = {}

@@ -93,8 +93,16 @@ class Presence:
         while self.pending:
             await asyncio.sleep(delay)
             pending, self.pending = self.pending, {}
-            for room_id, changes in pending.items():
-                await self._publish(room_id, changes)
+            # The counts of every room of the batch in one round trip, then a publish each.
+            rooms = list(pending)
+            counts: list[int | None]
+            try:
+                counts = list(await self.store.counts(rooms))
+            except Exception:  # Redis down: the publishes fail too, and hello sets it right
+                logger.warning("presence counts failed rooms=%d", len(rooms))
+                counts = [None] * len(rooms)
+            for room_id, count in zip(rooms, counts, strict=True):
+                await _publish(room_id, self.slugs.get(room_id, ""), pending[room_id], count)
 
     async def _publish(self, room_id: int, changes: dict[str, bool]) -> None:
         # The count read now, not kept from joins and leaves: a page that was given only a

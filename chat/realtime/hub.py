@@ -30,6 +30,12 @@ HUB_RETRY_SECONDS = 0.5
 # each publishes its own commits, so seq 7 saved here may reach Redis after seq 8
 # saved there.
 GAP_HOLD_SECONDS = 0.05
+# A room's subscription outlives its last local connection by this much: a user who is
+# back soon (a reload, a reconnect after a restart, the next tab) finds it there rather
+# than paying a SUBSCRIBE, a read of the room's last seq and, on leaving, an UNSUBSCRIBE
+# each time. Messages reach the hub on chat.messages whatever it is subscribed to, so a
+# lingering room's order stays current.
+ROOM_LINGER_SECONDS = 30.0
 
 
 class RoomOrder:
@@ -52,6 +58,8 @@ class Hub:
         self.thread_states = ThreadStates(registry)  # thread.state, with totals read here
         self.rooms: dict[int, RoomOrder] = {}  # the rooms this process is subscribed to
         self._subscribe_lock = asyncio.Lock()  # one change of subscriptions at a time
+        self._lingering: dict[int, float] = {}  # empty room -> when to unsubscribe (loop time)
+        self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, layer: Any, registry: Registry) -> "Hub":
@@ -117,6 +125,30 @@ class Hub:
         await self.unsubscribe_empty(emptied)
 
     async def unsubscribe_empty(self, room_ids: list[int]) -> None:
+        """Unsubscribe from these rooms if they are still without a local connection
+        ROOM_LINGER_SECONDS from now."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + ROOM_LINGER_SECONDS
+        for room_id in room_ids:
+            if room_id in self.rooms and room_id not in self.registry.by_room:
+                self._lingering[room_id] = until
+        if self._lingering and (self._reaper is None or self._reaper.done()):
+            self._reaper = loop.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._lingering:
+            await asyncio.sleep(max(0.1, min(self._lingering.values()) - loop.time()))
+            now = loop.time()
+            due = [room_id for room_id, at in self._lingering.items() if at <= now]
+            for room_id in due:
+                del self._lingering[room_id]
+            try:
+                await self._unsubscribe_now(due)
+            except Exception:
+                logger.exception("unsubscribing %d empty rooms failed", len(due))
+
+    async def _unsubscribe_now(self, room_ids: list[int]) -> None:
         if not room_ids:
             return
         async with self._subscribe_lock:

@@ -26,6 +26,7 @@ from chat.selectors.reading import (
     UserRef,
     read_states,
     room_preview,
+    rooms_to_join,
     user_room,
     user_rooms,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "room_out",
     "room_preview",
     "room_with_access",
+    "rooms_to_join",
     "thread_followers",
     "thread_roots",
     "thread_states",

@@ -144,6 +144,35 @@ def user_rooms(*, user_id: int) -> list[RoomState]:
     return rooms
 
 
+def rooms_to_join(*, user_id: int) -> list[tuple[int, str]] | None:
+    """(id, slug) of the rooms the user has joined and may read now, or None when the
+    account may not chat at all (inactive, or banned site-wide): what an all-rooms
+    connection subscribes to before it reads the rooms' state. One query, no counts."""
+    q = connection.ops.quote_name
+    room, member, user = (
+        q(Room._meta.db_table),
+        q(Membership._meta.db_table),
+        q(User._meta.db_table),
+    )
+    sanction = q(Sanction._meta.db_table)
+    # One row for the account (ok) left-joined to its rooms: a row even with no rooms.
+    sql = (
+        f"SELECT a.ok, j.id, j.slug FROM (SELECT EXISTS(SELECT 1 FROM {user} u"  # noqa: S608
+        "  WHERE u.id = %(user)s AND u.is_active)"
+        f" AND NOT EXISTS(SELECT 1 FROM {sanction} s WHERE s.user_id = %(user)s"
+        "  AND s.kind = %(ban)s AND s.room_id IS NULL AND s.lifted_at IS NULL"
+        "  AND (s.expires_at IS NULL OR s.expires_at > %(now)s)) AS ok) a"
+        f" LEFT JOIN (SELECT r.id, r.slug FROM {member} mb JOIN {room} r ON r.id = mb.room_id"
+        f"  WHERE mb.user_id = %(user)s AND {_not_banned()}) j ON a.ok"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"user": user_id, **_ban_params()})
+        rows = cursor.fetchall()
+    if not rows or not rows[0][0]:
+        return None
+    return [(int(pk), str(slug)) for _ok, pk, slug in rows if pk is not None]
+
+
 def user_room(*, user_id: int, room_id: int) -> RoomState | None:
     """One joined room's state, or None when not joined (or banned there)."""
     with connection.cursor() as cursor:
