@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from chat.consumers.outage_guard import OutageGuard  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite import daphne_adapter  # noqa: E402
 from integrations.http import http_urlpatterns as hook_urlpatterns  # noqa: E402
@@ -22,8 +23,9 @@ application = ProtocolTypeRouter(
     {
         # Incoming webhooks answer before Django's middleware (integrations/http.py).
         "http": URLRouter([*hook_urlpatterns, re_path(r"", django_asgi_app)]),  # type: ignore[arg-type]
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # A database away at the handshake refuses it quietly (chat/consumers/outage_guard.py).
+        "websocket": OutageGuard(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

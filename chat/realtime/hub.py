@@ -87,7 +87,12 @@ class Hub:
         if online:
             # Marked first: the local counts rise at once, and leave() takes them down.
             conn.online.update(online)
-            await self.presence.connected_many(online, conn.username)
+            try:
+                await self.presence.connected_many(online, conn.username)
+            except Exception:
+                # Redis away (a Sentinel failover): the connect goes on; the local counts
+                # are up, and the next refresh (Presence.maintain) adds and announces it.
+                logger.warning("presence arrival failed user=%s; refresh adds it", conn.username)
 
     async def _subscribe(self, room_ids: list[int]) -> None:
         async with self._subscribe_lock:
@@ -162,8 +167,13 @@ class Hub:
                     await self.layer.group_discard(events.room_group(room_id), self.channel)
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
-        """Up to `limit` names of the room's online users, and how many there are."""
-        return await self.presence.online(room_id, limit)
+        """Up to `limit` names of the room's online users, and how many there are (none,
+        while Redis is away: hello goes out without them, presence frames follow)."""
+        try:
+            return await self.presence.online(room_id, limit)
+        except Exception:
+            logger.warning("presence read failed room_id=%s; hello without online users", room_id)
+            return [], 0
 
     # --- events ----------------------------------------------------------------------
 
