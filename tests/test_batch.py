@@ -288,4 +288,5 @@ def test_saved_messages_are_what_reading_them_back_gives(
         )
         assert outcome == stored
     assert outcomes[1]["mentions"] == ["alice"]
-    assert outcomes[2]["reply_to"] is not None and outcomes[3]["thread"] == root["id"]
+    assert outcomes[2]["reply_to"] is not None
+    assert outcomes[3]["thread"] == root["id"]

@@ -265,7 +265,6 @@ def test_fuzz_any_text_stays_well_formed_and_allowed(body: str) -> None:
     assert_well_formed(render(body, mentions=["bob"]))
 
 
-
 # Plain words (render's shortcut skips the parser for them) and what sits next to them.
 WORDS = ["deploy", "the", "fan", "1", "42", "été", "日本", "tada", "smile", "x", "com", "http"]
 JOINS = [" ", ":", ",", "  ", ".", "_", "-", "\n", "@", "*", ""]

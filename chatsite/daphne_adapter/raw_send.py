@@ -6,6 +6,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from chat.realtime import wire
 from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
 from chatsite.daphne_adapter.internals import Internals
 from chatsite.daphne_adapter.needs import (
@@ -31,6 +32,41 @@ def _apply(internals: Internals) -> None:
         return create_application(self, protocol, scope)
 
     server.create_application = create_application_with_raw_send
+    _HELD.tcp_connection = tcp_connection
+    wire.holder = _HELD
+
+
+class _Held(wire.Holder):
+    """The frames kept per socket while the hub hands out one event (chat/realtime/wire.py's
+    `held`), written with one send() per socket when it ends."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.tcp_connection: Any = None  # Twisted's TCP connection class (internals)
+        self.kept: dict[int, tuple[Any, list[bytes]]] = {}  # id(protocol) -> its frames
+
+    def hold(self) -> None:
+        self.depth += 1
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth <= 0:
+            self.depth = 0
+            self.flush()
+
+    def flush(self) -> None:
+        kept, self.kept = self.kept, {}
+        for protocol, frames in kept.values():
+            # A socket closed meanwhile drops them: its client resumes after its last seq.
+            if protocol.state == protocol.STATE_OPEN:
+                _write(
+                    protocol,
+                    frames[0] if len(frames) == 1 else b"".join(frames),
+                    self.tcp_connection,
+                )
+
+
+_HELD = _Held()
 
 
 def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
@@ -42,7 +78,8 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
     loop turn. Here an open, idle plain-TCP socket gets the bytes with one send() now;
     anything else (TLS, a write already buffered, compression, a closing socket) goes
     through Twisted's buffer, and a socket that is not open refuses (returns False) so
-    the caller takes the ASGI path, which knows what to do.
+    the caller takes the ASGI path, which knows what to do. While the hub holds writes
+    (chat/realtime/wire.py's `held`) the bytes are kept, and written per socket at once.
     """
 
     def send(frame: bytes) -> bool:
@@ -54,24 +91,35 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
             or protocol.websocket_extensions_in_use
         ):
             return False
-        transport = protocol.transport
-        idle = (
-            isinstance(transport, tcp_connection)
-            and transport.connected
-            and not transport.disconnecting
-            and not transport._tempDataLen
-            and transport.offset == len(transport.dataBuffer)
-        )
-        if idle:
-            sent = transport.writeSomeData(frame)
-            if isinstance(sent, int) and sent >= 0:
-                if sent < len(frame):
-                    transport.write(frame[sent:])  # the rest when the socket drains
-                return True
-        transport.write(frame)
+        if _HELD.depth:
+            entry = _HELD.kept.get(id(protocol))
+            if entry is None:
+                _HELD.kept[id(protocol)] = (protocol, [frame])
+            else:
+                entry[1].append(frame)
+            return True
+        _write(protocol, frame, tcp_connection)
         return True
 
     return send
+
+
+def _write(protocol: Any, data: bytes, tcp_connection: Any) -> None:
+    """One send() now on an idle plain-TCP socket, else through Twisted's buffer."""
+    transport = protocol.transport
+    if (
+        isinstance(transport, tcp_connection)
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._tempDataLen
+        and transport.offset == len(transport.dataBuffer)
+    ):
+        sent = transport.writeSomeData(data)
+        if isinstance(sent, int) and sent >= 0:
+            if sent < len(data):
+                transport.write(data[sent:])  # the rest when the socket drains
+            return
+    transport.write(data)
 
 
 PATCH = Patch(
