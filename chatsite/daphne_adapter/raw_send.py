@@ -58,12 +58,13 @@ class _Held(wire.Holder):
         kept, self.kept = self.kept, {}
         for protocol, frames in kept.values():
             # A socket closed meanwhile drops them: its client resumes after its last seq.
-            if protocol.state == protocol.STATE_OPEN:
-                _write(
-                    protocol,
-                    frames[0] if len(frames) == 1 else b"".join(frames),
-                    self.tcp_connection,
-                )
+            if protocol.state != protocol.STATE_OPEN:
+                continue
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            if protocol.send_queue:
+                protocol.sendData(data)  # behind what autobahn queued meanwhile
+            else:
+                _write(protocol, data, self.tcp_connection)
 
 
 _HELD = _Held()
@@ -128,6 +129,7 @@ PATCH = Patch(
     fallback="consumers send every frame through plain ASGI (slower, same behaviour)",
     needs=(
         takes("server", "create_application", "protocol", "scope"),
+        takes("protocol", "sendData", "data"),
         class_has("protocol", "STATE_OPEN", int),
         # Set on each connection by autobahn's handshake: only an instance shows them.
         instance_has("open_protocol", "protocol", "state", int),
