@@ -83,6 +83,8 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
     (chat/realtime/wire.py's `held`) the bytes are kept, and written per socket at once.
     """
 
+    held = _HELD
+
     def send(frame: bytes) -> bool:
         protocol = ref()
         if (
@@ -92,14 +94,28 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
             or protocol.websocket_extensions_in_use
         ):
             return False
-        if _HELD.depth:
-            entry = _HELD.kept.get(id(protocol))
+        if held.depth:
+            entry = held.kept.get(id(protocol))
             if entry is None:
-                _HELD.kept[id(protocol)] = (protocol, [frame])
+                held.kept[id(protocol)] = (protocol, [frame])
             else:
                 entry[1].append(frame)
             return True
-        _write(protocol, frame, tcp_connection)
+        # _write inlined: this runs once per recipient of every message not held.
+        transport = protocol.transport
+        if (
+            isinstance(transport, tcp_connection)
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+        ):
+            sent = transport.writeSomeData(frame)
+            if isinstance(sent, int) and sent >= 0:
+                if sent < len(frame):
+                    transport.write(frame[sent:])  # the rest when the socket drains
+                return True
+        transport.write(frame)
         return True
 
     return send
