@@ -12,6 +12,14 @@ accepts every frame (what daphne's write costs is not measured), and hands them
 delivery (median of `--repeat` rounds). Works on the per-room hub of commit eb3affe
 (chat/delivery.py, `deliver(seq, frame, wire)`) and on chat/realtime
 (`deliver(room_id, seq, frame, wire)`).
+
+`--hub` (chat/realtime only) goes the whole way a `chat.messages` event goes in a
+server instead: the tree's `Hub.fan_out_many` with `--batch` messages per event, each
+connection registered in the room, and the write through the tree's own daphne writer
+(chatsite/daphne_adapter/raw_send.py) to a real loopback TCP socket per connection
+(a stand-in for daphne's protocol and Twisted's transport around it, whose
+`writeSomeData` is the socket's send()). The kernel's send is then in the figure (it
+is most of a delivery's CPU); the receiving ends are drained outside the timing.
 """
 
 import argparse
@@ -107,6 +115,114 @@ def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
     return conns, deliver_new
 
 
+class _Transport:
+    """What the raw writer reads of Twisted's tcp.Connection, over a real socket."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.connected = 1
+        self.disconnecting = 0
+        self._tempDataLen = 0
+        self.dataBuffer = b""
+        self.offset = 0
+
+    def writeSomeData(self, data: bytes) -> int:
+        try:
+            return int(self.sock.send(data))
+        except BlockingIOError:
+            return 0
+
+    def write(self, data: bytes) -> None:
+        raise SystemExit("socket buffer full: drain more often (fewer --messages)")
+
+
+class _Protocol:
+    """What the raw writer reads of autobahn's protocol."""
+
+    STATE_OPEN = 3
+
+    def __init__(self, transport: _Transport) -> None:
+        self.state = self.STATE_OPEN
+        self.send_queue: Any = ()
+        self.websocket_extensions_in_use: list[str] = []
+        self.transport = transport
+
+
+def build_hub(count: int) -> tuple[Any, list[Any], list[Any]]:
+    """A hub with `count` connections in ROOM_ID, each writing through the tree's raw
+    writer to its own loopback socket; the hub, the connections and the client ends."""
+    import socket
+    import weakref
+
+    from chat.realtime import wire
+    from chat.realtime.connection import Connection, State, Stream
+    from chat.realtime.hub import Hub, RoomOrder
+    from chat.realtime.registry import Registry
+    from chatsite.daphne_adapter import raw_send
+
+    held = getattr(raw_send, "_HELD", None)  # what _apply installs, in trees that hold
+    if held is not None:
+        held.tcp_connection = _Transport
+        wire.holder = held  # type: ignore[attr-defined]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(count)
+    registry = Registry()
+    hub = Hub(layer=None, channel="hub.bench", tracker=None, registry=registry)  # type: ignore[arg-type]
+    keep: list[Any] = []
+    clients = []
+
+    async def asgi(*args: Any) -> None:
+        raise SystemExit("a frame took the ASGI path")
+
+    async def make(n: int) -> Any:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        server.setblocking(False)
+        client.setblocking(False)
+        clients.append(client)
+        protocol = _Protocol(_Transport(server))
+        keep.append(protocol)  # the writer holds a weak reference, as to daphne's
+        conn = Connection(asgi_send=asgi, asgi_close=asgi)
+        conn.user_id, conn.username = n + 1, f"u{n}"
+        conn.raw_send = raw_send._raw_send(weakref.ref(protocol), _Transport)
+        stream = Stream(ROOM_ID, "r-fanout-1")
+        conn.streams[ROOM_ID] = stream
+        await conn.start_stream(stream, 0)
+        conn.state = State.OPEN
+        registry.add(conn)
+        registry.add_rooms(conn, [ROOM_ID])
+        return conn
+
+    loop = asyncio.get_event_loop()
+    conns = [loop.run_until_complete(make(n)) for n in range(count)]
+    room = hub.rooms[ROOM_ID] = RoomOrder()
+    room.order.start(0)
+    hub._keep = keep  # type: ignore[attr-defined]
+    return hub, conns, clients
+
+
+async def hub_round(
+    hub: Any, clients: list[Any], first_seq: int, messages: int, batch: int
+) -> float:
+    spent = 0.0
+    for start in range(first_seq, first_seq + messages, batch):
+        event = {
+            "type": "chat.messages",
+            "items": [[ROOM_ID, seq, FRAME] for seq in range(start, start + batch)],
+        }
+        started = time.process_time()
+        await hub.fan_out_many(event)
+        spent += time.process_time() - started
+        for client in clients:  # not timed: the client's side
+            try:
+                while client.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+    return spent
+
+
 async def one_round(conns: list[Any], deliver: Any, first_seq: int, messages: int) -> float:
     from chat.realtime import wire
 
@@ -124,19 +240,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--rooms-per-conn", type=int, default=1)
+    parser.add_argument(
+        "--hub", action="store_true", help="through Hub.fan_out_many to loopback sockets"
+    )
+    parser.add_argument("--batch", type=int, default=1, help="messages per event (--hub)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
     django.setup()
     asyncio.set_event_loop(asyncio.new_event_loop())
-    conns, deliver = build(args.conns, args.rooms_per_conn)
     loop = asyncio.get_event_loop()
     rounds = []
     seq = 1
-    for _ in range(args.repeat + 1):  # the first round warms up
-        seconds = loop.run_until_complete(one_round(conns, deliver, seq, args.messages))
-        rounds.append(1e6 * seconds / (args.messages * args.conns))
-        seq += args.messages
+    if args.hub:
+        hub, _, clients = build_hub(args.conns)
+        for _ in range(args.repeat + 1):  # the first round warms up
+            seconds = loop.run_until_complete(
+                hub_round(hub, clients, seq, args.messages, args.batch)
+            )
+            rounds.append(1e6 * seconds / (args.messages * args.conns))
+            seq += args.messages
+    else:
+        conns, deliver = build(args.conns, args.rooms_per_conn)
+        for _ in range(args.repeat + 1):  # the first round warms up
+            seconds = loop.run_until_complete(one_round(conns, deliver, seq, args.messages))
+            rounds.append(1e6 * seconds / (args.messages * args.conns))
+            seq += args.messages
     per_delivery = statistics.median(rounds[1:])
     print(
         json.dumps(
@@ -146,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 "conns": args.conns,
                 "messages": args.messages,
                 "rooms_per_conn": args.rooms_per_conn,
+                "hub_and_sockets": args.hub,
+                "batch": args.batch if args.hub else None,
                 "realtime_package": "chat.realtime" in sys.modules,
             }
         )

@@ -119,7 +119,7 @@ def test_a_failed_commit_saves_and_publishes_nothing(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr(posting, "message_out", broken)  # after the seq UPDATE and INSERT
+    monkeypatch.setattr(posting, "message_out_new", broken)  # after the seq UPDATE and INSERT
     with pytest.raises(OperationalError):
         message_post_many([req(room, alice, "hi @alice", "c1"), req(room, alice, "two", "c2")])
     assert not Message.objects.exists()
@@ -250,3 +250,45 @@ def test_two_writers_taking_seqs_in_the_same_rooms_never_deadlock(alice: User, b
             Message.objects.filter(room=target).order_by("seq").values_list("seq", flat=True)
         )
         assert seqs == list(range(1, 31))
+
+
+def test_saved_messages_are_what_reading_them_back_gives(
+    room: Room, alice: User, bob: User
+) -> None:
+    """The batch builds each saved message's object from the row it inserted (no read
+    back): it must equal the object every reader builds from the database."""
+    from chat.models import Membership
+    from chat.services.posting import NewAttachment
+    from chat.services.resends import message_by_client_id
+
+    for user in (alice, bob):
+        Membership.objects.create(room=room, user=user)
+    root = message_post_many([req(room, alice, "the root", "r0")])[0]
+    assert not isinstance(root, ChatError)
+    file = NewAttachment(
+        kind="file", file="a/b.txt", name="b.txt", content_type="text/plain", size=3
+    )
+    outcomes = message_post_many(
+        [
+            req(room, alice, "plain words", "c1"),
+            req(room, bob, "**bold**, `code` and @alice @here", "c2"),
+            SendRequest(
+                room_id=room.pk, author=alice, body="yes", client_id="c3", reply_to=root["id"]
+            ),
+            SendRequest(
+                room_id=room.pk, author=bob, body="in it", client_id="c4", thread=root["id"]
+            ),
+            SendRequest(room_id=room.pk, author=bob, body="", client_id="c5", attachment=file),
+        ]
+    )
+    authors = {"c1": alice, "c2": bob, "c3": alice, "c4": bob, "c5": bob}
+    saved = [outcome for outcome in outcomes if not isinstance(outcome, ChatError)]
+    assert len(saved) == len(outcomes)
+    for message in saved:
+        stored = message_by_client_id(
+            room_id=room.pk, author=authors[message["client_id"]], client_id=message["client_id"]
+        )
+        assert message == stored
+    assert saved[1]["mentions"] == ["alice"]
+    assert saved[2]["reply_to"] is not None
+    assert saved[3]["thread"] == root["id"]

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.content.rendering import ALLOWED, LINK_REL, LINK_SCHEMES, MAX_RENDER_CHARS, render
+from chat.content.rendering import (
+    ALLOWED,
+    LINK_REL,
+    LINK_SCHEMES,
+    MAX_RENDER_CHARS,
+    parsed,
+    render,
+)
 
 A = f'target="_blank" rel="{LINK_REL}"'
 
@@ -256,6 +263,27 @@ def test_fuzz_markdown_shaped_bodies_stay_well_formed_and_allowed(body: str) -> 
 @given(st.text(max_size=300))
 def test_fuzz_any_text_stays_well_formed_and_allowed(body: str) -> None:
     assert_well_formed(render(body, mentions=["bob"]))
+
+
+# Plain words (render's shortcut skips the parser for them) and what sits next to them.
+WORDS = ["deploy", "the", "fan", "1", "42", "été", "日本", "tada", "smile", "x", "com", "http"]
+JOINS = [" ", ":", ",", "  ", ".", "_", "-", "\n", "@", "*", ""]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(WORDS + JOINS), min_size=1, max_size=30).map("".join))
+def test_plain_words_shortcut_renders_as_the_parser_does(body: str) -> None:
+    for mentions, group in (((), ""), (["bob", "deploy"], "here")):
+        assert render(body, mentions=mentions, group_mention=group) == parsed(
+            body, mentions=mentions, group_mention=group
+        )
+
+
+@pytest.mark.parametrize(
+    "body", ["fan:1:1:1234567890123", "deploy the release", ":smile:", "a:tada:b", "x:+1:"]
+)
+def test_plain_words_shortcut_keeps_shortcodes_and_words(body: str) -> None:
+    assert render(body) == parsed(body)
 
 
 PATHOLOGICAL = {

@@ -101,6 +101,7 @@ class Connection:
             and raw(wire_frame if wire_frame is not None else wire.text_frame(frame))
         ):
             return
+        wire.flush()  # raw bytes kept for this socket go first
         await self._asgi_send(frame)
 
     async def close(self, code: int) -> None:
@@ -108,6 +109,7 @@ class Connection:
         socket)."""
         if self.state < State.CLOSING:
             self.state = State.CLOSING
+        wire.flush()  # what was handed out before the close goes out before it
         await self._asgi_close(int(code))  # a CloseCode member goes out as a plain int
 
     # --- streams (for the consumer) --------------------------------------------------
@@ -148,6 +150,25 @@ class Connection:
             await self.membership_changed(*change)
 
     # --- called by the hub, the sync and the graceful stop ----------------------------
+
+    def deliver_now(self, room_id: int, seq: int, wire_frame: bytes) -> bool:
+        """`deliver`'s common case without a coroutine: the next seq of an idle stream,
+        written (or kept, chat/realtime/wire.py) synchronously, so nothing can come
+        between the write and recording it. False: nothing done, call `deliver`. Kept
+        lean: it runs once per recipient of every message."""
+        stream = self.streams.get(room_id)
+        if (
+            stream is not None
+            and self.state is State.OPEN
+            and not stream.queued
+            and not stream.lock.locked()
+            and (raw := self.raw_send) is not None
+            and stream.order.next_in_line(seq)
+            and raw(wire_frame)
+        ):
+            stream.order.delivered = seq
+            return True
+        return False
 
     async def deliver(
         self, room_id: int, seq: int, frame: str, wire_frame: bytes | None = None

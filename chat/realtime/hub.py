@@ -222,10 +222,20 @@ class Hub:
     async def fan_out_many(self, event: events.MessagesEvent) -> None:
         """A batch's messages, each handed out as fan_out does; rooms without a local
         connection are skipped."""
-        for room_id, seq, frame in event["items"]:
-            room = self.rooms.get(int(room_id))
-            if room is not None:
-                await self._offer(int(room_id), room, int(seq), str(frame))
+        items = event["items"]
+        if len(items) == 1:
+            await self._offer_item(items[0])
+            return
+        # Each socket's frames of the batch leave in one write (chat/realtime/wire.py).
+        with wire.held():
+            for item in items:
+                await self._offer_item(item)
+
+    async def _offer_item(self, item: list[Any]) -> None:
+        room_id, seq, frame = item
+        room = self.rooms.get(int(room_id))
+        if room is not None:
+            await self._offer(int(room_id), room, int(seq), str(frame))
 
     async def fan_out(self, event: events.MessageEvent) -> None:
         """Hand a message event to the room's local connections in seq order.
@@ -263,7 +273,8 @@ class Hub:
         wire_frame = wire.text_frame(frame)  # once for every socket
         for conn in conns:
             try:
-                await conn.deliver(room_id, seq, frame, wire_frame)
+                if not conn.deliver_now(room_id, seq, wire_frame):
+                    await conn.deliver(room_id, seq, frame, wire_frame)
             except Exception:
                 logger.exception("delivery to one connection failed")
 

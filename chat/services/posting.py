@@ -19,20 +19,22 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.selectors import profiles_warm
 from chat import events, selectors
 from chat.errors import ChatError
 from chat.models import Attachment, Message, Room
 from chat.protocol.codes import ErrorCode
-from chat.selectors import MessageOut, message_out
+from chat.selectors import MessageOut
+from chat.services.inserting import message_model, message_out_new, messages_insert, new_row
 from chat.services.mentioning import Mentioned, mention_rows_add, mentions_find
 from chat.services.messages import BAD_REPLY, message_body_clean, replies_check
 from chat.services.resends import already_saved as _already_saved
 from chat.services.resends import message_by_client_id as message_by_client_id  # re-exported
 from chat.services.rich import PostedAs as PostedAs  # re-exported: SendRequest's parts
 from chat.services.rich import RichContent as RichContent
-from chat.services.rich import posted_as_columns, rich_html
+from chat.services.rich import rich_html
 from chat.services.seqs import SeqBlock, room_seq_blocks
 from chat.services.threads import BAD_THREAD, replies_saved, roots_check
 
@@ -256,48 +258,46 @@ def _insert_many(
     by_room: dict[int, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         by_room[request.room_id].append(index)
-    seqs: dict[int, int] = {}
+    seqs = [0] * len(requests)
     blocks = room_seq_blocks({room_id: len(indexes) for room_id, indexes in by_room.items()})
     for room_id, indexes in by_room.items():
-        last = blocks[room_id].last
+        first = blocks[room_id].last - len(indexes) + 1
         for offset, index in enumerate(indexes):
-            seqs[index] = last - len(indexes) + 1 + offset
-    rows = Message.objects.bulk_create(
-        [
-            Message(
-                room_id=request.room_id,
-                seq=seqs[index],
-                author=request.author,
-                body=request.body,
-                client_id=request.client_id,
-                kind=request.kind,
-                mentions=list(mentioned[index].names),
-                group_mention=mentioned[index].group,
-                html=html,
-                reply_to=replies[index],
-                thread_id=request.thread,
-                also_to_room=request.also_to_room and request.thread is not None,
-                **posted_as_columns(request.posted_as, request.author),
-            )
-            for index, (request, html) in enumerate(zip(requests, htmls, strict=True))
-        ]
-    )
-    attachments = _attachments_add(rows, requests)
+            seqs[index] = first + offset
+    now = timezone.now()
+    rows = [
+        new_row(r, seq, m, reply, html)
+        for r, seq, m, reply, html in zip(requests, seqs, mentioned, replies, htmls, strict=True)
+    ]
+    ids = messages_insert(rows, now)
+    # Model instances only where a follow-up takes one (mentions, threads, files: rare).
+    models = {
+        index: message_model(row, ids[index], now)
+        for index, (row, request, found) in enumerate(zip(rows, requests, mentioned, strict=True))
+        if found.names or found.group or row.thread_id is not None or request.attachment
+    }
+    attachments = _attachments_add(models, requests)
     notify: list[events.NotifyItem] = []
-    for row, found in zip(rows, mentioned, strict=True):
+    for index, (row, found) in enumerate(zip(rows, mentioned, strict=True)):
         if found.names or found.group:
-            mention_rows_add(row, found)
+            mention_rows_add(models[index], found)
         # A thread's reply: its followers may need telling (notify/ reads them).
         if notify_needed(blocks[row.room_id], found) or row.thread_id is not None:
-            notify.append({"message_id": row.pk, "users": None})
+            notify.append({"message_id": ids[index], "users": None})
+    created_at = now.isoformat()
     payloads = [
-        message_out(
+        message_out_new(
             row,
+            message_id,
             room_slug=blocks[row.room_id].slug,
             author=request.author.get_username() if request.author is not None else None,
+            created_at=created_at,
+            reply_to=reply,
             attachment=attachments.get(index),
         )
-        for index, (row, request) in enumerate(zip(rows, requests, strict=True))
+        for index, (row, message_id, request, reply) in enumerate(
+            zip(rows, ids, requests, replies, strict=True)
+        )
     ]
     # Published in seq order per room, all after the one commit.
     ordered = sorted(
@@ -307,25 +307,29 @@ def _insert_many(
     events.publish_on_commit(events.messages_saved(ordered))
     # Replies: their threads' summaries and followers, in this transaction (their
     # frames are published after the messages').
-    replies_saved(
-        rows,
-        [p["author"] for p in payloads],
-        mentioned,
-        roots,
-        {room_id: block.slug for room_id, block in blocks.items()},
-    )
+    threaded = [i for i, row in enumerate(rows) if row.thread_id is not None]
+    if threaded:
+        replies_saved(
+            [models[i] for i in threaded],
+            [payloads[i]["author"] for i in threaded],
+            [mentioned[i] for i in threaded],
+            roots,
+            {room_id: block.slug for room_id, block in blocks.items()},
+        )
     # One notification job for the whole batch (only if someone may need telling).
     events.notify_on_commit(notify)
     # Outgoing webhooks' job, queued in this transaction (only where one watches).
-    events.hooks_request([row.pk for row in rows if blocks[row.room_id].hooks])
+    events.hooks_request([ids[i] for i, row in enumerate(rows) if blocks[row.room_id].hooks])
     return payloads
 
 
-def _attachments_add(rows: list[Message], requests: list[SendRequest]) -> dict[int, Attachment]:
-    """The attachments of the file messages among the rows (by index), one INSERT."""
+def _attachments_add(
+    models: dict[int, Message], requests: list[SendRequest]
+) -> dict[int, Attachment]:
+    """The attachments of the file messages of the batch (by index), one INSERT."""
     wanted = {
-        index: new.row(row)
-        for index, (row, request) in enumerate(zip(rows, requests, strict=True))
+        index: new.row(models[index])
+        for index, request in enumerate(requests)
         if (new := request.attachment) is not None
     }
     if wanted:

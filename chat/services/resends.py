@@ -2,6 +2,7 @@
 message back (chat/services/posting.py asks before inserting, and after a constraint)."""
 
 import contextlib
+import json
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
@@ -51,13 +52,23 @@ def already_saved(requests: "list[SendRequest]", indexes: list[int]) -> dict[int
     # an OR of a Q per send cost more to build than to run (13.7 % of a batch's time in
     # the profile). A join, not a row-value IN: SQLite scans the whole index for that.
     table = connection.ops.quote_name(Message._meta.db_table)
-    values = ", ".join(["(%s, %s, %s)"] * len(keys))
+    params: list[int | str]
+    if connection.vendor == "postgresql":
+        # One JSON parameter (a fixed statement psycopg parses once, see seqs.py).
+        source = (
+            "SELECT (e->>0)::bigint AS column1, (e->>1)::integer AS column2,"
+            " e->>2 AS column3 FROM json_array_elements(%s::json) e"
+        )
+        params = [json.dumps(keys, ensure_ascii=False)]
+    else:
+        source = "VALUES " + ", ".join(["(%s, %s, %s)"] * len(keys))
+        params = [value for key in keys for value in key]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT m.room_id, m.author_id, m.client_id FROM (VALUES {values}) AS v"  # noqa: S608 - table name from the model
+            f"SELECT m.room_id, m.author_id, m.client_id FROM ({source}) AS v"  # noqa: S608 - table name from the model
             f" JOIN {table} m ON m.room_id = v.column1 AND m.author_id = v.column2"
             " AND m.client_id = v.column3",
-            [value for key in keys for value in key],
+            params,
         )
         found = {(int(r), int(a), str(c)) for r, a, c in cursor.fetchall()}
     out: dict[int, MessageOut] = {}

@@ -6,6 +6,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from chat.realtime import wire
 from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
 from chatsite.daphne_adapter.internals import Internals
 from chatsite.daphne_adapter.needs import (
@@ -31,6 +32,42 @@ def _apply(internals: Internals) -> None:
         return create_application(self, protocol, scope)
 
     server.create_application = create_application_with_raw_send
+    _HELD.tcp_connection = tcp_connection
+    wire.holder = _HELD
+
+
+class _Held(wire.Holder):
+    """The frames kept per socket while the hub hands out one event (chat/realtime/wire.py's
+    `held`), written with one send() per socket when it ends."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.tcp_connection: Any = None  # Twisted's TCP connection class (internals)
+        self.kept: dict[int, tuple[Any, list[bytes]]] = {}  # id(protocol) -> its frames
+
+    def hold(self) -> None:
+        self.depth += 1
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth <= 0:
+            self.depth = 0
+            self.flush()
+
+    def flush(self) -> None:
+        kept, self.kept = self.kept, {}
+        for protocol, frames in kept.values():
+            # A socket closed meanwhile drops them: its client resumes after its last seq.
+            if protocol.state != protocol.STATE_OPEN:
+                continue
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            if protocol.send_queue:
+                protocol.sendData(data)  # behind what autobahn queued meanwhile
+            else:
+                _write(protocol, data, self.tcp_connection)
+
+
+_HELD = _Held()
 
 
 def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
@@ -42,8 +79,11 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
     loop turn. Here an open, idle plain-TCP socket gets the bytes with one send() now;
     anything else (TLS, a write already buffered, compression, a closing socket) goes
     through Twisted's buffer, and a socket that is not open refuses (returns False) so
-    the caller takes the ASGI path, which knows what to do.
+    the caller takes the ASGI path, which knows what to do. While the hub holds writes
+    (chat/realtime/wire.py's `held`) the bytes are kept, and written per socket at once.
     """
+
+    held = _HELD
 
     def send(frame: bytes) -> bool:
         protocol = ref()
@@ -54,15 +94,22 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
             or protocol.websocket_extensions_in_use
         ):
             return False
+        if held.depth:
+            entry = held.kept.get(id(protocol))
+            if entry is None:
+                held.kept[id(protocol)] = (protocol, [frame])
+            else:
+                entry[1].append(frame)
+            return True
+        # _write inlined: this runs once per recipient of every message not held.
         transport = protocol.transport
-        idle = (
+        if (
             isinstance(transport, tcp_connection)
             and transport.connected
             and not transport.disconnecting
             and not transport._tempDataLen
             and transport.offset == len(transport.dataBuffer)
-        )
-        if idle:
+        ):
             sent = transport.writeSomeData(frame)
             if isinstance(sent, int) and sent >= 0:
                 if sent < len(frame):
@@ -74,12 +121,31 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
     return send
 
 
+def _write(protocol: Any, data: bytes, tcp_connection: Any) -> None:
+    """One send() now on an idle plain-TCP socket, else through Twisted's buffer."""
+    transport = protocol.transport
+    if (
+        isinstance(transport, tcp_connection)
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._tempDataLen
+        and transport.offset == len(transport.dataBuffer)
+    ):
+        sent = transport.writeSomeData(data)
+        if isinstance(sent, int) and sent >= 0:
+            if sent < len(data):
+                transport.write(data[sent:])  # the rest when the socket drains
+            return
+    transport.write(data)
+
+
 PATCH = Patch(
     name="raw_send",
     check_id="chat.W105",
     fallback="consumers send every frame through plain ASGI (slower, same behaviour)",
     needs=(
         takes("server", "create_application", "protocol", "scope"),
+        takes("protocol", "sendData", "data"),
         class_has("protocol", "STATE_OPEN", int),
         # Set on each connection by autobahn's handshake: only an instance shows them.
         instance_has("open_protocol", "protocol", "state", int),
