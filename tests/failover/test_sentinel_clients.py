@@ -52,12 +52,14 @@ def test_app_clients_follow_the_promoted_replica(sentinels: SentinelSet, setting
     sync = redis_client_sync(url)
     limiter = account_limits._limiter(url)
     item = RateLimitItemPerHour(1000)
+    # The replica linked and the sentinels agreed first: on a loaded machine the replica's
+    # first sync can take longer than the WAIT below would allow.
+    sentinels.wait_failover_ready()
     sync.set("written-before", "1")
-    assert sync.wait(1, 5000) == 1  # on the replica before the primary dies
+    assert sync.wait(1, 15000) == 1  # on the replica before the primary dies
     assert limiter.hit(item, "t", "before")
     assert asyncio.run(health._redis_ok())
 
-    sentinels.wait_failover_ready()
     old = sentinels.primary.port
     sentinels.primary.kill()
     new = sentinels.wait_promoted(old, 60)
