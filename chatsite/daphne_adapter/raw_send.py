@@ -101,21 +101,7 @@ def _raw_send(ref: "weakref.ref[Any]", tcp_connection: Any) -> RawSend:
             else:
                 entry[1].append(frame)
             return True
-        # _write inlined: this runs once per recipient of every message not held.
-        transport = protocol.transport
-        if (
-            isinstance(transport, tcp_connection)
-            and transport.connected
-            and not transport.disconnecting
-            and not transport._tempDataLen
-            and transport.offset == len(transport.dataBuffer)
-        ):
-            sent = transport.writeSomeData(frame)
-            if isinstance(sent, int) and sent >= 0:
-                if sent < len(frame):
-                    transport.write(frame[sent:])  # the rest when the socket drains
-                return True
-        transport.write(frame)
+        _write(protocol, frame, tcp_connection)
         return True
 
     return send
