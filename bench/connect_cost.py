@@ -47,6 +47,7 @@ from bench.preparing import (
     drop_bench_database,
     run_quiet,
     snapshot,
+    snapshot_json,
 )
 
 ROOM_COUNT = 200
@@ -249,20 +250,10 @@ def connect_queries(tree: Tree, redis_url: str) -> dict[str, Any]:
     """bench.connect_queries --rooms 20 in the tree, with Redis: statements and round
     trips of one all-rooms connect."""
     env = {**django_env(tree.prepared, tree.database_url), "REDIS_URL": redis_url}
-    argv = [sys.executable, "-m", "bench.connect_queries", "--rooms", "20", "--json"]
-    done = subprocess.run(
-        argv,
-        cwd=tree.prepared.src,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        return {"error": (done.stderr or done.stdout)[-1500:]}
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result["history"]["20"]  # type: ignore[no-any-return]
+    found = snapshot_json("bench.connect_queries", ["--rooms", "20"], env, tree.prepared.src)
+    if "error" in found:
+        return found
+    return found["history"]["20"]  # type: ignore[no-any-return]
 
 
 def median(values: list[float | None]) -> float | None:

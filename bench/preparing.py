@@ -252,7 +252,7 @@ def prepare(
     return prepared
 
 
-def _snapshot_json(module: str, args: list[str], env: dict[str, str], src: Path) -> dict[str, Any]:
+def snapshot_json(module: str, args: list[str], env: dict[str, str], src: Path) -> dict[str, Any]:
     """Run `python -m <module> --json <args>` in the snapshot and return the JSON object
     its last line prints; a failure is reported in the result, not fatal."""
     done = subprocess.run(
@@ -273,13 +273,13 @@ def _snapshot_json(module: str, args: list[str], env: dict[str, str], src: Path)
 def connect_queries(env: dict[str, str], src: Path) -> dict[str, Any]:
     """bench.connect_queries on the run's database (its own users and rooms, prefixed
     cq-)."""
-    return _snapshot_json("bench.connect_queries", [], env, src)
+    return snapshot_json("bench.connect_queries", [], env, src)
 
 
 def ceiling(env: dict[str, str], src: Path, seconds: float) -> dict[str, Any]:
     """bench.ceiling on the run's database: the database's own insert rates (scratch
     rooms, deleted after)."""
-    return _snapshot_json("bench.ceiling", ["--seconds", str(seconds)], env, src)
+    return snapshot_json("bench.ceiling", ["--seconds", str(seconds)], env, src)
 
 
 def drop_bench_database(admin_url: str, pg_db: str) -> None:

@@ -36,18 +36,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def one_start(port: int, log_dir: Path) -> dict[str, float]:
-    log_path = log_dir / f"daphne-{port}.log"
+def spawn_daphne(port: int, log_path: Path) -> "subprocess.Popen[bytes]":
+    """One daphne of this tree on 127.0.0.1:`port`, its output in `log_path`."""
     env = {"DJANGO_SETTINGS_MODULE": "chatsite.settings", **os.environ}
-    started = time.monotonic()
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+def one_start(port: int, log_dir: Path) -> dict[str, float]:
+    log_path = log_dir / f"daphne-{port}.log"
+    started = time.monotonic()
+    proc = spawn_daphne(port, log_path)
     listening = ready = cpu = 0.0
     refused = 0
     try:
@@ -104,15 +109,7 @@ def restart_with_sockets(port: int, log_dir: Path, sockets: int) -> dict[str, An
     keys = json.loads(out.read_text())["sessions"]
     os.environ.update(ABUSE_LIMITS)
     log_path = log_dir / f"daphne-held-{port}.log"
-    env = {"DJANGO_SETTINGS_MODULE": "chatsite.settings", **os.environ}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn_daphne(port, log_path)
     origin = f"http://127.0.0.1:{port}"
     specs = [
         ClientSpec(i, f"ws://127.0.0.1:{port}/ws/chat/restart-0/", origin, f"sessionid={k}", "x")
