@@ -52,6 +52,9 @@ from bench.preparing import (
 
 ROOM_COUNT = 200
 ROOMS_PER_USER = 20
+# The Channels tutorial as it is written (AuthMiddlewareStack) with logged-in clients, on
+# the first tree's sessions: Channels' own floor for an authenticated connect.
+TUTORIAL_AUTH = "tutorial+auth"
 
 
 @dataclass
@@ -168,13 +171,16 @@ def measure(
     profile: Path | None = None,
 ) -> dict[str, Any]:
     prefix = f"cc{secrets.token_hex(4)}"
-    if tree is None:
+    if tree is None or label == TUTORIAL_AUTH:
         env = {
             "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
             "BENCH_BASELINE_REDIS_URL": redis.url,
             "BENCH_BASELINE_PREFIX": prefix,
             "PYTHONPATH": str(ROOT),
         }
+        if tree is not None:  # the tutorial with AuthMiddlewareStack, on a tree's sessions
+            env["BENCH_BASELINE_DATABASE_URL"] = tree.database_url
+            env["BENCH_BASELINE_SECRET_KEY"] = tree.prepared.secret_key
         app, probe, cwd = "bench.baseline.asgi:application", "/", ROOT
     else:
         env = {
@@ -194,7 +200,7 @@ def measure(
             return [
                 (
                     f"{servers[i % 2].ws}/ws/chat/"
-                    + ("" if tree is not None else f"{room_slug(i % ROOM_COUNT)}/"),
+                    + ("" if app.startswith("chatsite") else f"{room_slug(i % ROOM_COUNT)}/"),
                     f"sessionid={cookie}" if cookie else None,
                 )
                 for i, cookie in enumerate(cookies)
@@ -263,7 +269,7 @@ def median(values: list[float | None]) -> float | None:
 
 def summary(rounds: list[list[dict[str, Any]]], labels: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label in ["tutorial", *labels]:
+    for label in ["tutorial", TUTORIAL_AUTH, *labels]:
         rows = [r for round_ in rounds for r in round_ if r["label"] == label]
         ratios = []
         for round_ in rounds:
@@ -314,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         seed_history(args.seed_history)
         return 0
     labels = args.label or [path.resolve().name for path in args.code]
-    users = (args.runs + int(args.profile)) * (args.warm + args.connects)
+    # Fresh sessions for every run of a tree, and for the authenticated tutorial's runs
+    # (on the first tree's users).
+    users = (2 * args.runs + int(args.profile)) * (args.warm + args.connects)
     log_dir = Path(tempfile.mkdtemp(prefix="chat-connect-cost-logs-"))
     trees: list[Tree] = []
     redis = OwnRedis(args.redis_port, log_dir)
@@ -336,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
             t.label: {"code_hash": t.prepared.code_hash, "commit": git_commit(c)}
             for t, c in zip(trees, args.code, strict=True)
         }
-        kinds: list[tuple[str, Tree | None]] = [("tutorial", None), *((t.label, t) for t in trees)]
+        kinds: list[tuple[str, Tree | None]] = [
+            ("tutorial", None),
+            (TUTORIAL_AUTH, trees[0]),
+            *((t.label, t) for t in trees),
+        ]
         rounds: list[list[dict[str, Any]]] = []
         for number in range(args.runs):
             order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]

@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "notify",
     "integrations",
     "dataport",
-    "chatsite.daphne_adapter",  # its system check only (chat.W101-W109)
+    "chatsite.daphne_adapter",  # its system check only (chat.W101-W110)
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,6 @@
 """The daphne adapter (chatsite/daphne_adapter/) checks the internals each patch relies
 on: on the pinned daphne/autobahn/Twisted every one is there; when one is missing, the
-system check names the patch by its id (chat.W101-W109), the patch is not applied, and
+system check names the patch by its id (chat.W101-W110), the patch is not applied, and
 the server runs that part as stock daphne (plain ASGI sends, daphne's own SIGTERM)."""
 
 import asyncio
@@ -8,10 +8,12 @@ import importlib.metadata
 import json
 import logging
 import os
+import pprint
 import signal
 import subprocess
 import sys
 import textwrap
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ def fake_internals(**overrides: Any) -> Internals:
         "deferred": defer.Deferred,
         "reactor": FakeReactor(),
         "http_request": type("Request", (WebRequest,), {}),
+        "opening_module": types.SimpleNamespace(pformat=pprint.pformat),
         **overrides,
     }
     return Internals(**values)

@@ -5,6 +5,11 @@ protocol for the load generator.
 On connect: join the room's group and send `{"type": "hello"}`. On a frame: group_send
 its body. Per recipient: `json.dumps` a `{"type": "message", "message": {...}}` frame.
 No auth, no database, no seq, no ack. Plain HTTP answers 200 (a readiness probe).
+
+With AUTHENTICATED (bench/baseline/settings.py) the socket stack is the
+tutorial's `AuthMiddlewareStack`, and a connect without a logged-in session is closed:
+the floor any authenticated Channels connect pays (session and user read, one thread
+hop), with nothing of the project's own.
 """
 
 import json
@@ -16,14 +21,21 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.baseline.settings")
 django.setup()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from bench.baseline.settings import AUTHENTICATED  # noqa: E402
+
 
 class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     async def connect(self) -> None:
+        user = self.scope.get("user")
+        if AUTHENTICATED and not (user and user.is_authenticated):
+            await self.close()
+            return
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = f"chat_{self.room_name}"
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
@@ -31,7 +43,8 @@ class ChatConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is
         await self.send(text_data=json.dumps({"type": "hello"}))
 
     async def disconnect(self, close_code: int) -> None:
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+        if hasattr(self, "room_group_name"):
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         data = json.loads(text_data or "{}")
@@ -56,11 +69,12 @@ async def http_ok(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+_sockets = URLRouter([re_path(r"ws/chat/(?P<room_name>[-\w]+)/$", ChatConsumer.as_asgi())])
 application = ProtocolTypeRouter(
     {
         "http": http_ok,
         "websocket": AllowedHostsOriginValidator(
-            URLRouter([re_path(r"ws/chat/(?P<room_name>[-\w]+)/$", ChatConsumer.as_asgi())])
+            AuthMiddlewareStack(_sockets) if AUTHENTICATED else _sockets
         ),
     }
 )

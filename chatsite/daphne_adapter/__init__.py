@@ -2,9 +2,9 @@
 and the only package that reaches into daphne's, autobahn's and Twisted's internals.
 
 One module per patch (close_codes, no_delay, frame_limits, send_after_close, raw_send,
-sigterm, serving, backlog, admission), each stating what it relies on next to it
+sigterm, serving, backlog, admission, lazy_debug), each stating what it relies on next to it
 (needs.py); checks.py checks those by introspection, as a Django system check
-(chat.W101-W109, `manage.py check --deploy`) and at start, where a patch whose needs
+(chat.W101-W110, `manage.py check --deploy`) and at start, where a patch whose needs
 are missing is skipped with a warning and that part runs as stock daphne. Nothing
 happens at import: asgi.py calls start().
 """

@@ -1,5 +1,5 @@
 """Django app of the daphne adapter: only so that its system check is registered
-(chat.W101-W109 under `manage.py check --deploy`). It has no models and patches nothing."""
+(chat.W101-W110 under `manage.py check --deploy`). It has no models and patches nothing."""
 
 from django.apps import AppConfig
 

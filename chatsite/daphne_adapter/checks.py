@@ -1,5 +1,5 @@
 """Every patch of the daphne adapter, the check of what each relies on (a Django system
-check under `manage.py check --deploy`, ids chat.W101-W109) and their installation.
+check under `manage.py check --deploy`, ids chat.W101-W110) and their installation.
 Importing this registers the check; nothing is patched until install() is called."""
 
 import logging
@@ -14,6 +14,7 @@ from chatsite.daphne_adapter import (
     close_codes,
     frame_limits,
     internals,
+    lazy_debug,
     no_delay,
     raw_send,
     send_after_close,
@@ -35,6 +36,7 @@ PATCHES: tuple[Patch, ...] = (
     serving.PATCH,
     backlog.PATCH,
     admission.PATCH,
+    lazy_debug.PATCH,
 )
 
 

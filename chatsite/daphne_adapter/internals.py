@@ -19,6 +19,7 @@ class Internals:
     deferred: Any  # twisted.internet.defer.Deferred
     reactor: Any  # the reactor daphne runs (Twisted's asyncio reactor)
     http_request: Any = None  # daphne.http_protocol.WebRequest
+    opening_module: Any = None  # autobahn.websocket.protocol (its _connectionMade's globals)
 
 
 def load() -> Internals:
@@ -38,7 +39,16 @@ def load() -> Internals:
         deferred=defer.Deferred,
         reactor=reactor,
         http_request=WebRequest,
+        opening_module=_defining_module(WebSocketProtocol, "_connectionMade"),
     )
+
+
+def _defining_module(klass: type, method: str) -> Any:
+    """The module whose globals `klass.method` runs with."""
+    import sys
+
+    owner = next((k for k in klass.__mro__ if method in vars(k)), None)
+    return sys.modules.get(owner.__module__) if owner is not None else None
 
 
 def qualified(owner: Any) -> str:
