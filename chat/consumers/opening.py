@@ -45,11 +45,12 @@ def _rooms_and_backlogs(*, user_id: int, after: dict[str, int], limit: int) -> _
     rooms = selectors.user_rooms(user_id=user_id)
     wanted = {room["id"]: after[room["slug"]] for room in rooms if room["slug"] in after}
     backlogs = selectors.message_backlogs(after=wanted, limit=limit, reader_id=user_id)
+    profile, prefs = selectors.user_profile_and_prefs(user_id)
     return _AllRooms(
         rooms,
         backlogs,
-        selectors.user_profile(user_id),
-        selectors.notify_prefs(user_id),
+        profile,
+        prefs,
         selectors.thread_totals(user_ids=[user_id])[user_id],
         commands_list(),
     )

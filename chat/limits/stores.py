@@ -13,8 +13,8 @@ from typing import Protocol
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from chat.limits.bucket_batch import BucketTaker
 from chat.ops.redis_client import redis_client
+from chat.ops.redis_scripts import ScriptBatch
 from chat.presence.stores import presence_ttl_seconds
 
 # KEYS[1]: hash {tokens, at}. ARGV: burst, refill per second. Returns {1, "0"} when a
@@ -164,7 +164,10 @@ class RedisStore:
                 connection_pool=self.redis.connection_pool,  # type: ignore[arg-type]
             )
         )
-        self._taker = BucketTaker(self.redis, self.redis.register_script(BUCKET_TAKE), self.prefix)
+        # Bucket takes, admissions and releases of concurrent sends and connects share
+        # a round trip (chat/ops/redis_scripts.py).
+        self._batch = ScriptBatch(self.redis)
+        self._take = self.redis.register_script(BUCKET_TAKE)
         self._admit = self.redis.register_script(_ADMIT)
         self._release = self.redis.register_script(_RELEASE)
         self._refresh = self.redis.register_script(_REFRESH)
@@ -178,19 +181,21 @@ class RedisStore:
         return int(presence_ttl_seconds() * 1000)
 
     async def take_token(self, key: str, burst: int, rate: float) -> float:
-        # Batched with the other sends of this process (chat/limits/bucket_batch.py).
-        return await self._taker.take(key, burst, rate)
+        keys, args = [f"{self.prefix}:rate:{key}"], [burst, repr(float(rate))]
+        taken, wait = await self._batch.call(self._take, keys, args)
+        return 0.0 if int(taken) == 1 else float(wait)
 
     async def admit(self, caps: list[tuple[str, int]]) -> int:
         keys = [name for key, _ in caps for name in self._pair(key)]
         args: list[str | int] = [self.process, self._ttl_ms(), *(cap for _, cap in caps)]
-        return int(await self._admit(keys=keys, args=args))
+        return int(await self._batch.call(self._admit, keys, args))
 
     async def release(self, counts: dict[str, int]) -> None:
         """Take `count` connections off each identity's count for this process."""
-        await self._release(
-            keys=[name for key in counts for name in self._pair(key)],
-            args=[self.process, *counts.values()],
+        await self._batch.call(
+            self._release,
+            [name for key in counts for name in self._pair(key)],
+            [self.process, *counts.values()],
         )
 
     async def refresh(self, counts: dict[str, int]) -> None:

@@ -5,16 +5,13 @@ import time
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from django.conf import settings
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from chat.ops.redis_client import redis_client
+from chat.ops.redis_scripts import ScriptBatch, ScriptCall, scripts_pipelined
 from chat.presence import keys, scripts
 
 
@@ -26,34 +23,6 @@ def presence_ttl_seconds() -> float:
 
 def maintain_interval_seconds() -> float:
     return 0.25 * settings.CHAT_PRESENCE_TIMEOUT_SECONDS
-
-
-async def scripts_pipelined(
-    redis: "Redis",
-    calls: Sequence[tuple[AsyncScript, list[str], list[Any]]],
-    then: "Callable[[Pipeline], object] | None" = None,
-) -> list[Any]:
-    """Run each (script, keys, args) as EVALSHA in one pipeline: one round trip. redis-py
-    sends SCRIPT EXISTS before every pipeline that holds scripts (a second round trip
-    per connect and per close); here the scripts are loaded only when Redis answers
-    NOSCRIPT (after its restart or a failover), and the pipeline is sent again (none of
-    its scripts ran then). `then` adds plain commands after the scripts."""
-    for attempt in range(2):
-        async with redis.pipeline(transaction=False) as pipe:
-            for script, keys, args in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            if then is not None:
-                then(pipe)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = [r for r in results if isinstance(r, NoScriptError)]
-        if not missing or attempt:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-            return results
-        for script in {id(s): s for s, _, _ in calls}.values():
-            script.sha = await redis.script_load(script.script)
-    raise AssertionError("unreachable")
 
 
 class PresenceStore(Protocol):
@@ -128,6 +97,9 @@ class RedisStore:
         self._sweep = self.redis.register_script(scripts.SWEEP)
         self._arrive_many = self.redis.register_script(scripts.ARRIVE_MANY)
         self._depart_many = self.redis.register_script(scripts.DEPART_MANY)
+        # The arrivals and departures of concurrent connects and closes share a round
+        # trip (chat/ops/redis_scripts.py).
+        self._batch = ScriptBatch(self.redis)
 
     def _keys(self, room_id: int) -> list[str]:
         return keys.script_keys(self.prefix, room_id)
@@ -169,12 +141,12 @@ class RedisStore:
         def slugs_set(pipe: Pipeline) -> object:
             return pipe.hset(self.slugs_key, mapping={str(k): v for k, v in new.items()})
 
-        arrive = (
+        counts = await self._batch.call(
             self._arrive_many,
             self._many_keys(room_ids),
             [member, expiry, username, *room_ids],
+            slugs_set if new else None,
         )
-        counts = (await scripts_pipelined(self.redis, [arrive], then=slugs_set if new else None))[0]
         return [room_id for room_id, n in zip(room_ids, counts, strict=True) if int(n) == 1]
 
     async def slug(self, room_id: int) -> str | None:
@@ -187,8 +159,9 @@ class RedisStore:
         if not room_ids:
             return []
         member = keys.entry_member(username, self.process)
-        depart = (self._depart_many, self._many_keys(room_ids), [member, username, *room_ids])
-        lefts = (await scripts_pipelined(self.redis, [depart]))[0]
+        lefts = await self._batch.call(
+            self._depart_many, self._many_keys(room_ids), [member, username, *room_ids]
+        )
         return [room_id for room_id, n in zip(room_ids, lefts, strict=True) if int(n) == 0]
 
     async def online(self, room_id: int, limit: int) -> tuple[list[str], int]:
@@ -225,7 +198,7 @@ class RedisStore:
         for room_id, username in entries:
             by_user[username].append(room_id)
         calls = [
-            (
+            ScriptCall(
                 self._arrive_many,
                 self._many_keys(room_ids),
                 [keys.entry_member(username, self.process), expiry, username, *room_ids],

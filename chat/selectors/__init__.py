@@ -18,7 +18,12 @@ from chat.selectors.messages import (
     message_out,
     message_page,
 )
-from chat.selectors.notifying import NotifyPrefsOut, notify_prefs, room_members_matching
+from chat.selectors.notifying import (
+    NotifyPrefsOut,
+    notify_prefs,
+    room_members_matching,
+    user_profile_and_prefs,
+)
 from chat.selectors.reactions import ReactionOut, reaction_count, reactions_for
 from chat.selectors.reading import (
     ReadState,
@@ -123,6 +128,7 @@ __all__ = [
     "token_user",
     "user_get",
     "user_profile",
+    "user_profile_and_prefs",
     "user_room",
     "user_rooms",
 ]

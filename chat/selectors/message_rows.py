@@ -178,7 +178,7 @@ def _message_select() -> str:
 _MESSAGE_SELECT = _message_select()
 
 
-def _aware(value: datetime | str) -> datetime:
+def aware(value: datetime | str) -> datetime:
     # PostgreSQL returns aware datetimes; SQLite returns the stored text (naive UTC).
     found = parse_datetime(value) if isinstance(value, str) else value
     if found is None:
@@ -200,9 +200,9 @@ def _message_row(row: tuple[Any, ...]) -> MessageOut:
         "author_icon_emoji": as_emoji or None,
         "body": body,
         **_rich(row[-_RICH_COLUMNS:]),
-        "created_at": _aware(created_at).isoformat(),
+        "created_at": aware(created_at).isoformat(),
         "client_id": client_id,
-        "edited_at": _aware(edited_at).isoformat() if edited_at else None,
+        "edited_at": aware(edited_at).isoformat() if edited_at else None,
         "kind": kind,
         "attachment": (
             _attachment(attachment_id, *attachment_rest, kind=row[21]) if attachment_id else None
@@ -283,7 +283,7 @@ def thread_summary(
     names = json.loads(participants) if isinstance(participants, str) else participants
     return {
         "replies": int(replies),
-        "last_reply_at": _aware(last_reply_at).isoformat() if last_reply_at else None,
+        "last_reply_at": aware(last_reply_at).isoformat() if last_reply_at else None,
         "participants": list(names or []),
         "last_seq": int(last_seq),
     }

@@ -6,7 +6,7 @@ query however many threads a user follows."""
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypedDict
 
 from django.contrib.auth.models import User
@@ -22,6 +22,7 @@ from chat.selectors.message_rows import (
     MessageOut,
     ThreadSummary,
     _message_row,
+    aware,
     thread_summary,
 )
 from chat.selectors.reactions import reactions_for
@@ -263,16 +264,9 @@ def threads_page(*, user_id: int, unread: bool, before: str | None, limit: int) 
     following_next = None
     if more and rows:
         last = rows[-1]
-        at = _as_datetime(last[9])
+        at = aware(last[9])
         following_next = _cursor_encode(at, int(last[1]))
     return {"items": items, "next": following_next}
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    found = parse_datetime(value) if isinstance(value, str) else value
-    if found is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return found if timezone.is_aware(found) else timezone.make_aware(found, UTC)
 
 
 def thread_roots(ids: list[int], *, reader_id: int | None = None) -> dict[int, MessageOut]:
