@@ -29,7 +29,14 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from bench.daphnes import log_problems
-from bench.loadgen import ClientSpec, PhaseSpec, Reconnect, Worker, summarize_phase
+from bench.loadgen import (
+    START_DELAY_NS,
+    ClientSpec,
+    PhaseSpec,
+    Reconnect,
+    Worker,
+    summarize_phase,
+)
 from chat.models import Message, Room
 from tests.servers import Daphne, daphnes, start_daphne
 
@@ -44,7 +51,6 @@ AFTER_SENDS_SECONDS = 3.0  # sends once both processes are back
 # Bounds, not targets (the bench measures the times): a phase ends as soon as everything
 # arrived, and the roll's phase must outlast both restarts on a loaded machine.
 DRAIN_SECONDS = 120.0
-START_DELAY_NS = 300_000_000
 # Handshakes in flight at the first connect: few enough that each answers within
 # daphne's 5 s handshake bound on a loaded machine (past it daphne answers 403).
 CONNECTS_IN_FLIGHT = 16
