@@ -474,6 +474,10 @@ CHAT_SESSION_CHECK_SECONDS: float = env.float("CHAT_SESSION_CHECK_SECONDS", defa
 CHAT_GIL_SWITCH_INTERVAL_SECONDS: float = env.float(
     "CHAT_GIL_SWITCH_INTERVAL_SECONDS", default=0.0005
 )
+# Under daphne: the cyclic garbage collector's youngest-generation threshold (Python's
+# default is 700), and what was loaded at start is frozen out of its scans; 0 keeps
+# Python's defaults. See chatsite/daphne_adapter/__init__.py.
+CHAT_GC_GEN0_THRESHOLD: int = env.int("CHAT_GC_GEN0_THRESHOLD", default=50_000)
 # hello.online names at most this many users (hello.online_count has them all), so a
 # connect into a big room costs the same as into a small one.
 CHAT_HELLO_ONLINE_LIMIT: int = env.int("CHAT_HELLO_ONLINE_LIMIT", default=100)
