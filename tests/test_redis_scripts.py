@@ -92,3 +92,16 @@ async def test_the_round_trip_failing_fails_each_of_its_calls(redis_url: str) ->
     )
     assert all(isinstance(error, Exception) for error in found)
     await client.aclose()
+
+
+async def test_attempts_are_a_moving_window_that_counts_only_what_it_lets_in(
+    redis_url: str,
+) -> None:
+    store = limit_stores.RedisStore(redis_url, f"t{uuid.uuid4().hex[:8]}")
+    first = await asyncio.gather(*(store.attempt("connect:a", 3, 1) for _ in range(5)))
+    assert first == [True, True, True, False, False]
+    assert await store.attempt("connect:b", 3, 1)  # another address: its own window
+    await asyncio.sleep(1.05)  # the first three left the window; the refusals never counted
+    again = await asyncio.gather(*(store.attempt("connect:a", 3, 1) for _ in range(4)))
+    assert again == [True, True, True, False]
+    await store.redis.aclose()

@@ -9,7 +9,9 @@ and the state is in memory.
 - Message rate: a token bucket per user (CHAT_MESSAGE_BURST at once, refilled at
   CHAT_MESSAGE_RATE_PER_SECOND). In Redis it is one small Lua script timed by the
   Redis clock; `limits` (used below for the windows) offers no token bucket.
-- Flooding, connection attempts: moving windows from the `limits` library.
+- Connection attempts: a moving window per address (in Redis a script batched with
+  the connects' other calls, chat/ops/redis_scripts.py).
+- Flooding: a moving window from the `limits` library.
 - Open connections: like presence (chat/presence/), each process keeps its own count
   per user and per address in Redis, with an expiry it refreshes; a killed process's
   counts expire instead of leaking.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import NotRequired
 
 from django.conf import settings
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 
 from chat.errors import ChatError, ErrorFrame
 from chat.limits.stores import MemoryStore, RedisStore, Store
@@ -161,9 +163,7 @@ class Guard:
         if per_minute <= 0 or ip is None:
             return True
         try:
-            allowed = await self.store.windows.hit(
-                RateLimitItemPerMinute(per_minute), "connect", address_key(ip)
-            )
+            allowed = await self.store.attempt(f"connect:{address_key(ip)}", per_minute, 60)
         except Exception as error:
             logger.warning("connection-attempt limit unavailable; allowing (%r)", error)
             return True

@@ -1,7 +1,8 @@
 """Where the abuse limits (chat/limits/policy.py) keep their state: in this process's memory
 (one process: its own counts are the whole truth) or in Redis, shared by every process.
 Token buckets, connection counts with an expiry each process refreshes, and the moving
-windows of the `limits` library, behind one `Store` interface the guard uses.
+windows (connection attempts: a script of ours in Redis; flooding: the `limits` library),
+behind one `Store` interface the guard uses.
 """
 
 import time
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
+from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
@@ -39,6 +41,23 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return {taken, tostring(wait)}
+"""
+
+# A moving window of attempts: KEYS[1] is a list of the accepted attempts' times (ms,
+# Redis clock), newest first. ARGV: the most attempts, the window in ms. Returns 1 when
+# this attempt is within the limit (and counted), else 0 (not counted), as the `limits`
+# library's moving window does.
+_ATTEMPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local most = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local oldest = redis.call('LINDEX', KEYS[1], most - 1)
+if oldest and tonumber(oldest) > now - window then return 0 end
+redis.call('LPUSH', KEYS[1], now)
+redis.call('LTRIM', KEYS[1], 0, most - 1)
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
 """
 
 # Per identity (a user, an address) two keys: a zset of process -> expiry (ms, Redis
@@ -94,6 +113,7 @@ class Store(Protocol):
     windows: MovingWindowRateLimiter
 
     async def take_token(self, key: str, burst: int, rate: float) -> float: ...
+    async def attempt(self, key: str, most: int, seconds: int) -> bool: ...
     async def admit(self, caps: list[tuple[str, int]]) -> int: ...
     async def release(self, counts: dict[str, int]) -> None: ...
     async def refresh(self, counts: dict[str, int]) -> None: ...
@@ -129,6 +149,9 @@ class MemoryStore:
                 if now - seen > full:
                     del self.buckets[old]
         return wait
+
+    async def attempt(self, key: str, most: int, seconds: int) -> bool:
+        return await self.windows.hit(RateLimitItemPerSecond(most, seconds), "attempt", key)
 
     async def admit(self, caps: list[tuple[str, int]]) -> int:
         for index, (key, cap) in enumerate(caps, start=1):
@@ -168,6 +191,7 @@ class RedisStore:
         # a round trip (chat/ops/redis_scripts.py).
         self._batch = ScriptBatch(self.redis)
         self._take = self.redis.register_script(BUCKET_TAKE)
+        self._attempt = self.redis.register_script(_ATTEMPT)
         self._admit = self.redis.register_script(_ADMIT)
         self._release = self.redis.register_script(_RELEASE)
         self._refresh = self.redis.register_script(_REFRESH)
@@ -184,6 +208,12 @@ class RedisStore:
         keys, args = [f"{self.prefix}:rate:{key}"], [burst, repr(float(rate))]
         taken, wait = await self._batch.call(self._take, keys, args)
         return 0.0 if int(taken) == 1 else float(wait)
+
+    async def attempt(self, key: str, most: int, seconds: int) -> bool:
+        """One more attempt of `key` within its moving window of `seconds`, if fewer
+        than `most` were made in it: batched with the connects' admissions."""
+        keys = [f"{self.prefix}:attempts:{key}"]
+        return int(await self._batch.call(self._attempt, keys, [most, seconds * 1000])) == 1
 
     async def admit(self, caps: list[tuple[str, int]]) -> int:
         keys = [name for key, _ in caps for name in self._pair(key)]
