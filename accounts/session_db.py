@@ -7,7 +7,10 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.sessions.backends import db
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import connections, router
 from django.utils import timezone
 
@@ -35,3 +38,21 @@ def table_backed() -> bool:
     """Whether SESSION_ENGINE keeps sessions in django_session (this engine, Django's db
     and cached_db), so that a query there tells which sessions hold."""
     return issubclass(import_module(settings.SESSION_ENGINE).SessionStore, db.SessionStore)
+
+
+class _SessionOnly:
+    """What django.contrib.auth.get_user reads of a request: its session."""
+
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+
+
+def session_user(session: SessionBase | None) -> User | AnonymousUser:
+    """The user logged in with this session, by Django's own rules (the backend it
+    logged in with, the session's auth hash against the password's, a fallback secret's
+    hash renewed, a session that fails them flushed): what channels' AuthMiddleware
+    resolves, in the caller's database call instead of a thread hop of its own. Sync,
+    with queries: call it on a database thread."""
+    if session is None:
+        return AnonymousUser()
+    return auth.get_user(_SessionOnly(session))  # type: ignore[arg-type]  # a request's part

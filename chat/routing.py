@@ -1,4 +1,4 @@
-"""WebSocket URL routes (wrapped by origin validation and session auth in asgi.py)."""
+"""WebSocket URL routes (wrapped by origin validation and sessions in asgi.py)."""
 
 from django.urls import path
 

@@ -8,9 +8,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from chat.consumers.outage_guard import OutageGuard  # noqa: E402
@@ -24,8 +24,10 @@ application = ProtocolTypeRouter(
         # Incoming webhooks answer before Django's middleware (integrations/http.py).
         "http": URLRouter([*hook_urlpatterns, re_path(r"", django_asgi_app)]),  # type: ignore[arg-type]
         # A database away at the handshake refuses it quietly (chat/consumers/outage_guard.py).
+        # The session's user is resolved by the chat consumer's first database call
+        # (chat/consumers/opening.py), not by channels' AuthMiddleware in a call of its own.
         "websocket": OutageGuard(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

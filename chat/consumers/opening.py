@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 
 from accounts.identity import mfa_rule
+from accounts.session_db import session_user
 from chat import events, selectors
 from chat.consumers.state import ConnectionState, public
 from chat.database import dbcalls
@@ -27,6 +29,36 @@ Accept = Callable[[str], Awaitable[None]]
 
 
 # --- reads composed for one database call each (on the read threads) ---------------
+
+
+class _Found(NamedTuple):
+    """The first read: who the login session is, and where they may go."""
+
+    user: Any  # the session's User, or AnonymousUser (Django's: untyped here)
+    allowed: bool  # logged in, and past the second-factor rule if it applies
+    rooms: list[tuple[int, str]] | None  # all rooms: which (None: may not chat at all)
+    room: selectors.RoomOut | None  # one room's endpoint: the room (None: no such room)
+    may_read: bool  # one room's endpoint: the user may read it
+
+
+def _who_and_where(
+    *, session: SessionBase | None, all_rooms: bool, slug: str | None, query_ok: bool
+) -> _Found:
+    """The session's user (Django's rules, as channels' AuthMiddleware has them), then,
+    for a user who may connect with a well-formed query, the rooms: one call, where the
+    middleware's lookup was a thread hop of its own. An all-rooms connection reads only
+    which rooms here; their state is read once the hub has them."""
+    user = session_user(session)
+    # A session the second-factor rule applies to and that has not passed it: as if
+    # not logged in (the session's data was loaded to find the user: no query).
+    allowed = user.is_authenticated and mfa_rule.session_allowed(user, session)
+    if not allowed or not query_ok or user.pk is None:
+        return _Found(user, allowed, None, None, False)
+    user_id = user.pk
+    if all_rooms:
+        return _Found(user, True, selectors.rooms_to_join(user_id=user_id), None, False)
+    room, access = selectors.room_with_access(slug=slug or "", user_id=user_id)
+    return _Found(user, True, None, room, bool(access["read"]))
 
 
 class _AllRooms(NamedTuple):
@@ -78,43 +110,42 @@ class Opening:
         """Check and open the connection: None once the hello is sent, else the close
         code to refuse it with."""
         state, conn = self.state, self.state.conn
-        user = scope["user"]
         if state.runtime.shutting_down:
             return CloseCode.SERVICE_RESTART
         guard, state.ip = policy.current(), policy.client_ip(scope)
         if not await guard.attempt_allowed(state.ip):
             return CloseCode.TOO_MANY
-        if not user.is_authenticated:
-            return CloseCode.UNAUTHENTICATED
-        # A session the second-factor rule applies to and that has not passed it: as if
-        # not logged in (the session's data was loaded to find the user: no query).
-        if not mfa_rule.session_allowed(user, scope.get("session")):
-            return CloseCode.UNAUTHENTICATED
-        state.user = user
-        conn.user_id, conn.username = user.pk, user.get_username()
-        conn.session_key = getattr(scope.get("session"), "session_key", None)
         query = scope.get("query_string", b"")
         try:
             after_rooms = parsing.parse_after_rooms(query) if conn.all_rooms else {}
             after = None if conn.all_rooms else parsing.parse_after(query)
+            query_ok = True
         except ChatError:
+            after_rooms, after, query_ok = {}, None, False
+        slug: str | None = None if conn.all_rooms else scope["url_route"]["kwargs"]["slug"]
+        session = scope.get("session")
+        found = await dbcalls.read(
+            _who_and_where,
+            session=session,
+            all_rooms=conn.all_rooms,
+            slug=slug,
+            query_ok=query_ok,
+        )
+        scope["user"] = found.user  # as channels' AuthMiddleware would (the logs read it)
+        if not found.allowed:
+            return CloseCode.UNAUTHENTICATED
+        if not query_ok:
             return CloseCode.BAD_REQUEST
-        rooms: list[tuple[int, str]] | None = None
-        room: selectors.RoomOut | None = None
-        if conn.all_rooms:
-            # Only which rooms (and whether the account may chat): their state is read
-            # once the hub has them, below.
-            rooms = await dbcalls.read(selectors.rooms_to_join, user_id=conn.user_id)
-            if rooms is None:
-                return CloseCode.FORBIDDEN
-        else:
-            slug: str = scope["url_route"]["kwargs"]["slug"]
-            room, access = await dbcalls.read(
-                selectors.room_with_access, slug=slug, user_id=conn.user_id
-            )
+        state.user = user = found.user
+        conn.user_id, conn.username = user.pk, user.get_username()
+        conn.session_key = getattr(session, "session_key", None)
+        rooms, room = found.rooms, found.room
+        if conn.all_rooms and rooms is None:
+            return CloseCode.FORBIDDEN
+        if not conn.all_rooms:
             if room is None:
                 return CloseCode.ROOM_NOT_FOUND
-            if not access["read"]:
+            if not found.may_read:
                 return CloseCode.FORBIDDEN
         state.slot = await guard.admit(user_id=conn.user_id, ip=state.ip)  # given back in closed
         if state.slot is None:

@@ -1,9 +1,9 @@
 """The outermost layer of the WebSocket stack: a database away at the handshake (a
 PostgreSQL restart or failover) refuses the connect quietly instead of failing it.
 
-The session and user lookups of channels' AuthMiddleware run before any consumer, so a
-database failure there escaped as an exception: daphne answered 500 and logged a
-traceback for every attempt of every reconnecting page. Here the handshake is refused
+A database failure during a connect's reads (the session and user, then the rooms:
+chat/consumers/opening.py) escapes the consumer as an exception: daphne answered 500 and
+logged a traceback for every attempt of every reconnecting page. Here the handshake is refused
 (403, as any refused connect) and the outage is logged once; the page tries again with
 its reconnect backoff. Any other error is left to propagate as before."""
 
