@@ -23,7 +23,7 @@ print(*gc.get_threshold(), gc.get_freeze_count() > 1000)
 
 @pytest.mark.parametrize(
     ("setting", "expected"),
-    [("", ["50000", "20", "20", "True"]), ("0", ["700", "10", "10", "False"])],
+    [("", ["50000", "10", "10", "True"]), ("0", ["700", "10", "10", "False"])],
 )
 def test_the_collector_is_tuned_as_the_setting_says(setting: str, expected: list[str]) -> None:
     extra = {"CHAT_GC_GEN0_THRESHOLD": setting} if setting else {}
