@@ -2,18 +2,18 @@
 its extensions. Without it consumers send through plain ASGI. Applied from checks.install."""
 
 import functools
-import socket
 import weakref
 from collections import deque
 from typing import Any
 
 from chat.realtime import wire
 from chat.realtime.wire import RAW_SEND_EXTENSION, RawSend
-from chatsite.daphne_adapter.internals import Internals
+from chatsite.daphne_adapter.internals import Internals, Subject
 from chatsite.daphne_adapter.needs import (
     AUTOBAHN,
     DAPHNE,
     TWISTED,
+    Need,
     Patch,
     class_has,
     instance_has,
@@ -135,6 +135,16 @@ def _write(protocol: Any, data: bytes, tcp_connection: Any) -> None:
     transport.write(data)
 
 
+def _keeps_its_socket(subject: Subject) -> bool:
+    """Twisted's TCP connection keeps the socket it was built on as `.socket` (the probe
+    connection's is a stand-in: what matters is that the attribute is that object)."""
+    probe = subject.connection
+    return probe is not None and callable(getattr(getattr(probe, "socket", None), "fileno", None))
+
+
+_KEEPS_ITS_SOCKET = Need("{tcp_connection}().socket", _keeps_its_socket)
+
+
 PATCH = Patch(
     name="raw_send",
     check_id="chat.W105",
@@ -148,7 +158,7 @@ PATCH = Patch(
         instance_has("open_protocol", "protocol", "send_queue", deque),
         instance_has("open_protocol", "protocol", "websocket_extensions_in_use", list),
         takes("tcp_connection", "write"),
-        instance_has("connection", "tcp_connection", "socket", socket.socket),
+        _KEEPS_ITS_SOCKET,
         instance_has("connection", "tcp_connection", "_tempDataLen", int),
         instance_has("connection", "tcp_connection", "dataBuffer", bytes),
         instance_has("connection", "tcp_connection", "offset", int),
