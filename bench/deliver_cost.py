@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 import django
+from twisted.internet import tcp
 
 ROOM_ID = 1
 FRAME = json.dumps(
@@ -116,21 +117,20 @@ def build(count: int, rooms_per_conn: int = 1) -> tuple[list[Any], Any]:
 
 
 class _Transport:
-    """What the raw writer reads of Twisted's tcp.Connection, over a real socket."""
+    """What the raw writer reads of Twisted's tcp.Connection, over a real socket; its
+    `writeSomeData` is Twisted's own (a memoryview slice and an EINTR loop around the
+    send), so a tree whose writer calls it pays what it pays in daphne."""
+
+    SEND_LIMIT = tcp.Connection.SEND_LIMIT
+    writeSomeData = tcp.Connection.writeSomeData
 
     def __init__(self, sock: Any) -> None:
-        self.sock = sock
+        self.socket = sock
         self.connected = 1
         self.disconnecting = 0
         self._tempDataLen = 0
         self.dataBuffer = b""
         self.offset = 0
-
-    def writeSomeData(self, data: bytes) -> int:
-        try:
-            return int(self.sock.send(data))
-        except BlockingIOError:
-            return 0
 
     def write(self, data: bytes) -> None:
         raise SystemExit("socket buffer full: drain more often (fewer --messages)")
@@ -148,7 +148,14 @@ class _Protocol:
         self.transport = transport
 
 
-def build_hub(count: int) -> tuple[Any, list[Any], list[Any]]:
+class _NullSocket:
+    """A socket whose send is a C builtin that takes everything (`len`): with it the
+    figure is the Python of the hand-out and the writer alone, without the kernel."""
+
+    send = staticmethod(len)
+
+
+def build_hub(count: int, null_socket: bool = False) -> tuple[Any, list[Any], list[Any]]:
     """A hub with `count` connections in ROOM_ID, each writing through the tree's raw
     writer to its own loopback socket; the hub, the connections and the client ends."""
     import socket
@@ -181,7 +188,7 @@ def build_hub(count: int) -> tuple[Any, list[Any], list[Any]]:
         server.setblocking(False)
         client.setblocking(False)
         clients.append(client)
-        protocol = _Protocol(_Transport(server))
+        protocol = _Protocol(_Transport(_NullSocket() if null_socket else server))
         keep.append(protocol)  # the writer holds a weak reference, as to daphne's
         conn = Connection(asgi_send=asgi, asgi_close=asgi)
         conn.user_id, conn.username = n + 1, f"u{n}"
@@ -203,7 +210,7 @@ def build_hub(count: int) -> tuple[Any, list[Any], list[Any]]:
 
 
 async def hub_round(
-    hub: Any, clients: list[Any], first_seq: int, messages: int, batch: int
+    hub: Any, clients: list[Any], first_seq: int, messages: int, batch: int, gap: float = 0.0
 ) -> float:
     spent = 0.0
     for start in range(first_seq, first_seq + messages, batch):
@@ -220,6 +227,10 @@ async def hub_round(
                     pass
             except BlockingIOError:
                 pass
+        if gap:
+            # Events apart, as in a server (bigroom: 5 a second): what the hand-out
+            # touches is no longer in the CPU's caches when the next one comes.
+            await asyncio.sleep(gap)
     return spent
 
 
@@ -244,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         "--hub", action="store_true", help="through Hub.fan_out_many to loopback sockets"
     )
     parser.add_argument("--batch", type=int, default=1, help="messages per event (--hub)")
+    parser.add_argument(
+        "--null-socket",
+        action="store_true",
+        help="--hub with a send() that is a C builtin: the Python of the hand-out alone",
+    )
+    parser.add_argument(
+        "--gap-ms", type=float, default=0.0, help="pause between events (--hub; bigroom: 200)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
@@ -253,10 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     rounds = []
     seq = 1
     if args.hub:
-        hub, _, clients = build_hub(args.conns)
+        hub, _, clients = build_hub(args.conns, args.null_socket)
         for _ in range(args.repeat + 1):  # the first round warms up
             seconds = loop.run_until_complete(
-                hub_round(hub, clients, seq, args.messages, args.batch)
+                hub_round(hub, clients, seq, args.messages, args.batch, args.gap_ms / 1000)
             )
             rounds.append(1e6 * seconds / (args.messages * args.conns))
             seq += args.messages

@@ -300,6 +300,30 @@ def presence_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def quiet_table(results: dict[str, Any]) -> list[str]:
+    """The servers' CPU with the clients connected and nothing sent, before the phase
+    (bench/scenarios.py QUIET_SCENARIOS), and the phase's µs per delivery net of it."""
+    rows = [
+        "| run | scenario | quiet s | server CPU % quiet (per process) | server µs/delivery "
+        "| of which holding the connections | net: the deliveries |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for run in results["runs"]:
+        for name, result in run["scenarios"].items():
+            if not isinstance(result, dict) or "quiet_cpu" not in result:
+                continue
+            quiet, total = result["quiet_cpu"], result["server_us_per_delivery"]
+            net = result["server_us_per_delivery_net"]
+            holding = round(total - net, 2) if total is not None and net is not None else None
+            per_process = " / ".join(str(p) for p in quiet["server_cpu_pct"])
+            rows.append(
+                f"| {_label(run)} | {name} | {quiet['wall_s']:.1f} "
+                f"| {quiet['server_cpu_pct_total']} ({per_process}) | {_num(total, 1)} "
+                f"| {_num(holding, 1)} | {_num(net, 1)} |"
+            )
+    return rows
+
+
 def saved_per_s(result: dict[str, Any] | None) -> float | None:
     """Messages saved per second in a traffic phase: deliveries ÷ clients per room."""
     if result is None or "latency_ms" not in result:
@@ -513,6 +537,9 @@ def markdown(results: dict[str, Any]) -> str:
     table = presence_table(results)
     if len(table) > 2:
         lines += ["", "Frames other than messages during the joins and warm-up:", "", *table]
+    table = quiet_table(results)
+    if len(table) > 2:
+        lines += ["", "The servers with the clients connected and nothing sent:", "", *table]
     table = ceiling_table(results)
     if len(table) > 2:
         lines += [
