@@ -295,6 +295,12 @@ async def open_socket() -> AsyncIterator[Callable[..., Any]]:
 
     yield open_
     for comm in opened:
+        if comm.future.cancelled():
+            # A receive timed out, and asgiref cancelled the application: the test failed
+            # on that TimeoutError. disconnect() would raise CancelledError, a BaseException
+            # that stops pytest's teardown before the database is flushed, and every later
+            # test of the pass would then fail on the rows left behind.
+            continue
         await comm.disconnect()
 
 
