@@ -2,7 +2,9 @@
 
 Three passes run at the same time, their output printed one after the other: every test
 but the browser ones with PostgreSQL as the database; the database tests again on SQLite
-(both engines are supported, and seq/locking differs between them); the browser tests
+(both engines are supported, and seq/locking differs between them), with the tests that
+need no database engine at all (engine_free in tests/conftest.py, which then do not run
+in the first pass); the browser tests
 (tests/e2e/) and the long many-process ones (side_pass) on PostgreSQL with a test
 database of their own. When the arguments pick
 tests, the browser tests stay in the first pass.
@@ -146,10 +148,21 @@ def main() -> int:
         # The browser tests are a pass of their own beside the others, with a test
         # database of their own (Django names it after the URL's database: test_<name>),
         # joined by the long many-process tests (side_pass) so that the passes end together.
-        passes.append(("postgresql", POSTGRES_URL, ["-m", "not browser and not side_pass", *extra]))
-        # The layout test's pages (sqlite_browser) move here from the browser pass.
         passes.append(
-            ("sqlite", sqlite_url, ["-m", "orm and not browser or sqlite_browser", *extra])
+            (
+                "postgresql",
+                POSTGRES_URL,
+                ["-m", "not browser and not side_pass and not engine_free", *extra],
+            )
+        )
+        # The layout test's pages (sqlite_browser) move here from the browser pass, and
+        # the tests that need no database engine (engine_free) from the PostgreSQL pass.
+        passes.append(
+            (
+                "sqlite",
+                sqlite_url,
+                ["-m", "orm and not browser or sqlite_browser or engine_free", *extra],
+            )
         )
         passes.append(
             (

@@ -33,6 +33,44 @@ SIDE_PASS_MODULES = {"tests/test_multiprocess.py", "tests/test_rolling_restart.p
 # Browser tests that `python -m tests` runs in the SQLite pass (the small install's
 # engine, a real user shape too) instead of the browser pass, for the same reason.
 SQLITE_BROWSER_MODULES = {"tests/e2e/test_browser_layout.py"}
+# Modules whose tests that touch no database need nothing of the engine either: no
+# server, no subprocess, no engine check (read for that, module by module). `python -m
+# tests` runs those tests (engine_free) in the SQLite pass, which ends minutes before
+# the PostgreSQL one; the module's database tests stay where they were.
+ENGINE_FREE_MODULES = {
+    "tests/dataport/test_slack_reading.py",
+    "tests/failover/test_topology_config.py",
+    "tests/identity/test_ldap_config.py",
+    "tests/test_codes.py",
+    "tests/test_consumer_handlers.py",
+    "tests/test_daphne_admission.py",
+    "tests/test_egress_triggers.py",
+    "tests/test_events.py",
+    "tests/test_fast_path.py",
+    "tests/test_held_writes.py",
+    "tests/test_history_around.py",
+    "tests/test_mentions.py",
+    "tests/test_ordering.py",
+    "tests/test_outage_guard.py",
+    "tests/test_protocol.py",
+    "tests/test_push.py",
+    "tests/test_rendering.py",
+    "tests/test_search_query.py",
+    "tests/test_shortcodes.py",
+    "tests/test_slack_fuzz.py",
+    "tests/test_slack_payload.py",
+    "tests/test_stylesheets.py",
+    "tests/test_wire.py",
+}
+# pytest-django's fixtures that open the test database (besides the django_db mark).
+DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_setup",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
 
 
 # Many-process tests on Redis: the production shape, which runs on PostgreSQL. SQLite is
@@ -67,6 +105,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.side_pass)
         if item.nodeid.split("::")[0] in SQLITE_BROWSER_MODULES:
             item.add_marker(pytest.mark.sqlite_browser)
+        touches_database = item.get_closest_marker("django_db") is not None or bool(
+            DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        )
+        if item.nodeid.split("::")[0] in ENGINE_FREE_MODULES and not touches_database:
+            item.add_marker(pytest.mark.engine_free)
 
 
 def unavailable(what: str) -> None:
@@ -295,6 +338,12 @@ async def open_socket() -> AsyncIterator[Callable[..., Any]]:
 
     yield open_
     for comm in opened:
+        if comm.future.cancelled():
+            # A receive timed out, and asgiref cancelled the application: the test failed
+            # on that TimeoutError. disconnect() would raise CancelledError, a BaseException
+            # that stops pytest's teardown before the database is flushed, and every later
+            # test of the pass would then fail on the rows left behind.
+            continue
         await comm.disconnect()
 
 

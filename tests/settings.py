@@ -24,6 +24,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "tests.postgresql"  # flushes with DELETE: see there
 
+# Production's password hash, each one computed once per test process: see tests/hashers.py.
+PASSWORD_HASHERS = ["tests.hashers.CachedPBKDF2PasswordHasher"]
+
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }

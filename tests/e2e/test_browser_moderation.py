@@ -384,6 +384,9 @@ def test_payloads_render_as_text_in_rooms_the_room_list_and_the_admin(
         open_room(odd, "x1")
         for payload in PAYLOADS:
             send(alice, payload)
+        # Saved before the other user writes: send() waits only until a message is
+        # queued, and the order asserted below is the order saved.
+        expect(alice.locator(SAVED)).to_have_count(len(PAYLOADS))
         send(odd, "hi from an odd name")
         expect(alice.locator(SAVED)).to_have_count(len(PAYLOADS) + 1)
         expect(odd.locator(SAVED)).to_have_count(len(PAYLOADS) + 1)
