@@ -7,7 +7,6 @@ import asyncio
 import importlib.metadata
 import json
 import logging
-import os
 import pprint
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from chatsite.daphne_adapter import (
 from chatsite.daphne_adapter.internals import Internals
 from tests.conftest import session_cookie
 from tests.servers import ROOT, recv_until, start_daphne, ws_connect
+from tests.test_daphne_process import django_env
 
 
 class FakeServer:
@@ -100,58 +100,6 @@ def without_temp_data_len(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_internal_is_there_on_the_pinned_versions() -> None:
     assert checks.missing(fake_internals()) == {}
-
-
-IMPORT_EVERYTHING = """
-import pkgutil, signal, sys
-import django
-django.setup()
-import chatsite.daphne_adapter as adapter
-for module in pkgutil.iter_modules(adapter.__path__):
-    __import__(f"chatsite.daphne_adapter.{module.name}")
-from daphne.server import Server
-from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
-patched = [  # each patch wraps with functools.wraps, which sets __wrapped__
-    hasattr(function, "__wrapped__")
-    for function in (
-        WebSocketProtocol.serverClose, WebSocketProtocol.connectionMade,
-        WebSocketProtocol.sendMessage, WebSocketFactory.setProtocolOptions,
-        Server.create_application,
-    )
-]
-import gc
-print(any(patched), signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, sys.getswitchinterval())
-print(gc.get_threshold()[0], gc.get_freeze_count() == 0)
-"""
-
-
-def django_env(**extra: str) -> dict[str, str]:
-    """A process of the project's own (no database or Redis needed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CHAT_"))}
-    return {
-        **env,
-        "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-        "DJANGO_ALLOWED_HOSTS": "localhost",
-        "DJANGO_SECRET_KEY": "adapter-test-" * 5,
-        **extra,
-    }
-
-
-def test_importing_the_adapter_patches_nothing() -> None:
-    # daphne's app imports daphne.server (and so Twisted's reactor) in every Django
-    # process; what must not happen at import is a patch, a signal handler, a setting.
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORT_EVERYTHING],
-        cwd=ROOT,
-        env=django_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.split() == ["False", "True", "0.005", "700", "True"], (
-        result.stdout + result.stderr
-    )
 
 
 def test_every_patch_has_its_own_documented_check_id() -> None:
