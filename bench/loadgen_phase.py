@@ -95,7 +95,10 @@ async def run_phase(worker: "Worker", spec: PhaseSpec, t0_ns: int) -> dict[str, 
             if reconnector.plan is not None:
                 # kept until acknowledged; resent (same client_id) after a reconnect
                 conn.unacked[b"%s-%d-%d" % (tag, slot, n)] = payload
-            if transport is None or conn.disconnected:
+            # While reconnecting, a new socket may be open before its hello: a send on it
+            # would overtake the unacknowledged ones resent after the hello, as the
+            # page's outbox never lets it (they are saved, and so seen, in send order).
+            if transport is None or conn.disconnected or conn.reconnecting:
                 if reconnector.plan is not None:
                     deferred += 1  # sent when its connection is back
                 else:
