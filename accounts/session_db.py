@@ -19,12 +19,13 @@ class SessionStore(db.SessionStore):
     def _get_session_from_db(self) -> Any:
         model = self.model
         using = router.db_for_read(model)
-        table = connections[using].ops.quote_name(model._meta.db_table)
+        ops = connections[using].ops
+        table = ops.quote_name(model._meta.db_table)
         with connections[using].cursor() as cursor:
             cursor.execute(
                 f"SELECT session_data, expire_date FROM {table}"  # noqa: S608 - a table name
                 " WHERE session_key = %s AND expire_date > %s",
-                [self.session_key, timezone.now()],
+                [self.session_key, ops.adapt_datetimefield_value(timezone.now())],
             )
             row = cursor.fetchone()
         key = self.session_key
